@@ -1,0 +1,61 @@
+"""Names that the code, the CloudFormation template and the tests share.
+
+Every environment variable the pipeline reads is named here once; the template sets them with !Ref/!GetAtt.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+SourceId = Literal["yahoo_finance", "coinmarketcap", "openexchangerates"]
+SOURCES: Final[tuple[SourceId, ...]] = ("yahoo_finance", "coinmarketcap", "openexchangerates")
+
+RAW_PREFIX: Final = "raw"
+PROCESSED_PREFIX: Final = "processed"
+STATE_PREFIX: Final = "state"
+
+# SNS message attribute that the subscriptions filter on.
+SOURCE_ATTRIBUTE: Final = "source"
+
+# S3 object metadata written on every raw object.
+META_ROWS: Final = "rows"
+META_SUCCESS_ROWS: Final = "success-rows"
+
+
+class Env:
+    """Environment variable names (one place; the template and the local stack use the same)."""
+
+    MODE: Final = "PIPELINE_MODE"  # live | simulated
+    SEED: Final = "PIPELINE_SEED"
+    BUCKET: Final = "PIPELINE_BUCKET"
+    TOPIC_ARN: Final = "PIPELINE_TOPIC_ARN"
+    LOCAL_DIR: Final = "PIPELINE_LOCAL_DIR"
+    AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
+    AWS_REGION: Final = "AWS_REGION"
+
+    UNIVERSE_LIMIT: Final = "PIPELINE_UNIVERSE_LIMIT"
+    YAHOO_LOOKBACK_MINUTES: Final = "PIPELINE_YAHOO_LOOKBACK_MINUTES"
+    CMC_TOP_N: Final = "PIPELINE_CMC_TOP_N"
+    CMC_API_KEY: Final = "PIPELINE_CMC_API_KEY"
+    CMC_API_KEY_SECRET_ARN: Final = "PIPELINE_CMC_API_KEY_SECRET_ARN"
+    OXR_APP_ID: Final = "PIPELINE_OXR_APP_ID"
+    OXR_APP_ID_SECRET_ARN: Final = "PIPELINE_OXR_APP_ID_SECRET_ARN"
+    OXR_REFRESH_SECONDS: Final = "PIPELINE_OXR_REFRESH_SECONDS"
+    OXR_MONTHLY_QUOTA: Final = "PIPELINE_OXR_MONTHLY_QUOTA"
+
+    SNOWFLAKE_SECRET_ARN: Final = "PIPELINE_SNOWFLAKE_SECRET_ARN"
+    SNOWFLAKE_ACCOUNT: Final = "PIPELINE_SNOWFLAKE_ACCOUNT"
+    SNOWFLAKE_USER: Final = "PIPELINE_SNOWFLAKE_USER"
+    SNOWFLAKE_PASSWORD: Final = "PIPELINE_SNOWFLAKE_PASSWORD"
+    SNOWFLAKE_DATABASE: Final = "PIPELINE_SNOWFLAKE_DATABASE"
+    SNOWFLAKE_SCHEMA: Final = "PIPELINE_SNOWFLAKE_SCHEMA"
+    SNOWFLAKE_WAREHOUSE: Final = "PIPELINE_SNOWFLAKE_WAREHOUSE"
+    SNOWFLAKE_ROLE: Final = "PIPELINE_SNOWFLAKE_ROLE"
+    SNOWFLAKE_TABLE: Final = "PIPELINE_SNOWFLAKE_TABLE"
+    SNOWFLAKE_HOST: Final = "PIPELINE_SNOWFLAKE_HOST"
+    SNOWFLAKE_PORT: Final = "PIPELINE_SNOWFLAKE_PORT"
+    SNOWFLAKE_PROTOCOL: Final = "PIPELINE_SNOWFLAKE_PROTOCOL"
+
+    SQLSERVER_URL: Final = "PIPELINE_SQLSERVER_URL"
+    SQLSERVER_URL_SECRET_ARN: Final = "PIPELINE_SQLSERVER_URL_SECRET_ARN"
+    SQLSERVER_TABLE: Final = "PIPELINE_SQLSERVER_TABLE"

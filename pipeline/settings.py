@@ -1,0 +1,79 @@
+"""One typed settings object, read from the environment (and an untracked `.env` file).
+
+In AWS the secrets arrive as Secrets Manager ARNs (`*_SECRET_ARN`) and are fetched, cached, by Powertools;
+locally they come straight from the environment. A secret is a `SecretStr`, so it never shows in a repr or a log.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.constants import Env
+
+
+def _env(name: str, *more: str) -> AliasChoices:
+    return AliasChoices(name, *more)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    mode: Literal["live", "simulated"] = Field("live", validation_alias=_env(Env.MODE))
+    seed: int = Field(42, validation_alias=_env(Env.SEED))
+    bucket: str = Field("market-data-pipeline-local", validation_alias=_env(Env.BUCKET))
+    topic_arn: str = Field("", validation_alias=_env(Env.TOPIC_ARN))
+    aws_endpoint_url: str | None = Field(None, validation_alias=_env(Env.AWS_ENDPOINT_URL))
+    region: str = Field("us-east-1", validation_alias=_env(Env.AWS_REGION, "AWS_DEFAULT_REGION"))
+    local_dir: Path = Field(Path(".local"), validation_alias=_env(Env.LOCAL_DIR))
+
+    # Sources
+    universe_limit: int | None = Field(None, ge=1, validation_alias=_env(Env.UNIVERSE_LIMIT))
+    yahoo_lookback_minutes: int = Field(1, ge=1, le=60, validation_alias=_env(Env.YAHOO_LOOKBACK_MINUTES))
+    cmc_top_n: int = Field(10, ge=1, le=100, validation_alias=_env(Env.CMC_TOP_N))
+    cmc_api_key: SecretStr | None = Field(None, validation_alias=_env(Env.CMC_API_KEY))
+    cmc_api_key_secret_arn: str | None = Field(None, validation_alias=_env(Env.CMC_API_KEY_SECRET_ARN))
+    oxr_app_id: SecretStr | None = Field(None, validation_alias=_env(Env.OXR_APP_ID))
+    oxr_app_id_secret_arn: str | None = Field(None, validation_alias=_env(Env.OXR_APP_ID_SECRET_ARN))
+    # The free plan refreshes hourly and allows 1,000 requests a month.
+    oxr_refresh_seconds: int = Field(3600, ge=60, validation_alias=_env(Env.OXR_REFRESH_SECONDS))
+    oxr_monthly_quota: int = Field(1000, ge=0, validation_alias=_env(Env.OXR_MONTHLY_QUOTA))
+
+    # Snowflake (either a secret ARN holding a JSON object of these fields, or the fields themselves)
+    snowflake_secret_arn: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_SECRET_ARN))
+    snowflake_account: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_ACCOUNT))
+    snowflake_user: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_USER))
+    snowflake_password: SecretStr | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_PASSWORD))
+    snowflake_database: str = Field("MARKET_DATA", validation_alias=_env(Env.SNOWFLAKE_DATABASE))
+    snowflake_schema: str = Field("PUBLIC", validation_alias=_env(Env.SNOWFLAKE_SCHEMA))
+    snowflake_warehouse: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_WAREHOUSE))
+    snowflake_role: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_ROLE))
+    snowflake_table: str = Field("BARS_1M", validation_alias=_env(Env.SNOWFLAKE_TABLE))
+    snowflake_host: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_HOST))
+    snowflake_port: int | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_PORT))
+    snowflake_protocol: Literal["http", "https"] = Field("https", validation_alias=_env(Env.SNOWFLAKE_PROTOCOL))
+
+    # SQL Server (a SQLAlchemy URL: mssql+pymssql://... in AWS, sqlite:///... locally)
+    sqlserver_url: SecretStr | None = Field(None, validation_alias=_env(Env.SQLSERVER_URL))
+    sqlserver_url_secret_arn: str | None = Field(None, validation_alias=_env(Env.SQLSERVER_URL_SECRET_ARN))
+    sqlserver_table: str = Field("fx_rates", validation_alias=_env(Env.SQLSERVER_TABLE))
+
+    def secret(self, value: SecretStr | None, arn: str | None) -> str | None:
+        """The secret's value: from the environment if set, else from Secrets Manager by ARN (cached)."""
+        if value is not None:
+            return value.get_secret_value()
+        if arn:
+            from aws_lambda_powertools.utilities.parameters import get_secret
+
+            return str(get_secret(arn, max_age=300))
+        return None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own `Settings(...)`)."""
+    return Settings()

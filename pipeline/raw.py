@@ -1,0 +1,94 @@
+"""The raw layer: CSV bytes with the contract columns, written to S3 without ever losing rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.constants import META_ROWS, META_SUCCESS_ROWS, SourceId
+from pipeline.contracts import RAW_COLUMNS, STATUS_SUCCESS, ContractError
+
+log = logging.getLogger(__name__)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if value == value else ""  # NaN -> empty
+    return str(value)
+
+
+def rows_to_csv(source: SourceId, rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """UTF-8 CSV with a header: the contract columns first, in order, then any extra columns the rows carry."""
+    rows = list(rows)
+    columns = list(RAW_COLUMNS[source])
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
+    return buffer.getvalue().encode("utf-8")
+
+
+def csv_to_rows(source: SourceId, body: bytes, where: str = "") -> list[dict[str, str]]:
+    """The rows of a raw CSV; an object that lacks a contract column is an error naming it."""
+    reader = csv.DictReader(io.StringIO(body.decode("utf-8-sig")))
+    missing = [c for c in RAW_COLUMNS[source] if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ContractError(f"{where or source}: raw CSV lacks contract column(s) {', '.join(missing)}")
+    return list(reader)
+
+
+def success_rows(rows: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
+    return [dict(r) for r in rows if r.get("status") == STATUS_SUCCESS]
+
+
+@dataclass(frozen=True)
+class RawObject:
+    bucket: str
+    key: str
+    etag: str
+    rows: int
+    success_rows: int
+    kept_existing: bool = False
+
+
+def write_raw(s3: Any, bucket: str, key: str, source: SourceId, rows: list[Mapping[str, Any]]) -> RawObject:
+    """Put the raw CSV at `key`, unless an object already there holds more success rows (then keep it).
+
+    A retry or replay of the same scheduled minute writes the same key; a worse answer (an upstream hiccup that
+    returned fewer rows) must never replace a better one.
+    """
+    good = sum(1 for r in rows if r.get("status") == STATUS_SUCCESS)
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        head = None
+    if head is not None:
+        meta = head.get("Metadata", {})
+        had = int(meta.get(META_SUCCESS_ROWS, "0"))
+        if had > good:
+            log.warning("kept %s: it has %d success rows, the new fetch only %d", key, had, good)
+            return RawObject(bucket, key, head["ETag"].strip('"'), int(meta.get(META_ROWS, had)), had, True)
+    response = s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=rows_to_csv(source, rows),
+        ContentType="text/csv; charset=utf-8",
+        Metadata={META_ROWS: str(len(rows)), META_SUCCESS_ROWS: str(good)},
+    )
+    return RawObject(bucket, key, response["ETag"].strip('"'), len(rows), good)
+
+
+def read_raw(s3: Any, bucket: str, key: str, source: SourceId) -> list[dict[str, str]]:
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return csv_to_rows(source, body, where=f"s3://{bucket}/{key}")

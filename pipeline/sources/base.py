@@ -25,7 +25,7 @@ class UpstreamError(SourceError):
     """The service answered with an error (an API error body, an HTTP error, a rate limit)."""
 
 
-class NothingToIngest(Exception):  # noqa: N818 - it is a signal, not a failure
+class NothingToIngest(Exception):
     """This minute has nothing to fetch (for example the stock market is closed); no raw object is written."""
 
 

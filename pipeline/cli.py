@@ -1,0 +1,230 @@
+"""`python -m pipeline ...` (also installed as `pipeline`): the local stack, runs, one-off ingests, parsing,
+verification, replay, layers and deployment.
+
+Expected failures end with one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from pipeline.constants import SOURCES
+from pipeline.contracts import to_utc
+
+app = typer.Typer(
+    name="pipeline",
+    help="A real-time serverless market-data pipeline, and its local stack.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+SourceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(SOURCES)}")]
+TimeOpt = Annotated[str | None, typer.Option(help="ISO-8601 time, UTC unless it says otherwise")]
+
+
+class CommandError(Exception):
+    """An expected failure of a command: printed as one line, exit code 1."""
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return to_utc(value)
+    except ValueError as exc:
+        raise CommandError(f"--{name}: {exc}") from None
+
+
+def _local_settings() -> Any:
+    """Settings pointing at the running local stack (its endpoints go into this process's environment)."""
+    from pipeline.handlers import clients
+    from pipeline.local import stack as local_stack
+    from pipeline.settings import Settings
+
+    stack = local_stack.status(Settings())
+    if stack is None:
+        raise CommandError("the local stack is not running: start it with `python -m pipeline local up`")
+    os.environ.update(stack.env())
+    clients.reset()
+    return stack
+
+
+@app.command()
+def run(
+    minutes: Annotated[int, typer.Option(min=1, help="How many scheduled minutes to run")] = 30,
+    start: TimeOpt = None,
+    speed: Annotated[float | None, typer.Option(min=0.01, help="Times real time; default: as fast as possible")] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON")] = False,
+) -> None:
+    """Run the schedule and the consumers over the local stack for N scheduled minutes (simulated sources)."""
+    from pipeline.local.session import run_minutes
+
+    stack = _local_settings()
+    report = run_minutes(stack, minutes, _time(start, "start"), speed=speed, sources=source, progress=not as_json)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        console.print(report.table())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ingest(
+    source: SourceArg,
+    at: Annotated[str, typer.Option(help="The scheduled minute, ISO-8601 (UTC unless it says otherwise)")],
+) -> None:
+    """One ingest invocation for SOURCE at the scheduled minute AT, against the configured stack."""
+    from pipeline.contracts import check_source
+    from pipeline.handlers import ingest as handlers
+    from pipeline.local.runtime import scheduled_event
+
+    if os.environ.get("AWS_ENDPOINT_URL") is None and os.environ.get("PIPELINE_MODE") != "live":
+        _local_settings()
+    when = _time(at, "at")
+    assert when is not None
+    result = getattr(handlers, check_source(source))(scheduled_event(check_source(source), when), None)
+    print(json.dumps(result, indent=2))
+
+
+@app.command()
+def parse(
+    source: SourceArg,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A saved payload")],
+    at: TimeOpt = None,
+) -> None:
+    """Turn a saved payload (a Yahoo chart JSON, a CoinMarketCap page or API JSON, an OXR body) into raw CSV."""
+    from pipeline.contracts import check_source
+    from pipeline.raw import rows_to_csv
+    from pipeline.sources import parse_file
+
+    sid = check_source(source)
+    rows = parse_file(sid, file, scheduled_at=_time(at, "at"))
+    sys.stdout.write(rows_to_csv(sid, rows).decode())
+
+
+@app.command()
+def verify(
+    start: Annotated[str | None, typer.Option("--from", help="First scheduled minute (ISO-8601)")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last scheduled minute (ISO-8601)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Reconcile the raw objects' success rows against every sink, minute by minute. Exit 1 on any difference."""
+    from pipeline.verify import verify as reconcile
+
+    stack = _local_settings() if os.environ.get("AWS_ENDPOINT_URL") is None else None
+    settings = stack.settings() if stack else _settings()
+    report = reconcile(settings, _time(start, "from"), _time(end, "to"))
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        console.print(report.table())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def replay(
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First scheduled minute (ISO-8601)")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last scheduled minute (ISO-8601)")] = None,
+) -> None:
+    """Publish the events of stored raw objects again (the sinks are idempotent, so this is always safe)."""
+    from pipeline import aws
+    from pipeline.replay import replay as republish
+
+    stack = _local_settings() if os.environ.get("AWS_ENDPOINT_URL") is None else None
+    settings = stack.settings() if stack else _settings()
+    count = republish(
+        aws.client("s3", settings),
+        aws.client("sns", settings),
+        settings.bucket,
+        settings.topic_arn,
+        sources=source or SOURCES,
+        start=_time(start, "from"),
+        end=_time(end, "to"),
+    )
+    console.print(f"republished {count} event(s)")
+
+
+@app.command()
+def demo(
+    minutes: Annotated[int, typer.Option(min=1, help="How many scheduled minutes to run")] = 30,
+    start: TimeOpt = None,
+    report: Annotated[bool, typer.Option(help="Render the analysis notebook to an HTML report")] = True,
+) -> None:
+    """Local stack up, N simulated minutes through the whole pipeline, verification, and the analysis report."""
+    from pipeline.local.session import demo as run_demo
+
+    ok = run_demo(minutes, _time(start, "start"), console=console, render_report=report)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _settings() -> Any:
+    from pipeline.settings import Settings
+
+    return Settings()
+
+
+def _mount_subcommands() -> None:
+    from pipeline.deploy.cli import deploy, layer_app
+    from pipeline.local.cli import app as local_app
+
+    app.add_typer(local_app, name="local", help="Start, stop and describe the local stack.")
+    app.add_typer(layer_app, name="layer", help="Build the per-function Lambda layers.")
+    app.command(name="deploy")(deploy)
+
+
+_mount_subcommands()
+
+
+def main() -> None:
+    """Entry point: expected errors become one line on stderr and exit code 1."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipeline.contracts import ContractError
+    from pipeline.schemas import RowValidationError
+    from pipeline.sinks.base import SinkError
+    from pipeline.sources.base import SourceError
+
+    expected: tuple[type[BaseException], ...] = (
+        CommandError, ContractError, SourceError, SinkError, RowValidationError, BotoCoreError, ClientError,
+    )  # fmt: skip
+    try:
+        from pipeline.local.stack import LocalStackError
+
+        expected += (LocalStackError,)
+    except ImportError:
+        pass
+    try:
+        code = app(standalone_mode=False)
+    except expected as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    if isinstance(code, int) and code:
+        sys.exit(code)

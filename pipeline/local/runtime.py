@@ -1,0 +1,329 @@
+"""The local runtime: what EventBridge, Lambda and the SQS event source mappings do in AWS, on a virtual clock.
+
+It calls the same handler functions that Lambda calls, with Lambda-shaped events:
+
+- the schedule: every scheduled minute, one EventBridge `Scheduled Event` per source to its ingest handler
+  (a failed asynchronous invocation is retried twice, as Lambda does);
+- the event source mapping: each queue is polled in batches of at most 10; a batch goes to the process handler;
+  records it reports in `batchItemFailures` (or the whole batch, if the handler raises) stay on the queue and
+  become visible again when their visibility timeout has passed on the virtual clock; the others are deleted.
+  FIFO order per message group and the redrive to the dead-letter queue after `maxReceiveCount` receives are
+  the queue's own (the moto server implements both).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline.constants import SOURCES, SourceId
+from pipeline.contracts import Event, floor_minute, iso
+
+BATCH_SIZE = 10
+INGEST_ATTEMPTS = 3  # one invocation and Lambda's two retries of an asynchronous invocation
+
+
+def scheduled_event(source: SourceId, at: datetime, region: str = "us-east-1") -> dict[str, Any]:
+    """An EventBridge scheduled event, as the rule for `source` delivers it at minute `at`."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}/{iso(at)}")),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": iso(at),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:000000000000:rule/ingest-{source}"],
+        "detail": {},
+    }
+
+
+def sqs_event(messages: Iterable[Mapping[str, Any]], queue_arn: str, region: str = "us-east-1") -> dict[str, Any]:
+    """The event an SQS event source mapping hands to Lambda for a batch of received messages."""
+    records = []
+    for m in messages:
+        records.append(
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": dict(m.get("Attributes", {})),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value["DataType"],
+                    }
+                    for name, value in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}
+
+
+@dataclass
+class SourceStats:
+    raw_keys: set[str] = field(default_factory=set)
+    skipped: int = 0
+    ingest_errors: list[str] = field(default_factory=list)
+    events: set[str] = field(default_factory=set)
+    rows_processed: int = 0
+    failed_deliveries: int = 0
+    process_errors: list[str] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    dead_letters: int = 0
+
+    def latency(self, q: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        if len(self.latencies_ms) == 1:
+            return self.latencies_ms[0]
+        return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+@dataclass
+class RunReport:
+    start: datetime
+    minutes: int
+    wall_seconds: float = 0.0
+    sources: dict[SourceId, SourceStats] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(not s.ingest_errors and not s.dead_letters for s in self.sources.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "start": iso(self.start),
+            "minutes": self.minutes,
+            "wall_seconds": round(self.wall_seconds, 2),
+            "sources": {
+                source: {
+                    "raw_objects": len(s.raw_keys),
+                    "skipped_minutes": s.skipped,
+                    "ingest_errors": len(s.ingest_errors),
+                    "events_delivered": len(s.events),
+                    "rows_processed": s.rows_processed,
+                    "failed_deliveries": s.failed_deliveries,
+                    "dead_letters": s.dead_letters,
+                    "latency_p50_ms": _round(s.latency(0.50)),
+                    "latency_p95_ms": _round(s.latency(0.95)),
+                }
+                for source, s in self.sources.items()
+            },
+        }
+
+    def table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"{self.minutes} scheduled minutes from {iso(self.start)} ({self.wall_seconds:.1f} s)")
+        for name in ("source", "raw objects", "skipped", "events delivered", "rows processed", "retries",
+                     "dead letters", "p50 ms", "p95 ms"):  # fmt: skip
+            table.add_column(name, justify="left" if name == "source" else "right")
+        for source, row in self.as_dict()["sources"].items():
+            table.add_row(
+                source,
+                str(row["raw_objects"]),
+                str(row["skipped_minutes"]),
+                str(row["events_delivered"]),
+                str(row["rows_processed"]),
+                str(row["failed_deliveries"]),
+                str(row["dead_letters"]),
+                _fmt(row["latency_p50_ms"]),
+                _fmt(row["latency_p95_ms"]),
+            )
+        return table
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass
+class _Retry:
+    receipt_handle: str
+    visible_at: datetime
+
+
+class LocalRuntime:
+    """Drives the ingest and process handlers of the given sources against the queues of the local stack."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queues: Mapping[str, str],
+        dead_letter_queues: Mapping[str, str],
+        *,
+        sources: Iterable[SourceId] = SOURCES,
+        visibility_timeout: timedelta = timedelta(seconds=30),
+        region: str = "us-east-1",
+        ingest_handlers: Mapping[str, Handler] | None = None,
+        process_handlers: Mapping[str, Handler] | None = None,
+    ) -> None:
+        from pipeline.handlers import ingest, process
+
+        self.sqs = sqs
+        self.sources: tuple[SourceId, ...] = tuple(sources)
+        self.queues = {s: queues[s] for s in self.sources}
+        self.dead_letter_queues = {s: dead_letter_queues[s] for s in self.sources}
+        self.visibility_timeout = visibility_timeout
+        self.region = region
+        self.ingest_handlers = ingest_handlers or {s: getattr(ingest, s) for s in self.sources}
+        self.process_handlers = process_handlers or {s: getattr(process, s) for s in self.sources}
+        self._arns = {s: self._queue_arn(url) for s, url in self.queues.items()}
+        self._retries: dict[SourceId, list[_Retry]] = {s: [] for s in self.sources}
+        self.stats: dict[SourceId, SourceStats] = {s: SourceStats() for s in self.sources}
+
+    def _queue_arn(self, url: str) -> str:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+        return str(attrs["QueueArn"])
+
+    # -- the schedule ------------------------------------------------------------------------------------------
+    def tick(self, at: datetime) -> None:
+        """One scheduled minute: every source's ingest handler, with retries of a failed invocation."""
+        for source in self.sources:
+            stats = self.stats[source]
+            for attempt in range(1, INGEST_ATTEMPTS + 1):
+                try:
+                    result = self.ingest_handlers[source](scheduled_event(source, at, self.region), None)
+                except Exception as exc:
+                    if attempt == INGEST_ATTEMPTS:
+                        stats.ingest_errors.append(f"{iso(at)}: {type(exc).__name__}: {exc}")
+                    continue
+                if result.get("skipped"):
+                    stats.skipped += 1
+                elif result.get("key"):
+                    stats.raw_keys.add(result["key"])
+                break
+
+    # -- the event source mappings -----------------------------------------------------------------------------
+    def poll(self, now: datetime) -> int:
+        """Deliver every visible message of every queue, in batches, until none is left; returns batches run."""
+        batches = 0
+        for source in self.sources:
+            self._release(source, now)
+            while self._deliver_batch(source, now):
+                batches += 1
+        return batches
+
+    def _release(self, source: SourceId, now: datetime) -> None:
+        """Failed messages whose visibility timeout has passed on the virtual clock become visible again."""
+        due = [r for r in self._retries[source] if r.visible_at <= now]
+        self._retries[source] = [r for r in self._retries[source] if r.visible_at > now]
+        for retry in due:
+            with contextlib.suppress(self.sqs.exceptions.ClientError):  # gone: moved to the dead-letter queue
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queues[source], ReceiptHandle=retry.receipt_handle, VisibilityTimeout=0
+                )
+
+    def _deliver_batch(self, source: SourceId, now: datetime) -> bool:
+        response = self.sqs.receive_message(
+            QueueUrl=self.queues[source],
+            MaxNumberOfMessages=BATCH_SIZE,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return False
+        stats = self.stats[source]
+        try:
+            result = self.process_handlers[source](sqs_event(messages, self._arns[source], self.region), None)
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except Exception as exc:
+            stats.process_errors.append(f"{type(exc).__name__}: {exc}")
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queues[source],
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        finished = time.time() * 1000
+        for m in messages:
+            stats.events.add(m["MessageId"])
+            if m["MessageId"] in failed:
+                stats.failed_deliveries += 1
+                self._retries[source].append(_Retry(m["ReceiptHandle"], now + self.visibility_timeout))
+                continue
+            stats.rows_processed += _event_rows(m["Body"])
+            sent = m.get("Attributes", {}).get("SentTimestamp")
+            if sent:
+                stats.latencies_ms.append(max(0.0, finished - float(sent)))
+        return True
+
+    def settle(self, now: datetime, max_rounds: int = 10) -> datetime:
+        """Let failed messages come back until each is processed or dead-lettered; returns the virtual time."""
+        for _ in range(max_rounds):
+            if not any(self._retries.values()):
+                break
+            now = max(r.visible_at for rs in self._retries.values() for r in rs)
+            self.poll(now)
+        return now
+
+    def dead_letters(self) -> dict[SourceId, int]:
+        counts = {}
+        for source, url in self.dead_letter_queues.items():
+            attrs = self.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            counts[source] = int(attrs["ApproximateNumberOfMessages"]) + int(
+                attrs["ApproximateNumberOfMessagesNotVisible"]
+            )
+        return counts
+
+    # -- a run ---------------------------------------------------------------------------------------------------
+    def run(
+        self,
+        minutes: int,
+        start: datetime,
+        *,
+        speed: float | None = None,
+        on_minute: Callable[[int, datetime], None] | None = None,
+    ) -> RunReport:
+        """`minutes` scheduled minutes from `start`: as fast as possible, or `speed` times real time."""
+        start = floor_minute(start)
+        began = time.monotonic()
+        now = start
+        for i in range(minutes):
+            now = start + timedelta(minutes=i)
+            if speed:
+                delay = began + i * 60.0 / speed - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            self.tick(now)
+            self.poll(now + timedelta(seconds=59))
+            if on_minute:
+                on_minute(i, now)
+        self.settle(now + timedelta(minutes=1))
+        report = RunReport(start=start, minutes=minutes, wall_seconds=time.monotonic() - began, sources=self.stats)
+        for source, count in self.dead_letters().items():
+            self.stats[source].dead_letters = count
+        return report
+
+
+def _event_rows(body: str) -> int:
+    try:
+        return Event.model_validate_json(body).rows
+    except ValueError:
+        return 0

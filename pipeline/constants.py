@@ -30,6 +30,8 @@ class Env:
     BUCKET: Final = "PIPELINE_BUCKET"
     TOPIC_ARN: Final = "PIPELINE_TOPIC_ARN"
     LOCAL_DIR: Final = "PIPELINE_LOCAL_DIR"
+    LOCAL_AWS_PORT: Final = "PIPELINE_LOCAL_AWS_PORT"  # moto server port for `local up` (default: a free one)
+    LOCAL_SNOWFLAKE_PORT: Final = "PIPELINE_LOCAL_SNOWFLAKE_PORT"  # fakesnow server port (default: a free one)
     AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
     AWS_REGION: Final = "AWS_REGION"
 

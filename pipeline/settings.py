@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     snowflake_host: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_HOST))
     snowflake_port: int | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_PORT))
     snowflake_protocol: Literal["http", "https"] = Field("https", validation_alias=_env(Env.SNOWFLAKE_PROTOCOL))
+    snowflake_db_path: Path | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_DB_PATH))
+    snowflake_login_timeout: int = Field(20, ge=1, validation_alias=_env(Env.SNOWFLAKE_LOGIN_TIMEOUT))
 
     # SQL Server (a SQLAlchemy URL: mssql+pymssql://... in AWS, sqlite:///... locally)
     sqlserver_url: SecretStr | None = Field(None, validation_alias=_env(Env.SQLSERVER_URL))

@@ -58,9 +58,11 @@ class Walk:
 @lru_cache(maxsize=8192)
 def _year_levels(seed: int, walk: Walk) -> np.ndarray:
     """Log level at 1 January of every year _FIRST_YEAR.._LAST_YEAR+1, relative to the anchor year."""
-    steps = walk.annual_drift - walk.annual_vol**2 / 2 + walk.annual_vol * _rng(
-        seed, walk.kind, walk.name, "years"
-    ).standard_normal(_LAST_YEAR - _FIRST_YEAR + 1)
+    steps = (
+        walk.annual_drift
+        - walk.annual_vol**2 / 2
+        + walk.annual_vol * _rng(seed, walk.kind, walk.name, "years").standard_normal(_LAST_YEAR - _FIRST_YEAR + 1)
+    )
     levels = np.concatenate([[0.0], np.cumsum(steps)])
     return levels - levels[_ANCHOR_YEAR - _FIRST_YEAR] + np.log(walk.anchor_price)
 

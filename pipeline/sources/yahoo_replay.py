@@ -107,9 +107,7 @@ class _ReplayAdapter(BaseAdapter):
             answer = script.next()
             if isinstance(answer.body, dict) and answer.status == 200:
                 first, last = query.get("period1"), query.get("period2")
-                return Recorded(
-                    window(answer.body, int(first[0]) if first else None, int(last[0]) if last else None)
-                )
+                return Recorded(window(answer.body, int(first[0]) if first else None, int(last[0]) if last else None))
             return answer
         return Recorded({"error": {"code": "Not Found", "description": f"not recorded: {path}"}}, 404)
 

@@ -1,0 +1,99 @@
+"""`python -m pipeline local up|down|status`: start, stop and describe the local stack."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.constants import Env
+from pipeline.local import stack as local_stack
+from pipeline.local.template import TemplateError
+from pipeline.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table")]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _table(stack: local_stack.LocalStack, title: str) -> Table:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("what")
+    table.add_column("where")
+    table.add_column("state")
+    for process in (stack.moto, stack.fakesnow):
+        state = "[green]running[/green]" if process.running() else "[red]stopped[/red]"
+        table.add_row(f"{process.name} (pid {process.pid})", process.url, state)
+    table.add_row("bucket", stack.bucket, "")
+    table.add_row("topic", stack.topic_arn, "")
+    for source, url in stack.queues.items():
+        table.add_row(f"queue {source}", url, "")
+        table.add_row(f"  dead letters {source}", stack.dead_letter_queues[source], "")
+    sf = stack.snowflake
+    table.add_row("snowflake (fakesnow)", f"{sf.database}.{sf.schema}.{sf.table}", sf.db_path)
+    table.add_row("sql server (sqlite)", stack.sqlserver_url, "")
+    return table
+
+
+@app.command()
+def up(
+    aws_port: Annotated[
+        int | None, typer.Option(envvar=Env.LOCAL_AWS_PORT, help="moto server port (default: a free one)")
+    ] = None,
+    snowflake_port: Annotated[
+        int | None, typer.Option(envvar=Env.LOCAL_SNOWFLAKE_PORT, help="fakesnow server port (default: a free one)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for each server")] = 30.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start moto and fakesnow and create the topology from the CloudFormation template (idempotent)."""
+    try:
+        stack = local_stack.up(Settings(), aws_port=aws_port, snowflake_port=snowflake_port, timeout=timeout)
+    except (local_stack.LocalStackError, TemplateError) as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print(json.dumps(stack.describe(), indent=2))
+        return
+    title = "local stack already running" if stack.already_running else "local stack started"
+    console.print(_table(stack, title))
+    if not stack.already_running:
+        console.print(f"state: {stack.local_dir}/{local_stack.STATE_FILE}")
+
+
+@app.command()
+def down() -> None:
+    """Stop the servers `local up` started (only those) and remove the stack's state file."""
+    try:
+        stack = local_stack.down(Settings())
+    except local_stack.LocalStackError as exc:
+        raise _fail(exc) from None
+    if stack is None:
+        console.print("no local stack is recorded: nothing to stop")
+    else:
+        console.print(f"stopped moto (pid {stack.moto.pid}) and fakesnow (pid {stack.fakesnow.pid})")
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Say what runs; with --json, print what scripts and notebooks need to reach the stack (exit 1 if down)."""
+    try:
+        stack = local_stack.recorded(Settings())
+    except local_stack.LocalStackError as exc:
+        raise _fail(exc) from None
+    if stack is None or not stack.healthy():
+        what = "is not running" if stack is None else "was started but its servers do not answer"
+        raise _fail(local_stack.LocalStackError(f"the local stack {what}: start it with `python -m pipeline local up`"))
+    if as_json:
+        print(json.dumps(stack.describe(), indent=2))
+    else:
+        console.print(_table(stack, f"local stack (since {stack.started_at})"))

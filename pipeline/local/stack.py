@@ -1,0 +1,471 @@
+"""The local stack: a moto server (S3, SNS, SQS, Secrets Manager) and a fakesnow server, started as detached
+processes, with the pipeline's topology created on moto from the CloudFormation template.
+
+Everything `up` starts is recorded in `<local_dir>/stack.json` (pids, ports, endpoints, names); `down` stops those
+processes, and only those, and removes the record. The rest of the project reaches the stack through
+`status(settings).env()` or `.settings()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from pipeline.constants import Env
+from pipeline.local.template import TEMPLATE_PATH, Template, TemplateError
+from pipeline.local.topology import LOCAL_CREDENTIALS, Topology, build_topology
+from pipeline.settings import Settings
+
+STATE_FILE: Final = "stack.json"
+LOCK_FILE: Final = "stack.lock"
+LOG_DIR: Final = "logs"
+SNOWFLAKE_DIR: Final = "snowflake"
+SQLSERVER_FILE: Final = "sqlserver.db"
+STACK_NAME: Final = "market-data-pipeline"
+HOST: Final = "127.0.0.1"
+START_TIMEOUT_SECONDS: Final = 30.0
+STOP_TIMEOUT_SECONDS: Final = 10.0
+
+# The processes a pid must still look like before `down` signals it (a recycled pid is left alone).
+_MOTO_MARKER: Final = "moto.server"
+_FAKESNOW_MARKER: Final = "fakesnow"
+
+# Children started by this process, so that stopping them also reaps them (no zombie left behind).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class LocalStackError(RuntimeError):
+    """An expected failure of the local stack (port in use, a server that did not come up...)."""
+
+
+@dataclass
+class ServerProcess:
+    """A server `up` started: how to reach it, and how to tell it is still the one we started."""
+
+    name: str
+    pid: int
+    port: int
+    log: str
+    marker: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def running(self) -> bool:
+        return _pid_matches(self.pid, self.marker, self.port)
+
+
+@dataclass
+class SnowflakeEndpoint:
+    """Where the Snowflake sink connects locally (fakesnow), and where fakesnow keeps its DuckDB files."""
+
+    host: str
+    port: int
+    database: str
+    schema: str
+    table: str
+    db_path: str
+    protocol: str = "http"
+
+
+@dataclass
+class LocalStack:
+    """A running local stack, as recorded in `<local_dir>/stack.json`."""
+
+    local_dir: str
+    region: str
+    aws_endpoint_url: str
+    moto: ServerProcess
+    fakesnow: ServerProcess
+    snowflake: SnowflakeEndpoint
+    sqlserver_url: str
+    topology: Topology
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    # True when `up` found the stack already running (not saved).
+    already_running: bool = field(default=False, compare=False)
+
+    # -- names ----------------------------------------------------------------------------------------
+    @property
+    def bucket(self) -> str:
+        return self.topology.bucket
+
+    @property
+    def topic_arn(self) -> str:
+        return self.topology.topic_arn
+
+    @property
+    def queues(self) -> dict[str, str]:
+        return dict(self.topology.queues)
+
+    @property
+    def dead_letter_queues(self) -> dict[str, str]:
+        return dict(self.topology.dead_letter_queues)
+
+    # -- what the rest of the project uses ----------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """Environment variables that make `Settings()` (and boto3) point at this stack."""
+        sf = self.snowflake
+        return {
+            Env.MODE: "simulated",
+            Env.LOCAL_DIR: self.local_dir,
+            Env.AWS_ENDPOINT_URL: self.aws_endpoint_url,
+            Env.AWS_REGION: self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS,
+            Env.BUCKET: self.bucket,
+            Env.TOPIC_ARN: self.topic_arn,
+            Env.SNOWFLAKE_HOST: sf.host,
+            Env.SNOWFLAKE_PORT: str(sf.port),
+            Env.SNOWFLAKE_PROTOCOL: sf.protocol,
+            Env.SNOWFLAKE_ACCOUNT: "fakesnow",
+            Env.SNOWFLAKE_USER: "fakesnow",
+            Env.SNOWFLAKE_PASSWORD: "fakesnow",
+            Env.SNOWFLAKE_DATABASE: sf.database,
+            Env.SNOWFLAKE_SCHEMA: sf.schema,
+            Env.SNOWFLAKE_TABLE: sf.table,
+            Env.SQLSERVER_URL: self.sqlserver_url,
+        }
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Settings pointing at this stack (`overrides`, by field name, replace single values)."""
+        settings = Settings(**self.env())
+        return settings.model_copy(update=overrides) if overrides else settings
+
+    def running(self) -> bool:
+        return self.moto.running() and self.fakesnow.running()
+
+    def healthy(self) -> bool:
+        return self.running() and _answers(self.moto.url + "/moto-api/") and _answers(self.fakesnow.url)
+
+    def describe(self) -> dict[str, Any]:
+        """What scripts and notebooks need to reach the stack (`local status --json`)."""
+        return {
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "region": self.region,
+            "bucket": self.bucket,
+            "topic_arn": self.topic_arn,
+            "queues": self.queues,
+            "queue_arns": dict(self.topology.queue_arns),
+            "dead_letter_queues": self.dead_letter_queues,
+            "snowflake": asdict(self.snowflake),
+            "sqlserver_url": self.sqlserver_url,
+            "local_dir": self.local_dir,
+            "processes": {p.name: {"pid": p.pid, "port": p.port, "log": p.log} for p in (self.moto, self.fakesnow)},
+            "started_at": self.started_at,
+        }
+
+    # -- the state file ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("already_running")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LocalStack:
+        return cls(
+            local_dir=data["local_dir"],
+            region=data["region"],
+            aws_endpoint_url=data["aws_endpoint_url"],
+            moto=ServerProcess(**data["moto"]),
+            fakesnow=ServerProcess(**data["fakesnow"]),
+            snowflake=SnowflakeEndpoint(**data["snowflake"]),
+            sqlserver_url=data["sqlserver_url"],
+            topology=Topology.from_dict(data["topology"]),
+            started_at=data["started_at"],
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The API: up, down, status
+# ----------------------------------------------------------------------------------------------------------
+def up(
+    settings: Settings | None = None,
+    *,
+    aws_port: int | None = None,
+    snowflake_port: int | None = None,
+    parameters: Mapping[str, str | int] | None = None,
+    timeout: float = START_TIMEOUT_SECONDS,
+    template_path: Path | str = TEMPLATE_PATH,
+) -> LocalStack:
+    """Start the local stack, or return the running one (`already_running=True`) if it is healthy.
+
+    Ports: the given ones (0: a free one), else PIPELINE_LOCAL_AWS_PORT / PIPELINE_LOCAL_SNOWFLAKE_PORT, else free
+    ones.
+    `parameters` override the template's parameter defaults (the bucket name comes from `settings.bucket`).
+    """
+    settings = settings or Settings()
+    local_dir = _local_dir(settings)
+    with _locked(local_dir):
+        existing = _read_state(local_dir)
+        if existing is not None:
+            if existing.healthy():
+                existing.already_running = True
+                return existing
+            _stop_recorded(existing)  # leftovers of a stack that died: stop what is still ours
+            _state_path(local_dir).unlink(missing_ok=True)
+
+        template = Template.load(
+            template_path,
+            parameters={"BucketName": settings.bucket, **(parameters or {})},
+            stack_name=STACK_NAME,
+            region=settings.region,
+        )
+        aws_port = _port(aws_port, Env.LOCAL_AWS_PORT)
+        snowflake_port = _port(snowflake_port, Env.LOCAL_SNOWFLAKE_PORT)
+        if aws_port == snowflake_port:
+            raise LocalStackError(f"the moto and fakesnow servers cannot share port {aws_port}: choose two ports")
+        logs = local_dir / LOG_DIR
+        logs.mkdir(parents=True, exist_ok=True)
+        db_path = local_dir / SNOWFLAKE_DIR
+        db_path.mkdir(parents=True, exist_ok=True)
+
+        started: list[ServerProcess] = []
+        try:
+            moto = _start(
+                "moto",
+                [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(aws_port)],
+                aws_port,
+                logs / "moto.log",
+                _MOTO_MARKER,
+            )
+            started.append(moto)
+            fakesnow = _start(
+                "fakesnow",
+                [sys.executable, "-m", "fakesnow", "-s", "-p", str(snowflake_port), "--host", HOST],
+                snowflake_port,
+                logs / "fakesnow.log",
+                _FAKESNOW_MARKER,
+            )
+            started.append(fakesnow)
+            _wait_until_up(moto, moto.url + "/moto-api/", timeout)
+            _wait_until_up(fakesnow, fakesnow.url, timeout)
+            try:
+                topology = build_topology(template, endpoint_url=moto.url, region=settings.region)
+            except TemplateError as exc:
+                raise LocalStackError(f"cannot build the topology from {template_path}: {exc}") from exc
+        except BaseException:
+            for process in started:
+                _stop(process)
+            raise
+
+        stack = LocalStack(
+            local_dir=str(local_dir),
+            region=settings.region,
+            aws_endpoint_url=moto.url,
+            moto=moto,
+            fakesnow=fakesnow,
+            snowflake=SnowflakeEndpoint(
+                host=HOST,
+                port=fakesnow.port,
+                database=settings.snowflake_database,
+                schema=settings.snowflake_schema,
+                table=settings.snowflake_table,
+                db_path=str(db_path),
+            ),
+            sqlserver_url=f"sqlite:///{local_dir / SQLSERVER_FILE}",
+            topology=topology,
+        )
+        _write_state(local_dir, stack)
+        return stack
+
+
+def down(settings: Settings | None = None) -> LocalStack | None:
+    """Stop the processes `up` started (only those) and remove the state; the stack that was stopped, if any."""
+    local_dir = _local_dir(settings or Settings())
+    with _locked(local_dir):
+        stack = _read_state(local_dir)
+        if stack is None:
+            return None
+        _stop_recorded(stack)
+        _state_path(local_dir).unlink(missing_ok=True)
+        return stack
+
+
+def status(settings: Settings | None = None) -> LocalStack | None:
+    """The running local stack, or None when none is recorded or its servers no longer answer."""
+    stack = _read_state(_local_dir(settings or Settings()))
+    if stack is None or not stack.healthy():
+        return None
+    return stack
+
+
+def recorded(settings: Settings | None = None) -> LocalStack | None:
+    """The stack recorded in the state file, running or not (for `local status` to say what died)."""
+    return _read_state(_local_dir(settings or Settings()))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# State file
+# ----------------------------------------------------------------------------------------------------------
+def _local_dir(settings: Settings) -> Path:
+    return Path(settings.local_dir).expanduser().resolve()
+
+
+def _state_path(local_dir: Path) -> Path:
+    return local_dir / STATE_FILE
+
+
+def _read_state(local_dir: Path) -> LocalStack | None:
+    path = _state_path(local_dir)
+    try:
+        return LocalStack.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LocalStackError(f"{path} is not a local stack state file ({exc}): remove it and run `local up`") from exc
+
+
+def _write_state(local_dir: Path, stack: LocalStack) -> None:
+    path = _state_path(local_dir)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(stack.to_dict(), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+@contextlib.contextmanager
+def _locked(local_dir: Path) -> Iterator[None]:
+    """One `up`/`down` at a time per local folder (a second caller waits)."""
+    local_dir.mkdir(parents=True, exist_ok=True)
+    with open(local_dir / LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Processes
+# ----------------------------------------------------------------------------------------------------------
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+        return False
+
+
+def _port(given: int | None, env_name: str) -> int:
+    if given is None and os.environ.get(env_name):
+        try:
+            given = int(os.environ[env_name])
+        except ValueError:
+            raise LocalStackError(f"{env_name}={os.environ[env_name]!r} is not a port number") from None
+    if not given:
+        return free_port()
+    if _port_in_use(given):
+        raise LocalStackError(f"port {given} on {HOST} is in use: stop what uses it or choose another port")
+    return given
+
+
+def _start(name: str, command: list[str], port: int, log: Path, marker: str) -> ServerProcess:
+    """Start `command` detached (its own session, so it outlives this process), output to `log`."""
+    with open(log, "ab") as out:
+        out.write(f"\n--- {datetime.now(UTC).isoformat()} {' '.join(command)}\n".encode())
+        out.flush()
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    _children[process.pid] = process
+    return ServerProcess(name=name, pid=process.pid, port=port, log=str(log), marker=marker)
+
+
+def _answers(url: str) -> bool:
+    """True when an HTTP server answers at `url` (any status code)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - http://127.0.0.1 only
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _wait_until_up(process: ServerProcess, url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _answers(url):
+            return
+        child = _children.get(process.pid)
+        if child is not None and child.poll() is not None:
+            raise LocalStackError(
+                f"the {process.name} server exited at start (code {child.returncode}, port {process.port}): "
+                f"see {process.log}"
+            )
+        time.sleep(0.1)
+    raise LocalStackError(
+        f"the {process.name} server did not answer on {url} within {timeout:.0f} s: see {process.log}"
+    )
+
+
+def _pid_matches(pid: int, marker: str, port: int) -> bool:
+    """True when `pid` is alive and still runs the server we started (not a recycled pid, not a zombie)."""
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        return False
+    proc = Path(f"/proc/{pid}")
+    if proc.exists():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        args = [a.decode(errors="replace") for a in cmdline]
+        return state != "Z" and any(marker in a for a in args) and str(port) in args
+    try:  # no /proc (macOS): the best we can tell is that the pid exists
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    return True
+
+
+def _stop(process: ServerProcess, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+    """SIGINT (fakesnow waits for it), then SIGTERM, then SIGKILL; only if the pid is still our server."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if not process.running():
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, sig)
+        deadline = time.monotonic() + timeout / 2
+        while time.monotonic() < deadline and process.running():
+            time.sleep(0.05)
+    child = _children.pop(process.pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=1)
+
+
+def _stop_recorded(stack: LocalStack) -> None:
+    for process in (stack.moto, stack.fakesnow):
+        _stop(process)

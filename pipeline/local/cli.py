@@ -62,7 +62,7 @@ def up(
     except (local_stack.LocalStackError, TemplateError) as exc:
         raise _fail(exc) from None
     if as_json:
-        print(json.dumps(stack.describe(), indent=2))
+        print(json.dumps({**stack.describe(), "already_running": stack.already_running}, indent=2))
         return
     title = "local stack already running" if stack.already_running else "local stack started"
     console.print(_table(stack, title))

@@ -1,0 +1,132 @@
+"""`local up|down|status`: servers that outlive the command, idempotent up, a down that stops what up started."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.local import stack as local_stack_module
+from pipeline.local.stack import LocalStack, LocalStackError
+from pipeline.settings import Settings
+
+pytestmark = pytest.mark.stack
+
+STATUS_KEYS = {
+    "aws_endpoint_url", "region", "bucket", "topic_arn", "queues", "dead_letter_queues", "snowflake", "sqlserver_url",
+}  # fmt: skip
+
+
+def _local(local_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPELINE_", "AWS_"))}
+    env["PIPELINE_LOCAL_DIR"] = str(local_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.local", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_status_json_says_how_to_reach_the_stack(local_stack: LocalStack) -> None:
+    result = _local(Path(local_stack.local_dir), "status", "--json")
+
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert set(status) >= STATUS_KEYS
+    assert status["aws_endpoint_url"] == local_stack.aws_endpoint_url
+    assert set(status["queues"]) == set(status["dead_letter_queues"]) == {
+        "yahoo_finance", "coinmarketcap", "openexchangerates",
+    }  # fmt: skip
+    assert status["snowflake"] == {
+        "host": "127.0.0.1",
+        "port": local_stack.snowflake.port,
+        "database": "MARKET_DATA",
+        "schema": "PUBLIC",
+        "table": "BARS_1M",
+        "protocol": "http",
+        "db_path": str(Path(local_stack.local_dir) / "snowflake"),
+    }
+    assert status["sqlserver_url"] == f"sqlite:///{Path(local_stack.local_dir) / 'sqlserver.db'}"
+
+
+def test_up_twice_is_idempotent_and_down_stops_the_servers(tmp_path: Path) -> None:
+    # GIVEN a stack started by one command, which has exited since
+    first = _local(tmp_path, "up", "--json")
+    assert first.returncode == 0, first.stderr
+    started = json.loads(first.stdout)
+    pids = [p["pid"] for p in started["processes"].values()]
+    try:
+        assert started["already_running"] is False
+        assert all(_alive(pid) for pid in pids)
+
+        # WHEN `up` runs again, THEN it reports the same running servers and starts nothing
+        second = _local(tmp_path, "up", "--json")
+        assert second.returncode == 0, second.stderr
+        again = json.loads(second.stdout)
+        assert again["already_running"] is True
+        assert again["processes"] == started["processes"]
+        assert again["topic_arn"] == started["topic_arn"]
+
+        # WHEN `down` runs, THEN the servers are gone, the state too, and `status` says so in one line
+        stopped = _local(tmp_path, "down")
+        assert stopped.returncode == 0, stopped.stderr
+        assert not any(_alive(pid) for pid in pids)
+        assert not (tmp_path / "stack.json").exists()
+        status = _local(tmp_path, "status", "--json")
+        assert status.returncode == 1
+        assert status.stdout == ""
+        assert status.stderr.strip().splitlines() == [
+            "error: the local stack is not running: start it with `python -m pipeline local up`"
+        ]
+    finally:
+        local_stack_module.down(Settings(local_dir=tmp_path))
+
+
+def test_up_on_a_port_in_use_fails_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _local(tmp_path, "up", "--aws-port", str(port))
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use: stop what uses it or choose another port"
+    ]
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_a_server_that_does_not_come_up_in_time_names_its_log_and_nothing_is_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(local_dir=tmp_path)
+    started: list[local_stack_module.ServerProcess] = []
+    real_start = local_stack_module._start
+
+    def recording_start(*args: object) -> local_stack_module.ServerProcess:
+        started.append(real_start(*args))  # type: ignore[arg-type]
+        return started[-1]
+
+    monkeypatch.setattr(local_stack_module, "_start", recording_start)
+
+    with pytest.raises(LocalStackError, match=r"moto server did not answer .* within 0 s: see .*moto\.log$") as error:
+        local_stack_module.up(settings, aws_port=0, snowflake_port=0, timeout=0)
+
+    assert str(tmp_path / "logs" / "moto.log") in str(error.value)
+    assert [p.name for p in started] == ["moto", "fakesnow"]
+    assert not any(_alive(p.pid) for p in started)
+    assert local_stack_module.recorded(settings) is None

@@ -1,0 +1,141 @@
+"""The six Lambda functions and the dependencies each one needs.
+
+Which extra of pyproject.toml a function needs is stated here once; what an extra contains is read from
+pyproject.toml itself, so adding a package to an extra adds it to every layer built from that extra.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Final, Literal
+
+from pipeline.constants import SOURCES, SourceId
+
+Kind = Literal["ingest", "process"]
+KINDS: Final[tuple[Kind, ...]] = ("ingest", "process")
+
+# The extras of pyproject.toml each function family installs (besides the base dependencies).
+FUNCTION_EXTRAS: Final[dict[tuple[Kind, SourceId], tuple[str, ...]]] = {
+    ("ingest", "yahoo_finance"): ("yahoo",),
+    ("ingest", "coinmarketcap"): ("coinmarketcap",),
+    ("ingest", "openexchangerates"): ("openexchangerates",),
+    ("process", "yahoo_finance"): ("snowflake",),
+    ("process", "coinmarketcap"): ("parquet",),
+    ("process", "openexchangerates"): ("sqlserver",),
+}
+
+# The module a process function loads lazily on its first record (pipeline.sinks.get_sink).
+SINK_MODULES: Final[dict[SourceId, str]] = {
+    "yahoo_finance": "pipeline.sinks.snowflake.loader",
+    "coinmarketcap": "pipeline.sinks.s3parquet.loader",
+    "openexchangerates": "pipeline.sinks.sqlserver.loader",
+}
+
+# Distributions the python3.11 Lambda runtime already has on its path (/var/runtime) and that only the AWS
+# SDK needs. The runtime also ships python-dateutil, six and urllib3, but at versions AWS picks for its SDK;
+# layers keep their own copies of those because pandas and requests need versions the layer resolved.
+RUNTIME_PROVIDED: Final = frozenset({"boto3", "botocore", "s3transfer", "jmespath"})
+
+PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
+PYPROJECT: Final = PROJECT_ROOT / "pyproject.toml"
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+class PackagingError(Exception):
+    """Packaging cannot go on (a missing extra, a failed pip install, a function over Lambda's limits)."""
+
+
+def canonical_name(requirement: str) -> str:
+    """The normalized distribution name of a requirement string (PEP 503): `Foo_Bar>=1` -> `foo-bar`."""
+    match = _NAME.match(requirement)
+    if not match:
+        raise PackagingError(f"cannot read a package name from requirement {requirement!r} in {PYPROJECT}")
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower()
+
+
+@dataclass(frozen=True)
+class Function:
+    kind: Kind
+    source: SourceId
+
+    @property
+    def name(self) -> str:
+        """The name the command line and the size report use: `ingest-yahoo_finance`."""
+        return f"{self.kind}-{self.source}"
+
+    @property
+    def handler(self) -> str:
+        return f"pipeline.handlers.{self.kind}.{self.source}"
+
+    @property
+    def handler_module(self) -> str:
+        return f"pipeline.handlers.{self.kind}"
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        return FUNCTION_EXTRAS[(self.kind, self.source)]
+
+    @property
+    def lazy_modules(self) -> tuple[str, ...]:
+        """The package modules the handler imports on its first call (its source, or its sink)."""
+        if self.kind == "ingest":
+            return (f"pipeline.sources.{self.source}",)
+        return (SINK_MODULES[self.source],)
+
+    @property
+    def layer_name(self) -> str:
+        """Functions that need the same extras share one layer."""
+        return "deps-" + "-".join(sorted(self.extras))
+
+
+FUNCTIONS: Final[tuple[Function, ...]] = tuple(Function(kind, source) for kind in KINDS for source in SOURCES)
+
+
+def get_function(name: str) -> Function:
+    for function in FUNCTIONS:
+        if function.name == name:
+            return function
+    names = ", ".join(f.name for f in FUNCTIONS)
+    raise PackagingError(f"unknown function {name!r}: expected one of {names}")
+
+
+@cache
+def _pyproject(path: Path = PYPROJECT) -> dict[str, object]:
+    if not path.is_file():
+        raise PackagingError(f"{path} not found: build layers from a checkout of the project")
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def requirements(extras: tuple[str, ...], pyproject: Path = PYPROJECT) -> list[str]:
+    """The requirement strings a layer resolves: the base dependencies plus the extras.
+
+    boto3 stays in the resolution so that what it shares with other packages (python-dateutil, urllib3) is
+    resolved to versions the AWS SDK accepts; trimming then removes the SDK itself (`RUNTIME_PROVIDED`).
+    """
+    project = _pyproject(pyproject)["project"]
+    assert isinstance(project, dict)
+    optional: dict[str, list[str]] = project.get("optional-dependencies", {})
+    own_name = canonical_name(project["name"])
+    wanted: list[str] = list(project.get("dependencies", []))
+    pending = list(extras)
+    seen: set[str] = set()
+    while pending:
+        extra = pending.pop(0)
+        if extra in seen:
+            continue
+        seen.add(extra)
+        if extra not in optional:
+            raise PackagingError(f"extra {extra!r} is not in [project.optional-dependencies] of {pyproject}")
+        for requirement in optional[extra]:
+            if canonical_name(requirement) == own_name:  # market-data-pipeline[a,b] refers to other extras
+                inner = requirement[requirement.index("[") + 1 : requirement.index("]")]
+                pending.extend(part.strip() for part in inner.split(","))
+            else:
+                wanted.append(requirement)
+    return sorted(set(wanted), key=lambda r: (canonical_name(r), r))

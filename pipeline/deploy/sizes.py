@@ -1,0 +1,118 @@
+"""Each function's size (its code plus its layer) against Lambda's limits, as a table and as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.deploy.archive import Artifact
+from pipeline.deploy.functions import Function, PackagingError
+
+MB: Final = 1024 * 1024
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+UNZIPPED_LIMIT: Final = 262_144_000  # 250 MB: the function and all its layers, unzipped
+DIRECT_UPLOAD_LIMIT: Final = 52_428_800  # 50 MB: a zip uploaded directly (through S3 it may be larger)
+
+
+@dataclass(frozen=True)
+class FunctionSize:
+    function: str
+    handler: str
+    layer: str
+    code_unzipped: int
+    layer_unzipped: int
+    code_zipped: int
+    layer_zipped: int
+
+    @property
+    def unzipped(self) -> int:
+        return self.code_unzipped + self.layer_unzipped
+
+    @property
+    def zipped(self) -> int:
+        return self.code_zipped + self.layer_zipped
+
+    @property
+    def share_of_limit(self) -> float:
+        return self.unzipped / UNZIPPED_LIMIT
+
+    @property
+    def within_limit(self) -> bool:
+        return self.unzipped <= UNZIPPED_LIMIT
+
+
+def function_sizes(functions: tuple[Function, ...], code: Artifact, layers: dict[str, Artifact]) -> list[FunctionSize]:
+    return [
+        FunctionSize(
+            function=f.name,
+            handler=f.handler,
+            layer=f.layer_name,
+            code_unzipped=code.unzipped,
+            layer_unzipped=layers[f.layer_name].unzipped,
+            code_zipped=code.zipped,
+            layer_zipped=layers[f.layer_name].zipped,
+        )
+        for f in functions
+    ]
+
+
+def check_limits(sizes: list[FunctionSize]) -> None:
+    """Fail, in one line, on the first function Lambda would refuse."""
+    for size in sizes:
+        if not size.within_limit:
+            raise PackagingError(
+                f"function {size.function} is {size.unzipped / MB:.1f} MB unzipped with layer {size.layer}, over "
+                f"Lambda's {UNZIPPED_LIMIT / MB:.0f} MB limit: move a dependency out of its extra or trim it"
+            )
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:.1f}"
+
+
+def size_table(sizes: list[FunctionSize], cached: dict[str, bool] | None = None) -> Table:
+    table = Table(title="Lambda package sizes (MB; limit 250 unzipped for code + layers, 50 zipped direct)")
+    for column in ("function", "layer", "code", "layer MB", "unzipped", "of limit", "zipped", "headroom"):
+        table.add_column(column, justify="left" if column in ("function", "layer") else "right")
+    for size in sizes:
+        layer = size.layer + (" (cached)" if cached and cached.get(size.layer) else "")
+        style = "red" if not size.within_limit else ("yellow" if size.share_of_limit > 0.8 else None)
+        table.add_row(
+            size.function,
+            layer,
+            _mb(size.code_unzipped),
+            _mb(size.layer_unzipped),
+            _mb(size.unzipped),
+            f"{size.share_of_limit:.0%}",
+            _mb(size.zipped),
+            _mb(UNZIPPED_LIMIT - size.unzipped),
+            style=style,
+        )
+    return table
+
+
+def write_sizes(path: Path, sizes: list[FunctionSize], code: Artifact, layers: dict[str, Artifact]) -> None:
+    document = {
+        "limits": {"unzipped_bytes": UNZIPPED_LIMIT, "direct_upload_zipped_bytes": DIRECT_UPLOAD_LIMIT},
+        "code": {"zip": code.path.name, "unzipped": code.unzipped, "zipped": code.zipped, "sha256": code.sha256},
+        "layers": {
+            name: {"zip": a.path.name, "unzipped": a.unzipped, "zipped": a.zipped, "sha256": a.sha256}
+            for name, a in sorted(layers.items())
+        },
+        "functions": [
+            {**asdict(s), "unzipped": s.unzipped, "zipped": s.zipped, "share_of_limit": round(s.share_of_limit, 4),
+             "within_limit": s.within_limit}
+            for s in sizes
+        ],  # fmt: skip
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def print_sizes(console: Console, sizes: list[FunctionSize], cached: dict[str, bool] | None = None) -> None:
+    console.print(size_table(sizes, cached))

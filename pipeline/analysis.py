@@ -40,7 +40,10 @@ DEFAULT_CURRENCIES: Final = ("EUR", "GBP", "JPY", "CHF", "AUD", "CAD")
 # Reading the sinks
 # ---------------------------------------------------------------------------------------------------------
 def load_bars(settings: Settings, start: datetime, end: datetime) -> pd.DataFrame:
-    """Stock bars with `start <= ts <= end` from the Snowflake table (empty if the table does not exist yet)."""
+    """Stock bars with `start <= ts <= end` from the Snowflake table (empty if the table does not exist yet).
+
+    `ts` is the bar's start: the bar that closes at minute m starts at m - 1 minute.
+    """
     from pipeline.sinks.snowflake.loader import SnowflakeSink
 
     sink = SnowflakeSink.from_settings(settings)
@@ -57,7 +60,7 @@ def load_bars(settings: Settings, start: datetime, end: datetime) -> pd.DataFram
             )
             if not cursor.fetchone()[0]:
                 return pd.DataFrame(columns=BAR_COLUMNS)
-            cursor.execute(sql, (floor_minute(start), end))
+            cursor.execute(sql, (start, end))
             frame = pd.DataFrame(cursor.fetchall(), columns=BAR_COLUMNS)
     finally:
         sink.close()
@@ -170,7 +173,7 @@ def collect(settings: Settings, start: datetime, minutes: int, s3: Any = None) -
     return Collected(
         first,
         last,
-        load_bars(settings, first, last),
+        load_bars(settings, first - timedelta(minutes=1), last),  # the bar that closes at `first` starts before it
         load_coins(settings, first, last, s3=s3),
         load_rates(settings, first, last + timedelta(seconds=59)),
     )

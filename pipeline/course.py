@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipeline.constants import Env
 
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 # What the notebooks need beyond the Lambda functions' own dependencies.
 COURSE_PACKAGES = ("boto3", "pandas", "pyarrow", "matplotlib", "mplfinance", "moto", "fakesnow", "papermill")
 RECORD_MARKER = "recorded"
+T = TypeVar("T")
 
 
 def project_root() -> Path:
@@ -48,9 +52,13 @@ class Environment:
         return "\n".join(lines)
 
 
-def check_environment(start_stack: bool = True) -> LocalStack:
-    """Check Python and the course's packages, start the local stack if it is not running, and point this
-    process (settings, boto3 clients, the Lambda handlers) at it. Returns the stack."""
+def check_environment(start_stack: bool = True, **settings: Any) -> LocalStack:
+    """Check the course's packages, start the local stack if it is not running, and point this process
+    (settings, boto3 clients, the Lambda handlers) at it. Returns the stack.
+
+    `settings` are Settings fields to set for this kernel, e.g. `universe_limit=5` (they become the matching
+    PIPELINE_* environment variables, which the handlers read).
+    """
     packages: dict[str, str] = {}
     missing = []
     for name in COURSE_PACKAGES:
@@ -65,6 +73,8 @@ def check_environment(start_stack: bool = True) -> LocalStack:
     from pipeline.local.session import use_stack
     from pipeline.settings import Settings
 
+    for name, value in settings.items():
+        os.environ[env_name(name)] = str(value)
     # A kernel runs in notebooks/; the stack `make lab` or `make demo` started lives in the repository's .local.
     os.environ.setdefault(Env.LOCAL_DIR, str(project_root() / ".local"))
     settings = Settings()
@@ -76,10 +86,40 @@ def check_environment(start_stack: bool = True) -> LocalStack:
     return stack
 
 
-def record(**values: Any) -> dict[str, Any]:
+def env_name(field: str) -> str:
+    """The environment variable that sets a Settings field (`universe_limit` -> PIPELINE_UNIVERSE_LIMIT)."""
+    from pydantic import AliasChoices
+
+    from pipeline.settings import Settings
+
+    info = Settings.model_fields.get(field)
+    if info is None or not isinstance(info.validation_alias, AliasChoices):
+        raise ValueError(f"{field!r} is not a setting: see pipeline/settings.py")
+    return str(info.validation_alias.choices[0])
+
+
+def try_live(call: Callable[[], T], timeout: float = 10.0) -> tuple[T | None, str]:
+    """Run a live call with a time limit; returns (its result, "live") or (None, why it stepped aside).
+
+    The course runs without network and without keys: a live call that cannot reach its service says so in
+    one line and the notebook carries on with the simulated twin.
+    """
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(call)
+    try:
+        return future.result(timeout=timeout), "live"
+    except FutureTimeout:
+        return None, f"no answer within {timeout:.0f} s (no network here?): using the simulated twin"
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return None, f"{type(exc).__name__}: {first}: using the simulated twin"
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def record(**values: Any) -> None:
     """Print the values a notebook's test asserts on, as one JSON object (the last cell's output)."""
     print(json.dumps({RECORD_MARKER: values}, indent=1, sort_keys=True, default=str))
-    return values
 
 
 def recorded(notebook: Any) -> dict[str, Any]:

@@ -202,10 +202,7 @@ def pip_install(spec: LayerSpec, target: Path) -> dict[str, str]:
                 f"(rerun `{' '.join(command[2:8])} ...` to see everything)"
             )
         report = json.loads(report_path.read_text())
-    return {
-        canonical_name(item["metadata"]["name"]): item["metadata"]["version"]
-        for item in report.get("install", [])
-    }
+    return {canonical_name(item["metadata"]["name"]): item["metadata"]["version"] for item in report.get("install", [])}
 
 
 def _manifest_path(out: Path, name: str) -> Path:

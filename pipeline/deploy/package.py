@@ -10,7 +10,7 @@ from typing import Final
 
 from pipeline.deploy.archive import Artifact, describe, write_zip
 from pipeline.deploy.functions import PROJECT_ROOT
-from pipeline.deploy.layers import Warn, warn_on_stderr, compile_bytecode, find_runtime_python
+from pipeline.deploy.layers import Warn, compile_bytecode, find_runtime_python, warn_on_stderr
 
 PACKAGE_DIR: Final = PROJECT_ROOT / "pipeline"
 TASK_ROOT: Final = "/var/task"  # where Lambda unpacks the function's code

@@ -76,9 +76,12 @@ def _mb(size: int) -> str:
 
 
 def size_table(sizes: list[FunctionSize], cached: dict[str, bool] | None = None) -> Table:
-    table = Table(title="Lambda package sizes (MB; limit 250 unzipped for code + layers, 50 zipped direct)")
-    for column in ("function", "layer", "code", "layer MB", "unzipped", "of limit", "zipped", "headroom"):
-        table.add_column(column, justify="left" if column in ("function", "layer") else "right")
+    table = Table(
+        title="Lambda package sizes, MB (limits: 250 unzipped for code + layers; 50 zipped for a direct upload)"
+    )
+    for column in ("function", "layer", "code", "layer MB", "unzipped", "of 250", "zipped", "headroom"):
+        left = column in ("function", "layer")
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
     for size in sizes:
         layer = size.layer + (" (cached)" if cached and cached.get(size.layer) else "")
         style = "red" if not size.within_limit else ("yellow" if size.share_of_limit > 0.8 else None)
@@ -96,6 +99,16 @@ def size_table(sizes: list[FunctionSize], cached: dict[str, bool] | None = None)
     return table
 
 
+def _function_entry(size: FunctionSize) -> dict[str, object]:
+    return {
+        **asdict(size),
+        "unzipped": size.unzipped,
+        "zipped": size.zipped,
+        "share_of_limit": round(size.share_of_limit, 4),
+        "within_limit": size.within_limit,
+    }
+
+
 def write_sizes(path: Path, sizes: list[FunctionSize], code: Artifact, layers: dict[str, Artifact]) -> None:
     document = {
         "limits": {"unzipped_bytes": UNZIPPED_LIMIT, "direct_upload_zipped_bytes": DIRECT_UPLOAD_LIMIT},
@@ -104,11 +117,7 @@ def write_sizes(path: Path, sizes: list[FunctionSize], code: Artifact, layers: d
             name: {"zip": a.path.name, "unzipped": a.unzipped, "zipped": a.zipped, "sha256": a.sha256}
             for name, a in sorted(layers.items())
         },
-        "functions": [
-            {**asdict(s), "unzipped": s.unzipped, "zipped": s.zipped, "share_of_limit": round(s.share_of_limit, 4),
-             "within_limit": s.within_limit}
-            for s in sizes
-        ],  # fmt: skip
+        "functions": [_function_entry(s) for s in sizes],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")

@@ -1,0 +1,106 @@
+"""`python -m pipeline layer build` and `python -m pipeline deploy`.
+
+The main command line mounts them: `app.add_typer(layer_app, name="layer")` and `app.command(name="deploy")(deploy)`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from pipeline.deploy.build import DEFAULT_OUT, SIZES_FILE, Build, build
+from pipeline.deploy.functions import FUNCTIONS, PackagingError, get_function
+from pipeline.deploy.sizes import print_sizes
+from pipeline.deploy.stack import DeployError, delete_pipeline, deploy_pipeline, parse_parameters
+from pipeline.local.template import TEMPLATE_PATH
+
+# Tables keep their columns in a CI log or a pipe, where the terminal width is unknown.
+console = Console(width=None if sys.stdout.isatty() else 132)
+err = Console(stderr=True)
+
+layer_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+FunctionOpt = Annotated[
+    list[str] | None,
+    typer.Option("--function", help=f"Only this function (repeatable): {', '.join(f.name for f in FUNCTIONS)}"),
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="Where layers, code.zip and sizes.json go")]
+RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Build again even when the cache matches")]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _build(functions: list[str] | None, out: Path, rebuild: bool) -> Build:
+    chosen = tuple(get_function(name) for name in functions) if functions else FUNCTIONS
+    with console.status("building the code package and the layers (pip downloads Linux wheels on a first build)"):
+        result = build(out, chosen, rebuild=rebuild, warn=lambda m: err.print(f"[yellow]warning:[/yellow] {m}"))
+    print_sizes(console, result.sizes, {name: a.cached for name, a in result.layers.items()})
+    return result
+
+
+@layer_app.command("build")
+def build_layers(function: FunctionOpt = None, out: OutOpt = DEFAULT_OUT, rebuild: RebuildOpt = False) -> None:
+    """Build each function's layer and the code package, print their sizes against Lambda's limits."""
+    try:
+        _build(function, out, rebuild)
+    except PackagingError as exc:
+        raise _fail(exc) from None
+    console.print(f"sizes written to {out / SIZES_FILE}")
+
+
+def _session(region: str | None, endpoint_url: str | None) -> Any:
+    import boto3
+
+    session = boto3.session.Session(region_name=region)
+    if session.region_name is None:
+        session = boto3.session.Session(region_name="us-east-1")
+    if endpoint_url and session.get_credentials() is None:  # moto accepts any credentials
+        session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's conventional dummy credentials
+            region_name=session.region_name,
+        )
+    return session
+
+
+def deploy(
+    stack: Annotated[str, typer.Option("--stack", help="CloudFormation stack name")],
+    endpoint_url: Annotated[
+        str | None, typer.Option("--endpoint-url", help="Deploy to this endpoint, e.g. the local moto server")
+    ] = None,
+    parameter: Annotated[
+        list[str] | None, typer.Option("--parameter", "-p", help="Template parameter NAME=VALUE (repeatable)")
+    ] = None,
+    delete: Annotated[bool, typer.Option("--delete", help="Delete the stack instead")] = False,
+    region: Annotated[str | None, typer.Option("--region", help="AWS region (default: your profile's)")] = None,
+    template: Annotated[Path, typer.Option("--template", help="The CloudFormation template")] = TEMPLATE_PATH,
+    out: OutOpt = DEFAULT_OUT,
+    rebuild: RebuildOpt = False,
+) -> None:
+    """Build (or reuse) code and layers, upload them, create or update the stack through a change set."""
+    session = _session(region, endpoint_url)
+    try:
+        if delete:
+            delete_pipeline(stack, session=session, endpoint_url=endpoint_url, console=console)
+            return
+        if not template.is_file():
+            raise DeployError(f"no template at {template}: run from the repository root or pass --template")
+        values = parse_parameters(parameter or [])
+        deploy_pipeline(
+            stack,
+            _build(None, out, rebuild),
+            session=session,
+            template=template,
+            endpoint_url=endpoint_url,
+            parameters=values,
+            console=console,
+        )
+    except (PackagingError, DeployError) as exc:
+        raise _fail(exc) from None

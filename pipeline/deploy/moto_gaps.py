@@ -1,0 +1,121 @@
+"""What a deploy to the local moto server does differently, because moto's CloudFormation falls short.
+
+moto's CloudFormation
+- silently skips AWS::SNS::Subscription and AWS::SQS::QueuePolicy: after the stack is created or updated, the
+  subscriptions (filter policy, raw delivery) and queue policies the template declares are made with the SNS and
+  SQS APIs, from the template's own properties resolved against the stack's resources;
+- ignores a function's `Layers` on create, returns an object instead of an ARN for `!Ref` of a layer version, and
+  fails an update of a function that lists layers: the template sent to moto leaves `Layers` out of functions
+  (the layer versions themselves are still created from the uploaded zips);
+- skips AWS::CloudWatch::Alarm and AWS::SecretsManager::Secret: nothing to stand in for them; the docs say so.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from pipeline.local.template import Template, load_template
+
+SUBSCRIPTION: Final = "AWS::SNS::Subscription"
+QUEUE_POLICY: Final = "AWS::SQS::QueuePolicy"
+QUEUE: Final = "AWS::SQS::Queue"
+TOPIC: Final = "AWS::SNS::Topic"
+FUNCTION: Final = "AWS::Lambda::Function"
+SKIPPED: Final = ("AWS::CloudWatch::Alarm", "AWS::SecretsManager::Secret")
+
+
+def template_for_moto(body: Mapping[str, Any]) -> str:
+    """The template as JSON with `Layers` removed from every function (moto cannot update them)."""
+    adapted = copy.deepcopy(dict(body))
+    for resource in adapted.get("Resources", {}).values():
+        if resource.get("Type") == FUNCTION:
+            resource.get("Properties", {}).pop("Layers", None)
+    return json.dumps(adapted, indent=1)
+
+
+def unverified_resources(body: Mapping[str, Any]) -> list[str]:
+    """Logical ids of resources moto accepts but does not create (so a local deploy cannot check them)."""
+    return [lid for lid, r in body.get("Resources", {}).items() if r.get("Type") in SKIPPED]
+
+
+def _attribute(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _bound_template(body: Mapping[str, Any], stack: Mapping[str, Any], cloudformation: Any, sqs: Any) -> Template:
+    """The template with the stack's parameter values and its resources' physical ids and ARNs."""
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+    declared = body.get("Parameters", {})
+    arn = str(stack["StackId"]).split(":")
+    template = Template(
+        body,
+        {k: v for k, v in parameters.items() if k in declared},
+        stack_name=str(stack["StackName"]),
+        region=arn[3],
+        account_id=arn[4],
+    )
+    resources = cloudformation.describe_stack_resources(StackName=stack["StackName"])["StackResources"]
+    for resource in resources:
+        logical_id, physical_id = resource["LogicalResourceId"], resource.get("PhysicalResourceId")
+        template.physical[logical_id] = physical_id
+        if resource["ResourceType"] == QUEUE:
+            attributes = sqs.get_queue_attributes(QueueUrl=physical_id, AttributeNames=["QueueArn"])["Attributes"]
+            template.attributes[(logical_id, "Arn")] = attributes["QueueArn"]
+            template.attributes[(logical_id, "QueueUrl")] = physical_id
+        elif resource["ResourceType"] == TOPIC:
+            template.attributes[(logical_id, "TopicArn")] = physical_id
+    return template
+
+
+def create_skipped_routing(
+    body: Mapping[str, Any], stack: Mapping[str, Any], *, cloudformation: Any, sns: Any, sqs: Any
+) -> dict[str, str]:
+    """Make the subscriptions and queue policies the template declares; returns {logical id: what was made}.
+
+    Idempotent: a subscription that already exists (same topic and endpoint) gets its attributes set again.
+    """
+    template = _bound_template(body, stack, cloudformation, sqs)
+    made: dict[str, str] = {}
+    existing: dict[tuple[str, str], str] = {}
+    for logical_id, _ in template.resources(SUBSCRIPTION):
+        props = template.properties(logical_id)
+        topic, endpoint = str(props["TopicArn"]), str(props["Endpoint"])
+        if not existing:
+            for page in sns.get_paginator("list_subscriptions").paginate():
+                for sub in page["Subscriptions"]:
+                    existing[(sub["TopicArn"], sub["Endpoint"])] = sub["SubscriptionArn"]
+        attributes = {
+            key: _attribute(props[key])
+            for key in ("RawMessageDelivery", "FilterPolicyScope", "FilterPolicy", "RedrivePolicy")
+            if key in props
+        }
+        if (topic, endpoint) in existing:
+            arn = existing[(topic, endpoint)]
+            for name, value in attributes.items():
+                sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName=name, AttributeValue=value)
+        else:
+            arn = sns.subscribe(
+                TopicArn=topic,
+                Protocol=props["Protocol"],
+                Endpoint=endpoint,
+                Attributes=attributes,
+                ReturnSubscriptionArn=True,
+            )["SubscriptionArn"]
+        made[logical_id] = arn
+    for logical_id, _ in template.resources(QUEUE_POLICY):
+        props = template.properties(logical_id)
+        document = json.dumps(props["PolicyDocument"])
+        for url in props["Queues"]:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": document})
+        made[logical_id] = ", ".join(props["Queues"])
+    return made
+
+
+__all__ = ["create_skipped_routing", "load_template", "template_for_moto", "unverified_resources"]

@@ -1,0 +1,445 @@
+"""Deploy the CloudFormation stack through a change set: upload the artifacts, create or update, follow the
+events, print the outputs; or delete it.
+
+The template names the artifacts through parameters: `ArtifactBucket`, `CodeKey`, and one S3 key parameter per
+layer. Which parameter holds which function's layer is read from the template itself (the function with handler
+`pipeline.handlers.<kind>.<source>` lists a layer whose `Content.S3Key` is `!Ref <parameter>`), so the template
+and this module cannot disagree about names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from botocore.exceptions import ClientError, WaiterError
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.deploy.archive import Artifact
+from pipeline.deploy.build import Build
+from pipeline.deploy.functions import FUNCTIONS, Function
+
+ARTIFACT_BUCKET_PARAMETER: Final = "ArtifactBucket"
+CODE_KEY_PARAMETER: Final = "CodeKey"
+CAPABILITIES: Final = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+TEMPLATE_BODY_LIMIT: Final = 51_200  # bytes; a larger template goes through S3 (TemplateURL)
+NO_CHANGES: Final = ("didn't contain changes", "No updates are to be performed")
+
+
+class DeployError(Exception):
+    """The stack could not be deployed or deleted; the message says what failed and what to do."""
+
+
+def artifact_bucket_name(account_id: str, region: str) -> str:
+    """One artifact bucket per account and region, shared by every stack deployed there."""
+    return f"market-data-pipeline-artifacts-{account_id}-{region}"
+
+
+def _ref(value: Any) -> str | None:
+    return value.get("Ref") if isinstance(value, dict) and isinstance(value.get("Ref"), str) else None
+
+
+def _refs(value: Any) -> Iterator[str]:
+    """Logical ids named by Ref or GetAtt anywhere inside `value`."""
+    if isinstance(value, dict):
+        if name := _ref(value):
+            yield name
+        elif "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            yield (target[0] if isinstance(target, list) else str(target).split(".")[0])
+        else:
+            for item in value.values():
+                yield from _refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _refs(item)
+
+
+def layer_key_parameters(body: Mapping[str, Any], functions: tuple[Function, ...] = FUNCTIONS) -> dict[str, str]:
+    """{function name: the parameter holding its layer's S3 key}, read from the template."""
+    resources: Mapping[str, Any] = body.get("Resources", {})
+    by_handler = {
+        str(r.get("Properties", {}).get("Handler")): r.get("Properties", {})
+        for r in resources.values()
+        if r.get("Type") == "AWS::Lambda::Function"
+    }
+    found: dict[str, str] = {}
+    for function in functions:
+        properties = by_handler.get(function.handler)
+        if properties is None:
+            continue
+        for layer_id in _refs(properties.get("Layers", [])):
+            layer = resources.get(layer_id, {})
+            if layer.get("Type") != "AWS::Lambda::LayerVersion":
+                continue
+            if parameter := _ref(layer.get("Properties", {}).get("Content", {}).get("S3Key")):
+                found[function.name] = parameter
+    return found
+
+
+def artifact_parameters(body: Mapping[str, Any], bucket: str, build: Build) -> dict[str, str]:
+    """ArtifactBucket, CodeKey and every layer key parameter the template declares, from a build."""
+    declared = body.get("Parameters", {})
+    values = {ARTIFACT_BUCKET_PARAMETER: bucket, CODE_KEY_PARAMETER: build.code.s3_key}
+    for function in build.functions:
+        if parameter := layer_key_parameters(body, (function,)).get(function.name):
+            values[parameter] = build.layer_for(function).s3_key
+    return {name: value for name, value in values.items() if name in declared}
+
+
+def parse_parameters(pairs: list[str]) -> dict[str, str]:
+    """`K=V` strings (as given on the command line) as a dict; one clear error for a malformed one."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise DeployError(f"--parameter {pair!r}: expected NAME=VALUE, for example --parameter MaxReceiveCount=5")
+        values[name.strip()] = value
+    return values
+
+
+@dataclass
+class Deployer:
+    """Talks to CloudFormation and S3 for one stack; prints what happens on `console`."""
+
+    stack_name: str
+    cloudformation: Any
+    s3: Any
+    region: str
+    console: Console = field(default_factory=Console)
+    poll_seconds: float = 5.0
+
+    # -- artifacts ---------------------------------------------------------------------------------------
+    def ensure_bucket(self, bucket: str) -> None:
+        """Create the artifact bucket (private, encrypted) unless it exists and is ours."""
+        try:
+            self.s3.head_bucket(Bucket=bucket)
+            return
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("403", "AccessDenied", "Forbidden"):
+                raise DeployError(
+                    f"artifact bucket {bucket} exists but is not yours: pass --parameter ArtifactBucket=<your bucket>"
+                ) from None
+            if code not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        if self.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        self.s3.create_bucket(**kwargs)
+        self.s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+            },
+        )  # fmt: skip
+        self.console.print(f"created artifact bucket [bold]{bucket}[/bold]")
+
+    def upload(self, bucket: str, artifact: Artifact) -> None:
+        """Upload under a content-addressed key, unless that key is already there."""
+        try:
+            self.s3.head_object(Bucket=bucket, Key=artifact.s3_key)
+            self.console.print(f"  {artifact.s3_key} already uploaded")
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        with self.console.status(f"uploading {artifact.path.name} ({artifact.zipped / 1e6:.1f} MB)"):
+            self.s3.upload_file(str(artifact.path), bucket, artifact.s3_key)
+        self.console.print(f"  uploaded {artifact.path.name} -> s3://{bucket}/{artifact.s3_key}")
+
+    def template_source(self, bucket: str, template: Path) -> dict[str, str]:
+        """TemplateBody, or TemplateURL for a template over CloudFormation's inline limit."""
+        text = template.read_text(encoding="utf-8")
+        if len(text.encode()) <= TEMPLATE_BODY_LIMIT:
+            return {"TemplateBody": text}
+        key = f"templates/{self.stack_name}/{template.name}"
+        self.s3.put_object(Bucket=bucket, Key=key, Body=text.encode())
+        return {"TemplateURL": f"https://{bucket}.s3.{self.region}.amazonaws.com/{key}"}
+
+    # -- the stack ---------------------------------------------------------------------------------------
+    def stack(self) -> dict[str, Any] | None:
+        try:
+            stacks = self.cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise
+        return stacks[0] if stacks else None
+
+    def deploy(
+        self, source: Mapping[str, str], declared: Mapping[str, Any], parameters: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Create or update the stack through a change set; returns its outputs."""
+        unknown = sorted(set(parameters) - set(declared))
+        if unknown:
+            raise DeployError(
+                f"the template has no parameter {', '.join(unknown)}: it declares {', '.join(declared) or 'none'}"
+            )
+        current = self.stack()
+        status = current["StackStatus"] if current else None
+        if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
+            raise DeployError(
+                f"stack {self.stack_name} is {status} after a failed create: delete it with "
+                f"`python -m pipeline deploy --stack {self.stack_name} --delete`, then deploy again"
+            )
+        if status and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+            raise DeployError(f"stack {self.stack_name} is busy ({status}): wait for it to finish, then deploy again")
+        change_type = "UPDATE" if status and status != "REVIEW_IN_PROGRESS" else "CREATE"
+        previous = (
+            {p["ParameterKey"] for p in (current or {}).get("Parameters", [])} if change_type == "UPDATE" else set()
+        )
+        listed: list[dict[str, Any]] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+        listed += [
+            {"ParameterKey": k, "UsePreviousValue": True} for k in declared if k not in parameters and k in previous
+        ]
+        name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        created = self.cloudformation.create_change_set(
+            StackName=self.stack_name,
+            ChangeSetName=name,
+            ChangeSetType=change_type,
+            Parameters=listed,
+            Capabilities=CAPABILITIES,
+            Description="python -m pipeline deploy",
+            **source,
+        )
+        change_set_id = created["Id"]
+        if not self._wait_for_change_set(change_set_id, change_type):
+            return self.outputs()
+        self.console.print(self.changes_table(change_set_id, change_type))
+        seen = self._recent_event_ids()
+        self.cloudformation.execute_change_set(ChangeSetName=change_set_id, StackName=self.stack_name)
+        final, events = self.follow(seen, f"{change_type}_COMPLETE")
+        if final != f"{change_type}_COMPLETE":
+            raise DeployError(
+                f"{change_type.lower()} of stack {self.stack_name} ended {final}: {first_failure(events)}"
+            )
+        self.console.print(f"[green]stack {self.stack_name}: {final}[/green]")
+        return self.outputs()
+
+    def _wait_for_change_set(self, change_set_id: str, change_type: str) -> bool:
+        """True when the change set can be executed; False (and it is deleted) when it holds no changes."""
+        waiter = self.cloudformation.get_waiter("change_set_create_complete")
+        try:
+            waiter.wait(
+                ChangeSetName=change_set_id,
+                StackName=self.stack_name,
+                WaiterConfig={"Delay": max(1, int(self.poll_seconds)), "MaxAttempts": 720},
+            )
+            return True
+        except WaiterError:
+            described = self.cloudformation.describe_change_set(ChangeSetName=change_set_id, StackName=self.stack_name)
+            reason = str(described.get("StatusReason", ""))
+            self.cloudformation.delete_change_set(ChangeSetName=change_set_id, StackName=self.stack_name)
+            if any(marker in reason for marker in NO_CHANGES):
+                self.console.print(f"stack {self.stack_name} is up to date: no changes to deploy")
+                return False
+            if change_type == "CREATE":
+                self.cloudformation.delete_stack(StackName=self.stack_name)
+            raise DeployError(f"change set for stack {self.stack_name} failed: {reason or 'no reason given'}") from None
+
+    def changes_table(self, change_set_id: str, change_type: str) -> Table:
+        changes: list[dict[str, Any]] = []
+        kwargs = {"ChangeSetName": change_set_id, "StackName": self.stack_name}
+        while True:
+            page = self.cloudformation.describe_change_set(**kwargs)
+            changes += page.get("Changes", [])
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        table = Table(title=f"{change_type} {self.stack_name}: {len(changes)} change(s)")
+        for column in ("action", "logical id", "type", "replacement"):
+            table.add_column(column)
+        for change in changes:
+            detail = change.get("ResourceChange", {})
+            table.add_row(
+                detail.get("Action", ""),
+                detail.get("LogicalResourceId", ""),
+                detail.get("ResourceType", ""),
+                detail.get("Replacement", ""),
+            )
+        return table
+
+    def _recent_event_ids(self) -> set[str]:
+        """Ids of the events already there (the newest page), so `follow` shows only what comes next."""
+        try:
+            page = self.cloudformation.describe_stack_events(StackName=self.stack_name)
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                return set()
+            raise
+        return {event["EventId"] for event in page["StackEvents"]}
+
+    def _new_events(self, seen: set[str]) -> list[dict[str, Any]]:
+        """Events not seen yet, oldest first (CloudFormation lists the newest first)."""
+        fresh: list[dict[str, Any]] = []
+        try:
+            pages = self.cloudformation.get_paginator("describe_stack_events").paginate(StackName=self.stack_name)
+            for page in pages:
+                for event in page["StackEvents"]:
+                    if event["EventId"] in seen:
+                        return fresh[::-1]
+                    fresh.append(event)
+        except ClientError as exc:
+            if "does not exist" not in str(exc):
+                raise
+        return fresh[::-1]
+
+    def follow(self, seen: set[str], goal: str) -> tuple[str, list[dict[str, Any]]]:
+        """Print the stack's new events as they come until it settles; returns its final status and the events."""
+        events: list[dict[str, Any]] = []
+        with self.console.status(f"{self.stack_name}: waiting for {goal}") as spinner:
+            while True:
+                for event in self._new_events(seen):
+                    seen.add(event["EventId"])
+                    events.append(event)
+                    self.console.print(_event_line(event), highlight=False)
+                stack = self.stack()
+                if stack is None:
+                    return "DELETE_COMPLETE", events
+                status = str(stack["StackStatus"])
+                spinner.update(f"{self.stack_name}: {status}")
+                if not status.endswith("_IN_PROGRESS"):
+                    return status, events
+                time.sleep(self.poll_seconds)
+
+    def outputs(self) -> dict[str, str]:
+        stack = self.stack() or {}
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+    def delete(self) -> bool:
+        """Delete the stack and wait; False when there was none."""
+        if self.stack() is None:
+            self.console.print(f"stack {self.stack_name} does not exist: nothing to delete")
+            return False
+        seen = self._recent_event_ids()
+        self.cloudformation.delete_stack(StackName=self.stack_name)
+        final, events = self.follow(seen, "DELETE_COMPLETE")
+        if final != "DELETE_COMPLETE":
+            raise DeployError(f"delete of stack {self.stack_name} ended {final}: {first_failure(events)}")
+        self.console.print(f"[green]stack {self.stack_name}: deleted[/green]")
+        return True
+
+
+def outputs_table(stack_name: str, outputs: Mapping[str, str]) -> Table:
+    table = Table(title=f"{stack_name} outputs")
+    table.add_column("output")
+    table.add_column("value", overflow="fold")
+    for key, value in sorted(outputs.items()):
+        table.add_row(key, value)
+    return table
+
+
+def _event_line(event: Mapping[str, Any]) -> str:
+    status = str(event["ResourceStatus"])
+    style = "red" if "FAILED" in status else ("green" if status.endswith("COMPLETE") else "default")
+    reason = event.get("ResourceStatusReason") or ""
+    return (
+        f"{event['Timestamp']:%H:%M:%S} {event['LogicalResourceId']:<36} {event['ResourceType']:<28} "
+        f"[{style}]{status}[/{style}] {reason}"
+    ).rstrip()
+
+
+def first_failure(events: list[Mapping[str, Any]]) -> str:
+    """The first failed resource and why (CloudFormation's later failures are mostly 'cancelled')."""
+    for event in events:
+        if "FAILED" in str(event["ResourceStatus"]) and event.get("ResourceStatusReason"):
+            return f"{event['LogicalResourceId']}: {event['ResourceStatusReason']}"
+    return "see the stack's events in the CloudFormation console"
+
+
+def _clients(session: Any, endpoint_url: str | None) -> dict[str, Any]:
+    from pipeline.aws import RETRY_CONFIG
+
+    return {
+        name: session.client(name, endpoint_url=endpoint_url, config=RETRY_CONFIG)
+        for name in ("cloudformation", "s3", "sns", "sqs", "sts")
+    }
+
+
+def deploy_pipeline(
+    stack_name: str,
+    build: Build,
+    *,
+    session: Any,
+    template: Path,
+    endpoint_url: str | None = None,
+    parameters: Mapping[str, str] | None = None,
+    console: Console | None = None,
+    poll_seconds: float | None = None,
+) -> dict[str, str]:
+    """Upload the build, create or update the stack through a change set, and return its outputs.
+
+    With `endpoint_url` (the local moto server) the template is adapted to moto's gaps (`moto_gaps`).
+    """
+    from pipeline.deploy import moto_gaps
+
+    console = console or Console()
+    clients = _clients(session, endpoint_url)
+    region = str(session.region_name)
+    given = dict(parameters or {})
+    account = clients["sts"].get_caller_identity()["Account"]
+    bucket = given.get(ARTIFACT_BUCKET_PARAMETER) or artifact_bucket_name(account, region)
+    body = moto_gaps.load_template(template)
+    declared: Mapping[str, Any] = body.get("Parameters", {})
+    deployer = Deployer(
+        stack_name,
+        clients["cloudformation"],
+        clients["s3"],
+        region,
+        console,
+        poll_seconds if poll_seconds is not None else (0.5 if endpoint_url else 5.0),
+    )
+    deployer.ensure_bucket(bucket)
+    console.print(f"uploading artifacts to s3://{bucket}")
+    for artifact in (build.code, *build.layers.values()):
+        deployer.upload(bucket, artifact)
+    missing = [f.name for f in build.functions if f.name not in layer_key_parameters(body, build.functions)]
+    if missing and any(r.get("Type") == "AWS::Lambda::Function" for r in body["Resources"].values()):
+        console.print(f"[yellow]warning:[/yellow] the template gives no layer to: {', '.join(missing)}")
+    values = {**artifact_parameters(body, bucket, build), **given}
+    if endpoint_url:
+        source = {"TemplateBody": moto_gaps.template_for_moto(body)}
+    else:
+        source = deployer.template_source(bucket, template)
+    outputs = deployer.deploy(source, declared, values)
+    if endpoint_url:
+        stack = deployer.stack()
+        assert stack is not None
+        made = moto_gaps.create_skipped_routing(
+            body, stack, cloudformation=clients["cloudformation"], sns=clients["sns"], sqs=clients["sqs"]
+        )
+        if made:
+            console.print(f"moto: created {len(made)} subscription(s) and queue policies its CloudFormation skips")
+        if skipped := moto_gaps.unverified_resources(body):
+            console.print(f"moto: not created, so not verified locally: {', '.join(skipped)}")
+    console.print(outputs_table(stack_name, outputs))
+    return outputs
+
+
+def delete_pipeline(
+    stack_name: str,
+    *,
+    session: Any,
+    endpoint_url: str | None = None,
+    console: Console | None = None,
+    poll_seconds: float | None = None,
+) -> bool:
+    """Delete the stack (the data bucket is retained by its DeletionPolicy); False when there was none."""
+    console = console or Console()
+    clients = _clients(session, endpoint_url)
+    deployer = Deployer(
+        stack_name,
+        clients["cloudformation"],
+        clients["s3"],
+        str(session.region_name),
+        console,
+        poll_seconds if poll_seconds is not None else (0.5 if endpoint_url else 5.0),
+    )
+    return deployer.delete()

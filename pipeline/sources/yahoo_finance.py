@@ -94,8 +94,12 @@ def _one_line(exc: BaseException) -> str:
 
 def _reason(symbol: str, exc: BaseException) -> str:
     """Why a symbol failed, on one line (query strings, which carry the crumb, left out)."""
+    from yfinance.exceptions import YFTzMissingError
+
     if getattr(getattr(exc, "response", None), "status_code", None) == 404:
         return f"Yahoo has no data for {symbol} (HTTP 404 Not Found): possibly delisted"
+    if isinstance(exc, YFTzMissingError):  # the chart answered without an exchange timezone (404 "Not Found")
+        return f"Yahoo has no data for {symbol} (no exchange timezone): possibly delisted"
     return re.sub(r"\?\S*", "", _one_line(exc))
 
 

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MINUTES ?= 30
 
-.PHONY: install demo test lint bench lab clean down
+.PHONY: install demo test lint bench lab clean down tools iac
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,27 @@ install: $(STAMP) ## create .venv and install the project with everything it nee
 demo: $(STAMP) ## local stack up, $(MINUTES) simulated minutes through the pipeline, verify, analysis report
 	$(BIN)/python -m pipeline demo --minutes $(MINUTES)
 
-test: $(STAMP) ## the whole test suite (unit, stack, notebooks) and the static checks
+test: $(STAMP) iac ## the whole test suite (unit, stack, notebooks) and the static checks
 	$(BIN)/ruff check pipeline tests benchmarks
 	$(BIN)/python -m pytest
+
+# checkov pins versions of packages the project also uses, so it lives in a virtual env of its own.
+TOOLS       := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+CHECKOV     ?= checkov==3.3.30
+TEMPLATE    := infra/cloudformation/template.yaml
+
+$(TOOLS_STAMP): Makefile
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet '$(CHECKOV)'
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP) ## the IaC scanner (checkov) in its own virtual env, .venv-tools
+
+iac: $(STAMP) $(TOOLS_STAMP) ## cfn-lint (no error, no warning) and checkov (no failed check) on the template
+	$(BIN)/cfn-lint $(TEMPLATE)
+	BC_SKIP_MAPPING=TRUE $(TOOLS)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file $(TEMPLATE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks

@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from pipeline.constants import SourceId
+
+T = TypeVar("T")
 
 
 class SinkError(Exception):
@@ -21,3 +27,51 @@ class Sink(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """One row as a sink holds it, for reconciliation: its natural key and the raw object it came from."""
+
+    key: tuple[Any, ...]
+    raw_key: str
+
+
+def latest_by_key(rows: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
+    """One row per natural key, the last one of the batch winning (a MERGE refuses duplicate source keys)."""
+    return list({key(row): row for row in rows}.values())
+
+
+def check_rows(rows: Sequence[Any], model: type[BaseModel], where: str) -> None:
+    """Every row is a valid row of the sink's model, or one error naming the first that is not.
+
+    Rows normally arrive validated; a row built around validation (`model_construct`) is caught here, before
+    anything is sent, so a bad row never leaves half a batch behind.
+    """
+    for line, row in enumerate(rows, start=1):
+        if not isinstance(row, model):
+            raise SinkError(f"{where}: row {line} is a {type(row).__name__}, expected {model.__name__}")
+        try:
+            model.model_validate(row.__dict__)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "row"
+            raise SinkError(
+                f"{where}: row {line}: {field}: {first['msg']} (got {first.get('input')!r}); nothing was written"
+            ) from None
+
+
+class Reconcilable(Protocol):
+    """A sink that can say what it holds, for `pipeline verify`."""
+
+    def stored_rows(
+        self, first_raw_key: str, last_raw_key: str, since: datetime | None, until: datetime | None
+    ) -> list[StoredRow]:
+        """Rows whose raw key lies in [first_raw_key, last_raw_key], or whose natural time lies in [since, until]."""
+        ...
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (drivers often add pages of context), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__

@@ -1,0 +1,147 @@
+"""The CoinMarketCap sink: one Parquet object per raw object, `processed/coinmarketcap/YYYY/MM/DD/HHMM.parquet`.
+
+The object key is derived 1:1 from the raw key, so loading the same raw object again overwrites the same object
+with the same rows: idempotent by construction. The object is built in memory and written with one PUT, so a
+batch that cannot be converted leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline.constants import PROCESSED_PREFIX, SourceId
+from pipeline.contracts import ContractError, processed_key
+from pipeline.schemas import Coin
+from pipeline.settings import Settings
+from pipeline.sinks.base import SinkError, StoredRow, check_rows, one_line
+from pipeline.sinks.s3parquet.configuration import ParquetConfig
+
+TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
+
+SCHEMA: Final = pa.schema(
+    [
+        pa.field("rank", pa.int32(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("price_usd", pa.float64(), nullable=False),
+        pa.field("change_1h_pct", pa.float64()),
+        pa.field("change_24h_pct", pa.float64()),
+        pa.field("change_7d_pct", pa.float64()),
+        pa.field("market_cap_usd", pa.float64()),
+        pa.field("volume_24h_usd", pa.float64()),
+        pa.field("circulating_supply", pa.float64()),
+        pa.field("scheduled_at", TIMESTAMP, nullable=False),
+        pa.field("raw_key", pa.string(), nullable=False),
+        pa.field("loaded_at", TIMESTAMP, nullable=False),
+    ]
+)
+_COIN_FIELDS: Final = [f.name for f in SCHEMA if f.name not in ("raw_key", "loaded_at")]
+
+
+def to_table(rows: Sequence[Coin], raw_key: str, loaded_at: datetime) -> pa.Table:
+    """The typed Arrow table of one raw object's coins (a value of the wrong type is an error, never coerced)."""
+    columns: dict[str, list[Any]] = {name: [getattr(row, name) for row in rows] for name in _COIN_FIELDS}
+    columns["raw_key"] = [raw_key] * len(rows)
+    columns["loaded_at"] = [loaded_at] * len(rows)
+    return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+
+class ParquetSink:
+    source: SourceId = "coinmarketcap"
+
+    def __init__(self, s3: Any, config: ParquetConfig) -> None:
+        self.s3 = s3
+        self.config = config
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, s3: Any = None, **_: Any) -> ParquetSink:
+        if s3 is None:
+            from pipeline.aws import client
+
+            s3 = client("s3", settings)
+        return cls(s3, ParquetConfig.from_settings(settings))
+
+    def where(self, key: str) -> str:
+        return f"s3://{self.config.bucket}/{key}"
+
+    def load(self, rows: Sequence[Any], raw_key: str) -> int:
+        try:
+            key = processed_key(raw_key)
+        except ContractError as exc:
+            raise SinkError(f"parquet sink: {exc}") from None
+        check_rows(rows, Coin, f"{self.where(key)}: from {raw_key}")
+        try:
+            table = to_table(rows, raw_key, datetime.now(UTC))
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SinkError(f"{self.where(key)}: rows from {raw_key} do not fit the schema: {first}") from None
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression=self.config.compression)
+        try:
+            self.s3.put_object(
+                Bucket=self.config.bucket,
+                Key=key,
+                Body=buffer.getvalue(),
+                ContentType="application/vnd.apache.parquet",
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise SinkError(f"{self.where(key)}: could not write the object: {one_line(exc)}") from None
+        return table.num_rows
+
+    def read(self, raw_key: str) -> pa.Table | None:
+        """The processed object of a raw key, or None if there is none."""
+        key = processed_key(raw_key)
+        try:
+            body = self.s3.get_object(Bucket=self.config.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise SinkError(f"{self.where(key)}: could not read the object: {one_line(exc)}") from None
+        except BotoCoreError as exc:
+            raise SinkError(f"{self.where(key)}: could not read the object: {one_line(exc)}") from None
+        return pq.read_table(io.BytesIO(body))
+
+    def stored_rows(
+        self, first_raw_key: str, last_raw_key: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[StoredRow]:
+        """The coins of every processed object derived from a raw key in [first_raw_key, last_raw_key].
+
+        The natural key is (processed object, symbol): each object is keyed 1:1 by its raw key.
+        """
+        first, last = processed_key(first_raw_key), processed_key(last_raw_key)
+        prefix = f"{PROCESSED_PREFIX}/{self.source}/"
+        stored: list[StoredRow] = []
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.config.bucket, Prefix=prefix, StartAfter=_before(first)
+            )
+            keys = [o["Key"] for page in pages for o in page.get("Contents", []) if first <= o["Key"] <= last]
+        except (BotoCoreError, ClientError) as exc:
+            raise SinkError(f"s3://{self.config.bucket}/{prefix}: could not list: {one_line(exc)}") from None
+        for key in keys:
+            raw = "raw" + key[len(PROCESSED_PREFIX) : -len(".parquet")] + ".csv"
+            table = self.read(raw)
+            if table is None:
+                continue
+            stored.extend(
+                StoredRow((key, symbol), str(row_raw_key))
+                for symbol, row_raw_key in zip(
+                    table.column("symbol").to_pylist(), table.column("raw_key").to_pylist(), strict=True
+                )
+            )
+        return stored
+
+    def close(self) -> None:
+        """Nothing to release: the S3 client is shared."""
+
+
+def _before(key: str) -> str:
+    """A key that sorts just before `key` (StartAfter is exclusive)."""
+    return key[:-1] + chr(ord(key[-1]) - 1) if key else key

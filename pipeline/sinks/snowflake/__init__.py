@@ -1,0 +1,1 @@
+"""Snowflake table of 1-minute bars: the Yahoo Finance sink."""

@@ -1,0 +1,1 @@
+"""SQL Server table of exchange rates (a SQLite file locally): the Open Exchange Rates sink."""

@@ -419,7 +419,7 @@ def fetch_api(api_key: str, top_n: int) -> CmcPayload:
         response = requests.get(
             API_URL,
             headers={"X-CMC_PRO_API_KEY": api_key, "Accept": "application/json"},
-            params={"start": 1, "limit": top_n, "convert": "USD"},
+            params={"start": "1", "limit": str(top_n), "convert": "USD"},
             timeout=TIMEOUT,
         )
     except requests.RequestException as exc:

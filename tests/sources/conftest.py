@@ -43,8 +43,8 @@ def chart_body(
                 series.append(None)
             continue
         o.append(previous)
-        h.append(max(previous, close) + 0.05)
-        lo.append(min(previous, close) - 0.05)
+        h.append(round(max(previous, close) + 0.05, 4))
+        lo.append(round(min(previous, close) - 0.05, 4))
         c.append(close)
         v.append(volume + 10 * i)
         previous = close

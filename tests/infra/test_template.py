@@ -1,0 +1,191 @@
+"""What the CloudFormation template promises, read from the template itself (no AWS needed)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.constants import SOURCES, Env
+from pipeline.local.template import TEMPLATE_PATH, Template, load_template
+
+BODY = load_template()
+RESOURCES: dict[str, dict[str, Any]] = BODY["Resources"]
+ENV_NAMES = {value for name, value in vars(Env).items() if not name.startswith("_") and isinstance(value, str)}
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {lid: r for lid, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def refs(value: Any) -> set[str]:
+    """Every logical id or parameter a value refers to (Ref, GetAtt, Sub)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref":
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg[0])
+            elif key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                found.update(part.split("}")[0].split(".")[0] for part in text.split("${")[1:])
+            found |= refs(arg)
+    elif isinstance(value, list):
+        for item in value:
+            found |= refs(item)
+    return found
+
+
+def test_cfn_lint_finds_no_error_and_no_warning() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(TEMPLATE_PATH)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_queues_hide_a_message_at_least_six_times_the_longest_process_timeout() -> None:
+    longest = int(BODY["Parameters"]["ProcessTimeoutSeconds"]["MaxValue"])
+    source_queues = {lid: q for lid, q in of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]}
+    assert len(source_queues) == len(SOURCES)
+    for logical_id, queue in source_queues.items():
+        assert int(queue["Properties"]["VisibilityTimeout"]) >= 6 * longest, logical_id
+
+
+def test_one_function_pair_per_source_with_existing_handlers_and_their_own_layer() -> None:
+    functions = of_type("AWS::Lambda::Function")
+    handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
+    assert handlers == sorted(f"pipeline.handlers.{kind}.{s}" for kind in ("ingest", "process") for s in SOURCES)
+    layers_used = []
+    for logical_id, function in functions.items():
+        props = function["Properties"]
+        module, name = props["Handler"].rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), name)), logical_id
+        assert props["Runtime"] == "python3.11"
+        assert props["Code"] == {"S3Bucket": {"Ref": "ArtifactBucket"}, "S3Key": {"Ref": "CodeKey"}}
+        [layer] = props["Layers"]
+        layers_used.append(layer["Ref"])
+        layer_key = RESOURCES[layer["Ref"]]["Properties"]["Content"]["S3Key"]["Ref"]
+        assert layer_key in BODY["Parameters"], logical_id
+    assert len(set(layers_used)) == len(functions)  # one layer per function
+
+
+def test_every_environment_variable_is_a_name_from_pipeline_constants() -> None:
+    for logical_id, function in of_type("AWS::Lambda::Function").items():
+        names = set(function["Properties"]["Environment"]["Variables"])
+        unknown = {n for n in names if n not in ENV_NAMES and not n.startswith("POWERTOOLS_")}
+        assert not unknown, f"{logical_id} sets {unknown}, which pipeline/constants.py Env does not name"
+
+
+def test_each_process_function_reads_its_own_queue_reporting_partial_batch_failures() -> None:
+    mappings = of_type("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == len(SOURCES)
+    for logical_id, mapping in mappings.items():
+        props = mapping["Properties"]
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"], logical_id
+        assert props["BatchSize"] == {"Ref": "BatchSize"}
+        queue = props["EventSourceArn"]["Fn::GetAtt"][0]
+        function = props["FunctionName"]["Ref"]
+        assert queue.removesuffix("Queue") == function.removeprefix("Process").removesuffix("Function")
+    assert BODY["Parameters"]["BatchSize"]["Default"] == 10
+
+
+def test_each_source_has_a_schedule_rule_whose_expression_is_a_parameter() -> None:
+    rules = of_type("AWS::Events::Rule")
+    assert len(rules) == len(SOURCES)
+    for logical_id, rule in rules.items():
+        parameter = rule["Properties"]["ScheduleExpression"]["Ref"]
+        assert BODY["Parameters"][parameter]["Default"] == "rate(1 minute)", logical_id
+        [target] = rule["Properties"]["Targets"]
+        assert RESOURCES[target["Arn"]["Fn::GetAtt"][0]]["Properties"]["Handler"].startswith("pipeline.handlers.ingest")
+
+
+def test_every_dead_letter_queue_has_an_alarm_that_notifies_the_alert_topic() -> None:
+    dead_letter_queues = {
+        lid for lid, q in of_type("AWS::SQS::Queue").items() if "DeadLetter" in lid
+    }  # the three FIFO ones and the ingest one
+    assert len(dead_letter_queues) == len(SOURCES) + 1
+    watched = set()
+    for alarm in of_type("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert props["AlarmActions"] == [{"Ref": "AlertTopic"}]
+        watched.add(props["Dimensions"][0]["Value"]["Fn::GetAtt"][0])
+    assert watched == dead_letter_queues
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if "Fn::If" in statement:  # a statement that exists only when a secret is given
+                statement = statement["Fn::If"][1]
+            found.append(statement)
+    return found
+
+
+@pytest.mark.parametrize("role_id", sorted(of_type("AWS::IAM::Role")))
+def test_each_role_grants_named_actions_on_named_resources_only(role_id: str) -> None:
+    for statement in _statements(RESOURCES[role_id]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), f"{role_id}: {actions}"
+        assert statement["Resource"] != "*", f"{role_id}: {statement.get('Sid')}"
+        assert "*" not in json.dumps(statement["Resource"]).replace("/*", ""), f"{role_id}: {statement.get('Sid')}"
+
+
+def test_roles_touch_only_their_own_source() -> None:
+    names = {
+        "YahooFinance": "yahoo_finance", "CoinMarketCap": "coinmarketcap", "OpenExchangeRates": "openexchangerates",
+    }  # fmt: skip
+    for role_id, role in of_type("AWS::IAM::Role").items():
+        kind = "Ingest" if role_id.startswith("Ingest") else "Process"
+        own = role_id.removeprefix(kind).removesuffix("Role")
+        text = json.dumps(_statements(role))
+        for other_name, other_source in names.items():
+            if other_name != own:
+                assert other_name not in text and f"/{other_source}/" not in text, f"{role_id} touches {other_source}"
+        if kind == "Process":
+            assert "sns:Publish" not in text, role_id
+            if own != "CoinMarketCap":  # only the Parquet sink writes objects
+                assert "s3:PutObject" not in text, role_id
+        else:
+            assert "sqs:ReceiveMessage" not in text, role_id
+
+
+def test_secrets_are_read_only_by_the_functions_that_need_them() -> None:
+    readers: dict[str, set[str]] = {}
+    for role_id, role in of_type("AWS::IAM::Role").items():
+        for statement in _statements(role):
+            if statement["Action"] == "secretsmanager:GetSecretValue":
+                readers.setdefault(role_id, set()).update(refs(statement["Resource"]))
+    assert readers == {
+        "IngestCoinMarketCapRole": {"CmcApiKeySecretArn"},
+        "IngestOpenExchangeRatesRole": {"OxrAppIdSecretArn"},
+        "ProcessYahooFinanceRole": {"SnowflakeSecretArn"},
+        "ProcessOpenExchangeRatesRole": {"SqlServerUrlSecretArn", "SqlServerUrlSecret"},  # given, or created
+    }
+
+
+def test_the_default_parameters_deploy_no_database_and_no_vpc() -> None:
+    template = Template(BODY)
+    created = {lid for lid, _ in template.resources()}
+    assert not created & (set(of_type("AWS::RDS::DBInstance")) | set(of_type("AWS::EC2::VPC")))
+    with_database = Template(BODY, {"CreateSqlServer": "true"})
+    assert set(of_type("AWS::RDS::DBInstance")) <= {lid for lid, _ in with_database.resources()}
+
+
+def test_outputs_name_everything_a_notebook_needs() -> None:
+    outputs = set(BODY["Outputs"])
+    expected = {"BucketName", "EventTopicArn", "AlertTopicArn", "IngestDeadLetterQueueUrl"}
+    for name in ("YahooFinance", "CoinMarketCap", "OpenExchangeRates"):
+        expected |= {
+            f"{name}QueueUrl", f"{name}QueueArn", f"{name}DeadLetterQueueUrl", f"Ingest{name}FunctionName",
+            f"Process{name}FunctionName", f"{name}ScheduleRuleName",
+        }  # fmt: skip
+    assert expected <= outputs

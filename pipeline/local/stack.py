@@ -139,12 +139,14 @@ class LocalStack:
             Env.SNOWFLAKE_DATABASE: sf.database,
             Env.SNOWFLAKE_SCHEMA: sf.schema,
             Env.SNOWFLAKE_TABLE: sf.table,
+            Env.SNOWFLAKE_DB_PATH: sf.db_path,
             Env.SQLSERVER_URL: self.sqlserver_url,
         }
 
     def settings(self, **overrides: Any) -> Settings:
         """Settings pointing at this stack (`overrides`, by field name, replace single values)."""
-        settings = Settings(**self.env())
+        env: dict[str, Any] = dict(self.env())
+        settings = Settings(**env)
         return settings.model_copy(update=overrides) if overrides else settings
 
     def running(self) -> bool:

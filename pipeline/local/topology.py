@@ -164,7 +164,7 @@ class TopologyBuilder:
     def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
         fifo = bool(props.get("FifoQueue"))
         name = props.get("QueueName") or f"{self.template.stack_name}-{logical_id}" + (".fifo" if fifo else "")
-        attributes = {key: _flag(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
+        attributes: dict[str, str] = {key: _flag(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
         if (policy := redrive_policy(props)) is not None:
             attributes["RedrivePolicy"] = json.dumps(policy)
         if "RedriveAllowPolicy" in props:

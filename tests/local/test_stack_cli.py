@@ -130,3 +130,22 @@ def test_a_server_that_does_not_come_up_in_time_names_its_log_and_nothing_is_lef
     assert [p.name for p in started] == ["moto", "fakesnow"]
     assert not any(_alive(p.pid) for p in started)
     assert local_stack_module.recorded(settings) is None
+
+
+def test_the_stack_environment_points_the_project_settings_and_clients_at_it(
+    local_stack: LocalStack, local_env: Settings
+) -> None:
+    from pipeline import aws
+
+    # GIVEN the environment of `LocalStack.env()`, WHEN the project builds its settings and clients as usual
+    settings = Settings()
+
+    # THEN they reach the local stack's queues, bucket and topic, in simulated mode
+    assert settings.mode == "simulated"
+    assert (settings.bucket, settings.topic_arn) == (local_stack.bucket, local_stack.topic_arn)
+    assert settings.snowflake_port == local_stack.snowflake.port
+    queues = aws.client("sqs", settings).list_queues()["QueueUrls"]
+    assert set(local_stack.queues.values()) <= set(queues)
+    assert aws.client("s3", settings).head_bucket(Bucket=settings.bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    topic = aws.client("sns", settings).get_topic_attributes(TopicArn=settings.topic_arn)["Attributes"]
+    assert topic["FifoTopic"] == "true"

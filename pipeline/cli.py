@@ -26,8 +26,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
+# Piped or captured output (CI logs, `make demo | tee`) gets room for the tables instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 SourceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(SOURCES)}")]
 TimeOpt = Annotated[str | None, typer.Option(help="ISO-8601 time, UTC unless it says otherwise")]

@@ -118,9 +118,8 @@ def demo(minutes: int, start: datetime | None, *, console: Console, render_repor
     verification = verify(settings, first, last)
     console.print(verification.table())
 
-    budget = _oxr_budget(settings)
-    if budget:
-        console.print(budget, highlight=False)
+    if "openexchangerates" in report.sources:
+        console.print(_oxr_budget(settings, last), highlight=False)
 
     html = None
     if render_report and ANALYSIS_NOTEBOOK.exists():
@@ -136,11 +135,14 @@ def demo(minutes: int, start: datetime | None, *, console: Console, render_repor
     return ok
 
 
-def _oxr_budget(settings: Any) -> str | None:
-    try:
-        from pipeline.sources.openexchangerates import budget_report
-    except ImportError:
-        return None
+def _oxr_budget(settings: Any, now: datetime) -> str:
+    """One line on the Open Exchange Rates plan's budget, as the quota guard sees it at `now`."""
+    from pipeline.sources.openexchangerates import quota_report
     from pipeline.state import S3State
 
-    return str(budget_report(settings, S3State(aws.client("s3", settings), settings.bucket)))
+    q = quota_report(S3State(aws.client("s3", settings), settings.bucket), settings, now=now)
+    quota = f"{q.quota:,}" if q.quota else "unlimited"
+    return (
+        f"Open Exchange Rates budget: {q.calls} call(s) in {q.month} of {quota}; at one call per "
+        f"{q.refresh_seconds} s the month ends at ~{q.projected_calls:,} (next call after {q.next_call_after or '-'})"
+    )

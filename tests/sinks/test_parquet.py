@@ -15,9 +15,13 @@ def test_the_object_mirrors_the_raw_key_with_a_typed_schema(moto_server):
     harness = ParquetHarness(moto_server)
     harness.sink.load(harness.rows(3), "raw/coinmarketcap/2026/03/02/1530.csv")
 
-    body = s3_client(moto_server.url).get_object(  # type: ignore[attr-defined]
-        Bucket=harness.bucket, Key="processed/coinmarketcap/2026/03/02/1530.parquet"
-    )["Body"].read()
+    body = (
+        s3_client(moto_server.url)
+        .get_object(  # type: ignore[attr-defined]
+            Bucket=harness.bucket, Key="processed/coinmarketcap/2026/03/02/1530.parquet"
+        )["Body"]
+        .read()
+    )
     table = pq.read_table(io.BytesIO(body))
 
     assert table.schema.field("rank").type == pa.int32()

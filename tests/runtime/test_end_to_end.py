@@ -1,0 +1,61 @@
+"""The whole pipeline on the local stack: schedule -> ingest -> S3 + SNS -> SQS -> process -> sinks -> verify."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipeline import aws
+from pipeline.constants import SOURCES
+from pipeline.contracts import processed_key, raw_key
+from pipeline.local.session import run_minutes
+from pipeline.verify import verify
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+START = datetime(2026, 11, 3, 15, 0, tzinfo=UTC)  # a Tuesday, 10:00 in New York: every source has data
+MINUTES = 3
+LAST = START + timedelta(minutes=MINUTES - 1)
+
+
+def sink_rows(report):
+    return {s.source: s.total("sink_rows") for s in report.sources}
+
+
+@pytest.fixture(scope="module")
+def first_run(local_stack):
+    report = run_minutes(local_stack, MINUTES, START, progress=False)
+    return local_stack, report
+
+
+def test_every_minute_of_every_source_reaches_its_sink(first_run):
+    stack, report = first_run
+    settings = stack.settings()
+    s3 = aws.client("s3", settings)
+
+    for source in SOURCES:
+        stats = report.sources[source]
+        assert stats.raw_keys == {raw_key(source, START + timedelta(minutes=i)) for i in range(MINUTES)}
+        assert len(stats.events) == MINUTES
+        assert stats.rows_processed > 0
+        assert (stats.dead_letters, stats.ingest_errors, stats.failed_deliveries) == (0, [], 0)
+    for key in report.sources["coinmarketcap"].raw_keys:
+        assert s3.head_object(Bucket=settings.bucket, Key=processed_key(key))["ContentLength"] > 0
+
+    checked = verify(settings, START, LAST)
+    assert checked.ok, checked.as_dict()
+    assert sink_rows(checked)["yahoo_finance"] == report.sources["yahoo_finance"].rows_processed
+
+
+def test_running_the_same_minutes_again_leaves_every_sink_unchanged(first_run):
+    stack, _ = first_run
+    settings = stack.settings()
+    before = sink_rows(verify(settings, START, LAST))
+
+    again = run_minutes(stack, MINUTES, START, progress=False)
+
+    after = verify(settings, START, LAST)
+    assert after.ok, after.as_dict()
+    assert sink_rows(after) == before
+    assert all(len(s.events) == MINUTES for s in again.sources.values())  # new content: new events, same rows

@@ -15,8 +15,14 @@ from rich.console import Console
 from pipeline.deploy.build import DEFAULT_OUT, SIZES_FILE, Build, build
 from pipeline.deploy.functions import FUNCTIONS, PackagingError, get_function
 from pipeline.deploy.sizes import print_sizes
-from pipeline.deploy.stack import DeployError, delete_pipeline, deploy_pipeline, parse_parameters
-from pipeline.local.template import TEMPLATE_PATH
+from pipeline.deploy.stack import (
+    DeployError,
+    check_parameter_names,
+    delete_pipeline,
+    deploy_pipeline,
+    parse_parameters,
+)
+from pipeline.local.template import TEMPLATE_PATH, TemplateError, load_template
 
 # Tables keep their columns in a CI log or a pipe, where the terminal width is unknown.
 console = Console(width=None if sys.stdout.isatty() else 132)
@@ -93,6 +99,7 @@ def deploy(
         if not template.is_file():
             raise DeployError(f"no template at {template}: run from the repository root or pass --template")
         values = parse_parameters(parameter or [])
+        check_parameter_names(load_template(template).get("Parameters", {}), values)
         deploy_pipeline(
             stack,
             _build(None, out, rebuild),
@@ -102,5 +109,5 @@ def deploy(
             parameters=values,
             console=console,
         )
-    except (PackagingError, DeployError) as exc:
+    except (PackagingError, DeployError, TemplateError) as exc:
         raise _fail(exc) from None

@@ -7,7 +7,9 @@ moto's CloudFormation
 - ignores a function's `Layers` on create, returns an object instead of an ARN for `!Ref` of a layer version, and
   fails an update of a function that lists layers: the template sent to moto leaves `Layers` out of functions
   (the layer versions themselves are still created from the uploaded zips);
-- skips AWS::CloudWatch::Alarm and AWS::SecretsManager::Secret: nothing to stand in for them; the docs say so.
+- skips AWS::CloudWatch::Alarm and AWS::SecretsManager::Secret: nothing to stand in for them; the docs say so;
+- keeps the Outputs of a stack made through a change set empty: they are resolved here from the template and
+  the stack's resources instead.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def _bound_template(body: Mapping[str, Any], stack: Mapping[str, Any], cloudform
     )
     resources = cloudformation.describe_stack_resources(StackName=stack["StackName"])["StackResources"]
     for resource in resources:
+        if "LogicalResourceId" not in resource:  # moto lists some resources it created only half (layers)
+            continue
         logical_id, physical_id = resource["LogicalResourceId"], resource.get("PhysicalResourceId")
         template.physical[logical_id] = physical_id
         if resource["ResourceType"] == QUEUE:
@@ -71,7 +75,18 @@ def _bound_template(body: Mapping[str, Any], stack: Mapping[str, Any], cloudform
             template.attributes[(logical_id, "QueueUrl")] = physical_id
         elif resource["ResourceType"] == TOPIC:
             template.attributes[(logical_id, "TopicArn")] = physical_id
+        elif resource["ResourceType"] == FUNCTION:
+            function_arn = f"arn:aws:lambda:{template.region}:{template.account_id}:function:{physical_id}"
+            template.attributes[(logical_id, "Arn")] = function_arn
     return template
+
+
+def resolved_outputs(
+    body: Mapping[str, Any], stack: Mapping[str, Any], *, cloudformation: Any, sqs: Any
+) -> dict[str, str]:
+    """The template's Outputs that resolve against the stack's resources (moto leaves them out)."""
+    template = _bound_template(body, stack, cloudformation, sqs)
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in template.outputs().items()}
 
 
 def create_skipped_routing(
@@ -118,4 +133,4 @@ def create_skipped_routing(
     return made
 
 
-__all__ = ["create_skipped_routing", "load_template", "template_for_moto", "unverified_resources"]
+__all__ = ["create_skipped_routing", "load_template", "resolved_outputs", "template_for_moto", "unverified_resources"]

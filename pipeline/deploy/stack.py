@@ -103,6 +103,14 @@ def parse_parameters(pairs: list[str]) -> dict[str, str]:
     return values
 
 
+def check_parameter_names(declared: Mapping[str, Any], given: Mapping[str, str]) -> None:
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise DeployError(
+            f"the template has no parameter {', '.join(unknown)}: it declares {', '.join(declared) or 'none'}"
+        )
+
+
 @dataclass
 class Deployer:
     """Talks to CloudFormation and S3 for one stack; prints what happens on `console`."""
@@ -113,6 +121,9 @@ class Deployer:
     region: str
     console: Console = field(default_factory=Console)
     poll_seconds: float = 5.0
+    # Give every parameter's value instead of UsePreviousValue (moto counts those as changed and then fails
+    # to update resources it cannot update, such as log groups).
+    explicit_parameters: bool = False
 
     # -- artifacts ---------------------------------------------------------------------------------------
     def ensure_bucket(self, bucket: str) -> None:
@@ -177,11 +188,7 @@ class Deployer:
         self, source: Mapping[str, str], declared: Mapping[str, Any], parameters: Mapping[str, str]
     ) -> dict[str, str]:
         """Create or update the stack through a change set; returns its outputs."""
-        unknown = sorted(set(parameters) - set(declared))
-        if unknown:
-            raise DeployError(
-                f"the template has no parameter {', '.join(unknown)}: it declares {', '.join(declared) or 'none'}"
-            )
+        check_parameter_names(declared, parameters)
         current = self.stack()
         status = current["StackStatus"] if current else None
         if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
@@ -192,13 +199,22 @@ class Deployer:
         if status and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
             raise DeployError(f"stack {self.stack_name} is busy ({status}): wait for it to finish, then deploy again")
         change_type = "UPDATE" if status and status != "REVIEW_IN_PROGRESS" else "CREATE"
-        previous = (
-            {p["ParameterKey"] for p in (current or {}).get("Parameters", [])} if change_type == "UPDATE" else set()
-        )
+        # On an update, a parameter not given keeps the value the stack has (as `aws cloudformation deploy` does).
+        previous = {
+            p["ParameterKey"]: p.get("ParameterValue", "")
+            for p in (current or {}).get("Parameters", [])
+            if change_type == "UPDATE"
+        }
         listed: list[dict[str, Any]] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
-        listed += [
-            {"ParameterKey": k, "UsePreviousValue": True} for k in declared if k not in parameters and k in previous
-        ]
+        for key, spec in declared.items():
+            if key in parameters:
+                continue
+            if self.explicit_parameters:  # moto: every value spelled out, so only real changes count as changes
+                value = previous.get(key, spec.get("Default"))
+                if value is not None:
+                    listed.append({"ParameterKey": key, "ParameterValue": str(value)})
+            elif key in previous:
+                listed.append({"ParameterKey": key, "UsePreviousValue": True})
         name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         created = self.cloudformation.create_change_set(
             StackName=self.stack_name,
@@ -395,6 +411,7 @@ def deploy_pipeline(
         region,
         console,
         poll_seconds if poll_seconds is not None else (0.5 if endpoint_url else 5.0),
+        explicit_parameters=endpoint_url is not None,
     )
     deployer.ensure_bucket(bucket)
     console.print(f"uploading artifacts to s3://{bucket}")
@@ -419,6 +436,10 @@ def deploy_pipeline(
             console.print(f"moto: created {len(made)} subscription(s) and queue policies its CloudFormation skips")
         if skipped := moto_gaps.unverified_resources(body):
             console.print(f"moto: not created, so not verified locally: {', '.join(skipped)}")
+        if not outputs:
+            outputs = moto_gaps.resolved_outputs(
+                body, stack, cloudformation=clients["cloudformation"], sqs=clients["sqs"]
+            )
     console.print(outputs_table(stack_name, outputs))
     return outputs
 

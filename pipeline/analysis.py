@@ -146,9 +146,15 @@ class Collected:
             "sqlserver_rates": int((self.rates["rate_ts"] >= pd.Timestamp(self.start)).sum()) if len(self.rates) else 0,
         }
 
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60) + 1
+
     def complete(self) -> bool:
-        """True when every sink holds something for the window."""
-        return all(self.counts().values())
+        """True when every sink holds something for the window and the crypto snapshots (24/7, one object a
+        minute) cover every minute of it: a window only partly run before is run again."""
+        covered = self.coins["scheduled_at"].nunique() if len(self.coins) else 0
+        return all(self.counts().values()) and covered >= self.minutes
 
     def summary(self) -> pd.DataFrame:
         """One line per sink: what it holds for the window."""
@@ -179,14 +185,23 @@ def collect(settings: Settings, start: datetime, minutes: int, s3: Any = None) -
     )
 
 
-def collect_or_run(stack: Any, start: datetime, minutes: int) -> Collected:
-    """What the sinks hold for the window; if a sink holds nothing for it yet, run the pipeline over the window
-    first (the local runtime: schedule, ingest, queues, process, sinks) and read again."""
-    from pipeline.local.session import run_minutes
+def collect_or_run(stack: Any, start: datetime, minutes: int, *, oxr_refresh_seconds: int | None = None) -> Collected:
+    """What the sinks hold for the window; if they do not cover it yet, run the pipeline over the window first
+    (the local runtime: schedule, ingest, queues, process, sinks; every load is idempotent) and read again.
+
+    `oxr_refresh_seconds`, if given, is the Open Exchange Rates refresh period for that run.
+    """
+    import os
+
+    from pipeline.constants import Env
+    from pipeline.local.session import run_minutes, use_stack
 
     collected = collect(stack.settings(), start, minutes)
     if collected.complete():
         return collected
+    if oxr_refresh_seconds is not None:
+        os.environ[Env.OXR_REFRESH_SECONDS] = str(oxr_refresh_seconds)
+        use_stack(stack)
     report = run_minutes(stack, minutes, start, progress=False)
     collected = collect(stack.settings(), start, minutes)
     collected.run = report
@@ -320,3 +335,42 @@ def coin_candles(coins: pd.DataFrame, symbol: str, every: str = "5min") -> pd.Da
     candles = one.resample(every).ohlc().dropna()
     candles.index = candles.index.tz_convert(None)
     return candles.rename(columns=str.title)
+
+
+def observations(panel: Panel, returns: pd.DataFrame, corr: pd.DataFrame, refresh_seconds: int) -> list[str]:
+    """A few sentences on what the window shows, each computed from the data."""
+    stats = return_stats(returns, panel.kinds)
+    lines = []
+    for kind, label in (("stock", "Stocks"), ("crypto", "Crypto"), ("fx", "Forex")):
+        names = [c for c in panel.of(kind) if stats.at[c, "n"] > 0]
+        if not names:
+            continue
+        vol = stats.loc[names, "annual_vol_pct"].median()
+        sd = stats.loc[names, "sd_bp"].median()
+        lines.append(
+            f"{label}: {len(names)} series; a typical one-minute move is {sd:.1f} bp, "
+            f"about {vol:.0f}% a year annualised (median of the series)."
+        )
+    moving = stats[stats["sd_bp"] > 0]
+    if len(moving):
+        top, low = moving["annual_vol_pct"].idxmax(), moving["annual_vol_pct"].idxmin()
+        lines.append(
+            f"Most volatile: {top} ({moving.at[top, 'annual_vol_pct']:.0f}% annualised); "
+            f"least (of those that moved): {low} ({moving.at[low, 'annual_vol_pct']:.1f}%)."
+        )
+    pairs = [("stock", "stock", "within stocks"), ("crypto", "crypto", "within crypto"),
+             ("stock", "crypto", "between stocks and crypto"), ("fx", "fx", "within forex"),
+             ("stock", "fx", "between stocks and forex")]  # fmt: skip
+    found = [(label, mean_correlation(corr, panel.kinds, a, b)) for a, b, label in pairs]
+    said = [f"{label} {value:+.2f}" for label, value in found if value is not None]
+    if said:
+        lines.append("Average correlation of one-minute returns: " + "; ".join(said) + ".")
+    flat_fx = [c for c in panel.flat() if panel.kinds[c] == "fx"]
+    fx = panel.of("fx")
+    if flat_fx:
+        lines.append(
+            f"Forex: {len(flat_fx)} of {len(fx)} rates did not change in the window: Open Exchange Rates publishes "
+            f"at most once per refresh period ({refresh_seconds} s here), so their returns are zero and they are "
+            "left out of the correlation."
+        )
+    return lines

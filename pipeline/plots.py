@@ -154,7 +154,11 @@ def correlation(corr: pd.DataFrame, kinds: dict[str, str]) -> Figure:
 
 def candlestick(ohlc: pd.DataFrame, title: str, **kwargs: Any) -> Figure:
     """A candlestick chart (with volume when the frame has it) of a frame indexed by time with OHLC columns."""
+    import logging
+
     import mplfinance as mpf
+
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # its styles ask for a "semibold" font
 
     volume = "Volume" in ohlc.columns and bool(ohlc["Volume"].fillna(0).sum() > 0)
     fig, _ = mpf.plot(

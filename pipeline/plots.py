@@ -165,3 +165,28 @@ def candlestick(ohlc: pd.DataFrame, title: str, **kwargs: Any) -> Figure:
         ohlc, type="candle", style="yahoo", volume=volume, title=title, returnfig=True, figsize=(11, 5), **kwargs
     )
     return fig  # type: ignore[no-any-return]
+
+
+def package_sizes(sizes: pd.DataFrame, limit_bytes: int) -> Figure:
+    """Each function's code and layer, unzipped, stacked against Lambda's limit (`sizes`: one row per function
+    with `function`, `code_unzipped`, `layer_unzipped`, `layer`)."""
+    import matplotlib.pyplot as plt
+
+    mb = 1024 * 1024
+    fig, ax = plt.subplots(figsize=(10, 0.5 + 0.55 * len(sizes)))
+    names = sizes["function"].tolist()
+    layer = sizes["layer_unzipped"] / mb
+    code = sizes["code_unzipped"] / mb
+    ax.barh(names, layer, color="#4c78a8", label="layer (dependencies)")
+    ax.barh(names, code, left=layer, color="#f58518", label="code (pipeline/)")
+    for i, (lay, name) in enumerate(zip(layer, sizes["layer"], strict=True)):
+        ax.text(lay + code.iloc[i] + 3, i, f"{lay + code.iloc[i]:.0f} MB  ({name})", va="center", fontsize=8)
+    ax.axvline(limit_bytes / mb, color="#c00", ls="--", lw=1.2)
+    ax.text(limit_bytes / mb, len(sizes) - 0.4, " 250 MB limit", color="#c00", fontsize=8, va="bottom")
+    ax.set_xlim(0, limit_bytes / mb * 1.25)
+    ax.invert_yaxis()
+    ax.set_xlabel("MB unzipped")
+    ax.set_title("Each function with its own layer, against Lambda's unzipped limit")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig

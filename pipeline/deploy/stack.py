@@ -10,7 +10,7 @@ and this module cannot disagree about names.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -362,7 +362,7 @@ def _event_line(event: Mapping[str, Any]) -> str:
     ).rstrip()
 
 
-def first_failure(events: list[Mapping[str, Any]]) -> str:
+def first_failure(events: Sequence[Mapping[str, Any]]) -> str:
     """The first failed resource and why (CloudFormation's later failures are mostly 'cancelled')."""
     for event in events:
         if "FAILED" in str(event["ResourceStatus"]) and event.get("ResourceStatusReason"):

@@ -1,0 +1,224 @@
+"""The layer builder: what trimming keeps and drops, runtime bytecode, the cache, zips and Lambda's limits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pipeline.deploy.archive import describe, write_zip
+from pipeline.deploy.functions import FUNCTION_EXTRAS, FUNCTIONS, PackagingError, get_function, requirements
+from pipeline.deploy.layers import LayerSpec, build_layer, compile_bytecode, layer_specs, trim
+from pipeline.deploy.sizes import UNZIPPED_LIMIT, FunctionSize, check_limits
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def _dist(site: Path, name: str, version: str, files: dict[str, str]) -> None:
+    """A fake installed distribution: its files and a dist-info with METADATA and RECORD."""
+    for relative, text in files.items():
+        path = site / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    dist_info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist_info / "WHEEL").write_text("Wheel-Version: 1.0\n")
+    (dist_info / "INSTALLER").write_text("pip\n")
+    (dist_info / "entry_points.txt").write_text("[console_scripts]\n")
+    record = [f"{relative},," for relative in files] + [f"{dist_info.name}/METADATA,,", f"{dist_info.name}/RECORD,,"]
+    (dist_info / "RECORD").write_text("\n".join(record) + "\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A small site-packages as `pip install --target` leaves it."""
+    site = tmp_path / "python"
+    _dist(site, "botocore", "1.35.0", {"botocore/__init__.py": "x = 1\n", "botocore/data/s3.json": "{}" * 500})
+    _dist(site, "boto3", "1.35.0", {"boto3/__init__.py": "", "boto3/session.py": "y = 2\n"})
+    _dist(site, "s3transfer", "0.10.0", {"s3transfer/__init__.py": ""})
+    _dist(site, "jmespath", "1.0.1", {"jmespath/__init__.py": "", "bin/jp.py": "#!python\n"})
+    _dist(
+        site,
+        "python-dateutil",
+        "2.9.0",
+        {"dateutil/__init__.py": "", "dateutil/parser/_parser.py": "def parse(s):\n    return s\n"},
+    )
+    _dist(
+        site,
+        "libfoo",
+        "2.3.4",
+        {
+            "libfoo/__init__.py": ("from importlib.metadata import version\n__version__ = version('libfoo')\n"),
+            "libfoo/core.py": "def answer():\n    return 42\n",
+            "libfoo/core.pyi": "def answer() -> int: ...\n",
+            "libfoo/_speed.pyx": "cdef int x\n",
+            "libfoo/include/foo.h": "#define FOO 1\n",
+            "libfoo/tests/__init__.py": "",
+            "libfoo/tests/test_core.py": "def test(): pass\n",
+            "libfoo/testing/__init__.py": "def helper():\n    return 1\n",
+            "libfoo/__pycache__/core.cpython-312.pyc": "stale",
+            "libfoo/data/table.csv": "a,b\n1,2\n",
+        },
+    )
+    (site / "bin").mkdir(exist_ok=True)
+    (site / "bin" / "foo-cli").write_text("#!/usr/bin/python\n")
+    (site / "libfoo-stubs").mkdir()
+    (site / "libfoo-stubs" / "__init__.pyi").write_text("")
+    return site
+
+
+def test_trim_drops_what_the_runtime_provides_and_keeps_what_the_function_loads(site: Path) -> None:
+    # WHEN the installed tree is trimmed
+    report = trim(site)
+
+    # THEN the AWS SDK the runtime already has is gone, with its dist-info
+    for gone in ("boto3", "botocore", "s3transfer", "jmespath", "bin"):
+        assert not (site / gone).exists(), gone
+    assert not list(site.glob("boto*.dist-info")) and not list(site.glob("jmespath*.dist-info"))
+    # ... but what other packages need from the SDK's dependencies stays (versions the layer resolved)
+    assert (site / "dateutil" / "parser" / "_parser.py").is_file()
+    # ... tests, stubs, C sources, headers and stale bytecode are gone; `testing` helpers and data files stay
+    assert not (site / "libfoo" / "tests").exists()
+    assert not (site / "libfoo-stubs").exists()
+    assert not any(site.rglob("*.pyi")) and not any(site.rglob("*.pyx")) and not any(site.rglob("*.h"))
+    assert not any(site.rglob("__pycache__"))
+    assert (site / "libfoo" / "testing" / "__init__.py").is_file()
+    assert (site / "libfoo" / "data" / "table.csv").is_file()
+    # ... install records go, the metadata importlib.metadata reads stays
+    dist_info = site / "libfoo-2.3.4.dist-info"
+    assert sorted(p.name for p in dist_info.iterdir()) == ["METADATA", "entry_points.txt"]
+    assert report.removed["provided by the Lambda runtime"] > 1000
+    assert set(report.removed) >= {"tests and caches", "type stubs and C sources", "install records"}
+
+
+def test_a_trimmed_package_still_reads_its_own_version(site: Path) -> None:
+    trim(site)
+    code = "import libfoo, libfoo.core; print(libfoo.__version__, libfoo.core.answer())"
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split() == ["2.3.4", "42"]
+
+
+def test_bytecode_is_compiled_for_the_runtime_and_never_rechecked(site: Path) -> None:
+    # GIVEN a trimmed tree, compiled by this interpreter (the tests run on the runtime's Python, 3.11)
+    trim(site)
+    warnings: list[str] = []
+    compile_bytecode(site, sys.executable, "/opt/python", warnings.append)
+
+    # THEN each module has a .pyc for this interpreter next to its .py, hash-based and unchecked:
+    # a read-only /opt never makes the runtime recompile
+    pyc = site / "libfoo" / "__pycache__" / f"core.{sys.implementation.cache_tag}.pyc"
+    assert (site / "libfoo" / "core.py").is_file() and pyc.is_file()
+    flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+    assert flags == 0b01  # hash-based, check_source off
+    assert warnings == []
+
+
+def test_a_file_that_does_not_compile_is_one_warning(site: Path) -> None:
+    (site / "libfoo" / "broken.py").write_text("def (:\n")
+    warnings: list[str] = []
+    compile_bytecode(site, sys.executable, "/opt/python", warnings.append)
+    assert len(warnings) == 1 and "did not compile" in warnings[0] and "broken.py" in warnings[0]
+
+
+def _fake_installer(calls: list[str]):  # type: ignore[no-untyped-def]
+    def install(spec: LayerSpec, target: Path) -> dict[str, str]:
+        calls.append(spec.name)
+        _dist(target, "libfoo", "2.3.4", {"libfoo/__init__.py": "X = 1\n", "libfoo/tests/t.py": ""})
+        _dist(target, "botocore", "1.35.0", {"botocore/__init__.py": ""})
+        return {"libfoo": "2.3.4", "botocore": "1.35.0"}
+
+    return install
+
+
+def test_layer_zip_holds_python_folder_and_a_second_build_comes_from_the_cache(tmp_path: Path) -> None:
+    spec = LayerSpec("deps-test", ("test",), ("libfoo>=2",))
+    calls: list[str] = []
+
+    first = build_layer(spec, tmp_path, interpreter=sys.executable, installer=_fake_installer(calls))
+    second = build_layer(spec, tmp_path, interpreter=sys.executable, installer=_fake_installer(calls))
+
+    assert calls == ["deps-test"] and not first.cached and second.cached
+    assert second.sha256 == first.sha256 and second.unzipped == first.unzipped
+    with zipfile.ZipFile(first.path) as archive:
+        names = archive.namelist()
+    assert "python/libfoo/__init__.py" in names
+    assert f"python/libfoo/__pycache__/__init__.{sys.implementation.cache_tag}.pyc" in names
+    assert not any(n.startswith(("python/botocore", "python/libfoo/tests")) for n in names)
+    manifest = json.loads((tmp_path / "deps-test.json").read_text())
+    assert manifest["packages"] == {"libfoo": "2.3.4"} and manifest["provided_by_runtime"] == ["botocore"]
+
+    # WHEN the requirements change, the cache no longer matches
+    changed = LayerSpec("deps-test", ("test",), ("libfoo>=3",))
+    third = build_layer(changed, tmp_path, interpreter=sys.executable, installer=_fake_installer(calls))
+    assert calls == ["deps-test", "deps-test"] and not third.cached
+
+
+def test_without_the_runtime_python_a_layer_is_built_with_one_warning(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("pipeline.deploy.layers.find_runtime_python", lambda version="3.11": None)
+    warnings: list[str] = []
+    artifact = build_layer(
+        LayerSpec("deps-test", (), ("libfoo",)), tmp_path, installer=_fake_installer([]), warn=warnings.append
+    )
+    with zipfile.ZipFile(artifact.path) as archive:
+        assert not any(name.endswith(".pyc") for name in archive.namelist())
+    assert len(warnings) == 1 and "without bytecode" in warnings[0]
+
+
+def test_zips_are_reproducible(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "pkg").mkdir(parents=True)
+    (source / "pkg" / "a.py").write_text("A = 1\n")
+    (source / "pkg" / "b.txt").write_text("b\n")
+    write_zip(source, tmp_path / "one.zip")
+    (source / "pkg" / "a.py").touch()  # a newer mtime changes nothing
+    write_zip(source, tmp_path / "two.zip")
+    assert describe("one", tmp_path / "one.zip").sha256 == describe("two", tmp_path / "two.zip").sha256
+
+
+def _size(function: str, layer_mb: float) -> FunctionSize:
+    return FunctionSize(function, "h", "deps-x", 1_000_000, int(layer_mb * 1024 * 1024), 400_000, 1)
+
+
+def test_a_function_over_250_mb_unzipped_fails_the_build_in_one_line() -> None:
+    check_limits([_size("ingest-ok", 200)])
+    with pytest.raises(PackagingError) as failure:
+        check_limits([_size("ingest-ok", 200), _size("process-big", 260)])
+    message = str(failure.value)
+    assert "process-big" in message and "250 MB" in message and "\n" not in message
+    assert _size("x", 260).unzipped > UNZIPPED_LIMIT
+
+
+def test_each_function_family_installs_its_pyproject_extra_plus_the_base() -> None:
+    # The extras the functions name all exist in pyproject.toml
+    assert {extra for extras in FUNCTION_EXTRAS.values() for extra in extras} <= set(_pyproject_extras()), (
+        "a function names an extra pyproject.toml does not have"
+    )
+    process_oxr = requirements(get_function("process-openexchangerates").extras)
+    names = {r.split(">")[0].split("<")[0].split("=")[0].lower() for r in process_oxr}
+    assert {"pydantic", "pydantic-settings", "aws-lambda-powertools", "sqlalchemy", "pymssql"} <= names
+    assert "pyarrow" not in names and "yfinance" not in names
+    # six functions, one layer per distinct extra set
+    assert len(FUNCTIONS) == 6 and len(layer_specs()) == len({f.extras for f in FUNCTIONS})
+
+
+def test_an_unknown_extra_or_function_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PackagingError, match="extra 'nope' is not in"):
+        requirements(("nope",))
+    with pytest.raises(PackagingError, match="unknown function 'ingest-nope': expected one of ingest-yahoo_finance"):
+        get_function("ingest-nope")
+
+
+def _pyproject_extras() -> list[str]:
+    import tomllib
+
+    return list(tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"])

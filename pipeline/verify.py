@@ -261,16 +261,16 @@ def _verify_source(
 
     orphans: dict[str, int] = defaultdict(int)
     seen: set[tuple[Any, ...]] = set()
-    for row in stored:
-        in_window = lo <= row.raw_key <= hi
-        duplicate = row.key in seen
-        seen.add(row.key)
-        unexpected = in_window and row.key not in expected.get(row.raw_key, ())
-        if unexpected or (duplicate and (in_window or row.key in wanted)):
-            if row.raw_key in checks:
-                checks[row.raw_key].extra += 1
+    for held_row in stored:
+        in_window = lo <= held_row.raw_key <= hi
+        duplicate = held_row.key in seen
+        seen.add(held_row.key)
+        unexpected = in_window and held_row.key not in expected.get(held_row.raw_key, ())
+        if unexpected or (duplicate and (in_window or held_row.key in wanted)):
+            if held_row.raw_key in checks:
+                checks[held_row.raw_key].extra += 1
             else:
-                orphans[row.raw_key] += 1
+                orphans[held_row.raw_key] += 1
     for key, extra in orphans.items():
         try:
             minute = parse_raw_key(key)[1]

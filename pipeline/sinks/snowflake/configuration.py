@@ -145,6 +145,4 @@ def _from_secret(settings: Settings) -> dict[str, Any]:
         raise ConfigurationError(f"snowflake sink: cannot read secret {arn}: {one_line(exc)}") from None
     if not isinstance(document, dict):
         raise ConfigurationError(f"snowflake sink: secret {arn} is not a JSON object")
-    return {
-        field: document[key] for key, field in _SECRET_KEYS.items() if document.get(key) not in (None, "")
-    }
+    return {field: document[key] for key, field in _SECRET_KEYS.items() if document.get(key) not in (None, "")}

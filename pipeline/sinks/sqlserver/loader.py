@@ -85,9 +85,7 @@ def mssql_merge(table: sa.Table, rows: int, dialect: Dialect | None = None) -> s
         f"WHEN NOT MATCHED THEN INSERT ({insert_cols}) VALUES ({', '.join('s.' + cols[c] for c in COLUMNS)});"
     )
     types = {c: table.c[c].type for c in COLUMNS}
-    return sa.text(sql).bindparams(
-        *(sa.bindparam(f"{c}_{i}", type_=types[c]) for i in range(rows) for c in COLUMNS)
-    )
+    return sa.text(sql).bindparams(*(sa.bindparam(f"{c}_{i}", type_=types[c]) for i in range(rows) for c in COLUMNS))
 
 
 def sqlite_upsert(table: sa.Table, params: list[dict[str, Any]]) -> Any:
@@ -176,7 +174,7 @@ class SqlServerSink:
     ) -> list[StoredRow]:
         """Rates whose raw key is in [first_raw_key, last_raw_key] or whose rate_ts is in [since, until]."""
         t = self.table.c
-        condition = t.raw_key.between(first_raw_key, last_raw_key)
+        condition: sa.ColumnElement[bool] = t.raw_key.between(first_raw_key, last_raw_key)
         if since is not None and until is not None:
             condition = sa.or_(condition, t.rate_ts.between(naive_utc(since), naive_utc(until)))
         query = sa.select(t.base, t.currency, t.rate_ts, t.raw_key).where(condition)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline import aws
-from pipeline.constants import SOURCES, SourceId
+from pipeline.constants import SOURCES, Env, SourceId
 from pipeline.contracts import check_source, floor_minute, iso
 
 if TYPE_CHECKING:
@@ -30,11 +30,18 @@ def quiet_handlers() -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 
+# The simulated Open Exchange Rates service publishes new rates every minute and has no plan limits, so locally the
+# quota guard polls it every minute (set these to 3600 and 1000 to watch the free plan's guard at work instead).
+SIMULATED_OXR_PLAN = {Env.OXR_REFRESH_SECONDS: "60", Env.OXR_MONTHLY_QUOTA: "0"}
+
+
 def use_stack(stack: Any) -> None:
     """Point this process (settings, clients, handlers) at the local stack."""
     from pipeline.handlers import clients
 
     os.environ.update(stack.env())
+    for name, value in SIMULATED_OXR_PLAN.items():
+        os.environ.setdefault(name, value)
     quiet_handlers()
     clients.reset()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from pipeline import aws
 from pipeline.constants import SOURCES
 from pipeline.contracts import processed_key, raw_key
+from pipeline.handlers import clients
 from pipeline.local.session import run_minutes
 from pipeline.verify import verify
 
@@ -25,8 +27,13 @@ def sink_rows(report):
 
 @pytest.fixture(scope="module")
 def first_run(local_stack):
-    report = run_minutes(local_stack, MINUTES, START, progress=False)
-    return local_stack, report
+    saved = dict(os.environ)  # run_minutes points this process at the stack: leave no trace for other tests
+    try:
+        yield local_stack, run_minutes(local_stack, MINUTES, START, progress=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        clients.reset()
 
 
 def test_every_minute_of_every_source_reaches_its_sink(first_run):

@@ -6,7 +6,10 @@ pyproject.toml itself, so adding a package to an extra adds it to every layer bu
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -87,10 +90,34 @@ class Function:
             return (f"pipeline.sources.{self.source}",)
         return (SINK_MODULES[self.source],)
 
+    def first_call_modules(self) -> tuple[str, ...]:
+        """The lazy modules, then the third-party modules they import inside functions (a live first call)."""
+        deferred = [name for module in self.lazy_modules for name in deferred_imports(module)]
+        return (*self.lazy_modules, *dict.fromkeys(deferred))
+
     @property
     def layer_name(self) -> str:
         """Functions that need the same extras share one layer."""
         return "deps-" + "-".join(sorted(self.extras))
+
+
+def deferred_imports(module: str) -> list[str]:
+    """Third-party modules that `module` imports inside its functions rather than at the top of the file."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise PackagingError(f"module {module} not found: is the package installed (pip install -e .)?")
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Import):
+                found += [alias.name for alias in inner.names]
+            elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+                found.append(inner.module)
+    top_levels = {"pipeline", *sys.stdlib_module_names}
+    return list(dict.fromkeys(name for name in found if name.split(".")[0] not in top_levels))
 
 
 FUNCTIONS: Final[tuple[Function, ...]] = tuple(Function(kind, source) for kind in KINDS for source in SOURCES)

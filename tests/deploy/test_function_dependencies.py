@@ -1,6 +1,7 @@
 """Each function's layer holds what its handler imports.
 
-The handler module and the source or sink module it loads on its first call are imported in a fresh
+The handler module, the source or sink module it loads on its first call, and the libraries that module imports
+inside its functions (yfinance, bs4, snowflake.connector...) are imported in a fresh
 interpreter where every installed distribution outside the function's extras (and the runtime's AWS SDK) is
 hidden, as if absent: optional imports fall back as they would in Lambda, required ones fail the test.
 """
@@ -66,7 +67,7 @@ def _hidden_modules(available: set[str]) -> list[str]:
 def test_the_layer_holds_everything_the_handler_imports(function: Function) -> None:
     # GIVEN only the distributions the function's extras resolve to (plus the SDK the runtime has)
     available = _closure([*requirements(function.extras), *RUNTIME_PROVIDED])
-    modules = [function.handler_module, *function.lazy_modules]
+    modules = [function.handler_module, *function.first_call_modules()]
 
     # WHEN the handler and what it loads on its first call are imported
     result = subprocess.run(

@@ -56,7 +56,8 @@ def test_every_minute_of_every_source_reaches_its_sink(first_run):
 
 
 def test_running_the_same_minutes_again_leaves_every_sink_unchanged(first_run):
-    stack, _ = first_run
+    """Ingesting a scheduled minute again writes the same key and leaves no duplicate downstream."""
+    stack, first = first_run
     settings = stack.settings()
     before = sink_rows(verify(settings, START, LAST))
 
@@ -65,4 +66,6 @@ def test_running_the_same_minutes_again_leaves_every_sink_unchanged(first_run):
     after = verify(settings, START, LAST)
     assert after.ok, after.as_dict()
     assert sink_rows(after) == before
-    assert all(len(s.events) == MINUTES for s in again.sources.values())  # new content: new events, same rows
+    for source in SOURCES:
+        assert again.sources[source].raw_keys == first.sources[source].raw_keys
+        assert len(again.sources[source].events) == MINUTES  # new content (ingested_at): new events, same rows

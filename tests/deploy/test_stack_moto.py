@@ -213,3 +213,22 @@ def test_delete_removes_the_stack_and_keeps_the_data_bucket(
     clients["s3"].head_bucket(Bucket=outputs["BucketName"])  # DeletionPolicy: Retain
     # deleting again is not an error
     assert not delete_pipeline(STACK, session=moto_session, endpoint_url=moto_endpoint, console=_console())
+
+
+def test_a_template_over_the_inline_limit_goes_through_the_artifact_bucket(
+    clients: dict[str, Any], tmp_path: Path
+) -> None:
+    from pipeline.deploy.stack import TEMPLATE_BODY_LIMIT, Deployer
+
+    deployer = Deployer("big", clients["cloudformation"], clients["s3"], "us-east-1", _console())
+    bucket = "mdp-artifacts-for-template"
+    deployer.ensure_bucket(bucket)
+    small, big = tmp_path / "small.yaml", tmp_path / "big.yaml"
+    small.write_text("Resources: {}\n")
+    big.write_text("Description: " + "x" * TEMPLATE_BODY_LIMIT + "\nResources: {}\n")
+
+    assert deployer.template_source(bucket, small) == {"TemplateBody": "Resources: {}\n"}
+    source = deployer.template_source(bucket, big)
+    assert source == {"TemplateURL": f"https://{bucket}.s3.us-east-1.amazonaws.com/templates/big/big.yaml"}
+    stored = clients["s3"].get_object(Bucket=bucket, Key="templates/big/big.yaml")["Body"].read()
+    assert stored == big.read_bytes()

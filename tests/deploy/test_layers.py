@@ -222,3 +222,16 @@ def _pyproject_extras() -> list[str]:
     import tomllib
 
     return list(tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"])
+
+
+@pytest.mark.slow
+def test_a_real_layer_gets_the_linux_wheel_for_the_runtime(tmp_path: Path) -> None:
+    """One small real build through pip (needs PyPI): the cp311 manylinux wheel, whatever this machine is."""
+    spec = LayerSpec("deps-markupsafe", (), ("markupsafe==2.1.5",))
+    artifact = build_layer(spec, tmp_path, interpreter=sys.executable)
+    with zipfile.ZipFile(artifact.path) as archive:
+        names = archive.namelist()
+    assert "python/markupsafe/_speedups.cpython-311-x86_64-linux-gnu.so" in names
+    assert f"python/markupsafe/__pycache__/__init__.{sys.implementation.cache_tag}.pyc" in names
+    assert not any(name.endswith((".pyi", "RECORD")) for name in names)
+    assert json.loads((tmp_path / "deps-markupsafe.json").read_text())["packages"] == {"markupsafe": "2.1.5"}

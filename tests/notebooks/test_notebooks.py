@@ -1,0 +1,206 @@
+"""The course notebooks, run with papermill against the local stack on small parameters.
+
+Each notebook's last cell prints the values it recorded (`pipeline.course.record`); these tests assert on them.
+nbval then re-runs the notebooks whose outputs are meant to be stable and compares the cells marked
+`# NBVAL_CHECK_OUTPUT` with the committed outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+import pytest
+
+from pipeline.course import recorded
+from pipeline.local.stack import LocalStack
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+# The kernel of the interpreter running the tests (the project's .venv), whatever the notebook's metadata names.
+KERNEL = "python3"
+# Notebooks whose checked outputs (cells marked NBVAL_CHECK_OUTPUT) are deterministic.
+STABLE = ("01_sources.ipynb", "02_raw_layer.ipynb", "03_fanout_sns_sqs_fifo.ipynb", "05_sinks.ipynb")
+
+pytestmark = [pytest.mark.notebook, pytest.mark.stack, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack_env(local_stack: LocalStack) -> Iterator[dict[str, str]]:
+    """The test session's stack in this process's environment, which the notebook kernels inherit."""
+    env = local_stack.env()
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    try:
+        yield env
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run(name: str, tmp_path: Path, **parameters: Any) -> dict[str, Any]:
+    """Execute one notebook with papermill and return what its last cell recorded."""
+    output = tmp_path / name
+    papermill.execute_notebook(
+        str(NOTEBOOKS / name),
+        str(output),
+        parameters=parameters,
+        kernel_name=KERNEL,
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
+    return recorded(nbformat.read(output, as_version=4))
+
+
+def check_00(values: dict[str, Any]) -> None:
+    assert values["raw_objects"] == {"yahoo_finance": 2, "coinmarketcap": 2, "openexchangerates": 2}
+    assert values["rows_processed"]["yahoo_finance"] == 2 * 5
+    assert values["rows_processed"]["coinmarketcap"] == 2 * 10
+    assert set(values["dead_letters"].values()) == {0}
+    assert all(count > 0 for count in values["sink_rows"].values()), values["sink_rows"]
+
+
+def check_01(values: dict[str, Any]) -> None:
+    assert values["yahoo_rows"] == values["yahoo_success"] == 3
+    assert values["twin_is_deterministic"] is True
+    assert values["coins"] == values["coins_from_json_fallback"] == 10
+    assert values["layout_errors"] == ["moved", "restyled"]
+    assert values["oxr_distinct_timestamps"] == {"3600": 1, "60": 10}
+    assert set(values["live_outcomes"]) == {"yahoo_finance", "coinmarketcap", "openexchangerates"}
+
+
+def check_02(values: dict[str, Any]) -> None:
+    assert values["key"] == "raw/yahoo_finance/2026/11/02/1530.csv"
+    assert values["retry_same_key"] is True
+    assert values["kept_existing_for_worse_answer"] is True
+    assert values["success_rows_kept"] == 3
+    assert values["raw_objects_in_window"] == 3
+    assert values["rows_in_window"] == 3 * 3
+    assert values["dead_letters"] == 0
+
+
+def check_03(values: dict[str, Any]) -> None:
+    assert values["routed"] == {"yahoo_finance": 1, "coinmarketcap": 1, "openexchangerates": 1}
+    assert values["duplicate_dropped"] is True
+    assert set(values["drained"].values()) == {0}
+    # The poison message, and the good event held back behind it in the same batches, both reach the DLQ.
+    assert values["max_receive_count"] == 3
+    assert values["dead_lettered"] == 2
+    assert values["redriven"] >= 1
+    assert values["queue_after_redrive"] == 0
+    assert values["dlq_after_cleanup"] == 0
+
+
+def check_04(values: dict[str, Any]) -> None:
+    assert values["records_in_first_batch"] == 3
+    assert values["first_batch_failures"] == []
+    assert values["bars_loaded"] == 3 * 3
+    assert values["partial_failures"] == ["poison", "good-2"]
+    assert "inconsistent OHLC for BAD" in values["validation_error"]
+    assert values["bars_before_reprocessing"] == values["bars_after_reprocessing"] == 9
+
+
+def check_05(values: dict[str, Any]) -> None:
+    assert values["verified"] is True
+    assert values["bars"] == 3 * 5
+    assert values["rate_publications"] == 3
+    assert values["sink_rows"] == values["sink_rows_before_replay"]
+    assert values["sink_rows"]["parquet_coin_rows"] == 3 * 10
+    assert values["replayed"] == 3 * 3
+    assert {"symbol", "price_usd", "raw_key"} <= set(values["parquet_columns"])
+    assert values["dead_letters"] == 0
+
+
+def check_06(values: dict[str, Any]) -> None:
+    assert values["functions"] == 6
+    assert len(values["layers"]) == 6
+    if values["sizes_from"] is not None:
+        assert values["all_within_limit"] is True
+        assert values["largest_share_of_limit"] < 1
+
+
+def check_07(values: dict[str, Any]) -> None:
+    assert values["functions_in_template"] == 6
+    assert values["queues_in_template"] >= 6
+    if values["deployed"]:
+        assert values["functions_deployed"] == 6
+        assert values["outputs"] > 0
+        assert values["deleted"] is True
+
+
+def check_08(values: dict[str, Any]) -> None:
+    assert all(count > 0 for count in values["sink_rows"].values()), values["sink_rows"]
+    assert all(count > 0 for count in values["instruments"].values()), values["instruments"]
+    assert values["grid_minutes"] == 10
+    assert values["stock_candles"] == 10
+    assert values["coin_candles"] >= 2
+    assert values["correlation_size"] >= 2
+    assert values["findings"] >= 3
+
+
+CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], None]]] = [
+    ("00_overview_and_local_stack.ipynb", {"minutes": 2, "universe_limit": 5}, check_00),
+    ("01_sources.ipynb", {"universe_limit": 3, "live_timeout": 5}, check_01),
+    ("02_raw_layer.ipynb", {"minutes": 3, "universe_limit": 3}, check_02),
+    ("03_fanout_sns_sqs_fifo.ipynb", {"universe_limit": 3}, check_03),
+    ("04_processing.ipynb", {"universe_limit": 3, "batch_minutes": 3}, check_04),
+    ("05_sinks.ipynb", {"minutes": 3, "universe_limit": 5}, check_05),
+    ("06_lambda_layers.ipynb", {}, check_06),
+    ("07_deploy_cloudformation.ipynb", {"stack_name": "notebook-test-pipeline"}, check_07),
+    ("08_analysis.ipynb", {"minutes": 10, "universe_limit": 8, "vol_window": 5}, check_08),
+]
+
+
+def test_every_notebook_has_a_case() -> None:
+    assert sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) == [name for name, _, _ in CASES]
+
+
+@pytest.mark.parametrize(("name", "parameters", "check"), CASES, ids=[c[0].split("_")[0] for c in CASES])
+def test_notebook_runs_and_records(
+    name: str,
+    parameters: dict[str, Any],
+    check: Callable[[dict[str, Any]], None],
+    stack_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    check(run(name, tmp_path, **parameters))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
+def test_notebook_structure(name: str) -> None:
+    """A title, one parameters cell, a setup cell that checks the environment, links, and a recording last cell."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    cells = notebook.cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith(f"# {name[:2]} · ")
+    assert "What you will learn" in cells[0].source
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1
+    assert any("check_environment(" in c.source for c in cells if c.cell_type == "code")
+    assert any(c.source.startswith("## Summary") for c in cells if c.cell_type == "markdown")
+    assert "Previous:" in cells[0].source and "Next:" in cells[-2].source
+    assert cells[-1].cell_type == "code" and "record(" in cells[-1].source
+    # The committed notebook keeps its executed outputs, so the course reads well without running it.
+    assert all(c.get("outputs") for c in cells if c.cell_type == "code" and "record(" in c.source)
+
+
+def test_stable_outputs_match_the_committed_notebooks(stack_env: dict[str, str]) -> None:
+    """nbval re-runs the stable notebooks and compares the cells marked NBVAL_CHECK_OUTPUT."""
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-q"]
+    result = subprocess.run(
+        [*command, *(str(NOTEBOOKS / name) for name in STABLE)],
+        cwd=NOTEBOOKS.parent,
+        env={**os.environ, **stack_env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

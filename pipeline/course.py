@@ -77,8 +77,8 @@ def check_environment(start_stack: bool = True, **settings: Any) -> LocalStack:
         os.environ[env_name(name)] = str(value)
     # A kernel runs in notebooks/; the stack `make lab` or `make demo` started lives in the repository's .local.
     os.environ.setdefault(Env.LOCAL_DIR, str(project_root() / ".local"))
-    settings = Settings()
-    stack = local_stack.status(settings) if not start_stack else local_stack.up(settings)
+    current = Settings()
+    stack = local_stack.up(current) if start_stack else local_stack.status(current)
     if stack is None:
         raise RuntimeError("the local stack is not running: start it with `python -m pipeline local up`")
     use_stack(stack)

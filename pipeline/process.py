@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from pipeline.contracts import ContractError, Event
 from pipeline.raw import read_raw, success_rows
-from pipeline.schemas import validate_rows
+from pipeline.schemas import describe, validate_rows
 from pipeline.sinks.base import Sink
 
 
@@ -17,9 +17,7 @@ def parse_event(body: str, expected_source: str | None = None) -> Event:
     try:
         event = Event.model_validate_json(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ContractError(f"not a pipeline event: {where}: {first['msg']} (body starts {body[:60]!r})") from None
+        raise ContractError(f"not a pipeline event: {describe(exc)}") from None
     if expected_source and event.source != expected_source:
         raise ContractError(f"event for {event.source!r} reached the {expected_source!r} consumer")
     return event

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +60,7 @@ class RawObject:
     kept_existing: bool = False
 
 
-def write_raw(s3: Any, bucket: str, key: str, source: SourceId, rows: list[Mapping[str, Any]]) -> RawObject:
+def write_raw(s3: Any, bucket: str, key: str, source: SourceId, rows: Sequence[Mapping[str, Any]]) -> RawObject:
     """Put the raw CSV at `key`, unless an object already there holds more success rows (then keep it).
 
     A retry or replay of the same scheduled minute writes the same key; a worse answer (an upstream hiccup that

@@ -78,6 +78,14 @@ ROW_MODELS: Final[dict[SourceId, type[_Row]]] = {
 }
 
 
+def describe(exc: ValidationError) -> str:
+    """The first error of a pydantic validation, in one line: `field: message (got value)`."""
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "row"
+    got = repr(first.get("input"))
+    return f"{field}: {first['msg']} (got {got if len(got) <= 80 else got[:77] + '...'})"
+
+
 class RowValidationError(ValueError):
     """A raw file whose success rows do not validate; nothing of it is loaded."""
 
@@ -90,9 +98,5 @@ def validate_rows(source: SourceId, rows: list[dict[str, Any]], where: str = "")
         try:
             typed.append(model.model_validate(row))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "row"
-            raise RowValidationError(
-                f"{where or source}: line {line}: {field}: {first['msg']} (got {first.get('input')!r})"
-            ) from None
+            raise RowValidationError(f"{where or source}: line {line}: {describe(exc)}") from None
     return typed

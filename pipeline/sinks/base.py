@@ -11,6 +11,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from pipeline.constants import SourceId
+from pipeline.schemas import describe
 
 T = TypeVar("T")
 
@@ -54,11 +55,7 @@ def check_rows(rows: Sequence[Any], model: type[BaseModel], where: str) -> None:
         try:
             model.model_validate(row.__dict__)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "row"
-            raise SinkError(
-                f"{where}: row {line}: {field}: {first['msg']} (got {first.get('input')!r}); nothing was written"
-            ) from None
+            raise SinkError(f"{where}: row {line}: {describe(exc)}; nothing was written") from None
 
 
 class Reconcilable(Protocol):

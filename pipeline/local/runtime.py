@@ -198,9 +198,9 @@ class LocalRuntime:
         return str(attrs["QueueArn"])
 
     # -- the schedule ------------------------------------------------------------------------------------------
-    def tick(self, at: datetime) -> None:
+    def tick(self, at: datetime, sources: Iterable[SourceId] | None = None) -> None:
         """One scheduled minute: every source's ingest handler, with retries of a failed invocation."""
-        for source in self.sources:
+        for source in sources or self.sources:
             stats = self.stats[source]
             for attempt in range(1, INGEST_ATTEMPTS + 1):
                 try:
@@ -216,10 +216,10 @@ class LocalRuntime:
                 break
 
     # -- the event source mappings -----------------------------------------------------------------------------
-    def poll(self, now: datetime) -> int:
+    def poll(self, now: datetime, sources: Iterable[SourceId] | None = None) -> int:
         """Deliver every visible message of every queue, in batches, until none is left; returns batches run."""
         batches = 0
-        for source in self.sources:
+        for source in sources or self.sources:
             self._release(source, now)
             while self._deliver_batch(source, now):
                 batches += 1
@@ -311,8 +311,9 @@ class LocalRuntime:
                 delay = began + i * 60.0 / speed - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            self.tick(now)
-            self.poll(now + timedelta(seconds=59))
+            for source in self.sources:  # in AWS each source's functions run side by side, not one after another
+                self.tick(now, [source])
+                self.poll(now + timedelta(seconds=59), [source])
             if on_minute:
                 on_minute(i, now)
         self.settle(now + timedelta(minutes=1))

@@ -161,6 +161,43 @@ def replay(
 
 
 @app.command()
+def redrive(
+    source: SourceArg,
+    archive: Annotated[
+        bool, typer.Option(help="Copy what is not an event to dead-letters/<source>/ in the bucket, then delete it")
+    ] = False,
+    queue_url: Annotated[str | None, typer.Option(help="In AWS: the source's queue (a stack output)")] = None,
+    dead_letter_queue_url: Annotated[str | None, typer.Option(help="In AWS: its dead-letter queue")] = None,
+) -> None:
+    """Send the pipeline events in SOURCE's dead-letter queue back to its queue; leave (or archive) the rest."""
+    from pipeline import aws
+    from pipeline.contracts import check_source
+    from pipeline.redrive import redrive as move_back
+
+    sid = check_source(source)
+    if queue_url and dead_letter_queue_url:
+        settings = _settings()
+    elif queue_url or dead_letter_queue_url:
+        raise CommandError("give both --queue-url and --dead-letter-queue-url, or neither (the local stack)")
+    else:
+        stack = _local_settings()
+        settings = stack.settings()
+        queue_url, dead_letter_queue_url = stack.queues[sid], stack.dead_letter_queues[sid]
+    result = move_back(
+        aws.client("sqs", settings),
+        sid,
+        queue_url,
+        dead_letter_queue_url,
+        s3=aws.client("s3", settings),
+        archive_to=settings.bucket if archive else None,
+    )
+    console.print(
+        f"{sid}: {len(result.redriven)} event(s) sent back to the queue, {len(result.archived)} archived, "
+        f"{result.kept} left in the dead-letter queue"
+    )
+
+
+@app.command()
 def demo(
     minutes: Annotated[int, typer.Option(min=1, help="How many scheduled minutes to run")] = 30,
     start: TimeOpt = None,

@@ -1,0 +1,108 @@
+"""Emptying a dead-letter queue the careful way: good events back to their queue, garbage set aside, none lost.
+
+A poison message in a FIFO queue can drag the good events received in the same batches into the dead-letter queue
+with it (every receive counts towards `maxReceiveCount`). Once the cause is fixed, `redrive` sends each message
+that is a pipeline event back to the source queue, in order, under a new deduplication id (or the queue would
+drop it as a duplicate of the original), and leaves what is not an event in the dead-letter queue, or, with
+`archive_to`, copies it to `dead-letters/<source>/<message id>.json` in the bucket before deleting it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.constants import SOURCE_ATTRIBUTE, SourceId
+from pipeline.contracts import ContractError, Event
+from pipeline.process import parse_event
+
+DEAD_LETTER_PREFIX = "dead-letters"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    body: str
+    receive_count: int
+    event: Event | None
+    problem: str | None
+
+    @property
+    def verdict(self) -> str:
+        return f"a pipeline event for {self.event.key}" if self.event else f"not an event: {self.problem}"
+
+
+@dataclass
+class RedriveResult:
+    redriven: list[str] = field(default_factory=list)  # raw keys of the events sent back, in order
+    archived: list[str] = field(default_factory=list)  # S3 keys of the garbage set aside
+    kept: int = 0  # garbage left in the dead-letter queue
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"redriven": len(self.redriven), "archived": len(self.archived), "kept": self.kept}
+
+
+def judge(message: dict[str, Any], source: SourceId) -> DeadLetter:
+    """What a dead-lettered message is: the process function's own parser decides."""
+    count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
+    try:
+        return DeadLetter(message["MessageId"], message["Body"], count, parse_event(message["Body"], source), None)
+    except ContractError as exc:
+        return DeadLetter(message["MessageId"], message["Body"], count, None, str(exc))
+
+
+def redrive(
+    sqs: Any,
+    source: SourceId,
+    queue_url: str,
+    dead_letter_queue_url: str,
+    *,
+    s3: Any = None,
+    archive_to: str | None = None,
+    max_messages: int = 10_000,
+) -> RedriveResult:
+    """Move the pipeline events of a dead-letter queue back to `queue_url`; see the module docstring."""
+    result = RedriveResult()
+    held: list[str] = []  # receipt handles of garbage left in the queue, made visible again at the end
+    seen: set[str] = set()
+    while len(seen) < max_messages:
+        messages = sqs.receive_message(
+            QueueUrl=dead_letter_queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=60,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        fresh = [m for m in messages if m["MessageId"] not in seen]
+        if not fresh:
+            break
+        for message in fresh:
+            seen.add(message["MessageId"])
+            letter = judge(message, source)
+            if letter.event is not None:
+                sqs.send_message(
+                    QueueUrl=queue_url,
+                    MessageBody=letter.body,
+                    MessageGroupId=source,
+                    MessageDeduplicationId=f"redrive-{letter.message_id}",
+                    MessageAttributes={SOURCE_ATTRIBUTE: {"DataType": "String", "StringValue": source}},
+                )
+                result.redriven.append(letter.event.key)
+            elif archive_to is not None and s3 is not None:
+                key = f"{DEAD_LETTER_PREFIX}/{source}/{letter.message_id}.json"
+                s3.put_object(
+                    Bucket=archive_to,
+                    Key=key,
+                    Body=json.dumps({"message_id": letter.message_id, "problem": letter.problem, "body": letter.body}),
+                    ContentType="application/json",
+                )
+                result.archived.append(key)
+            else:
+                held.append(message["ReceiptHandle"])
+                result.kept += 1
+                continue
+            sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    for handle in held:
+        sqs.change_message_visibility(QueueUrl=dead_letter_queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return result

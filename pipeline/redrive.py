@@ -30,7 +30,7 @@ class DeadLetter:
 
     @property
     def verdict(self) -> str:
-        return f"a pipeline event for {self.event.key}" if self.event else f"not an event: {self.problem}"
+        return f"a pipeline event for {self.event.key}" if self.event else str(self.problem)
 
 
 @dataclass

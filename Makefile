@@ -7,10 +7,10 @@ MINUTES ?= 30
 
 .PHONY: install demo test lint bench lab clean down tools iac
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name market-data-pipeline --display-name "Python (market-data-pipeline)" >/dev/null
 	touch $(STAMP)
 

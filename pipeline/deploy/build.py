@@ -1,14 +1,30 @@
-"""Everything a deploy uploads: the code package and each function's layer, with the size check."""
+"""Everything a deploy uploads: the code package and each function's layer, with the size check.
+
+`build` makes the real thing. `build_for_emulator` serves a deploy to the local emulator, which cannot run
+code: the real build when every layer of it is cached, otherwise the real code package with placeholder layers
+(`pipeline.deploy.emulator`), which only a local endpoint accepts.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Final
 
 from pipeline.deploy.archive import Artifact
+from pipeline.deploy.emulator import is_placeholder, placeholder_layer
 from pipeline.deploy.functions import FUNCTIONS, Function
-from pipeline.deploy.layers import Warn, build_layer, find_runtime_python, layer_specs, warn_on_stderr
+from pipeline.deploy.layers import (
+    PYTHON_VERSION,
+    Warn,
+    build_layer,
+    cached_layer,
+    find_runtime_python,
+    layer_specs,
+    pip_install,
+    warn_on_stderr,
+)
 from pipeline.deploy.package import build_code_package
 from pipeline.deploy.sizes import FunctionSize, check_limits, function_sizes, write_sizes
 
@@ -26,6 +42,11 @@ class Build:
     def layer_for(self, function: Function) -> Artifact:
         return self.layers[function.layer_name]
 
+    @property
+    def placeholder_layers(self) -> list[str]:
+        """The layers that are emulator-only placeholders (an empty list for a real build)."""
+        return sorted(name for name, artifact in self.layers.items() if is_placeholder(artifact))
+
 
 def build(
     out: Path = DEFAULT_OUT,
@@ -33,15 +54,59 @@ def build(
     *,
     rebuild: bool = False,
     warn: Warn = warn_on_stderr,
+    timeout: float | None = None,
+    write_report: bool = True,
 ) -> Build:
-    """Build (or reuse) the code package and the layers of `functions`, write sizes.json, check the limits."""
+    """Build (or reuse) the code package and the layers of `functions`, check the limits, and write sizes.json
+    (unless `write_report` is False, which keeps the report of an earlier, larger build). `timeout` bounds each
+    pip install, in seconds."""
     interpreter = find_runtime_python()
     code = build_code_package(out, interpreter=interpreter, warn=warn)
+    installer = partial(pip_install, timeout=timeout)
     layers = {
-        name: build_layer(spec, out, rebuild=rebuild, interpreter=interpreter, warn=warn)
+        name: build_layer(spec, out, rebuild=rebuild, interpreter=interpreter, installer=installer, warn=warn)
         for name, spec in layer_specs(functions).items()
     }
     sizes = function_sizes(functions, code, layers)
-    write_sizes(out / SIZES_FILE, sizes, code, layers)
+    if write_report:
+        write_sizes(out / SIZES_FILE, sizes, code, layers)
     check_limits(sizes)
     return Build(functions, code, layers, sizes)
+
+
+def cached_build(out: Path = DEFAULT_OUT, functions: tuple[Function, ...] = FUNCTIONS) -> Build | None:
+    """The real build from the cache, when every layer of `functions` is there (the code package is rebuilt,
+    which takes seconds); None when a layer would have to be built."""
+    interpreter = find_runtime_python()
+    layers: dict[str, Artifact] = {}
+    for name, spec in layer_specs(functions).items():
+        cached = cached_layer(spec, out, interpreter=interpreter)
+        if cached is None:
+            return None
+        layers[name] = cached
+    code = build_code_package(out, interpreter=interpreter)
+    return Build(functions, code, layers, function_sizes(functions, code, layers))
+
+
+def emulator_build(
+    out: Path = DEFAULT_OUT, functions: tuple[Function, ...] = FUNCTIONS, *, warn: Warn = warn_on_stderr
+) -> Build:
+    """The real code package with placeholder layers (`<out>/emulator/`), for the local emulator only."""
+    interpreter = find_runtime_python()
+    code = build_code_package(out, interpreter=interpreter, warn=warn)
+    layers = {name: placeholder_layer(spec, out, PYTHON_VERSION) for name, spec in layer_specs(functions).items()}
+    return Build(functions, code, layers, function_sizes(functions, code, layers))
+
+
+def build_for_emulator(
+    out: Path = DEFAULT_OUT,
+    functions: tuple[Function, ...] = FUNCTIONS,
+    *,
+    placeholders: bool = False,
+    warn: Warn = warn_on_stderr,
+) -> Build:
+    """What a deploy to the local emulator uploads: the cached real build when every layer is cached (unless
+    `placeholders`), else the real code package with placeholder layers. Nothing is downloaded."""
+    if not placeholders and (cached := cached_build(out, functions)) is not None:
+        return cached
+    return emulator_build(out, functions, warn=warn)

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from pipeline.deploy.build import DEFAULT_OUT, SIZES_FILE, Build, build
+from pipeline.deploy.build import DEFAULT_OUT, SIZES_FILE, Build, build, build_for_emulator
+from pipeline.deploy.emulator import is_local_endpoint
 from pipeline.deploy.functions import FUNCTIONS, PackagingError, get_function
 from pipeline.deploy.sizes import print_sizes
 from pipeline.deploy.stack import (
@@ -89,10 +90,29 @@ def deploy(
     template: Annotated[Path, typer.Option("--template", help="The CloudFormation template")] = TEMPLATE_PATH,
     out: OutOpt = DEFAULT_OUT,
     rebuild: RebuildOpt = False,
+    emulator_layers: Annotated[
+        bool,
+        typer.Option(
+            "--emulator-layers",
+            help="Deploy placeholder layers (no layer build): for the local emulator only, which cannot run code. "
+            "The default for a local --endpoint-url when no real build is cached; refused for any other endpoint",
+        ),
+    ] = False,
 ) -> None:
-    """Build (or reuse) code and layers, upload them, create or update the stack through a change set."""
+    """Build (or reuse) code and layers, upload them, create or update the stack through a change set.
+
+    To the local emulator (`--endpoint-url` on localhost or 127.x) nothing is downloaded: the real layers when a
+    `layer build` is cached, placeholder layers otherwise (moto cannot run code anyway).
+    """
     session = _session(region, endpoint_url)
+    local = is_local_endpoint(endpoint_url)
     try:
+        if emulator_layers and not local:
+            where = f"--endpoint-url {endpoint_url} is not on this machine" if endpoint_url else "no --endpoint-url"
+            raise DeployError(
+                f"--emulator-layers is for the local emulator only and {where}: pass the local moto server's "
+                "endpoint (http://127.0.0.1:PORT), or drop --emulator-layers to build and deploy real layers"
+            )
         if delete:
             delete_pipeline(stack, session=session, endpoint_url=endpoint_url, console=console)
             return
@@ -100,9 +120,15 @@ def deploy(
             raise DeployError(f"no template at {template}: run from the repository root or pass --template")
         values = parse_parameters(parameter or [])
         check_parameter_names(load_template(template).get("Parameters", {}), values)
+        if local and not rebuild:
+            chosen = build_for_emulator(out, placeholders=emulator_layers)
+            if not chosen.placeholder_layers:
+                console.print(f"layers: the real build cached in {out}")
+        else:
+            chosen = _build(None, out, rebuild)
         deploy_pipeline(
             stack,
-            _build(None, out, rebuild),
+            chosen,
             session=session,
             template=template,
             endpoint_url=endpoint_url,

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from pipeline.deploy.archive import Artifact, describe, tree_size, write_zip
 from pipeline.deploy.functions import (
@@ -35,6 +39,7 @@ PYTHON_VERSION: Final = "3.11"
 PLATFORM: Final = "manylinux2014_x86_64"
 IMPLEMENTATION: Final = "cp"
 LAYER_ROOT: Final = "/opt/python"  # where Lambda unpacks a layer's python/ folder
+DEFAULT_INDEX: Final = "https://pypi.org/simple"
 # Bump when the recipe below changes (what is trimmed, how bytecode is made), to invalidate cached layers.
 RECIPE: Final = 3
 
@@ -183,8 +188,42 @@ def compile_bytecode(site: Path, interpreter: str, ddir: str, warn: Warn = warn_
         warn(f"{len(failed) or 'some'} files under {site.name} did not compile to bytecode ({detail})")
 
 
-def pip_install(spec: LayerSpec, target: Path) -> dict[str, str]:
-    """Install the layer's requirements as Linux wheels for the runtime; returns {distribution: version}."""
+def package_index() -> str:
+    """The index pip installs from: PIP_INDEX_URL, else the `index-url` of pip's configuration, else PyPI."""
+    if url := os.environ.get("PIP_INDEX_URL"):
+        return url.split()[0]
+    command = [sys.executable, "-m", "pip", "config", "list"]
+    listed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60).stdout
+    configured = [
+        value.strip().strip("'\"")
+        for key, _, value in (line.partition("=") for line in listed.splitlines())
+        if key.endswith(".index-url") and not key.startswith(":env:")
+    ]
+    return configured[-1].split()[0] if configured else DEFAULT_INDEX
+
+
+def index_reachable(index: str | None = None, timeout: float = 10.0) -> tuple[bool, str]:
+    """Whether pip's package index answers (any HTTP answer counts); returns (answered, the index URL)."""
+    index = index or package_index()
+    if index.startswith("file:"):
+        return Path(urllib.request.url2pathname(urlsplit(index).path)).is_dir(), index
+    if not index.startswith(("http://", "https://")):
+        return False, index
+    request = urllib.request.Request(index.rstrip("/") + "/pip/", headers={"Accept": "text/html"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - http(s) only, checked above
+            return True, index
+    except urllib.error.HTTPError:
+        return True, index  # it answered, if only to say no: the network is there
+    except (OSError, ValueError):
+        return False, index
+
+
+def pip_install(spec: LayerSpec, target: Path, timeout: float | None = None) -> dict[str, str]:
+    """Install the layer's requirements as Linux wheels for the runtime; returns {distribution: version}.
+
+    With `timeout` (seconds), a pip that has not finished by then is stopped and the build fails in one line.
+    """
     with tempfile.TemporaryDirectory() as scratch:
         report_path = Path(scratch) / "report.json"
         command = [
@@ -193,7 +232,13 @@ def pip_install(spec: LayerSpec, target: Path) -> dict[str, str]:
             "--implementation", IMPLEMENTATION, "--target", str(target), "--report", str(report_path),
             *spec.requirements,
         ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise PackagingError(
+                f"pip did not finish installing layer {spec.name} within {timeout:.0f} s: check the network to "
+                f"{package_index()}, or build again with more time"
+            ) from None
         if result.returncode != 0:
             errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
             reason = errors[0] if errors else (result.stderr.strip().splitlines() or ["no output"])[-1]
@@ -218,6 +263,12 @@ def _cached(spec: LayerSpec, out: Path, key: str) -> Artifact | None:
     if manifest.get("cache_key") != key or manifest.get("zipped") != zip_path.stat().st_size:
         return None
     return Artifact(spec.name, zip_path, manifest["unzipped"], manifest["zipped"], manifest["sha256"], True)
+
+
+def cached_layer(spec: LayerSpec, out: Path, *, interpreter: str | None = None) -> Artifact | None:
+    """The layer built earlier in `out`, when its cache key still matches; None when it would be built again."""
+    interpreter = interpreter or find_runtime_python()
+    return _cached(spec, out, spec.cache_key(bytecode=interpreter is not None))
 
 
 def build_layer(

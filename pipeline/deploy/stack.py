@@ -22,6 +22,7 @@ from rich.table import Table
 
 from pipeline.deploy.archive import Artifact
 from pipeline.deploy.build import Build
+from pipeline.deploy.emulator import emulator_only_refusal
 from pipeline.deploy.functions import FUNCTIONS, Function
 
 ARTIFACT_BUCKET_PARAMETER: Final = "ArtifactBucket"
@@ -392,11 +393,21 @@ def deploy_pipeline(
 ) -> dict[str, str]:
     """Upload the build, create or update the stack through a change set, and return its outputs.
 
-    With `endpoint_url` (the local moto server) the template is adapted to moto's gaps (`moto_gaps`).
+    With `endpoint_url` (the local moto server) the template is adapted to moto's gaps (`moto_gaps`). A build
+    with placeholder layers (`pipeline.deploy.emulator`) is refused, before anything is sent, unless
+    `endpoint_url` is on this machine.
     """
     from pipeline.deploy import moto_gaps
 
+    placeholders = build.placeholder_layers
+    if refusal := emulator_only_refusal(placeholders, endpoint_url):
+        raise DeployError(refusal)
     console = console or Console()
+    if placeholders:
+        console.print(
+            f"layers: {len(placeholders)} placeholder(s) for the emulator, which cannot run code "
+            "(`python -m pipeline layer build` makes the real ones)"
+        )
     clients = _clients(session, endpoint_url)
     region = str(session.region_name)
     given = dict(parameters or {})

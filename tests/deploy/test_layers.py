@@ -235,3 +235,39 @@ def test_a_real_layer_gets_the_linux_wheel_for_the_runtime(tmp_path: Path) -> No
     assert f"python/markupsafe/__pycache__/__init__.{sys.implementation.cache_tag}.pyc" in names
     assert not any(name.endswith((".pyi", "RECORD")) for name in names)
     assert json.loads((tmp_path / "deps-markupsafe.json").read_text())["packages"] == {"markupsafe": "2.1.5"}
+
+
+def test_the_package_index_counts_as_reachable_when_it_answers_at_all(tmp_path: Path) -> None:
+    import http.server
+    import socket
+    import threading
+
+    from pipeline.deploy.layers import index_reachable
+
+    # An index that answers 404 to everything: reachable (the network is there)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert index_reachable(f"http://127.0.0.1:{server.server_address[1]}/simple", timeout=5) == (
+            True,
+            f"http://127.0.0.1:{server.server_address[1]}/simple",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    # A port nobody listens on: not reachable
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    assert index_reachable(f"http://127.0.0.1:{closed}/simple", timeout=5)[0] is False
+    # A local index folder: reachable when it exists
+    assert index_reachable(tmp_path.as_uri())[0] is True
+    assert index_reachable((tmp_path / "missing").as_uri())[0] is False
+
+
+def test_a_pip_install_past_its_time_limit_is_one_clear_error(tmp_path: Path) -> None:
+    from pipeline.deploy.layers import pip_install
+
+    with pytest.raises(PackagingError, match=r"pip did not finish installing layer deps-x within 0 s") as failure:
+        pip_install(LayerSpec("deps-x", (), ("markupsafe==2.1.5",)), tmp_path, timeout=0.01)
+    assert "\n" not in str(failure.value)

@@ -17,7 +17,10 @@ from botocore.exceptions import ClientError
 from rich.console import Console
 
 from pipeline.constants import SOURCES
+from pipeline.contracts import Event
 from pipeline.deploy.build import Build
+from pipeline.deploy.deployed import DeployedStack
+from pipeline.deploy.functions import FUNCTIONS
 from pipeline.deploy.stack import DeployError, delete_pipeline, deploy_pipeline
 from pipeline.local.template import TEMPLATE_PATH, load_template
 
@@ -149,6 +152,50 @@ def test_an_event_published_on_the_topic_reaches_only_its_source_queue(
     assert [json.loads(m["Body"]) for m in received.get("Messages", [])] == [body]
     for other in ("YahooFinance", "OpenExchangeRates"):
         assert "Messages" not in sqs.receive_message(QueueUrl=outputs[f"{other}QueueUrl"], MaxNumberOfMessages=10)
+
+
+def test_the_deployed_stack_reads_back_its_topology(
+    outputs: dict[str, str], moto_endpoint: str, moto_session: boto3.session.Session
+) -> None:
+    deployed = DeployedStack.connect(STACK, moto_session, moto_endpoint)
+
+    functions = {row["function"]: row for row in deployed.functions()}
+    assert sorted(functions) == sorted(f"{STACK}-{f.name}" for f in FUNCTIONS)
+    assert functions[f"{STACK}-process-coinmarketcap"]["handler"] == "pipeline.handlers.process.coinmarketcap"
+
+    queues = {row["queue"]: row for row in deployed.queues()}
+    for source in SOURCES:
+        queue = queues[f"{STACK}-{source}.fifo"]
+        assert (queue["fifo"], queue["dead-letter queue"], queue["max receives"]) == (
+            True, f"{STACK}-{source}-dlq.fifo", int(DEFAULTS["MaxReceiveCount"]),
+        )  # fmt: skip
+        assert queues[f"{STACK}-{source}-dlq.fifo"]["fifo"] is True
+
+    subscriptions = sorted(
+        (row["queue"], row["filter policy"], row["raw delivery"])
+        for row in deployed.subscriptions(outputs["EventTopicArn"])
+    )
+    assert subscriptions == sorted((f"{STACK}-{s}.fifo", {"source": [s]}, True) for s in SOURCES)
+
+    schedules = {row["invokes"]: (row["schedule"], row["state"]) for row in deployed.schedules()}
+    assert schedules == {f"{STACK}-ingest-{s}": ("rate(1 minute)", "ENABLED") for s in SOURCES}
+
+    mappings = {row["queue"]: (row["function"], row["responses"]) for row in deployed.mappings()}
+    assert mappings == {f"{STACK}-{s}.fifo": (f"{STACK}-process-{s}", "ReportBatchItemFailures") for s in SOURCES}
+
+
+def test_an_event_routed_through_the_deployed_stack_reaches_its_source_queue_alone(
+    outputs: dict[str, str], moto_endpoint: str, moto_session: boto3.session.Session
+) -> None:
+    deployed = DeployedStack.connect(STACK, moto_session, moto_endpoint)
+    event = Event(
+        bucket=outputs["BucketName"], key="raw/openexchangerates/2026/01/02/0300.csv", source="openexchangerates",
+        scheduled_at="2026-01-02T03:00:00Z", rows=170,
+    )  # fmt: skip
+
+    received = deployed.route(outputs["EventTopicArn"], event, etag=uuid.uuid4().hex)
+
+    assert received == {"yahoo_finance": [], "coinmarketcap": [], "openexchangerates": [event.model_dump()]}
 
 
 def test_a_redeploy_without_changes_changes_nothing(

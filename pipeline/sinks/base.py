@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from pipeline.constants import SourceId
+from pipeline.contracts import ContractError, parse_raw_key
 from pipeline.schemas import describe
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 class SinkError(Exception):
@@ -56,6 +58,27 @@ def check_rows(rows: Sequence[Any], model: type[BaseModel], where: str) -> None:
             model.model_validate(row.__dict__)
         except ValidationError as exc:
             raise SinkError(f"{where}: row {line}: {describe(exc)}; nothing was written") from None
+
+
+def batch_params(
+    rows: Sequence[Any],
+    model: type[BaseModel],
+    raw_key: str,
+    where: str,
+    key: Callable[[Any], Hashable],
+    to_params: Callable[[Any, str, datetime], P],
+) -> list[P]:
+    """The bound parameters of one raw object's rows: checked, one per natural key, with the raw key and load time.
+
+    Everything is checked before anything is sent, so a bad row or key never leaves half a batch behind.
+    """
+    check_rows(rows, model, f"{where}: {raw_key}")
+    try:
+        parse_raw_key(raw_key)
+    except ContractError as exc:
+        raise SinkError(f"{where}: {exc}") from None
+    loaded_at = datetime.now(UTC)
+    return [to_params(row, raw_key, loaded_at) for row in latest_by_key(rows, key)]
 
 
 class Reconcilable(Protocol):

@@ -30,10 +30,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from pipeline.constants import SourceId
-from pipeline.contracts import ContractError, parse_raw_key
 from pipeline.schemas import Bar
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, StoredRow, check_rows, latest_by_key, one_line
+from pipeline.sinks.base import SinkError, StoredRow, batch_params, one_line
 from pipeline.sinks.snowflake.configuration import SnowflakeCredentials
 
 log = logging.getLogger(__name__)
@@ -102,17 +101,11 @@ class SnowflakeSink:
 
     # -- loading ---------------------------------------------------------------------------------------------
     def load(self, rows: Sequence[Any], raw_key: str) -> int:
-        where = self.credentials.where
-        check_rows(rows, Bar, f"{where}: {raw_key}")
-        try:
-            parse_raw_key(raw_key)
-        except ContractError as exc:
-            raise SinkError(f"{where}: {exc}") from None
-        bars = latest_by_key(rows, key=lambda bar: (bar.symbol, bar.ts))
-        if not bars:
+        params = batch_params(
+            rows, Bar, raw_key, self.credentials.where, key=lambda bar: (bar.symbol, bar.ts), to_params=bar_params
+        )
+        if not params:
             return 0
-        loaded_at = datetime.now(UTC)
-        params = [bar_params(bar, raw_key, loaded_at) for bar in bars]
         before = self.statements
         with self.session(f"could not load {raw_key}") as cursor:
             self.ensure_table(cursor)
@@ -120,7 +113,7 @@ class SnowflakeSink:
             self.execute(cursor, insert_sql(self.stage), params, many=True)
             self.execute(cursor, merge_sql(self.table, self.stage))
         self.last_load_statements = self.statements - before
-        return len(bars)
+        return len(params)
 
     def ensure_table(self, cursor: Any) -> None:
         if not self._table_ready:

@@ -25,10 +25,9 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.constants import SourceId
-from pipeline.contracts import ContractError, parse_raw_key
 from pipeline.schemas import Rate
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, StoredRow, check_rows, latest_by_key, one_line
+from pipeline.sinks.base import SinkError, StoredRow, batch_params, one_line
 from pipeline.sinks.sqlserver.configuration import SqlServerConfig
 
 KEY: Final = ("base", "currency", "rate_ts")
@@ -132,16 +131,11 @@ class SqlServerSink:
 
     def load(self, rows: Sequence[Any], raw_key: str) -> int:
         where = self.config.where
-        check_rows(rows, Rate, f"{where}: {raw_key}")
-        try:
-            parse_raw_key(raw_key)
-        except ContractError as exc:
-            raise SinkError(f"{where}: {exc}") from None
-        rates = latest_by_key(rows, key=lambda r: (r.base, r.currency, r.rate_ts))
-        if not rates:
+        params = batch_params(
+            rows, Rate, raw_key, where, key=lambda r: (r.base, r.currency, r.rate_ts), to_params=rate_params
+        )
+        if not params:
             return 0
-        loaded_at = datetime.now(UTC)
-        params = [rate_params(rate, raw_key, loaded_at) for rate in rates]
         before = self.statements
         try:
             with self.engine.begin() as connection:
@@ -150,7 +144,7 @@ class SqlServerSink:
         except SQLAlchemyError as exc:
             raise SinkError(f"{where}: could not load {raw_key}: {_driver_message(exc)}") from None
         self.last_load_statements = self.statements - before
-        return len(rates)
+        return len(params)
 
     def ensure_table(self, connection: Connection) -> None:
         if not self._table_ready:

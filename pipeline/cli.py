@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from pipeline.constants import SOURCES
+from pipeline.constants import SOURCES, Env
 from pipeline.contracts import to_utc
 
 app = typer.Typer(
@@ -47,18 +47,43 @@ def _time(value: str | None, name: str) -> datetime | None:
         raise CommandError(f"--{name}: {exc}") from None
 
 
-def _local_settings() -> Any:
-    """Settings pointing at the running local stack (its endpoints go into this process's environment)."""
-    from pipeline.handlers import clients
+def _local_stack() -> Any:
+    """The running local stack, with this process (settings, clients, handlers) pointed at it."""
     from pipeline.local import stack as local_stack
+    from pipeline.local.session import use_stack
     from pipeline.settings import Settings
 
     stack = local_stack.status(Settings())
     if stack is None:
         raise CommandError("the local stack is not running: start it with `python -m pipeline local up`")
-    os.environ.update(stack.env())
-    clients.reset()
+    use_stack(stack)
     return stack
+
+
+def _target() -> tuple[Any, Any]:
+    """(settings, local stack or None) of the stack a command works on.
+
+    The local stack, unless PIPELINE_TARGET=aws: then AWS (or whatever AWS_ENDPOINT_URL names), with the bucket,
+    topic and sink settings from the environment or `.env`.
+    """
+    from pipeline.handlers import clients
+    from pipeline.settings import Settings
+
+    if os.environ.get(Env.TARGET, "local") == "aws":
+        clients.reset()
+        return Settings(), None
+    stack = _local_stack()
+    return stack.settings(), stack
+
+
+def _print_report(report: Any, as_json: bool) -> None:
+    """A run or verification report as a table (or JSON); exit 1 unless it is all well."""
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        console.print(report.table())
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -72,14 +97,9 @@ def run(
     """Run the schedule and the consumers over the local stack for N scheduled minutes (simulated sources)."""
     from pipeline.local.session import run_minutes
 
-    stack = _local_settings()
+    stack = _local_stack()
     report = run_minutes(stack, minutes, _time(start, "start"), speed=speed, sources=source, progress=not as_json)
-    if as_json:
-        print(json.dumps(report.as_dict(), indent=2))
-    else:
-        console.print(report.table())
-    if not report.ok:
-        raise typer.Exit(1)
+    _print_report(report, as_json)
 
 
 @app.command()
@@ -89,14 +109,13 @@ def ingest(
 ) -> None:
     """One ingest invocation for SOURCE at the scheduled minute AT, against the configured stack."""
     from pipeline.contracts import check_source
-    from pipeline.handlers import ingest as handlers
     from pipeline.local.runtime import scheduled_event
 
-    if os.environ.get("AWS_ENDPOINT_URL") is None and os.environ.get("PIPELINE_MODE") != "live":
-        _local_settings()
-    when = _time(at, "at")
-    assert when is not None
-    result = getattr(handlers, check_source(source))(scheduled_event(check_source(source), when), None)
+    sid, when = check_source(source), to_utc(at)
+    _target()  # before the handler module is imported: it sets up its logger from the environment
+    from pipeline.handlers import ingest as handlers
+
+    result = getattr(handlers, sid)(scheduled_event(sid, when), None)
     print(json.dumps(result, indent=2))
 
 
@@ -125,15 +144,8 @@ def verify(
     """Reconcile the raw objects' success rows against every sink, minute by minute. Exit 1 on any difference."""
     from pipeline.verify import verify as reconcile
 
-    stack = _local_settings() if os.environ.get("AWS_ENDPOINT_URL") is None else None
-    settings = stack.settings() if stack else _settings()
-    report = reconcile(settings, _time(start, "from"), _time(end, "to"))
-    if as_json:
-        print(json.dumps(report.as_dict(), indent=2, default=str))
-    else:
-        console.print(report.table())
-    if not report.ok:
-        raise typer.Exit(1)
+    settings, _ = _target()
+    _print_report(reconcile(settings, _time(start, "from"), _time(end, "to")), as_json)
 
 
 @app.command()
@@ -146,8 +158,7 @@ def replay(
     from pipeline import aws
     from pipeline.replay import replay as republish
 
-    stack = _local_settings() if os.environ.get("AWS_ENDPOINT_URL") is None else None
-    settings = stack.settings() if stack else _settings()
+    settings, _ = _target()
     count = republish(
         aws.client("s3", settings),
         aws.client("sns", settings),
@@ -175,14 +186,11 @@ def redrive(
     from pipeline.redrive import redrive as move_back
 
     sid = check_source(source)
-    if queue_url and dead_letter_queue_url:
-        settings = _settings()
-    elif queue_url or dead_letter_queue_url:
-        raise CommandError("give both --queue-url and --dead-letter-queue-url, or neither (the local stack)")
-    else:
-        stack = _local_settings()
-        settings = stack.settings()
+    settings, stack = _target()
+    if stack is not None:
         queue_url, dead_letter_queue_url = stack.queues[sid], stack.dead_letter_queues[sid]
+    elif not (queue_url and dead_letter_queue_url):
+        raise CommandError("with PIPELINE_TARGET=aws, give --queue-url and --dead-letter-queue-url (stack outputs)")
     result = move_back(
         aws.client("sqs", settings),
         sid,
@@ -209,12 +217,6 @@ def demo(
     ok = run_demo(minutes, _time(start, "start"), console=console, render_report=report)
     if not ok:
         raise typer.Exit(1)
-
-
-def _settings() -> Any:
-    from pipeline.settings import Settings
-
-    return Settings()
 
 
 def _mount_subcommands() -> None:

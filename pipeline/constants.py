@@ -26,6 +26,7 @@ class Env:
     """Environment variable names (one place; the template and the local stack use the same)."""
 
     MODE: Final = "PIPELINE_MODE"  # live | simulated
+    TARGET: Final = "PIPELINE_TARGET"  # local (default) | aws: the stack the command line works on
     SEED: Final = "PIPELINE_SEED"
     BUCKET: Final = "PIPELINE_BUCKET"
     TOPIC_ARN: Final = "PIPELINE_TOPIC_ARN"

@@ -39,7 +39,10 @@ def use_stack(stack: Any) -> None:
     """Point this process (settings, clients, handlers) at the local stack."""
     from pipeline.handlers import clients
 
+    mode = os.environ.get(Env.MODE)  # PIPELINE_MODE=live runs the live sources against the local stack
     os.environ.update(stack.env())
+    if mode:
+        os.environ[Env.MODE] = mode
     for name, value in SIMULATED_OXR_PLAN.items():
         os.environ.setdefault(name, value)
     quiet_handlers()

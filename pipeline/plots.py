@@ -87,6 +87,7 @@ def prices(panel: pd.DataFrame, kinds: dict[str, str], title: str = "Intraday pr
         rebased.plot(ax=ax, lw=1.2, legend=len(cols) <= 8)
         ax.set_title(kind)
         ax.set_xlabel("")
+        ax.ticklabel_format(axis="y", useOffset=False)  # FX moves in the second decimal: show 99.95, not an offset
         ax.grid(alpha=0.3)
         if len(cols) <= 8:
             ax.legend(fontsize=7, loc="best")
@@ -173,7 +174,7 @@ def package_sizes(sizes: pd.DataFrame, limit_bytes: int) -> Figure:
     import matplotlib.pyplot as plt
 
     mb = 1024 * 1024
-    fig, ax = plt.subplots(figsize=(10, 0.5 + 0.55 * len(sizes)))
+    fig, ax = plt.subplots(figsize=(10, max(2.2, 0.5 + 0.55 * len(sizes))))
     names = sizes["function"].tolist()
     layer = sizes["layer_unzipped"] / mb
     code = sizes["code_unzipped"] / mb
@@ -182,11 +183,11 @@ def package_sizes(sizes: pd.DataFrame, limit_bytes: int) -> Figure:
     for i, (lay, name) in enumerate(zip(layer, sizes["layer"], strict=True)):
         ax.text(lay + code.iloc[i] + 3, i, f"{lay + code.iloc[i]:.0f} MB  ({name})", va="center", fontsize=8)
     ax.axvline(limit_bytes / mb, color="#c00", ls="--", lw=1.2)
-    ax.text(limit_bytes / mb, len(sizes) - 0.4, " 250 MB limit", color="#c00", fontsize=8, va="bottom")
+    ax.text(limit_bytes / mb, 0.03, " 250 MB limit", color="#c00", fontsize=8, transform=ax.get_xaxis_transform())
     ax.set_xlim(0, limit_bytes / mb * 1.25)
     ax.invert_yaxis()
     ax.set_xlabel("MB unzipped")
     ax.set_title("Each function with its own layer, against Lambda's unzipped limit")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig

@@ -254,6 +254,20 @@ def _manifest_path(out: Path, name: str) -> Path:
     return out / f"{name}.json"
 
 
+def read_manifest(out: Path, name: str) -> dict[str, Any]:
+    """The manifest written next to `<out>/<name>.zip`: requirements, resolved versions, bytes trimmed.
+
+    A manifest from an earlier version of the builder listed the runtime's packages among `packages`; they are
+    moved to `provided_by_runtime` here, so every manifest reads the same.
+    """
+    manifest: dict[str, Any] = json.loads(_manifest_path(out, name).read_text())
+    if "provided_by_runtime" not in manifest:
+        packages = manifest.get("packages", {})
+        manifest["packages"] = {n: v for n, v in packages.items() if n not in RUNTIME_PROVIDED}
+        manifest["provided_by_runtime"] = sorted(n for n in packages if n in RUNTIME_PROVIDED)
+    return manifest
+
+
 def _cached(spec: LayerSpec, out: Path, key: str) -> Artifact | None:
     manifest_path = _manifest_path(out, spec.name)
     zip_path = out / f"{spec.name}.zip"

@@ -157,14 +157,14 @@ class Deployer:
         """Upload under a content-addressed key, unless that key is already there."""
         try:
             self.s3.head_object(Bucket=bucket, Key=artifact.s3_key)
-            self.console.print(f"  {artifact.s3_key} already uploaded")
+            self.console.print(f"  {artifact.s3_key} already uploaded", soft_wrap=True)
             return
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                 raise
         with self.console.status(f"uploading {artifact.path.name} ({artifact.zipped / 1e6:.1f} MB)"):
             self.s3.upload_file(str(artifact.path), bucket, artifact.s3_key)
-        self.console.print(f"  uploaded {artifact.path.name} -> s3://{bucket}/{artifact.s3_key}")
+        self.console.print(f"  uploaded {artifact.path.name} -> s3://{bucket}/{artifact.s3_key}", soft_wrap=True)
 
     def template_source(self, bucket: str, template: Path) -> dict[str, str]:
         """TemplateBody, or TemplateURL for a template over CloudFormation's inline limit."""
@@ -405,8 +405,9 @@ def deploy_pipeline(
     console = console or Console()
     if placeholders:
         console.print(
-            f"layers: {len(placeholders)} placeholder(s) for the emulator, which cannot run code "
-            "(`python -m pipeline layer build` makes the real ones)"
+            f"layers: {len(placeholders)} placeholders, for the emulator only (it runs no code; "
+            "`python -m pipeline layer build` makes real ones)",
+            soft_wrap=True,
         )
     clients = _clients(session, endpoint_url)
     region = str(session.region_name)
@@ -446,7 +447,7 @@ def deploy_pipeline(
         if made:
             console.print(f"moto: created {len(made)} subscription(s) and queue policies its CloudFormation skips")
         if skipped := moto_gaps.unverified_resources(body):
-            console.print(f"moto: not created, so not verified locally: {', '.join(skipped)}")
+            console.print(f"moto: not created, so not verified locally: {', '.join(skipped)}", soft_wrap=True)
         if not outputs:
             outputs = moto_gaps.resolved_outputs(
                 body, stack, cloudformation=clients["cloudformation"], sqs=clients["sqs"]

@@ -63,7 +63,7 @@ def test_a_deploy_to_the_local_emulator_needs_no_layer_build(moto_endpoint: str,
 
     # THEN it deployed the real code with placeholder layers, and downloaded nothing
     assert result.exit_code == 0, result.output
-    assert "6 placeholder(s) for the emulator" in result.output
+    assert "layers: 6 placeholders, for the emulator only" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["code.zip", "emulator"]
     cloudformation = boto3.client(
         "cloudformation", endpoint_url=moto_endpoint, region_name="us-east-1",

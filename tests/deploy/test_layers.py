@@ -271,3 +271,11 @@ def test_a_pip_install_past_its_time_limit_is_one_clear_error(tmp_path: Path) ->
     with pytest.raises(PackagingError, match=r"pip did not finish installing layer deps-x within 0 s") as failure:
         pip_install(LayerSpec("deps-x", (), ("markupsafe==2.1.5",)), tmp_path, timeout=0.01)
     assert "\n" not in str(failure.value)
+
+
+def test_a_manifest_from_an_earlier_builder_reads_like_a_new_one(tmp_path: Path) -> None:
+    from pipeline.deploy.layers import read_manifest
+
+    (tmp_path / "deps-old.json").write_text(json.dumps({"packages": {"boto3": "1.35.0", "sqlalchemy": "2.0.1"}}))
+    manifest = read_manifest(tmp_path, "deps-old")
+    assert manifest["packages"] == {"sqlalchemy": "2.0.1"} and manifest["provided_by_runtime"] == ["boto3"]

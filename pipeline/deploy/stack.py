@@ -231,7 +231,11 @@ class Deployer:
             return self.outputs()
         self.console.print(self.changes_table(change_set_id, change_type))
         seen = self._recent_event_ids()
-        self.cloudformation.execute_change_set(ChangeSetName=change_set_id, StackName=self.stack_name)
+        try:
+            self.cloudformation.execute_change_set(ChangeSetName=change_set_id, StackName=self.stack_name)
+        except ClientError as exc:  # moto fails here where AWS would roll back with events
+            reason = exc.response.get("Error", {}).get("Message") or str(exc)
+            raise DeployError(f"{change_type.lower()} of stack {self.stack_name} failed: {reason}") from None
         final, events = self.follow(seen, f"{change_type}_COMPLETE")
         if final != f"{change_type}_COMPLETE":
             raise DeployError(

@@ -262,6 +262,23 @@ def test_delete_removes_the_stack_and_keeps_the_data_bucket(
     assert not delete_pipeline(STACK, session=moto_session, endpoint_url=moto_endpoint, console=_console())
 
 
+def test_a_stack_whose_resource_cannot_be_created_fails_in_one_line(
+    outputs: dict[str, str], moto_endpoint: str, moto_session: boto3.session.Session, tiny_build: Build
+) -> None:
+    # GIVEN the data bucket a deleted stack retained (DeletionPolicy: Retain)
+    retained = "mdp-deploy-test-data"
+    # WHEN another stack is deployed with the same BucketName
+    with pytest.raises(DeployError) as failure:
+        deploy_pipeline(
+            "mdp-deploy-test-again", tiny_build, session=moto_session, template=TEMPLATE_PATH,
+            endpoint_url=moto_endpoint, parameters={"BucketName": retained}, console=_console(), poll_seconds=0.05,
+        )  # fmt: skip
+    # THEN one line says which stack failed and why
+    message = str(failure.value)
+    assert message.startswith("create of stack mdp-deploy-test-again failed: ") and "bucket" in message
+    assert "\n" not in message
+
+
 def test_a_template_over_the_inline_limit_goes_through_the_artifact_bucket(
     clients: dict[str, Any], tmp_path: Path
 ) -> None:

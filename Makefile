@@ -21,6 +21,7 @@ demo: $(STAMP) ## local stack up, $(MINUTES) simulated minutes through the pipel
 
 test: $(STAMP) iac ## the whole test suite (unit, stack, notebooks) and the static checks
 	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/ruff format --check pipeline tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

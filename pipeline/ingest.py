@@ -69,6 +69,4 @@ def ingest(
     raw = write_raw(s3, settings.bucket, raw_key(source_id, at), source_id, rows)
     event = Event(bucket=raw.bucket, key=raw.key, source=source_id, scheduled_at=iso(at), rows=raw.success_rows)
     message_id = publish(sns, settings.topic_arn, event, raw.etag)
-    return IngestResult(
-        source_id, at, raw.key, raw.rows, raw.success_rows, raw.etag, message_id, raw.kept_existing
-    )
+    return IngestResult(source_id, at, raw.key, raw.rows, raw.success_rows, raw.etag, message_id, raw.kept_existing)

@@ -62,6 +62,11 @@ def test_deduplication_id_changes_with_content_not_with_a_duplicate_publish():
 
 
 def test_event_body_has_the_contract_fields():
-    event = Event(bucket="b", key="raw/coinmarketcap/2026/11/02/1445.csv", source="coinmarketcap",
-                  scheduled_at="2026-11-02T14:45:00Z", rows=10)
+    event = Event(
+        bucket="b",
+        key="raw/coinmarketcap/2026/11/02/1445.csv",
+        source="coinmarketcap",
+        scheduled_at="2026-11-02T14:45:00Z",
+        rows=10,
+    )
     assert set(event.model_dump()) == {"bucket", "key", "source", "scheduled_at", "rows"}

@@ -11,8 +11,16 @@ KEY = "raw/openexchangerates/2026/11/02/1445.csv"
 
 
 def rate(currency, status="success", error=""):
-    return {"base": "USD", "currency": currency, "rate": 0.9, "rate_ts": "2026-11-02T14:00:00Z", "status": status,
-            "error": error, "scheduled_at": "2026-11-02T14:45:00Z", "ingested_at": "2026-11-02T14:45:02Z"}
+    return {
+        "base": "USD",
+        "currency": currency,
+        "rate": 0.9,
+        "rate_ts": "2026-11-02T14:00:00Z",
+        "status": status,
+        "error": error,
+        "scheduled_at": "2026-11-02T14:45:00Z",
+        "ingested_at": "2026-11-02T14:45:02Z",
+    }
 
 
 @pytest.fixture

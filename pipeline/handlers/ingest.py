@@ -15,9 +15,7 @@ logger = Logger(service="ingest")
 
 
 def _handle(source: SourceId, event: dict[str, Any]) -> dict[str, Any]:
-    result = ingest(
-        source, scheduled_minute(event), settings=clients.settings(), s3=clients.s3(), sns=clients.sns()
-    )
+    result = ingest(source, scheduled_minute(event), settings=clients.settings(), s3=clients.s3(), sns=clients.sns())
     logger.info("ingested", extra=result.as_dict())
     return result.as_dict()
 

@@ -64,7 +64,10 @@ def test_a_failed_record_is_retried_in_fifo_order_and_the_rest_of_its_batch_too(
         return process_partial_response(event=event, record_handler=record_handler, processor=processor)
 
     runtime = LocalRuntime(
-        sqs, clean_stack.queues, clean_stack.dead_letter_queues, sources=["coinmarketcap"],
+        sqs,
+        clean_stack.queues,
+        clean_stack.dead_letter_queues,
+        sources=["coinmarketcap"],
         process_handlers={"coinmarketcap": handler},
     )
     runtime.poll(T0)

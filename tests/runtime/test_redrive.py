@@ -29,15 +29,17 @@ def dead_lettered(clean_stack):
     settings = clean_stack.settings()
     sqs = aws.client("sqs", settings)
     queue, dlq = clean_stack.queues["coinmarketcap"], clean_stack.dead_letter_queues["coinmarketcap"]
-    sqs.send_message(QueueUrl=queue, MessageBody=POISON, MessageGroupId="coinmarketcap",
-                     MessageDeduplicationId=uuid.uuid4().hex)
+    sqs.send_message(
+        QueueUrl=queue, MessageBody=POISON, MessageGroupId="coinmarketcap", MessageDeduplicationId=uuid.uuid4().hex
+    )
     good = ingest_handlers.coinmarketcap(scheduled_event("coinmarketcap", AT), None)
     runtime = LocalRuntime(sqs, clean_stack.queues, clean_stack.dead_letter_queues, sources=["coinmarketcap"])
     runtime.poll(AT)
     runtime.settle(AT)
     assert runtime.dead_letters() == {"coinmarketcap": 2}
-    return SimpleNamespace(sqs=sqs, s3=aws.client("s3", settings), bucket=settings.bucket, runtime=runtime,
-                           queue=queue, dlq=dlq, good=good)
+    return SimpleNamespace(
+        sqs=sqs, s3=aws.client("s3", settings), bucket=settings.bucket, runtime=runtime, queue=queue, dlq=dlq, good=good
+    )
 
 
 def test_redrive_sends_the_good_event_back_and_keeps_the_garbage(dead_lettered):

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from pipeline.local.template import Template, load_template
+from pipeline.local.topology import attribute_value
 
 SUBSCRIPTION: Final = "AWS::SNS::Subscription"
 QUEUE_POLICY: Final = "AWS::SQS::QueuePolicy"
@@ -41,14 +42,6 @@ def template_for_moto(body: Mapping[str, Any]) -> str:
 def unverified_resources(body: Mapping[str, Any]) -> list[str]:
     """Logical ids of resources moto accepts but does not create (so a local deploy cannot check them)."""
     return [lid for lid, r in body.get("Resources", {}).items() if r.get("Type") in SKIPPED]
-
-
-def _attribute(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
 
 
 def _bound_template(body: Mapping[str, Any], stack: Mapping[str, Any], cloudformation: Any, sqs: Any) -> Template:
@@ -107,7 +100,7 @@ def create_skipped_routing(
                 for sub in page["Subscriptions"]:
                     existing[(sub["TopicArn"], sub["Endpoint"])] = sub["SubscriptionArn"]
         attributes = {
-            key: _attribute(props[key])
+            key: attribute_value(props[key])
             for key in ("RawMessageDelivery", "FilterPolicyScope", "FilterPolicy", "RedrivePolicy")
             if key in props
         }

@@ -62,7 +62,7 @@ class Topology:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def _flag(value: Any) -> str:
+def attribute_value(value: Any) -> str:
     """A CloudFormation value as an SQS/SNS attribute string (booleans lower-case)."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -154,7 +154,7 @@ class TopologyBuilder:
 
     def _topic(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props.get("TopicName") or f"{self.template.stack_name}-{logical_id}"
-        attributes = {key: _flag(props[key]) for key in _TOPIC_ATTRIBUTES if key in props}
+        attributes = {key: attribute_value(props[key]) for key in _TOPIC_ATTRIBUTES if key in props}
         tags = [{"Key": k, "Value": v} for k, v in _tags(props).items()]
         arn = self.sns.create_topic(Name=name, Attributes=attributes, **({"Tags": tags} if tags else {}))["TopicArn"]
         self.template.physical[logical_id] = arn
@@ -164,11 +164,11 @@ class TopologyBuilder:
     def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
         fifo = bool(props.get("FifoQueue"))
         name = props.get("QueueName") or f"{self.template.stack_name}-{logical_id}" + (".fifo" if fifo else "")
-        attributes: dict[str, str] = {key: _flag(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
+        attributes: dict[str, str] = {key: attribute_value(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
         if (policy := redrive_policy(props)) is not None:
             attributes["RedrivePolicy"] = json.dumps(policy)
         if "RedriveAllowPolicy" in props:
-            attributes["RedriveAllowPolicy"] = _flag(props["RedriveAllowPolicy"])
+            attributes["RedriveAllowPolicy"] = attribute_value(props["RedriveAllowPolicy"])
         tags = _tags(props)
         url = self.sqs.create_queue(QueueName=name, Attributes=attributes, **({"tags": tags} if tags else {}))[
             "QueueUrl"
@@ -183,7 +183,7 @@ class TopologyBuilder:
         attributes: dict[str, str] = {}
         for key in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"):
             if key in props:
-                attributes[key] = _flag(props[key])
+                attributes[key] = attribute_value(props[key])
         arn = self.sns.subscribe(
             TopicArn=props["TopicArn"],
             Protocol=props["Protocol"],

@@ -11,7 +11,9 @@ from pipeline import aws
 from pipeline.constants import SOURCES
 from pipeline.contracts import processed_key, raw_key
 from pipeline.handlers import clients
-from pipeline.local.session import run_minutes
+from pipeline.local.runtime import LocalRuntime
+from pipeline.local.session import run_minutes, use_stack
+from pipeline.replay import replay
 from pipeline.verify import verify
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -69,3 +71,21 @@ def test_running_the_same_minutes_again_leaves_every_sink_unchanged(first_run):
     for source in SOURCES:
         assert again.sources[source].raw_keys == first.sources[source].raw_keys
         assert len(again.sources[source].events) == MINUTES  # new content (ingested_at): new events, same rows
+
+
+def test_replaying_the_window_republishes_every_raw_object_and_changes_no_sink(first_run):
+    stack, _ = first_run
+    settings = stack.settings()
+    before = sink_rows(verify(settings, START, LAST))
+    use_stack(stack)
+    s3, sns, sqs = (aws.client(name, settings) for name in ("s3", "sns", "sqs"))
+
+    count = replay(s3, sns, settings.bucket, settings.topic_arn, sources=SOURCES, start=START, end=LAST)
+    runtime = LocalRuntime(sqs, stack.queues, stack.dead_letter_queues)
+    runtime.poll(LAST + timedelta(hours=1))
+
+    assert count == len(SOURCES) * MINUTES
+    assert runtime.dead_letters() == dict.fromkeys(SOURCES, 0)
+    after = verify(settings, START, LAST)
+    assert after.ok, after.as_dict()
+    assert sink_rows(after) == before

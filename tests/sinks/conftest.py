@@ -20,13 +20,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from pipeline.local.stack import free_port
+
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(port: int, up: bool, timeout: float = 30) -> None:

@@ -26,10 +26,11 @@ import logging
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from pipeline.constants import SourceId
+from pipeline.contracts import to_utc
 from pipeline.schemas import Bar
 from pipeline.settings import Settings
 from pipeline.sinks.base import SinkError, StoredRow, batch_params, one_line
@@ -189,7 +190,7 @@ class SnowflakeSink:
             if not self._exists(cursor):
                 return []
             cursor.execute(sql, params)
-            return [StoredRow((symbol, _utc(ts)), raw_key) for symbol, ts, raw_key in cursor.fetchall()]
+            return [StoredRow((symbol, to_utc(ts)), raw_key) for symbol, ts, raw_key in cursor.fetchall()]
 
     def _exists(self, cursor: Any) -> bool:
         cursor.execute(
@@ -220,7 +221,3 @@ def end_fakesnow_session(connection: Any, credentials: SnowflakeCredentials) -> 
 def _driver_message(exc: BaseException) -> str:
     msg = getattr(exc, "raw_msg", None) or getattr(exc, "msg", None) or str(exc)
     return one_line(Exception(msg))
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

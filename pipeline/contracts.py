@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
@@ -94,11 +94,6 @@ def processed_key(key: str) -> str:
     """The processed object derived 1:1 from a raw key: processed/<source>/YYYY/MM/DD/HHMM.parquet."""
     parse_raw_key(key)
     return PROCESSED_PREFIX + key[len(RAW_PREFIX) : -len(".csv")] + ".parquet"
-
-
-def minutes(start: datetime, count: int) -> list[datetime]:
-    first = floor_minute(start)
-    return [first + timedelta(minutes=i) for i in range(count)]
 
 
 class Event(BaseModel):

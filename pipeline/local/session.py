@@ -25,11 +25,6 @@ ANALYSIS_NOTEBOOK = Path("notebooks") / "08_analysis.ipynb"
 REPORT_DIR = Path("reports")
 
 
-def quiet_handlers() -> None:
-    """Keep the handlers' structured logs to warnings and errors while many minutes run in one process."""
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-
-
 # The simulated Open Exchange Rates service publishes new rates every minute and has no plan limits, so locally the
 # quota guard polls it every minute (set these to 3600 and 1000 to watch the free plan's guard at work instead).
 SIMULATED_OXR_PLAN = {Env.OXR_REFRESH_SECONDS: "60", Env.OXR_MONTHLY_QUOTA: "0"}
@@ -45,7 +40,8 @@ def use_stack(stack: Any) -> None:
         os.environ[Env.MODE] = mode
     for name, value in SIMULATED_OXR_PLAN.items():
         os.environ.setdefault(name, value)
-    quiet_handlers()
+    # The handlers' structured logs stay at warnings and errors while many minutes run in one process.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     clients.reset()
 
 
@@ -111,7 +107,6 @@ def demo(minutes: int, start: datetime | None, *, console: Console, render_repor
 
     console.rule("[bold]1. The local stack")
     stack = local_stack.up(Settings())
-    use_stack(stack)
     settings = stack.settings()
     console.print(f"moto (S3, SNS, SQS) at {settings.aws_endpoint_url}; bucket {settings.bucket}")
 

@@ -43,6 +43,8 @@ STOP_TIMEOUT_SECONDS: Final = 10.0
 # The processes a pid must still look like before `down` signals it (a recycled pid is left alone).
 _MOTO_MARKER: Final = "moto.server"
 _FAKESNOW_MARKER: Final = "fakesnow"
+# Where Linux describes processes; elsewhere `ps` does.
+_PROC: Final = Path("/proc")
 
 # Children started by this process, so that stopping them also reaps them (no zombie left behind).
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -434,22 +436,36 @@ def _pid_matches(pid: int, marker: str, port: int) -> bool:
     child = _children.get(pid)
     if child is not None and child.poll() is not None:
         return False
-    proc = Path(f"/proc/{pid}")
-    if proc.exists():
+    described = _process_state(pid)
+    if described is None:
+        return False
+    state, args = described
+    return not state.startswith("Z") and any(marker in a for a in args) and str(port) in args
+
+
+def _process_state(pid: int) -> tuple[str, list[str]] | None:
+    """(state letter, command-line arguments) of a live `pid`, from /proc or, where there is none (macOS),
+    from `ps`; None when no such process runs."""
+    proc = _PROC / str(pid)
+    if _PROC.is_dir():
+        if not proc.exists():
+            return None
         try:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
-            return False
-        args = [a.decode(errors="replace") for a in cmdline]
-        return state != "Z" and any(marker in a for a in args) and str(port) in args
-    try:  # no /proc (macOS): the best we can tell is that the pid exists
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-    return True
+            return None
+        return state, [a.decode(errors="replace") for a in cmdline]
+    try:
+        out = subprocess.run(
+            ["ps", "-o", "stat=", "-o", "command=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+    except OSError:
+        return None
+    return (out[0], out[1:]) if out else None
 
 
 def _stop(process: ServerProcess, timeout: float = STOP_TIMEOUT_SECONDS) -> None:

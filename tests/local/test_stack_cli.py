@@ -149,3 +149,29 @@ def test_the_stack_environment_points_the_project_settings_and_clients_at_it(
     assert aws.client("s3", settings).head_bucket(Bucket=settings.bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
     topic = aws.client("sns", settings).get_topic_attributes(TopicArn=settings.topic_arn)["Attributes"]
     assert topic["FifoTopic"] == "true"
+
+
+@pytest.mark.parametrize("proc_root", ["/proc", "/no-proc-here"], ids=["proc", "ps"])
+def test_down_leaves_a_recycled_pid_alone(proc_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a process that is not a server `up` started, now holding a pid the state file recorded
+    # (on Linux the command line comes from /proc; elsewhere, as here with /proc hidden, from `ps`)
+    monkeypatch.setattr(local_stack_module, "_PROC", Path(proc_root))
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "4567"])
+    ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "moto.server", "4567"])
+    try:
+        recorded = local_stack_module.ServerProcess(
+            "moto", stranger.pid, 4567, str(tmp_path / "moto.log"), "moto.server"
+        )
+        server = local_stack_module.ServerProcess("moto", ours.pid, 4567, str(tmp_path / "moto.log"), "moto.server")
+
+        # WHEN `down` stops what the state file names, THEN only a process that still looks like the server goes
+        assert not recorded.running()
+        local_stack_module._stop(recorded, timeout=0.2)
+        assert stranger.poll() is None
+        assert server.running()
+        local_stack_module._stop(server, timeout=2)
+        assert ours.wait(timeout=5) is not None
+    finally:
+        for process in (stranger, ours):
+            process.kill()
+            process.wait()

@@ -205,14 +205,11 @@ def guarded_fetch(
         )
     try:
         body = call()
+        rates_at = rates_time(body)  # an error or malformed body is counted, never cached
     except Exception:
         state.put(QUOTA_STATE, record)  # a failed request still counts against the quota
         raise
-    message = _error_message(body, None)
-    if message:
-        state.put(QUOTA_STATE, record)
-        raise UpstreamError(message)
-    record.update(payload=body, timestamp=int(body.get("timestamp", 0)))
+    record.update(payload=body, timestamp=int(rates_at.timestamp()))
     state.put(QUOTA_STATE, record)
     return body
 
@@ -220,16 +217,21 @@ def guarded_fetch(
 # ---------------------------------------------------------------------------------------------------- parse
 
 
-def parse_body(body: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
+def rates_time(body: Any) -> datetime:
+    """The time of a latest.json body's rates; an error body, or one without rates or a timestamp, raises."""
     message = _error_message(body, None)
     if message:
         raise UpstreamError(message)
     if not isinstance(body, dict) or not isinstance(body.get("rates"), dict) or not body["rates"]:
         raise PayloadError("openexchangerates body has no 'rates' object: not a latest.json answer")
     try:
-        rate_ts = iso(datetime.fromtimestamp(int(body["timestamp"]), UTC))
-    except (KeyError, TypeError, ValueError):
+        return datetime.fromtimestamp(int(body["timestamp"]), UTC)
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise PayloadError("openexchangerates body has no usable 'timestamp' (epoch seconds)") from None
+
+
+def parse_body(body: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
+    rate_ts = iso(rates_time(body))
     base = str(body.get("base") or "USD")
     tail = {"status": STATUS_SUCCESS, "error": "", "scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
     rows = []

@@ -80,6 +80,24 @@ def _doc(rates_at: datetime, last_call: datetime, calls: int = 1) -> dict:
     }
 
 
+@responses.activate
+@pytest.mark.parametrize(
+    "body", [{"timestamp": "soon", "rates": {"EUR": 0.9}}, {"timestamp": 1750885200}, ["not", "an", "object"]]
+)
+def test_a_malformed_answer_is_counted_and_never_replaces_the_cached_rates(body):
+    responses.get(oxr.LATEST_URL, status=200, json=body)
+    state = MemoryState()
+    state.put(oxr.QUOTA_STATE, _doc(MARCH - timedelta(hours=2), MARCH - timedelta(hours=2)))
+    cached = state.get(oxr.QUOTA_STATE)["payload"]
+    settings = Settings(mode="live", oxr_app_id="x")
+    with pytest.raises(PayloadError, match=r"^openexchangerates body has no"):
+        oxr.SOURCE.fetch(settings, MARCH, state)
+    assert oxr.quota_report(state, settings, MARCH).calls == 1
+    # the next minute waits before asking again, and serves the rates cached before
+    assert oxr.SOURCE.fetch(settings, MARCH + timedelta(minutes=1), state) == cached
+    assert len(responses.calls) == 1
+
+
 def test_decide_calls_only_when_the_rates_can_have_changed():
     ten = MARCH.replace(day=10, hour=10)
     assert oxr.decide(None, ten, **HOURLY).call

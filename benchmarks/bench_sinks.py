@@ -25,6 +25,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from pipeline.contracts import raw_key
+from pipeline.local.stack import HOST, free_port
 from pipeline.schemas import Bar, Rate
 from pipeline.settings import Settings
 from pipeline.sinks.snowflake.loader import SnowflakeSink, bar_params, insert_sql
@@ -33,7 +35,6 @@ from pipeline.sinks.sqlserver.loader import SqlServerSink, rate_params
 SIZES = (50, 503, 2000)
 RESULTS = Path(__file__).parent / "results"
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-HOST = "127.0.0.1"
 
 
 @dataclass
@@ -62,15 +63,13 @@ def rates(n: int, minute: int) -> list[Rate]:
     return [Rate(base="USD", currency=f"C{i:04d}", rate=1 + i / 1000, rate_ts=ts) for i in range(n)]
 
 
-def raw_key(source: str, minute: int) -> str:
-    return f"raw/{source}/{T0 + timedelta(minutes=minute):%Y/%m/%d/%H%M}.csv"
+def key_of(source: str, minute: int) -> str:
+    return raw_key(source, T0 + timedelta(minutes=minute))
 
 
 @contextmanager
 def fakesnow_server() -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "fakesnow", "-s", "-p", str(port), "--host", HOST],
         stdout=subprocess.DEVNULL,
@@ -109,11 +108,11 @@ def snowflake(port: int, folder: Path) -> list[Measure]:
     )  # fmt: skip
     bulk = SnowflakeSink.from_settings(settings.model_copy(update={"snowflake_table": "BARS_BULK"}))
     loop = SnowflakeSink.from_settings(settings.model_copy(update={"snowflake_table": "BARS_LOOP"}))
-    bulk.load(bars(1, 0), raw_key("yahoo_finance", 0))  # tables created, connections warmed up
-    loop.load(bars(1, 0), raw_key("yahoo_finance", 0))
+    bulk.load(bars(1, 0), key_of("yahoo_finance", 0))  # tables created, connections warmed up
+    loop.load(bars(1, 0), key_of("yahoo_finance", 0))
     out = []
     for minute, n in enumerate(SIZES, start=1):
-        data, key = bars(n, minute), raw_key("yahoo_finance", minute)
+        data, key = bars(n, minute), key_of("yahoo_finance", minute)
 
         def load_bulk(data: list[Bar] = data, key: str = key) -> int:
             bulk.load(data, key)
@@ -137,11 +136,11 @@ def sqlserver(folder: Path) -> list[Measure]:
     url = f"sqlite:///{folder / 'sqlserver.db'}"
     bulk = SqlServerSink.from_settings(Settings(sqlserver_url=url, sqlserver_table="fx_rates_bulk"))
     loop = SqlServerSink.from_settings(Settings(sqlserver_url=url, sqlserver_table="fx_rates_loop"))
-    bulk.load(rates(1, 0), raw_key("openexchangerates", 0))
-    loop.load(rates(1, 0), raw_key("openexchangerates", 0))
+    bulk.load(rates(1, 0), key_of("openexchangerates", 0))
+    loop.load(rates(1, 0), key_of("openexchangerates", 0))
     out = []
     for minute, n in enumerate(SIZES, start=1):
-        data, key = rates(n, minute), raw_key("openexchangerates", minute)
+        data, key = rates(n, minute), key_of("openexchangerates", minute)
 
         def load_bulk(data: list[Rate] = data, key: str = key) -> int:
             bulk.load(data, key)

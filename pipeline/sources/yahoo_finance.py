@@ -49,6 +49,7 @@ import pandas as pd
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, to_utc
 from pipeline.settings import Settings
+from pipeline.sinks.base import one_line
 from pipeline.sources import market
 from pipeline.sources.base import NothingToIngest, PayloadError, RawRow
 from pipeline.sources.universe import universe
@@ -88,8 +89,7 @@ def empty_bars() -> pd.DataFrame:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
+    return f"{type(exc).__name__}: {one_line(exc)}"
 
 
 def _reason(symbol: str, exc: BaseException) -> str:

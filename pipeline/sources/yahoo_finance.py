@@ -15,7 +15,7 @@ Payload (what `fetch` returns, live or simulated, and what `parse` reads) is a `
 Live: yfinance sends one chart request per symbol; they run in a thread pool, each `Ticker(symbol).history(
 start, end, interval="1m")` with yfinance's exceptions switched on (`yf.config.debug.hide_exceptions = False`)
 so a failing symbol raises instead of coming back as an empty frame. HTTP 429 (`YFRateLimitError`) is retried
-with exponential backoff (tenacity); a symbol still limited after `RATE_LIMIT_ATTEMPTS` gets an error row.
+with jittered exponential backoff (tenacity); a symbol still limited after `RATE_LIMIT_ATTEMPTS` gets an error row.
 Simulated: the same payload from `pipeline.sources.market` (a deterministic random walk per symbol and day).
 
 Raw rows (`parse`): one `success` row per (symbol, bar) inside the window whose prices are all present (a bar
@@ -119,13 +119,14 @@ def _yfinance() -> ModuleType:
 
 
 def _history(symbol: str, start: datetime, end: datetime, session: Any, wait: Any) -> pd.DataFrame:
-    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
     from yfinance.exceptions import YFRateLimitError
 
     yf = _yfinance()
     retrying = Retrying(
         retry=retry_if_exception_type(YFRateLimitError),
-        wait=wait if wait is not None else wait_exponential(multiplier=1, min=1, max=8),
+        # full jitter, as botocore does: the worker threads limited together do not retry in step
+        wait=wait if wait is not None else wait_random_exponential(multiplier=1, min=1, max=8),
         stop=stop_after_attempt(RATE_LIMIT_ATTEMPTS),
         reraise=True,
     )

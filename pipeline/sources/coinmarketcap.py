@@ -425,9 +425,11 @@ def fetch_api(api_key: str, top_n: int) -> CmcPayload:
     except requests.RequestException as exc:
         raise UpstreamError(f"coinmarketcap API unreachable: {type(exc).__name__}") from exc
     try:
-        status = response.json().get("status") or {}
+        document = response.json()
     except ValueError:
-        status = {}
+        document = None
+    status = document.get("status") if isinstance(document, dict) else None
+    status = status if isinstance(status, dict) else {}
     if response.status_code != 200 or status.get("error_code") not in (0, None):
         raise UpstreamError(
             f"coinmarketcap API answered HTTP {response.status_code}: "

@@ -137,6 +137,14 @@ def test_api_mode_sends_the_key_and_turns_an_error_status_into_upstream_error():
 
 
 @responses.activate
+@pytest.mark.parametrize("body", [["not", "an", "object"], {"status": "down"}])
+def test_api_mode_an_error_answer_of_another_shape_is_still_one_upstream_error(body):
+    responses.get(cmc.API_URL, json=body, status=502)
+    with pytest.raises(UpstreamError, match=r"^coinmarketcap API answered HTTP 502: "):
+        cmc.SOURCE.fetch(Settings(mode="live", cmc_api_key="k-123"), AT)
+
+
+@responses.activate
 def test_home_page_fetch_is_browser_like_and_an_http_error_is_upstream_error():
     responses.get(cmc.HOME_URL, body=(FIXTURES / "home_listing_table.html").read_text(), status=200)
     payload = cmc.SOURCE.fetch(Settings(mode="live", cmc_top_n=4), AT)

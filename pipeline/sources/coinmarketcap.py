@@ -320,11 +320,11 @@ def _check(rows: list[dict[str, Any]], where: str) -> None:
 
 def parse_page(text: str, top_n: int = 10) -> list[dict[str, Any]]:
     """The top `top_n` coins of a home page: from the listing table, or from __NEXT_DATA__ (see module doc)."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, FeatureNotFound
 
     try:
         soup = BeautifulSoup(text, "lxml")
-    except Exception:  # lxml missing: the standard library's parser reads the page too
+    except FeatureNotFound:  # lxml missing: the standard library's parser reads the page too
         soup = BeautifulSoup(text, "html.parser")
     table = table_rows(soup, top_n)
     if table:

@@ -240,7 +240,7 @@ def _record(flat: dict[str, Any]) -> dict[str, Any]:
             if field not in ("name", "symbol", "rank"):
                 matches = [k for k in matches if k == name or ".usd." in f".{k}"] or matches
             else:
-                matches = [k for k in matches if "." not in k] or []
+                matches = [k for k in matches if "." not in k]
             if matches:
                 row[field] = flat[matches[0]]
                 break

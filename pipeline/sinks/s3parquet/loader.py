@@ -80,8 +80,7 @@ class ParquetSink:
         try:
             table = to_table(rows, raw_key, datetime.now(UTC))
         except (pa.ArrowException, TypeError, ValueError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SinkError(f"{self.where(key)}: rows from {raw_key} do not fit the schema: {first}") from None
+            raise SinkError(f"{self.where(key)}: rows from {raw_key} do not fit the schema: {one_line(exc)}") from None
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression=self.config.compression)
         try:

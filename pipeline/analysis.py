@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
-from pipeline.constants import PROCESSED_PREFIX
 from pipeline.contracts import floor_minute, raw_key
 from pipeline.settings import Settings
 
@@ -78,18 +77,8 @@ def load_coins(settings: Settings, start: datetime, end: datetime, s3: Any = Non
     from pipeline import aws
     from pipeline.sinks.s3parquet.loader import ParquetSink
 
-    s3 = s3 or aws.client("s3", settings)
-    sink = ParquetSink.from_settings(settings, s3=s3)
-    first, last = raw_key("coinmarketcap", start), raw_key("coinmarketcap", end)
-    prefix = f"{PROCESSED_PREFIX}/coinmarketcap/"
-    lo, hi = "processed" + first[3:-4] + ".parquet", "processed" + last[3:-4] + ".parquet"
-    tables = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if lo <= item["Key"] <= hi:
-                table = sink.read("raw" + item["Key"][len(PROCESSED_PREFIX) : -len(".parquet")] + ".csv")
-                if table is not None:
-                    tables.append(table)
+    sink = ParquetSink.from_settings(settings, s3=s3 or aws.client("s3", settings))
+    tables = list(sink.tables(raw_key("coinmarketcap", start), raw_key("coinmarketcap", end)).values())
     if not tables:
         return pd.DataFrame(columns=COIN_COLUMNS)
     frame = pa.concat_tables(tables).to_pandas()

@@ -96,7 +96,9 @@ class ParquetSink:
 
     def read(self, raw_key: str) -> pa.Table | None:
         """The processed object of a raw key, or None if there is none."""
-        key = processed_key(raw_key)
+        return self._read(processed_key(raw_key))
+
+    def _read(self, key: str) -> pa.Table | None:
         try:
             body = self.s3.get_object(Bucket=self.config.bucket, Key=key)["Body"].read()
         except ClientError as exc:
@@ -107,6 +109,30 @@ class ParquetSink:
             raise SinkError(f"{self.where(key)}: could not read the object: {one_line(exc)}") from None
         return pq.read_table(io.BytesIO(body))
 
+    def processed_keys(self, first_raw_key: str, last_raw_key: str) -> list[str]:
+        """The processed objects derived from a raw key in [first_raw_key, last_raw_key], oldest first."""
+        first, last = processed_key(first_raw_key), processed_key(last_raw_key)
+        prefix = f"{PROCESSED_PREFIX}/{self.source}/"
+        keys: list[str] = []
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.config.bucket, Prefix=prefix, StartAfter=_before(first)
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    if item["Key"] > last:  # listed in key order: nothing after this is in the window
+                        return keys
+                    if item["Key"] >= first:
+                        keys.append(item["Key"])
+        except (BotoCoreError, ClientError) as exc:
+            raise SinkError(f"s3://{self.config.bucket}/{prefix}: could not list: {one_line(exc)}") from None
+        return keys
+
+    def tables(self, first_raw_key: str, last_raw_key: str) -> dict[str, pa.Table]:
+        """The processed objects of the raw keys in [first_raw_key, last_raw_key], by processed key."""
+        tables = {key: self._read(key) for key in self.processed_keys(first_raw_key, last_raw_key)}
+        return {key: table for key, table in tables.items() if table is not None}
+
     def stored_rows(
         self, first_raw_key: str, last_raw_key: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[StoredRow]:
@@ -114,28 +140,13 @@ class ParquetSink:
 
         The natural key is (processed object, symbol): each object is keyed 1:1 by its raw key.
         """
-        first, last = processed_key(first_raw_key), processed_key(last_raw_key)
-        prefix = f"{PROCESSED_PREFIX}/{self.source}/"
-        stored: list[StoredRow] = []
-        try:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.config.bucket, Prefix=prefix, StartAfter=_before(first)
+        return [
+            StoredRow((key, symbol), str(row_raw_key))
+            for key, table in self.tables(first_raw_key, last_raw_key).items()
+            for symbol, row_raw_key in zip(
+                table.column("symbol").to_pylist(), table.column("raw_key").to_pylist(), strict=True
             )
-            keys = [o["Key"] for page in pages for o in page.get("Contents", []) if first <= o["Key"] <= last]
-        except (BotoCoreError, ClientError) as exc:
-            raise SinkError(f"s3://{self.config.bucket}/{prefix}: could not list: {one_line(exc)}") from None
-        for key in keys:
-            raw = "raw" + key[len(PROCESSED_PREFIX) : -len(".parquet")] + ".csv"
-            table = self.read(raw)
-            if table is None:
-                continue
-            stored.extend(
-                StoredRow((key, symbol), str(row_raw_key))
-                for symbol, row_raw_key in zip(
-                    table.column("symbol").to_pylist(), table.column("raw_key").to_pylist(), strict=True
-                )
-            )
-        return stored
+        ]
 
     def close(self) -> None:
         """Nothing to release: the S3 client is shared."""

@@ -20,14 +20,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from rich.table import Table
 
 from pipeline.constants import RAW_PREFIX, SOURCES, SourceId
-from pipeline.contracts import parse_raw_key, processed_key, raw_key, to_utc
+from pipeline.contracts import floor_minute, parse_raw_key, processed_key, raw_key, to_utc
 from pipeline.raw import read_raw, success_rows
 from pipeline.schemas import ROW_MODELS, Bar, Coin, Rate
 from pipeline.settings import Settings
@@ -191,13 +191,22 @@ def verify(
             reports.append(SourceReport(source, error=str(exc)))
             continue
         try:
-            reports.append(_verify_source(source, settings.bucket, s3, sink, first, last))
+            reports.append(_verify_source(source, settings.bucket, s3, sink, _first_minute(first), last))
         except SinkError as exc:
             reports.append(SourceReport(source, error=str(exc)))
         finally:
             if own:
                 sink.close()
     return Report(reports, first, last)
+
+
+def _first_minute(start: datetime | None) -> datetime | None:
+    """The first scheduled minute at or after `start`: its raw key opens the window (a start within a minute
+    must not put that minute's sink rows in the window when its raw object is not)."""
+    if start is None:
+        return None
+    minute = floor_minute(start)
+    return minute if minute == start else minute + timedelta(minutes=1)
 
 
 def _raw_keys(s3: Any, bucket: str, source: SourceId, first: datetime | None, last: datetime | None) -> list[str]:

@@ -153,3 +153,11 @@ def render(report) -> str:
     console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(report.table())
     return console.export_text()
+
+
+def test_a_window_starting_within_a_minute_checks_the_minutes_after_it(pipeline_world):
+    settings, s3, sinks, _ = pipeline_world
+    report = verify(settings, T0 + timedelta(seconds=30), T0 + timedelta(minutes=MINUTES - 1), s3=s3, sinks=sinks)
+
+    assert report.ok, report.as_dict()
+    assert all(len(s.minutes) == MINUTES - 1 for s in report.sources)

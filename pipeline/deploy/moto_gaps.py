@@ -19,13 +19,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pipeline.local.template import Template, load_template
-from pipeline.local.topology import attribute_value
+from pipeline.local.template import Template
+from pipeline.local.topology import QUEUE, QUEUE_POLICY, SUBSCRIPTION, TOPIC, set_queue_policy, subscription_attributes
 
-SUBSCRIPTION: Final = "AWS::SNS::Subscription"
-QUEUE_POLICY: Final = "AWS::SQS::QueuePolicy"
-QUEUE: Final = "AWS::SQS::Queue"
-TOPIC: Final = "AWS::SNS::Topic"
 FUNCTION: Final = "AWS::Lambda::Function"
 SKIPPED: Final = ("AWS::CloudWatch::Alarm", "AWS::SecretsManager::Secret")
 
@@ -44,7 +40,7 @@ def unverified_resources(body: Mapping[str, Any]) -> list[str]:
     return [lid for lid, r in body.get("Resources", {}).items() if r.get("Type") in SKIPPED]
 
 
-def _bound_template(body: Mapping[str, Any], stack: Mapping[str, Any], cloudformation: Any, sqs: Any) -> Template:
+def bound_template(body: Mapping[str, Any], stack: Mapping[str, Any], *, cloudformation: Any, sqs: Any) -> Template:
     """The template with the stack's parameter values and its resources' physical ids and ARNs."""
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
     declared = body.get("Parameters", {})
@@ -74,36 +70,29 @@ def _bound_template(body: Mapping[str, Any], stack: Mapping[str, Any], cloudform
     return template
 
 
-def resolved_outputs(
-    body: Mapping[str, Any], stack: Mapping[str, Any], *, cloudformation: Any, sqs: Any
-) -> dict[str, str]:
-    """The template's Outputs that resolve against the stack's resources (moto leaves them out)."""
-    template = _bound_template(body, stack, cloudformation, sqs)
+def resolved_outputs(template: Template) -> dict[str, str]:
+    """The template's Outputs that resolve against the stack's resources (`bound_template`; moto leaves them
+    out)."""
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in template.outputs().items()}
 
 
-def create_skipped_routing(
-    body: Mapping[str, Any], stack: Mapping[str, Any], *, cloudformation: Any, sns: Any, sqs: Any
-) -> dict[str, str]:
-    """Make the subscriptions and queue policies the template declares; returns {logical id: what was made}.
+def create_skipped_routing(template: Template, *, sns: Any, sqs: Any) -> dict[str, str]:
+    """Make the subscriptions and queue policies the template (`bound_template`) declares; returns {logical id:
+    what was made}.
 
     Idempotent: a subscription that already exists (same topic and endpoint) gets its attributes set again.
     """
-    template = _bound_template(body, stack, cloudformation, sqs)
     made: dict[str, str] = {}
+    subscriptions = [logical_id for logical_id, _ in template.resources(SUBSCRIPTION)]
     existing: dict[tuple[str, str], str] = {}
-    for logical_id, _ in template.resources(SUBSCRIPTION):
+    if subscriptions:
+        for page in sns.get_paginator("list_subscriptions").paginate():
+            for sub in page["Subscriptions"]:
+                existing[(sub["TopicArn"], sub["Endpoint"])] = sub["SubscriptionArn"]
+    for logical_id in subscriptions:
         props = template.properties(logical_id)
         topic, endpoint = str(props["TopicArn"]), str(props["Endpoint"])
-        if not existing:
-            for page in sns.get_paginator("list_subscriptions").paginate():
-                for sub in page["Subscriptions"]:
-                    existing[(sub["TopicArn"], sub["Endpoint"])] = sub["SubscriptionArn"]
-        attributes = {
-            key: attribute_value(props[key])
-            for key in ("RawMessageDelivery", "FilterPolicyScope", "FilterPolicy", "RedrivePolicy")
-            if key in props
-        }
+        attributes = subscription_attributes(props)
         if (topic, endpoint) in existing:
             arn = existing[(topic, endpoint)]
             for name, value in attributes.items():
@@ -119,11 +108,11 @@ def create_skipped_routing(
         made[logical_id] = arn
     for logical_id, _ in template.resources(QUEUE_POLICY):
         props = template.properties(logical_id)
-        document = json.dumps(props["PolicyDocument"])
-        for url in props["Queues"]:
-            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": document})
+        set_queue_policy(sqs, props)
         made[logical_id] = ", ".join(props["Queues"])
     return made
 
 
-__all__ = ["create_skipped_routing", "load_template", "resolved_outputs", "template_for_moto", "unverified_resources"]
+__all__ = [
+    "bound_template", "create_skipped_routing", "resolved_outputs", "template_for_moto", "unverified_resources",
+]  # fmt: skip

@@ -24,6 +24,7 @@ from pipeline.deploy.archive import Artifact
 from pipeline.deploy.build import Build
 from pipeline.deploy.emulator import emulator_only_refusal
 from pipeline.deploy.functions import FUNCTIONS, Function
+from pipeline.local.template import load_template
 
 ARTIFACT_BUCKET_PARAMETER: Final = "ArtifactBucket"
 CODE_KEY_PARAMETER: Final = "CodeKey"
@@ -418,7 +419,7 @@ def deploy_pipeline(
     given = dict(parameters or {})
     account = clients["sts"].get_caller_identity()["Account"]
     bucket = given.get(ARTIFACT_BUCKET_PARAMETER) or artifact_bucket_name(account, region)
-    body = moto_gaps.load_template(template)
+    body = load_template(template)
     declared: Mapping[str, Any] = body.get("Parameters", {})
     deployer = Deployer(
         stack_name,
@@ -445,17 +446,14 @@ def deploy_pipeline(
     if endpoint_url:
         stack = deployer.stack()
         assert stack is not None
-        made = moto_gaps.create_skipped_routing(
-            body, stack, cloudformation=clients["cloudformation"], sns=clients["sns"], sqs=clients["sqs"]
-        )
+        bound = moto_gaps.bound_template(body, stack, cloudformation=clients["cloudformation"], sqs=clients["sqs"])
+        made = moto_gaps.create_skipped_routing(bound, sns=clients["sns"], sqs=clients["sqs"])
         if made:
             console.print(f"moto: created {len(made)} subscription(s) and queue policies its CloudFormation skips")
         if skipped := moto_gaps.unverified_resources(body):
             console.print(f"moto: not created, so not verified locally: {', '.join(skipped)}", soft_wrap=True)
         if not outputs:
-            outputs = moto_gaps.resolved_outputs(
-                body, stack, cloudformation=clients["cloudformation"], sqs=clients["sqs"]
-            )
+            outputs = moto_gaps.resolved_outputs(bound)
     console.print(outputs_table(stack_name, outputs))
     return outputs
 

@@ -39,6 +39,9 @@ _QUEUE_ATTRIBUTES: Final = (
     "SqsManagedSseEnabled", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
 )  # fmt: skip
 _TOPIC_ATTRIBUTES: Final = ("FifoTopic", "ContentBasedDeduplication", "KmsMasterKeyId", "DisplayName")
+# CloudFormation properties of AWS::SNS::Subscription that are subscription attributes of the same name, the
+# scope before the filter policy (set one by one, the policy is checked against the scope in place).
+_SUBSCRIPTION_ATTRIBUTES: Final = ("RawMessageDelivery", "FilterPolicyScope", "FilterPolicy", "RedrivePolicy")
 
 
 @dataclass
@@ -69,6 +72,18 @@ def attribute_value(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value)
     return str(value)
+
+
+def subscription_attributes(props: Mapping[str, Any]) -> dict[str, str]:
+    """The attributes of a subscription (raw delivery, filter policy...) from its resolved properties."""
+    return {key: attribute_value(props[key]) for key in _SUBSCRIPTION_ATTRIBUTES if key in props}
+
+
+def set_queue_policy(sqs: Any, props: Mapping[str, Any]) -> None:
+    """What CloudFormation does for an AWS::SQS::QueuePolicy: its document on each of its queues."""
+    document = json.dumps(props["PolicyDocument"])
+    for url in props["Queues"]:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": document})
 
 
 def _tags(properties: Mapping[str, Any]) -> dict[str, str]:
@@ -180,23 +195,17 @@ class TopologyBuilder:
         self.template.attributes[(logical_id, "QueueUrl")] = url
 
     def _subscription(self, logical_id: str, props: dict[str, Any]) -> None:
-        attributes: dict[str, str] = {}
-        for key in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"):
-            if key in props:
-                attributes[key] = attribute_value(props[key])
         arn = self.sns.subscribe(
             TopicArn=props["TopicArn"],
             Protocol=props["Protocol"],
             Endpoint=props["Endpoint"],
-            Attributes=attributes,
+            Attributes=subscription_attributes(props),
             ReturnSubscriptionArn=True,
         )["SubscriptionArn"]
         self.template.physical[logical_id] = arn
 
     def _queue_policy(self, logical_id: str, props: dict[str, Any]) -> None:
-        document = json.dumps(props["PolicyDocument"])
-        for url in props["Queues"]:
-            self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": document})
+        set_queue_policy(self.sqs, props)
         self.template.physical[logical_id] = logical_id
 
     # -- what was built ---------------------------------------------------------------------------------

@@ -156,12 +156,16 @@ def _error_message(body: Any, status: int | None) -> str | None:
 
 
 def call_latest(app_id: str) -> dict[str, Any]:
-    """One GET of latest.json (the app id goes in the query and never into a message)."""
+    """One GET of latest.json.
+
+    The app id travels in the `Authorization: Token` header the API accepts, never in the URL, so no access log,
+    proxy or debug line of the HTTP client can record it; nor does it go into any message.
+    """
     import requests
 
     try:
-        response = requests.get(LATEST_URL, params={"app_id": app_id}, timeout=TIMEOUT)
-    except requests.RequestException as exc:  # its text would hold the URL, and so the app id
+        response = requests.get(LATEST_URL, headers={"Authorization": f"Token {app_id}"}, timeout=TIMEOUT)
+    except requests.RequestException as exc:  # only its type: nothing of the request goes into the message
         raise UpstreamError(f"openexchangerates unreachable: {type(exc).__name__}") from None
     try:
         body = response.json()

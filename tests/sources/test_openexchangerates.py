@@ -50,7 +50,9 @@ def test_live_error_names_the_message_never_the_app_id():
         oxr.SOURCE.fetch(Settings(mode="live", oxr_app_id="secret-app-id-123"), MARCH, MemoryState())
     assert str(caught.value) == "openexchangerates error not_allowed (HTTP 429): Too many requests."
     assert "secret-app-id-123" not in str(caught.value)
-    assert "app_id=secret-app-id-123" in (responses.calls[0].request.url or "")
+    request = responses.calls[0].request
+    assert request.headers["Authorization"] == "Token secret-app-id-123"  # the header the API documents
+    assert "secret-app-id-123" not in (request.url or "")  # never in a URL that logs and proxies keep
 
 
 @responses.activate

@@ -24,6 +24,7 @@ from pipeline.deploy.stack import (
     parse_parameters,
 )
 from pipeline.local.template import TEMPLATE_PATH, TemplateError, load_template
+from pipeline.local.topology import LOCAL_CREDENTIALS
 
 # Tables keep their columns in a CI log or a pipe, where the terminal width is unknown.
 console = Console(width=None if sys.stdout.isatty() else 132)
@@ -70,8 +71,8 @@ def _session(region: str | None, endpoint_url: str | None) -> Any:
         session = boto3.session.Session(region_name="us-east-1")
     if endpoint_url and session.get_credentials() is None:  # moto accepts any credentials
         session = boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's conventional dummy credentials
+            aws_access_key_id=LOCAL_CREDENTIALS,
+            aws_secret_access_key=LOCAL_CREDENTIALS,
             region_name=session.region_name,
         )
     return session

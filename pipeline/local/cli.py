@@ -53,7 +53,9 @@ def up(
     snowflake_port: Annotated[
         int | None, typer.Option(envvar=Env.LOCAL_SNOWFLAKE_PORT, help="fakesnow server port (default: a free one)")
     ] = None,
-    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for each server")] = 30.0,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds to wait for each server")
+    ] = local_stack.START_TIMEOUT_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
     """Start moto and fakesnow and create the topology from the CloudFormation template (idempotent)."""

@@ -10,7 +10,7 @@ and this module cannot disagree about names.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from pipeline.deploy.archive import Artifact
 from pipeline.deploy.build import Build
 from pipeline.deploy.emulator import emulator_only_refusal
 from pipeline.deploy.functions import FUNCTIONS, Function
-from pipeline.local.template import load_template
+from pipeline.local.template import load_template, references
 
 ARTIFACT_BUCKET_PARAMETER: Final = "ArtifactBucket"
 CODE_KEY_PARAMETER: Final = "CodeKey"
@@ -46,22 +46,6 @@ def _ref(value: Any) -> str | None:
     return value.get("Ref") if isinstance(value, dict) and isinstance(value.get("Ref"), str) else None
 
 
-def _refs(value: Any) -> Iterator[str]:
-    """Logical ids named by Ref or GetAtt anywhere inside `value`."""
-    if isinstance(value, dict):
-        if name := _ref(value):
-            yield name
-        elif "Fn::GetAtt" in value:
-            target = value["Fn::GetAtt"]
-            yield (target[0] if isinstance(target, list) else str(target).split(".")[0])
-        else:
-            for item in value.values():
-                yield from _refs(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _refs(item)
-
-
 def layer_key_parameters(body: Mapping[str, Any], functions: tuple[Function, ...] = FUNCTIONS) -> dict[str, str]:
     """{function name: the parameter holding its layer's S3 key}, read from the template."""
     resources: Mapping[str, Any] = body.get("Resources", {})
@@ -75,7 +59,7 @@ def layer_key_parameters(body: Mapping[str, Any], functions: tuple[Function, ...
         properties = by_handler.get(function.handler)
         if properties is None:
             continue
-        for layer_id in _refs(properties.get("Layers", [])):
+        for layer_id in sorted(references(properties.get("Layers", []))):
             layer = resources.get(layer_id, {})
             if layer.get("Type") != "AWS::Lambda::LayerVersion":
                 continue
@@ -88,8 +72,9 @@ def artifact_parameters(body: Mapping[str, Any], bucket: str, build: Build) -> d
     """ArtifactBucket, CodeKey and every layer key parameter the template declares, from a build."""
     declared = body.get("Parameters", {})
     values = {ARTIFACT_BUCKET_PARAMETER: bucket, CODE_KEY_PARAMETER: build.code.s3_key}
+    keys = layer_key_parameters(body, build.functions)
     for function in build.functions:
-        if parameter := layer_key_parameters(body, (function,)).get(function.name):
+        if parameter := keys.get(function.name):
             values[parameter] = build.layer_for(function).s3_key
     return {name: value for name, value in values.items() if name in declared}
 

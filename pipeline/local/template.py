@@ -185,8 +185,7 @@ class Template:
     def dependencies(self, logical_id: str) -> set[str]:
         """Logical ids of the resources this resource refers to (Ref, GetAtt, Sub, DependsOn)."""
         resource = self.body["Resources"][logical_id]
-        found: set[str] = set()
-        _collect_refs(resource.get("Properties", {}), found)
+        found = references(resource.get("Properties", {}))
         depends = resource.get("DependsOn", [])
         found.update([depends] if isinstance(depends, str) else depends)
         return {name for name in found if name in self.body["Resources"]}
@@ -302,6 +301,14 @@ class Template:
             return str(self.ref(name))
 
         return _SUB_VAR.sub(replace, text).replace("${!", "${")
+
+
+def references(value: Any) -> set[str]:
+    """The names `value` refers to through Ref, Fn::GetAtt and Fn::Sub (logical ids, parameters, pseudo
+    parameters), anywhere inside it."""
+    found: set[str] = set()
+    _collect_refs(value, found)
+    return found
 
 
 def _collect_refs(value: Any, found: set[str]) -> None:

@@ -46,18 +46,13 @@ def load_bars(settings: Settings, start: datetime, end: datetime) -> pd.DataFram
     from pipeline.sinks.snowflake.loader import SnowflakeSink
 
     sink = SnowflakeSink.from_settings(settings)
-    table = sink.credentials.qualified_table
     sql = (
-        f"SELECT SYMBOL, TS, OPEN, HIGH, LOW, CLOSE, VOLUME FROM {table} "  # noqa: S608 (a checked identifier)
+        f"SELECT SYMBOL, TS, OPEN, HIGH, LOW, CLOSE, VOLUME FROM {sink.table} "  # noqa: S608 (a checked identifier)
         "WHERE TS BETWEEN ? AND ? ORDER BY SYMBOL, TS"
     )
     try:
         with sink.session("could not read the bars") as cursor:
-            cursor.execute(
-                "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-                (sink.credentials.schema_name.upper(), sink.credentials.table.upper()),
-            )
-            if not cursor.fetchone()[0]:
+            if not sink.table_exists(cursor):
                 return pd.DataFrame(columns=BAR_COLUMNS)
             cursor.execute(sql, (start, end))
             frame = pd.DataFrame(cursor.fetchall(), columns=BAR_COLUMNS)

@@ -187,12 +187,13 @@ class SnowflakeSink:
             sql += " OR TS BETWEEN ? AND ?"
             params += [since, until]
         with self.session("could not read the bars") as cursor:
-            if not self._exists(cursor):
+            if not self.table_exists(cursor):
                 return []
             cursor.execute(sql, params)
             return [StoredRow((symbol, to_utc(ts)), raw_key) for symbol, ts, raw_key in cursor.fetchall()]
 
-    def _exists(self, cursor: Any) -> bool:
+    def table_exists(self, cursor: Any) -> bool:
+        """Whether the bars table exists yet (it is created on the first load)."""
         cursor.execute(
             "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
             (self.credentials.schema_name.upper(), self.credentials.table.upper()),

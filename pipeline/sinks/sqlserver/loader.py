@@ -15,7 +15,7 @@ one. Every value is a bound parameter; only the table name (checked in `configur
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline.constants import SourceId
+from pipeline.contracts import to_utc
 from pipeline.schemas import Rate
 from pipeline.settings import Settings
 from pipeline.sinks.base import SinkError, StoredRow, batch_params, one_line
@@ -53,7 +54,7 @@ def rates_table(name: str, metadata: sa.MetaData | None = None) -> sa.Table:
 
 
 def naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    return to_utc(value).replace(tzinfo=None)
 
 
 def rate_params(rate: Rate, raw_key: str, loaded_at: datetime) -> dict[str, Any]:
@@ -179,7 +180,7 @@ class SqlServerSink:
                 result = connection.execute(query).all()
         except SQLAlchemyError as exc:
             raise SinkError(f"{self.config.where}: could not read the rates: {_driver_message(exc)}") from None
-        return [StoredRow((base, cur, ts.replace(tzinfo=UTC)), raw) for base, cur, ts, raw in result]
+        return [StoredRow((base, cur, to_utc(ts)), raw) for base, cur, ts, raw in result]
 
     def close(self) -> None:
         self.engine.dispose()

@@ -17,7 +17,7 @@ held once, attributed to the latest raw object that delivered it: it counts as f
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -261,7 +261,7 @@ def _verify_source(
         return SourceReport(source, [])
     stored: list[StoredRow] = sink.stored_rows(lo, hi, min(times, default=None), max(times, default=None))
 
-    held = Counter(row.key for row in stored)
+    held = {row.key for row in stored}
     wanted = set().union(*expected.values()) if expected else set()
     for key, found in expected.items():
         check = checks[key]

@@ -189,3 +189,16 @@ def test_outputs_name_everything_a_notebook_needs() -> None:
             f"Process{name}FunctionName", f"{name}ScheduleRuleName",
         }  # fmt: skip
     assert expected <= outputs
+
+
+@pytest.mark.parametrize("role_id", sorted(lid for lid in of_type("AWS::IAM::Role") if lid.startswith("Ingest")))
+def test_an_ingest_role_reads_and_writes_only_its_own_source_objects_and_state(role_id: str) -> None:
+    # The quota document of Open Exchange Rates (state/openexchangerates.json) is no other ingest's business.
+    source = next(s for s in SOURCES if s.replace("_", "") in role_id.lower())
+    objects = [
+        resource["Fn::Sub"]
+        for statement in _statements(RESOURCES[role_id])
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+        if isinstance(resource, dict) and "Fn::Sub" in resource and "DataBucket.Arn}/" in resource["Fn::Sub"]
+    ]
+    assert sorted(objects) == [f"${{DataBucket.Arn}}/raw/{source}/*", f"${{DataBucket.Arn}}/state/{source}.json"]

@@ -7,20 +7,33 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.constants import META_SUCCESS_ROWS, RAW_PREFIX, SourceId
-from pipeline.contracts import Event, check_source, iso, parse_raw_key
+from pipeline.contracts import ContractError, Event, check_source, iso, parse_raw_key, raw_key
 from pipeline.events import publish
 
 
 def raw_objects(
     s3: Any, bucket: str, source: SourceId, start: datetime | None = None, end: datetime | None = None
 ) -> Iterator[tuple[str, datetime]]:
-    """Keys (and scheduled minutes) of the raw objects of `source`, oldest first, within [start, end]."""
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=f"{RAW_PREFIX}/{source}/"):
+    """Keys (and scheduled minutes) of the raw objects of `source`, oldest first, within [start, end].
+
+    Keys sort by time, so the listing starts at the window's first key and stops at the first key past its end;
+    a stray file under the prefix that is not a raw object is skipped.
+    """
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{RAW_PREFIX}/{source}/"}
+    if start is not None:
+        first = raw_key(source, start)
+        kwargs["StartAfter"] = first[:-1] + chr(ord(first[-1]) - 1)  # just before `first`: it is listed too
+    for page in s3.get_paginator("list_objects_v2").paginate(**kwargs):
         for item in page.get("Contents", []):
-            _, at = parse_raw_key(item["Key"])
-            if (start is None or at >= start) and (end is None or at <= end):
-                yield item["Key"], at
+            try:
+                _, at = parse_raw_key(item["Key"])
+            except ContractError:
+                continue
+            if start is not None and at < start:
+                continue
+            if end is not None and at > end:
+                return
+            yield item["Key"], at
 
 
 def replay(

@@ -26,9 +26,10 @@ from typing import Any
 from pydantic import ValidationError
 from rich.table import Table
 
-from pipeline.constants import RAW_PREFIX, SOURCES, SourceId
+from pipeline.constants import SOURCES, SourceId
 from pipeline.contracts import floor_minute, parse_raw_key, processed_key, raw_key, to_utc
 from pipeline.raw import read_raw, success_rows
+from pipeline.replay import raw_objects
 from pipeline.schemas import ROW_MODELS, Bar, Coin, Rate
 from pipeline.settings import Settings
 from pipeline.sinks.base import SinkError, StoredRow
@@ -209,29 +210,11 @@ def _first_minute(start: datetime | None) -> datetime | None:
     return minute if minute == start else minute + timedelta(minutes=1)
 
 
-def _raw_keys(s3: Any, bucket: str, source: SourceId, first: datetime | None, last: datetime | None) -> list[str]:
-    prefix = f"{RAW_PREFIX}/{source}/"
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    if first is not None:
-        start_key = raw_key(source, first)
-        kwargs["StartAfter"] = start_key[:-1] + chr(ord(start_key[-1]) - 1)
-    keys = []
-    for page in s3.get_paginator("list_objects_v2").paginate(**kwargs):
-        for obj in page.get("Contents", []):
-            try:
-                _, minute = parse_raw_key(obj["Key"])
-            except ValueError:
-                continue  # not a raw object (a stray file): not ours to judge
-            if (first is None or minute >= first) and (last is None or minute <= last):
-                keys.append(obj["Key"])
-    return sorted(keys)
-
-
 def _verify_source(
     source: SourceId, bucket: str, s3: Any, sink: Any, first: datetime | None, last: datetime | None
 ) -> SourceReport:
     model = ROW_MODELS[source]
-    keys = _raw_keys(s3, bucket, source, first, last)
+    keys = [key for key, _ in raw_objects(s3, bucket, source, first, last)]
     checks: dict[str, MinuteCheck] = {}
     expected: dict[str, set[tuple[Any, ...]]] = {}
     times: list[datetime] = []

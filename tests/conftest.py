@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.local import stack as local_stack_module
 from pipeline.local.stack import LocalStack
+from pipeline.local.topology import LOCAL_CREDENTIALS
 from pipeline.settings import Settings
 
 
@@ -46,7 +47,7 @@ def clean_stack(local_stack: LocalStack) -> LocalStack:
     FIFO deduplication ids are remembered for 5 minutes across a purge: use a new id in each test.
     """
     session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=local_stack.region
+        aws_access_key_id=LOCAL_CREDENTIALS, aws_secret_access_key=LOCAL_CREDENTIALS, region_name=local_stack.region
     )
     sqs = session.client("sqs", endpoint_url=local_stack.aws_endpoint_url)
     s3 = session.client("s3", endpoint_url=local_stack.aws_endpoint_url)

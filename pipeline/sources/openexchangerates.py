@@ -11,10 +11,12 @@ minute. The source keeps one state document (`StateStore`, name `QUOTA_STATE`: `
 in the bucket) holding the last body, its upstream `timestamp`, the time of the last call, the month and the
 calls made in it. Each scheduled minute `decide()` chooses, from that document alone (no network):
 
-1. no body cached (or the cache is from the future, e.g. another run): call;
+1. the state is from the future (e.g. another run): call;
 2. `now < timestamp + oxr_refresh_seconds`: the upstream rates cannot have changed: reuse the cached body;
 3. `now < last_call + retry` (retry = refresh/12, at least a minute): the last call found no newer rates
-   (the service publishes a little after the hour): wait before asking again;
+   (the service publishes a little after the hour), or failed: wait before asking again (with no body cached
+   yet, the minute raises `NothingToIngest`: there is nothing to write, and a failing app id does not call
+   every minute);
 4. `oxr_monthly_quota` > 0 and the calls this month have reached the month's pace (quota x share of the month
    gone, plus one): reuse the cached body, so the budget lasts the whole month;
 5. otherwise call, count the call, store the new body.
@@ -42,7 +44,7 @@ from typing import Any
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_SUCCESS, floor_minute, iso, to_utc
 from pipeline.settings import Settings
-from pipeline.sources.base import PayloadError, RawRow, UpstreamError
+from pipeline.sources.base import NothingToIngest, PayloadError, RawRow, UpstreamError
 from pipeline.state import MemoryState, StateStore
 
 LATEST_URL = "https://openexchangerates.org/api/latest.json"
@@ -87,27 +89,29 @@ def retry_seconds(refresh_seconds: int) -> int:
 def decide(doc: dict[str, Any] | None, now: datetime, *, refresh_seconds: int, monthly_quota: int) -> Decision:
     """Whether the minute `now` may call the service, from the quota state document alone (see module doc)."""
     now = to_utc(now)
-    body = (doc or {}).get("payload")
-    if not body or "timestamp" not in (doc or {}):
-        return Decision(True, "no rates cached yet")
-    assert doc is not None
-    rates_at = datetime.fromtimestamp(int(doc["timestamp"]), UTC)
-    last_call = to_utc(doc["last_call"]) if doc.get("last_call") else None
-    if rates_at > now or (last_call is not None and last_call > now):
-        return Decision(True, "the cached rates are from a later time than this minute")
-    due = rates_at + timedelta(seconds=refresh_seconds)
-    if now < due:
-        return Decision(False, f"rates of {iso(rates_at)} are current until {iso(due)}")
+    last_call = to_utc(doc["last_call"]) if doc and doc.get("last_call") else None
+    if last_call is not None and last_call > now:
+        return Decision(True, "the cached state is from a later time than this minute")
+    cached = bool(doc and doc.get("payload") and "timestamp" in doc)
+    if cached:
+        assert doc is not None
+        rates_at = datetime.fromtimestamp(int(doc["timestamp"]), UTC)
+        if rates_at > now:
+            return Decision(True, "the cached rates are from a later time than this minute")
+        due = rates_at + timedelta(seconds=refresh_seconds)
+        if now < due:
+            return Decision(False, f"rates of {iso(rates_at)} are current until {iso(due)}")
     if last_call is not None and now < last_call + timedelta(seconds=retry_seconds(refresh_seconds)):
         again = last_call + timedelta(seconds=retry_seconds(refresh_seconds))
-        return Decision(False, f"the call at {iso(last_call)} found no newer rates; next try at {iso(again)}")
+        found = "found no newer rates" if cached else "brought no rates"
+        return Decision(False, f"the call at {iso(last_call)} {found}; next try at {iso(again)}")
     if monthly_quota > 0:
         used = calls_this_month(doc, now)
         start, end = _month_bounds(now)
         allowed = min(monthly_quota, 1 + math.floor(monthly_quota * (now - start) / (end - start)))
         if used >= allowed:
             return Decision(False, f"{used} of {monthly_quota} calls used this month; the pace allows {allowed} by now")
-    return Decision(True, "the upstream rates may have changed")
+    return Decision(True, "the upstream rates may have changed" if cached else "no rates cached yet")
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,8 @@ def guarded_fetch(
     doc = state.get(QUOTA_STATE)
     decision = decide(doc, now, refresh_seconds=refresh_seconds, monthly_quota=monthly_quota)
     if not decision.call:
-        assert doc is not None
+        if not (doc and doc.get("payload")):  # nothing to serve yet: no raw object this minute
+            raise NothingToIngest(f"openexchangerates: no rates yet: {decision.reason}")
         return doc["payload"]  # type: ignore[no-any-return]
     month = _month(now)
     record = dict(doc or {})

@@ -11,7 +11,7 @@ import responses
 from pipeline.contracts import RAW_COLUMNS
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.settings import Settings
-from pipeline.sources import PayloadError, UpstreamError, parse_file
+from pipeline.sources import NothingToIngest, PayloadError, UpstreamError, parse_file
 from pipeline.sources import openexchangerates as oxr
 from pipeline.state import MemoryState
 
@@ -62,6 +62,24 @@ def test_a_failed_call_still_counts_against_the_quota():
     with pytest.raises(UpstreamError, match="invalid_app_id"):
         oxr.SOURCE.fetch(Settings(mode="live", oxr_app_id="x"), MARCH, state)
     assert oxr.quota_report(state, Settings(), MARCH).calls == 1
+
+
+@responses.activate
+def test_before_the_first_rates_a_failing_service_is_retried_after_a_pause_not_every_minute():
+    responses.get(oxr.LATEST_URL, status=401, json={"error": True, "status": 401, "message": "invalid_app_id"})
+    settings, state, ten = Settings(mode="live", oxr_app_id="x"), MemoryState(), MARCH.replace(day=10)
+    with pytest.raises(UpstreamError, match="invalid_app_id"):
+        oxr.SOURCE.fetch(settings, ten, state)
+
+    waiting = r"no rates yet: the call at 2025-03-10T00:00:00Z brought no rates; next try at 2025-03-10T00:05:00Z"
+    with pytest.raises(NothingToIngest, match=waiting):
+        oxr.SOURCE.fetch(settings, ten + timedelta(minutes=1), state)
+    assert len(responses.calls) == 1  # the skipped minute asked nothing
+
+    with pytest.raises(UpstreamError, match="invalid_app_id"):
+        oxr.SOURCE.fetch(settings, ten + timedelta(minutes=5), state)  # retry = refresh / 12
+    assert len(responses.calls) == 2
+    assert oxr.quota_report(state, settings, ten + timedelta(minutes=5)).calls == 2
 
 
 def test_no_app_id_is_a_clear_error():

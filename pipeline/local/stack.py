@@ -434,8 +434,10 @@ def _wait_until_up(process: ServerProcess, url: str, timeout: float) -> None:
 def _pid_matches(pid: int, marker: str, port: int) -> bool:
     """True when `pid` is alive and still runs the server we started (not a recycled pid, not a zombie)."""
     child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        return False
+    if child is not None:
+        if child.poll() is None:  # our own child, not yet reaped: its pid cannot have been reused
+            return True
+        del _children[pid]  # reaped: from now on the pid may be anyone's (pids wrap, at 32768 here)
     described = _process_state(pid)
     if described is None:
         return False
@@ -458,7 +460,7 @@ def _process_state(pid: int) -> tuple[str, list[str]] | None:
         return state, [a.decode(errors="replace") for a in cmdline]
     try:
         out = subprocess.run(
-            ["ps", "-o", "stat=", "-o", "command=", "-p", str(pid)],
+            ["ps", "-ww", "-o", "stat=", "-o", "command=", "-p", str(pid)],
             capture_output=True,
             text=True,
             check=False,

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,11 @@ def test_down_leaves_a_recycled_pid_alone(proc_root: str, tmp_path: Path, monkey
             "moto", stranger.pid, 4567, str(tmp_path / "moto.log"), "moto.server"
         )
         server = local_stack_module.ServerProcess("moto", ours.pid, 4567, str(tmp_path / "moto.log"), "moto.server")
+
+        # (Popen returns while exec may still be setting up the child's command line: wait until it shows)
+        deadline = time.monotonic() + 5
+        while not server.running() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
         # WHEN `down` stops what the state file names, THEN only a process that still looks like the server goes
         assert not recorded.running()

@@ -107,6 +107,7 @@ def demo(minutes: int, start: datetime | None, *, console: Console, render_repor
 
     console.rule("[bold]1. The local stack")
     stack = local_stack.up(Settings())
+    use_stack(stack)  # before the settings are read: they carry the simulated service's plan (SIMULATED_OXR_PLAN)
     settings = stack.settings()
     console.print(f"moto (S3, SNS, SQS) at {settings.aws_endpoint_url}; bucket {settings.bucket}")
 

@@ -13,8 +13,9 @@ from pipeline.local.session import demo
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 
-def test_the_demo_runs_verifies_and_reports_the_plan_the_run_used(local_stack, monkeypatch):
-    monkeypatch.setenv(Env.LOCAL_DIR, local_stack.local_dir)  # `up` finds the test session's stack running
+def test_the_demo_runs_verifies_and_reports_the_plan_the_run_used(clean_stack, monkeypatch):
+    # an emptied bucket: no quota state left by earlier tests; `up` finds the test session's stack running
+    monkeypatch.setenv(Env.LOCAL_DIR, clean_stack.local_dir)
     console = Console(record=True, width=200)
 
     ok = demo(2, datetime(2026, 11, 5, 15, 0, tzinfo=UTC), console=console, render_report=False)

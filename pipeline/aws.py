@@ -20,3 +20,8 @@ def client(service: str, settings: Settings) -> Any:
         endpoint_url=settings.aws_endpoint_url,
         config=RETRY_CONFIG,
     )
+
+
+def session_client(session: Any, service: str, endpoint_url: str | None = None) -> Any:
+    """A client of an explicit boto3 session (a profile, a region, moto's dummy credentials), same retry policy."""
+    return session.client(service, endpoint_url=endpoint_url, config=RETRY_CONFIG)

@@ -38,12 +38,10 @@ class DeployedStack:
 
     @classmethod
     def connect(cls, name: str, session: Any, endpoint_url: str | None = None) -> DeployedStack:
-        from pipeline.aws import RETRY_CONFIG
+        from pipeline.aws import session_client
 
-        def client(service: str) -> Any:
-            return session.client(service, endpoint_url=endpoint_url, config=RETRY_CONFIG)
-
-        return cls(name, client("cloudformation"), client("sqs"), client("sns"), client("lambda"), client("events"))
+        services = ("cloudformation", "sqs", "sns", "lambda", "events")
+        return cls(name, *(session_client(session, service, endpoint_url) for service in services))
 
     def physical_ids(self, resource_type: str) -> list[str]:
         """Physical ids of the stack's resources of one type, in the stack's order."""

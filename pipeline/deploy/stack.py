@@ -362,12 +362,9 @@ def first_failure(events: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _clients(session: Any, endpoint_url: str | None) -> dict[str, Any]:
-    from pipeline.aws import RETRY_CONFIG
+    from pipeline.aws import session_client
 
-    return {
-        name: session.client(name, endpoint_url=endpoint_url, config=RETRY_CONFIG)
-        for name in ("cloudformation", "s3", "sns", "sqs", "sts")
-    }
+    return {name: session_client(session, name, endpoint_url) for name in ("cloudformation", "s3", "sns", "sqs", "sts")}
 
 
 def deploy_pipeline(

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.deploy.build import DEFAULT_OUT
-from pipeline.deploy.functions import FUNCTIONS, Function
+from pipeline.deploy.functions import Function, all_functions
 from pipeline.deploy.layers import find_runtime_python
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +122,7 @@ def main() -> None:
     rows: list[str] = []
     heavy_rows: list[str] = []
     built = (DEFAULT_OUT if DEFAULT_OUT.is_absolute() else ROOT / DEFAULT_OUT).resolve()
-    for function in FUNCTIONS:
+    for function in all_functions():
         print(f"  {function.name}", flush=True)
         venv = measure(function, python, None, REPEAT)
         cells = [

@@ -26,7 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from pipeline.contracts import raw_key
-from pipeline.local.stack import HOST, free_port
+from pipeline.local.servers import HOST, free_port
 from pipeline.schemas import Bar, Rate
 from pipeline.settings import Settings
 from pipeline.sinks.snowflake.loader import SnowflakeSink, bar_params, insert_sql

@@ -1,6 +1,4 @@
 """A real-time serverless market-data pipeline: sources, raw S3 layer, SNS/SQS FIFO fan-out, sinks."""
 
-from pipeline.constants import SOURCES
-
 __version__ = "0.1.0"
-__all__ = ["SOURCES", "__version__"]
+__all__ = ["__version__"]

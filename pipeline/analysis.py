@@ -178,7 +178,7 @@ def collect_or_run(stack: Any, start: datetime, minutes: int, *, oxr_refresh_sec
     import os
 
     from pipeline.constants import Env
-    from pipeline.local.session import run_minutes, use_stack
+    from pipeline.local.demo import run_minutes, use_stack
 
     collected = collect(stack.settings(), start, minutes)
     if collected.complete():

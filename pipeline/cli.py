@@ -16,8 +16,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from pipeline.constants import SOURCES, Env
+from pipeline.constants import Env
 from pipeline.contracts import to_utc
+from pipeline.errors import PipelineError
+from pipeline.registry import source_ids
 
 app = typer.Typer(
     name="pipeline",
@@ -30,11 +32,11 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
-SourceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(SOURCES)}")]
+SourceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(source_ids())}")]
 TimeOpt = Annotated[str | None, typer.Option(help="ISO-8601 time, UTC unless it says otherwise")]
 
 
-class CommandError(Exception):
+class CommandError(PipelineError):
     """An expected failure of a command: printed as one line, exit code 1."""
 
 
@@ -49,8 +51,8 @@ def _time(value: str | None, name: str) -> datetime | None:
 
 def _local_stack() -> Any:
     """The running local stack, with this process (settings, clients, handlers) pointed at it."""
-    from pipeline.local import stack as local_stack
-    from pipeline.local.session import use_stack
+    from pipeline.local import servers as local_stack
+    from pipeline.local.demo import use_stack
     from pipeline.settings import Settings
 
     stack = local_stack.status(Settings())
@@ -95,7 +97,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON")] = False,
 ) -> None:
     """Run the schedule and the consumers over the local stack for N scheduled minutes (simulated sources)."""
-    from pipeline.local.session import run_minutes
+    from pipeline.local.demo import run_minutes
 
     stack = _local_stack()
     report = run_minutes(stack, minutes, _time(start, "start"), speed=speed, sources=source, progress=not as_json)
@@ -164,7 +166,7 @@ def replay(
         aws.client("sns", settings),
         settings.bucket,
         settings.topic_arn,
-        sources=source or SOURCES,
+        sources=source or source_ids(),
         start=_time(start, "from"),
         end=_time(end, "to"),
     )
@@ -212,7 +214,7 @@ def demo(
     report: Annotated[bool, typer.Option(help="Render the analysis notebook to an HTML report")] = True,
 ) -> None:
     """Local stack up, N simulated minutes through the whole pipeline, verification, and the analysis report."""
-    from pipeline.local.session import demo as run_demo
+    from pipeline.local.demo import demo as run_demo
 
     ok = run_demo(minutes, _time(start, "start"), console=console, render_report=report)
     if not ok:
@@ -235,20 +237,7 @@ def main() -> None:
     """Entry point: expected errors become one line on stderr and exit code 1."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from pipeline.contracts import ContractError
-    from pipeline.schemas import RowValidationError
-    from pipeline.sinks.base import SinkError
-    from pipeline.sources.base import SourceError
-
-    expected: tuple[type[BaseException], ...] = (
-        CommandError, ContractError, SourceError, SinkError, RowValidationError, BotoCoreError, ClientError,
-    )  # fmt: skip
-    try:
-        from pipeline.local.stack import LocalStackError
-
-        expected += (LocalStackError,)
-    except ImportError:
-        pass
+    expected: tuple[type[BaseException], ...] = (PipelineError, BotoCoreError, ClientError)
     try:
         code = app(standalone_mode=False)
     except expected as exc:

@@ -5,10 +5,10 @@ Every environment variable the pipeline reads is named here once; the template s
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
-SourceId = Literal["yahoo_finance", "coinmarketcap", "openexchangerates"]
-SOURCES: Final[tuple[SourceId, ...]] = ("yahoo_finance", "coinmarketcap", "openexchangerates")
+# A source id: one of `pipeline.registry.source_ids()`, where every source is declared.
+SourceId = str
 
 RAW_PREFIX: Final = "raw"
 PROCESSED_PREFIX: Final = "processed"

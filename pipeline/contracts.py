@@ -10,24 +10,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.constants import PROCESSED_PREFIX, RAW_PREFIX, SOURCES, SourceId
-
-COMMON_TAIL: Final = ("status", "error", "scheduled_at", "ingested_at")
-
-RAW_COLUMNS: Final[dict[SourceId, tuple[str, ...]]] = {
-    "yahoo_finance": ("symbol", "ts", "open", "high", "low", "close", "volume", *COMMON_TAIL),
-    "coinmarketcap": (
-        "rank", "name", "symbol", "price_usd", "change_1h_pct", "change_24h_pct", "change_7d_pct",
-        "market_cap_usd", "volume_24h_usd", "circulating_supply", *COMMON_TAIL,
-    ),
-    "openexchangerates": ("base", "currency", "rate", "rate_ts", *COMMON_TAIL),
-}  # fmt: skip
-
-NATURAL_KEYS: Final[dict[SourceId, tuple[str, ...]]] = {
-    "yahoo_finance": ("symbol", "ts"),
-    "coinmarketcap": ("symbol",),  # within one processed object, itself keyed 1:1 by the raw key
-    "openexchangerates": ("base", "currency", "rate_ts"),
-}
+from pipeline.constants import PROCESSED_PREFIX, RAW_PREFIX, SourceId
+from pipeline.errors import TerminalError
 
 STATUS_SUCCESS: Final = "success"
 STATUS_ERROR: Final = "error"
@@ -37,14 +21,16 @@ _RAW_KEY = re.compile(
 )
 
 
-class ContractError(ValueError):
+class ContractError(TerminalError, ValueError):
     """Input that breaks one of the contracts (a key, an event, a time)."""
 
 
 def check_source(source: str) -> SourceId:
-    if source not in SOURCES:
-        raise ContractError(f"unknown source {source!r}: expected one of {', '.join(SOURCES)}")
-    return source  # type: ignore[return-value]
+    from pipeline.registry import source_ids
+
+    if source not in source_ids():
+        raise ContractError(f"unknown source {source!r}: expected one of {', '.join(source_ids())}")
+    return source
 
 
 def to_utc(value: datetime | str) -> datetime:

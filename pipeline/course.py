@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pipeline.constants import Env
 
 if TYPE_CHECKING:
-    from pipeline.local.stack import LocalStack
+    from pipeline.local.servers import LocalStack
 
 # What the notebooks need beyond the Lambda functions' own dependencies.
 COURSE_PACKAGES = ("boto3", "pandas", "pyarrow", "matplotlib", "mplfinance", "moto", "fakesnow", "papermill")
@@ -69,8 +69,8 @@ def check_environment(start_stack: bool = True, **settings: Any) -> LocalStack:
     if missing:
         raise RuntimeError(f"missing package(s) {', '.join(missing)}: run `make install` in the repository")
 
-    from pipeline.local import stack as local_stack
-    from pipeline.local.session import use_stack
+    from pipeline.local import servers as local_stack
+    from pipeline.local.demo import use_stack
     from pipeline.settings import Settings
 
     for name, value in settings.items():

@@ -9,8 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import registry
 from pipeline.constants import META_ROWS, META_SUCCESS_ROWS, SourceId
-from pipeline.contracts import RAW_COLUMNS, STATUS_SUCCESS, ContractError
+from pipeline.contracts import STATUS_SUCCESS, ContractError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def _cell(value: Any) -> str:
 def rows_to_csv(source: SourceId, rows: Iterable[Mapping[str, Any]]) -> bytes:
     """UTF-8 CSV with a header: the contract columns first, in order, then any extra columns the rows carry."""
     rows = list(rows)
-    columns = list(RAW_COLUMNS[source])
+    columns = list(registry.get(source).raw_columns)
     for row in rows:
         columns.extend(k for k in row if k not in columns)
     buffer = io.StringIO()
@@ -40,7 +41,7 @@ def rows_to_csv(source: SourceId, rows: Iterable[Mapping[str, Any]]) -> bytes:
 def csv_to_rows(source: SourceId, body: bytes, where: str = "") -> list[dict[str, str]]:
     """The rows of a raw CSV; an object that lacks a contract column is an error naming it."""
     reader = csv.DictReader(io.StringIO(body.decode("utf-8-sig")))
-    missing = [c for c in RAW_COLUMNS[source] if c not in (reader.fieldnames or [])]
+    missing = [c for c in registry.get(source).raw_columns if c not in (reader.fieldnames or [])]
     if missing:
         raise ContractError(f"{where or source}: raw CSV lacks contract column(s) {', '.join(missing)}")
     return list(reader)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.constants import SourceId
 from pipeline.contracts import to_utc
+from pipeline.errors import TerminalError
 
 UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]
 
@@ -71,13 +72,6 @@ class Rate(_Row):
     rate_ts: UtcDatetime
 
 
-ROW_MODELS: Final[dict[SourceId, type[_Row]]] = {
-    "yahoo_finance": Bar,
-    "coinmarketcap": Coin,
-    "openexchangerates": Rate,
-}
-
-
 def describe(exc: ValidationError) -> str:
     """The first error of a pydantic validation, in one line: `field: message (got value)`."""
     first = exc.errors()[0]
@@ -86,13 +80,15 @@ def describe(exc: ValidationError) -> str:
     return f"{field}: {first['msg']} (got {got if len(got) <= 80 else got[:77] + '...'})"
 
 
-class RowValidationError(ValueError):
-    """A raw file whose success rows do not validate; nothing of it is loaded."""
+class RowValidationError(TerminalError, ValueError):
+    """A raw file whose success rows do not validate: retrying cannot help."""
 
 
 def validate_rows(source: SourceId, rows: list[dict[str, Any]], where: str = "") -> list[Any]:
     """Every row typed, or one error naming the first bad row (line numbers count the header as line 1)."""
-    model = ROW_MODELS[source]
+    from pipeline.registry import get
+
+    model = get(source).model()
     typed = []
     for line, row in enumerate(rows, start=2):
         try:

@@ -26,19 +26,13 @@ from typing import Any
 from pydantic import ValidationError
 from rich.table import Table
 
-from pipeline.constants import SOURCES, SourceId
-from pipeline.contracts import floor_minute, parse_raw_key, processed_key, raw_key, to_utc
+from pipeline import registry
+from pipeline.constants import SourceId
+from pipeline.contracts import floor_minute, parse_raw_key, raw_key, to_utc
 from pipeline.raw import read_raw, success_rows
 from pipeline.replay import raw_objects
-from pipeline.schemas import ROW_MODELS, Bar, Coin, Rate
 from pipeline.settings import Settings
 from pipeline.sinks.base import SinkError, StoredRow
-
-SINK_NAMES: dict[SourceId, str] = {
-    "yahoo_finance": "Snowflake bars",
-    "coinmarketcap": "processed Parquet",
-    "openexchangerates": "SQL Server rates",
-}
 
 
 @dataclass
@@ -105,7 +99,7 @@ class Report:
         for s in self.sources:
             colour = "green" if s.ok else "red"
             table.add_row(
-                s.source, SINK_NAMES[s.source], str(len(s.minutes)), str(s.total("raw_rows")),
+                s.source, registry.get(s.source).sink_label, str(len(s.minutes)), str(s.total("raw_rows")),
                 str(s.total("sink_rows")), str(s.total("missing")), str(s.total("extra")),
                 f"[{colour}]{s.error or s.status}[/{colour}]",
             )  # fmt: skip
@@ -127,7 +121,7 @@ class Report:
             "sources": [
                 {
                     "source": s.source,
-                    "sink": SINK_NAMES[s.source],
+                    "sink": registry.get(s.source).sink_label,
                     "ok": s.ok,
                     "error": s.error,
                     "minutes": len(s.minutes),
@@ -139,25 +133,6 @@ class Report:
         }
 
 
-def natural_key(row: Any, key: str) -> tuple[Any, ...]:
-    """A typed row's natural key as its sink stores it (see the table in the module docstring)."""
-    if isinstance(row, Bar):
-        return (row.symbol, row.ts)
-    if isinstance(row, Rate):
-        return (row.base, row.currency, row.rate_ts)
-    if isinstance(row, Coin):
-        return (processed_key(key), row.symbol)
-    raise TypeError(f"no natural key for {type(row).__name__}")
-
-
-def natural_time(row: Any) -> datetime | None:
-    if isinstance(row, Bar):
-        return row.ts
-    if isinstance(row, Rate):
-        return row.rate_ts
-    return None
-
-
 def verify(
     settings: Settings,
     start: datetime | str | None = None,
@@ -165,7 +140,7 @@ def verify(
     *,
     s3: Any = None,
     sinks: Mapping[SourceId, Any] | None = None,
-    sources: Sequence[SourceId] = SOURCES,
+    sources: Sequence[SourceId] | None = None,
 ) -> Report:
     """Reconcile every source's raw objects scheduled in [start, end] (inclusive; open when None) with its sink.
 
@@ -179,7 +154,7 @@ def verify(
 
         s3 = client("s3", settings)
     reports = []
-    for source in sources:
+    for source in registry.source_ids() if sources is None else sources:
         own = sinks is None or source not in sinks
         try:
             if own:
@@ -213,7 +188,8 @@ def _first_minute(start: datetime | None) -> datetime | None:
 def _verify_source(
     source: SourceId, bucket: str, s3: Any, sink: Any, first: datetime | None, last: datetime | None
 ) -> SourceReport:
-    model = ROW_MODELS[source]
+    spec = registry.get(source)
+    model = spec.model()
     keys = [key for key, _ in raw_objects(s3, bucket, source, first, last)]
     checks: dict[str, MinuteCheck] = {}
     expected: dict[str, set[tuple[Any, ...]]] = {}
@@ -230,8 +206,8 @@ def _verify_source(
             except ValidationError:
                 invalid += 1
                 continue
-            found.add(natural_key(typed, key))
-            if (t := natural_time(typed)) is not None:
+            found.add(spec.stored_key(typed, key))
+            if (t := spec.time_of(typed)) is not None:
                 times.append(t)
         expected[key] = found
         if invalid:

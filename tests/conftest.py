@@ -8,9 +8,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipeline.local import stack as local_stack_module
-from pipeline.local.stack import LocalStack
-from pipeline.local.topology import LOCAL_CREDENTIALS
+from pipeline.cloudformation.topology import LOCAL_CREDENTIALS
+from pipeline.local import servers as local_stack_module
+from pipeline.local.servers import LocalStack
 from pipeline.settings import Settings
 
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from lambda_events import load_event
 
+from pipeline import registry
 from pipeline.contracts import (
-    RAW_COLUMNS,
     ContractError,
     Event,
     deduplication_id,
@@ -50,7 +50,7 @@ def test_unknown_source_names_the_known_ones():
 
 
 def test_every_raw_layout_ends_with_status_error_and_times():
-    for columns in RAW_COLUMNS.values():
+    for columns in (spec.raw_columns for spec in registry.specs()):
         assert columns[-4:] == ("status", "error", "scheduled_at", "ingested_at")
 
 

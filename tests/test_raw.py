@@ -4,7 +4,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline.contracts import RAW_COLUMNS, ContractError
+from pipeline import registry
+from pipeline.contracts import ContractError
 from pipeline.raw import csv_to_rows, read_raw, rows_to_csv, write_raw
 
 KEY = "raw/openexchangerates/2026/11/02/1445.csv"
@@ -34,7 +35,7 @@ def s3():
 def test_csv_has_the_contract_columns_in_order_then_extras():
     body = rows_to_csv("openexchangerates", [{**rate("EUR"), "note": "x"}]).decode()
     header = body.splitlines()[0].split(",")
-    assert header == [*RAW_COLUMNS["openexchangerates"], "note"]
+    assert header == [*registry.get("openexchangerates").raw_columns, "note"]
 
 
 def test_a_csv_missing_a_contract_column_is_refused_by_name():

@@ -14,7 +14,7 @@ from typing import Final
 
 from pipeline.deploy.archive import Artifact
 from pipeline.deploy.emulator import is_placeholder, placeholder_layer
-from pipeline.deploy.functions import FUNCTIONS, Function
+from pipeline.deploy.functions import Function, all_functions
 from pipeline.deploy.layers import (
     PYTHON_VERSION,
     Warn,
@@ -50,7 +50,7 @@ class Build:
 
 def build(
     out: Path = DEFAULT_OUT,
-    functions: tuple[Function, ...] = FUNCTIONS,
+    functions: tuple[Function, ...] | None = None,
     *,
     rebuild: bool = False,
     warn: Warn = warn_on_stderr,
@@ -60,6 +60,7 @@ def build(
     """Build (or reuse) the code package and the layers of `functions`, check the limits, and write sizes.json
     (unless `write_report` is False, which keeps the report of an earlier, larger build). `timeout` bounds each
     pip install, in seconds."""
+    functions = all_functions() if functions is None else functions
     interpreter = find_runtime_python()
     code = build_code_package(out, interpreter=interpreter, warn=warn)
     installer = partial(pip_install, timeout=timeout)
@@ -74,9 +75,10 @@ def build(
     return Build(functions, code, layers, sizes)
 
 
-def cached_build(out: Path = DEFAULT_OUT, functions: tuple[Function, ...] = FUNCTIONS) -> Build | None:
+def cached_build(out: Path = DEFAULT_OUT, functions: tuple[Function, ...] | None = None) -> Build | None:
     """The real build from the cache, when every layer of `functions` is there (the code package is rebuilt,
     which takes seconds); None when a layer would have to be built."""
+    functions = all_functions() if functions is None else functions
     interpreter = find_runtime_python()
     layers: dict[str, Artifact] = {}
     for name, spec in layer_specs(functions).items():
@@ -89,9 +91,10 @@ def cached_build(out: Path = DEFAULT_OUT, functions: tuple[Function, ...] = FUNC
 
 
 def emulator_build(
-    out: Path = DEFAULT_OUT, functions: tuple[Function, ...] = FUNCTIONS, *, warn: Warn = warn_on_stderr
+    out: Path = DEFAULT_OUT, functions: tuple[Function, ...] | None = None, *, warn: Warn = warn_on_stderr
 ) -> Build:
     """The real code package with placeholder layers (`<out>/emulator/`), for the local emulator only."""
+    functions = all_functions() if functions is None else functions
     interpreter = find_runtime_python()
     code = build_code_package(out, interpreter=interpreter, warn=warn)
     layers = {name: placeholder_layer(spec, out, PYTHON_VERSION) for name, spec in layer_specs(functions).items()}
@@ -100,13 +103,14 @@ def emulator_build(
 
 def build_for_emulator(
     out: Path = DEFAULT_OUT,
-    functions: tuple[Function, ...] = FUNCTIONS,
+    functions: tuple[Function, ...] | None = None,
     *,
     placeholders: bool = False,
     warn: Warn = warn_on_stderr,
 ) -> Build:
     """What a deploy to the local emulator uploads: the cached real build when every layer is cached (unless
     `placeholders`), else the real code package with placeholder layers. Nothing is downloaded."""
+    functions = all_functions() if functions is None else functions
     if not placeholders and (cached := cached_build(out, functions)) is not None:
         return cached
     return emulator_build(out, functions, warn=warn)

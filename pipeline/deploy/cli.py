@@ -12,19 +12,19 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from pipeline.cloudformation.template import TEMPLATE_PATH, TemplateError, load_template
+from pipeline.cloudformation.topology import LOCAL_CREDENTIALS
 from pipeline.deploy.build import DEFAULT_OUT, SIZES_FILE, Build, build, build_for_emulator
-from pipeline.deploy.emulator import is_local_endpoint
-from pipeline.deploy.functions import FUNCTIONS, PackagingError, get_function
-from pipeline.deploy.sizes import print_sizes
-from pipeline.deploy.stack import (
+from pipeline.deploy.deployer import (
     DeployError,
     check_parameter_names,
     delete_pipeline,
     deploy_pipeline,
     parse_parameters,
 )
-from pipeline.local.template import TEMPLATE_PATH, TemplateError, load_template
-from pipeline.local.topology import LOCAL_CREDENTIALS
+from pipeline.deploy.emulator import is_local_endpoint
+from pipeline.deploy.functions import PackagingError, all_functions, get_function
+from pipeline.deploy.sizes import print_sizes
 
 # Tables keep their columns in a CI log or a pipe, where the terminal width is unknown.
 console = Console(width=None if sys.stdout.isatty() else 132)
@@ -34,7 +34,7 @@ layer_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_excep
 
 FunctionOpt = Annotated[
     list[str] | None,
-    typer.Option("--function", help=f"Only this function (repeatable): {', '.join(f.name for f in FUNCTIONS)}"),
+    typer.Option("--function", help=f"Only this function (repeatable): {', '.join(f.name for f in all_functions())}"),
 ]
 OutOpt = Annotated[Path, typer.Option("--out", help="Where layers, code.zip and sizes.json go")]
 RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Build again even when the cache matches")]
@@ -46,7 +46,7 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def _build(functions: list[str] | None, out: Path, rebuild: bool) -> Build:
-    chosen = tuple(get_function(name) for name in functions) if functions else FUNCTIONS
+    chosen = tuple(get_function(name) for name in functions) if functions else all_functions()
     with console.status("building the code package and the layers (pip downloads Linux wheels on a first build)"):
         result = build(out, chosen, rebuild=rebuild, warn=lambda m: err.print(f"[yellow]warning:[/yellow] {m}"))
     print_sizes(console, result.sizes, {name: a.cached for name, a in result.layers.items()})

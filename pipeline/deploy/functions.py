@@ -16,27 +16,12 @@ from functools import cache
 from pathlib import Path
 from typing import Final, Literal
 
-from pipeline.constants import SOURCES, SourceId
+from pipeline import registry
+from pipeline.constants import SourceId
+from pipeline.errors import PipelineError
 
 Kind = Literal["ingest", "process"]
 KINDS: Final[tuple[Kind, ...]] = ("ingest", "process")
-
-# The extras of pyproject.toml each function family installs (besides the base dependencies).
-FUNCTION_EXTRAS: Final[dict[tuple[Kind, SourceId], tuple[str, ...]]] = {
-    ("ingest", "yahoo_finance"): ("yahoo",),
-    ("ingest", "coinmarketcap"): ("coinmarketcap",),
-    ("ingest", "openexchangerates"): ("openexchangerates",),
-    ("process", "yahoo_finance"): ("snowflake",),
-    ("process", "coinmarketcap"): ("parquet",),
-    ("process", "openexchangerates"): ("sqlserver",),
-}
-
-# The module a process function loads lazily on its first record (pipeline.sinks.get_sink).
-SINK_MODULES: Final[dict[SourceId, str]] = {
-    "yahoo_finance": "pipeline.sinks.snowflake.loader",
-    "coinmarketcap": "pipeline.sinks.s3parquet.loader",
-    "openexchangerates": "pipeline.sinks.sqlserver.loader",
-}
 
 # Distributions the python3.11 Lambda runtime already has on its path (/var/runtime) and that only the AWS
 # SDK needs. The runtime also ships python-dateutil, six and urllib3, but at versions AWS picks for its SDK;
@@ -49,7 +34,7 @@ PYPROJECT: Final = PROJECT_ROOT / "pyproject.toml"
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-class PackagingError(Exception):
+class PackagingError(PipelineError):
     """Packaging cannot go on (a missing extra, a failed pip install, a function over Lambda's limits)."""
 
 
@@ -81,14 +66,14 @@ class Function:
 
     @property
     def extras(self) -> tuple[str, ...]:
-        return FUNCTION_EXTRAS[(self.kind, self.source)]
+        return registry.get(self.source).extras(self.kind)
 
     @property
     def lazy_modules(self) -> tuple[str, ...]:
         """The package modules the handler imports on its first call (its source, or its sink)."""
         if self.kind == "ingest":
-            return (f"pipeline.sources.{self.source}",)
-        return (SINK_MODULES[self.source],)
+            return (registry.get(self.source).module,)
+        return (registry.get(self.source).sink_module,)
 
     def first_call_modules(self) -> tuple[str, ...]:
         """The lazy modules, then the third-party modules they import inside functions (a live first call)."""
@@ -120,14 +105,16 @@ def deferred_imports(module: str) -> list[str]:
     return list(dict.fromkeys(name for name in found if name.split(".")[0] not in top_levels))
 
 
-FUNCTIONS: Final[tuple[Function, ...]] = tuple(Function(kind, source) for kind in KINDS for source in SOURCES)
+def all_functions() -> tuple[Function, ...]:
+    """The six Lambda functions: an ingest and a process function per declared source."""
+    return tuple(Function(kind, source) for kind in KINDS for source in registry.source_ids())
 
 
 def get_function(name: str) -> Function:
-    for function in FUNCTIONS:
+    for function in all_functions():
         if function.name == name:
             return function
-    names = ", ".join(f.name for f in FUNCTIONS)
+    names = ", ".join(f.name for f in all_functions())
     raise PackagingError(f"unknown function {name!r}: expected one of {names}")
 
 

@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 
 from pipeline.deploy.archive import Artifact, describe, tree_size, write_zip
 from pipeline.deploy.functions import (
-    FUNCTIONS,
     RUNTIME_PROVIDED,
     Function,
     PackagingError,
+    all_functions,
     canonical_name,
     requirements,
 )
@@ -82,8 +82,9 @@ class LayerSpec:
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
-def layer_specs(functions: tuple[Function, ...] = FUNCTIONS) -> dict[str, LayerSpec]:
+def layer_specs(functions: tuple[Function, ...] | None = None) -> dict[str, LayerSpec]:
     """The layers the given functions need, one per distinct set of extras."""
+    functions = all_functions() if functions is None else functions
     specs: dict[str, LayerSpec] = {}
     for function in functions:
         specs.setdefault(function.layer_name, LayerSpec.for_function(function))

@@ -19,8 +19,15 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pipeline.local.template import Template
-from pipeline.local.topology import QUEUE, QUEUE_POLICY, SUBSCRIPTION, TOPIC, set_queue_policy, subscription_attributes
+from pipeline.cloudformation.template import Template
+from pipeline.cloudformation.topology import (
+    QUEUE,
+    QUEUE_POLICY,
+    SUBSCRIPTION,
+    TOPIC,
+    set_queue_policy,
+    subscription_attributes,
+)
 
 FUNCTION: Final = "AWS::Lambda::Function"
 SKIPPED: Final = ("AWS::CloudWatch::Alarm", "AWS::SecretsManager::Secret")

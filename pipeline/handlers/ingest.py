@@ -8,25 +8,18 @@ from aws_lambda_powertools import Logger
 
 from pipeline.constants import SourceId
 from pipeline.contracts import scheduled_minute
-from pipeline.handlers import clients
+from pipeline.handlers import Handler, clients, entry_point
 from pipeline.ingest import ingest
 
 logger = Logger(service="ingest")
 
 
-def _handle(source: SourceId, event: dict[str, Any]) -> dict[str, Any]:
+def _handle(source: SourceId, event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = ingest(source, scheduled_minute(event), settings=clients.settings(), s3=clients.s3(), sns=clients.sns())
     logger.info("ingested", extra=result.as_dict())
     return result.as_dict()
 
 
-def yahoo_finance(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return _handle("yahoo_finance", event)
-
-
-def coinmarketcap(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return _handle("coinmarketcap", event)
-
-
-def openexchangerates(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return _handle("openexchangerates", event)
+def __getattr__(name: str) -> Handler:
+    """`pipeline.handlers.ingest.<source>`: the entry point of every source declared in `pipeline.registry`."""
+    return entry_point(name, _handle)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import SQSFifoCircuitBreak
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from pipeline.constants import SourceId
-from pipeline.handlers import clients
+from pipeline.handlers import Handler, clients, entry_point
 from pipeline.process import parse_event, process_event
 
 logger = Logger(service="process")
@@ -45,13 +45,6 @@ def _handle(source: SourceId, event: dict[str, Any], context: Any) -> dict[str, 
                 logger.error("record failed", extra={"source": source, "error": str(exc)})
 
 
-def yahoo_finance(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return _handle("yahoo_finance", event, context)
-
-
-def coinmarketcap(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return _handle("coinmarketcap", event, context)
-
-
-def openexchangerates(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return _handle("openexchangerates", event, context)
+def __getattr__(name: str) -> Handler:
+    """`pipeline.handlers.process.<source>`: the entry point of every source declared in `pipeline.registry`."""
+    return entry_point(name, _handle)

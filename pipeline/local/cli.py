@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.cloudformation.template import TemplateError
 from pipeline.constants import Env
-from pipeline.local import stack as local_stack
-from pipeline.local.template import TemplateError
+from pipeline.local import servers as local_stack
 from pipeline.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)

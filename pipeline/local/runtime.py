@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.constants import SOURCES, SourceId
+from pipeline.constants import SourceId
 from pipeline.contracts import Event, floor_minute, iso
+from pipeline.registry import source_ids
 
 BATCH_SIZE = 10
 INGEST_ATTEMPTS = 3  # one invocation and Lambda's two retries of an asynchronous invocation
@@ -173,7 +174,7 @@ class LocalRuntime:
         queues: Mapping[str, str],
         dead_letter_queues: Mapping[str, str],
         *,
-        sources: Iterable[SourceId] = SOURCES,
+        sources: Iterable[SourceId] | None = None,
         visibility_timeout: timedelta = timedelta(seconds=30),
         region: str = "us-east-1",
         ingest_handlers: Mapping[str, Handler] | None = None,
@@ -182,7 +183,7 @@ class LocalRuntime:
         from pipeline.handlers import ingest, process
 
         self.sqs = sqs
-        self.sources: tuple[SourceId, ...] = tuple(sources)
+        self.sources: tuple[SourceId, ...] = tuple(source_ids() if sources is None else sources)
         self.queues = {s: queues[s] for s in self.sources}
         self.dead_letter_queues = {s: dead_letter_queues[s] for s in self.sources}
         self.visibility_timeout = visibility_timeout

@@ -12,16 +12,7 @@ __all__ = ["Sink", "SinkError", "get_sink"]
 
 
 def get_sink(source: SourceId, settings: Settings, **clients: Any) -> Sink:
-    if source == "coinmarketcap":
-        from pipeline.sinks.s3parquet.loader import ParquetSink
+    """The sink of a source (declared in `pipeline.registry`), built from the settings."""
+    from pipeline.registry import get
 
-        return ParquetSink.from_settings(settings, **clients)
-    if source == "yahoo_finance":
-        from pipeline.sinks.snowflake.loader import SnowflakeSink
-
-        return SnowflakeSink.from_settings(settings, **clients)
-    if source == "openexchangerates":
-        from pipeline.sinks.sqlserver.loader import SqlServerSink
-
-        return SqlServerSink.from_settings(settings, **clients)
-    raise ValueError(f"no sink for source {source!r}")
+    return get(source).sink_class().from_settings(settings, **clients)  # type: ignore[no-any-return]

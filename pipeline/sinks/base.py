@@ -12,14 +12,21 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline.constants import SourceId
 from pipeline.contracts import ContractError, parse_raw_key
+from pipeline.errors import Kind, TerminalError, TransientError
 from pipeline.schemas import describe
 
 T = TypeVar("T")
 P = TypeVar("P")
 
 
-class SinkError(Exception):
-    """A sink could not take the rows (down, refused, misconfigured); the message is retried."""
+class SinkError(TransientError):
+    """A sink could not take the rows now (down, timing out, throttling): the message is retried later."""
+
+
+class SinkRejected(TerminalError, SinkError):
+    """A sink refuses the rows for what they are (a row it cannot store, a bad key): retrying cannot help."""
+
+    kind: Kind = "terminal"
 
 
 class Sink(Protocol):
@@ -30,6 +37,11 @@ class Sink(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def sink_error(message: str, kind: Kind) -> SinkError:
+    """The sink error of a driver's failure once its kind is known (see the `pipeline.errors` classifiers)."""
+    return SinkRejected(message) if kind == "terminal" else SinkError(message)
 
 
 @dataclass(frozen=True)
@@ -53,11 +65,11 @@ def check_rows(rows: Sequence[Any], model: type[BaseModel], where: str) -> None:
     """
     for line, row in enumerate(rows, start=1):
         if not isinstance(row, model):
-            raise SinkError(f"{where}: row {line} is a {type(row).__name__}, expected {model.__name__}")
+            raise SinkRejected(f"{where}: row {line} is a {type(row).__name__}, expected {model.__name__}")
         try:
             model.model_validate(row.__dict__)
         except ValidationError as exc:
-            raise SinkError(f"{where}: row {line}: {describe(exc)}; nothing was written") from None
+            raise SinkRejected(f"{where}: row {line}: {describe(exc)}; nothing was written") from None
 
 
 def batch_params(
@@ -76,7 +88,7 @@ def batch_params(
     try:
         parse_raw_key(raw_key)
     except ContractError as exc:
-        raise SinkError(f"{where}: {exc}") from None
+        raise SinkRejected(f"{where}: {exc}") from None
     loaded_at = datetime.now(UTC)
     return [to_params(row, raw_key, loaded_at) for row in latest_by_key(rows, key)]
 
@@ -89,9 +101,3 @@ class Reconcilable(Protocol):
     ) -> list[StoredRow]:
         """Rows whose raw key lies in [first_raw_key, last_raw_key], or whose natural time lies in [since, until]."""
         ...
-
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an exception's message (drivers often add pages of context), or its type."""
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__

@@ -7,9 +7,18 @@ from importlib import import_module
 from pathlib import Path
 
 from pipeline.contracts import check_source, floor_minute
-from pipeline.sources.base import NothingToIngest, PayloadError, Source, SourceError, UpstreamError
+from pipeline.sources.base import NothingToIngest, PayloadError, Source, SourceError, UpstreamError, UpstreamRefused
 
-__all__ = ["NothingToIngest", "PayloadError", "Source", "SourceError", "UpstreamError", "get_source", "parse_file"]
+__all__ = [
+    "NothingToIngest",
+    "PayloadError",
+    "Source",
+    "SourceError",
+    "UpstreamError",
+    "UpstreamRefused",
+    "get_source",
+    "parse_file",
+]
 
 
 def get_source(source_id: str) -> Source:

@@ -7,22 +7,29 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline.constants import SourceId
+from pipeline.errors import Kind, PipelineError, TerminalError, TransientError
 from pipeline.settings import Settings
 from pipeline.state import StateStore
 
 RawRow = dict[str, Any]
 
 
-class SourceError(Exception):
+class SourceError(PipelineError):
     """An expected failure of a source, with a one-line message a person can act on."""
 
 
-class PayloadError(SourceError):
+class PayloadError(TerminalError, SourceError):
     """A payload that cannot be turned into raw rows (a changed page layout, a malformed body)."""
 
 
-class UpstreamError(SourceError):
-    """The service answered with an error (an API error body, an HTTP error, a rate limit)."""
+class UpstreamError(TransientError, SourceError):
+    """The service could not answer now (an HTTP error, a rate limit, a timeout): the next try may succeed."""
+
+
+class UpstreamRefused(TerminalError, UpstreamError):
+    """The service refuses the request for what it is (a key or plan it does not accept): never retried."""
+
+    kind: Kind = "terminal"
 
 
 class NothingToIngest(Exception):
@@ -39,7 +46,7 @@ class Source(Protocol):
         ...
 
     def parse(self, payload: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
-        """Raw rows with the contract columns (`pipeline.contracts.RAW_COLUMNS`) for this source."""
+        """Raw rows with the contract columns (`pipeline.registry.get(id).raw_columns`) for this source."""
         ...
 
     def load_payload(self, path: Path) -> Any:

@@ -522,9 +522,9 @@ def render_page(quotes: list[Any], top_n: int, *, rendered: int | None = None) -
 
 
 def simulate(seed: int, scheduled_at: datetime, top_n: int) -> CmcPayload:
-    from pipeline.sources import market
+    from pipeline.sources import simulator
 
-    quotes = market.crypto_quotes(seed, scheduled_at)
+    quotes = simulator.crypto_quotes(seed, scheduled_at)
     return CmcPayload("html", render_page(quotes, top_n), top_n)
 
 

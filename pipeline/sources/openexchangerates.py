@@ -27,7 +27,7 @@ rule keeps a faster setting (or a late-publishing service) within the quota. `qu
 budget (calls this month, quota, projected calls at the current refresh) for the demo and the notebooks.
 
 Simulated: a simulated service whose `timestamp` advances every minute (like a paid plan) with slowly moving
-rates from `pipeline.sources.market`; the guard runs in simulated mode too, so at the default 3600 s refresh
+rates from `pipeline.sources.simulator`; the guard runs in simulated mode too, so at the default 3600 s refresh
 the simulated service is also called once an hour.
 """
 
@@ -185,10 +185,10 @@ def call_latest(app_id: str) -> dict[str, Any]:
 
 def simulate(seed: int, at: datetime) -> dict[str, Any]:
     """The simulated service's answer at a minute: its `timestamp` advances every minute, like a paid plan."""
-    from pipeline.sources import market
+    from pipeline.sources import simulator
 
     at = floor_minute(at)
-    rates = market.fx_rates(seed, at)
+    rates = simulator.fx_rates(seed, at)
     return {
         "disclaimer": DISCLAIMER, "license": LICENSE, "timestamp": int(at.timestamp()), "base": "USD",
         "rates": dict(sorted(rates.items())),

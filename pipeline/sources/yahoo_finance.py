@@ -16,7 +16,7 @@ Live: yfinance sends one chart request per symbol; they run in a thread pool, ea
 start, end, interval="1m")` with yfinance's exceptions switched on (`yf.config.debug.hide_exceptions = False`)
 so a failing symbol raises instead of coming back as an empty frame. HTTP 429 (`YFRateLimitError`) is retried
 with jittered exponential backoff (tenacity); a symbol still limited after `RATE_LIMIT_ATTEMPTS` gets an error row.
-Simulated: the same payload from `pipeline.sources.market` (a deterministic random walk per symbol and day).
+Simulated: the same payload from `pipeline.sources.simulator` (a deterministic random walk per symbol and day).
 
 Raw rows (`parse`): one `success` row per (symbol, bar) inside the window whose prices are all present (a bar
 Yahoo sends with null prices, a minute without trades, is no bar: yfinance drops it and so does the parser);
@@ -48,9 +48,9 @@ import pandas as pd
 
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, to_utc
+from pipeline.errors import one_line
 from pipeline.settings import Settings
-from pipeline.sinks.base import one_line
-from pipeline.sources import market
+from pipeline.sources import simulator
 from pipeline.sources.base import NothingToIngest, PayloadError, RawRow
 from pipeline.sources.universe import universe
 from pipeline.state import StateStore
@@ -202,8 +202,8 @@ def simulate(seed: int, symbols: Sequence[str], start: datetime, end: datetime) 
     symbols = tuple(symbols)
     names = np.asarray(symbols, dtype=object)
     parts = []
-    for day, session_open, minutes in market.stock_sessions(start, end):
-        bars = market.stock_day(seed, symbols, day)
+    for day, session_open, minutes in simulator.stock_sessions(start, end):
+        bars = simulator.stock_day(seed, symbols, day)
         if bars is None:
             continue
         count = minutes.stop - minutes.start
@@ -315,7 +315,7 @@ class YahooFinance:
 
     def fetch(self, settings: Settings, scheduled_at: datetime, state: StateStore | None = None) -> YahooPayload:
         start, end = window(scheduled_at, settings.yahoo_lookback_minutes)
-        if not market.stock_sessions(start, end):
+        if not simulator.stock_sessions(start, end):
             raise NothingToIngest(
                 f"yahoo_finance: the US stock market is closed for bars starting in [{iso(start)}, {iso(end)})"
             )

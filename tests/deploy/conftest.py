@@ -11,7 +11,7 @@ from moto.server import ThreadedMotoServer
 
 from pipeline.deploy.archive import describe, write_zip
 from pipeline.deploy.build import Build
-from pipeline.deploy.functions import FUNCTIONS
+from pipeline.deploy.functions import all_functions
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def make_build(root: Path, version: str = "1") -> Build:
     (code_dir / "pipeline" / "__init__.py").write_text(f"__version__ = {version!r}\n")
     write_zip(code_dir, root / f"code-{version}.zip")
     layers = {}
-    for function in FUNCTIONS:
+    for function in all_functions():
         if function.layer_name in layers:
             continue
         layer_dir = root / "layer-src" / function.layer_name
@@ -47,7 +47,7 @@ def make_build(root: Path, version: str = "1") -> Build:
         zip_path = root / f"{function.layer_name}.zip"
         write_zip(layer_dir, zip_path, prefix="python")
         layers[function.layer_name] = describe(function.layer_name, zip_path)
-    return Build(FUNCTIONS, describe("code", root / f"code-{version}.zip"), layers, [])
+    return Build(all_functions(), describe("code", root / f"code-{version}.zip"), layers, [])
 
 
 @pytest.fixture(scope="module")

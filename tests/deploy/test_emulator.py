@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from pipeline.cloudformation.template import TEMPLATE_PATH
 from pipeline.deploy.build import build_for_emulator, emulator_build
+from pipeline.deploy.deployer import DeployError, deploy_pipeline
 from pipeline.deploy.emulator import MARKER, is_local_endpoint
-from pipeline.deploy.functions import FUNCTIONS
+from pipeline.deploy.functions import all_functions
 from pipeline.deploy.layers import LayerSpec, build_layer, layer_specs
-from pipeline.deploy.stack import DeployError, deploy_pipeline
-from pipeline.local.template import TEMPLATE_PATH
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_placeholder_layers_hold_a_readme_that_says_they_are_for_the_emulator_on
     build = emulator_build(tmp_path)
 
     # THEN every layer is a placeholder holding the README alone, under a key that says so
-    assert build.placeholder_layers == sorted(layer_specs(FUNCTIONS))
+    assert build.placeholder_layers == sorted(layer_specs(all_functions()))
     for name, artifact in build.layers.items():
         assert artifact.path.parent == tmp_path / "emulator"
         assert artifact.s3_key.startswith(f"artifacts/emulator-{name}-")
@@ -53,7 +53,7 @@ def test_placeholder_layers_hold_a_readme_that_says_they_are_for_the_emulator_on
             assert archive.namelist() == [MARKER]
             readme = archive.read(MARKER).decode()
         assert "for the local emulator only" in readme and "python -m pipeline layer build" in readme
-        assert all(f"`{r}`" in readme for r in layer_specs(FUNCTIONS)[name].requirements)
+        assert all(f"`{r}`" in readme for r in layer_specs(all_functions())[name].requirements)
     # ... the code package is the real one
     with zipfile.ZipFile(build.code.path) as archive:
         assert "pipeline/handlers/ingest.py" in archive.namelist()
@@ -89,7 +89,7 @@ def _fake_installer(spec: LayerSpec, target: Path) -> dict[str, str]:
 
 
 def test_the_emulator_gets_the_real_layers_when_every_layer_is_cached(tmp_path: Path) -> None:
-    specs = layer_specs(FUNCTIONS)
+    specs = layer_specs(all_functions())
     names = sorted(specs)
     # GIVEN every layer but one built earlier
     for name in names[1:]:

@@ -16,7 +16,7 @@ import sys
 import pytest
 from packaging.requirements import Requirement
 
-from pipeline.deploy.functions import FUNCTIONS, RUNTIME_PROVIDED, Function, canonical_name, requirements
+from pipeline.deploy.functions import RUNTIME_PROVIDED, Function, all_functions, canonical_name, requirements
 
 _HIDE = """
 import importlib, importlib.abc, json, sys
@@ -63,7 +63,7 @@ def _hidden_modules(available: set[str]) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)
+@pytest.mark.parametrize("function", all_functions(), ids=lambda f: f.name)
 def test_the_layer_holds_everything_the_handler_imports(function: Function) -> None:
     # GIVEN only the distributions the function's extras resolve to (plus the SDK the runtime has)
     available = _closure([*requirements(function.extras), *RUNTIME_PROVIDED])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.deploy.archive import describe, write_zip
-from pipeline.deploy.functions import FUNCTION_EXTRAS, FUNCTIONS, PackagingError, get_function, requirements
+from pipeline.deploy.functions import PackagingError, all_functions, get_function, requirements
 from pipeline.deploy.layers import LayerSpec, build_layer, compile_bytecode, layer_specs, trim
 from pipeline.deploy.sizes import UNZIPPED_LIMIT, FunctionSize, check_limits
 
@@ -200,7 +200,7 @@ def test_a_function_over_250_mb_unzipped_fails_the_build_in_one_line() -> None:
 
 def test_each_function_family_installs_its_pyproject_extra_plus_the_base() -> None:
     # The extras the functions name all exist in pyproject.toml
-    assert {extra for extras in FUNCTION_EXTRAS.values() for extra in extras} <= set(_pyproject_extras()), (
+    assert {extra for f in all_functions() for extra in f.extras} <= set(_pyproject_extras()), (
         "a function names an extra pyproject.toml does not have"
     )
     process_oxr = requirements(get_function("process-openexchangerates").extras)
@@ -208,7 +208,7 @@ def test_each_function_family_installs_its_pyproject_extra_plus_the_base() -> No
     assert {"pydantic", "pydantic-settings", "aws-lambda-powertools", "sqlalchemy", "pymssql"} <= names
     assert "pyarrow" not in names and "yfinance" not in names
     # six functions, one layer per distinct extra set
-    assert len(FUNCTIONS) == 6 and len(layer_specs()) == len({f.extras for f in FUNCTIONS})
+    assert len(all_functions()) == 6 and len(layer_specs()) == len({f.extras for f in all_functions()})
 
 
 def test_an_unknown_extra_or_function_is_one_clear_error(tmp_path: Path) -> None:

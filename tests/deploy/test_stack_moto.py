@@ -16,15 +16,17 @@ import pytest
 from botocore.exceptions import ClientError
 from rich.console import Console
 
-from pipeline.constants import SOURCES
+from pipeline.cloudformation.template import TEMPLATE_PATH, load_template
 from pipeline.contracts import Event
 from pipeline.deploy.build import Build
 from pipeline.deploy.deployed import DeployedStack
-from pipeline.deploy.functions import FUNCTIONS
-from pipeline.deploy.stack import DeployError, delete_pipeline, deploy_pipeline
-from pipeline.local.template import TEMPLATE_PATH, load_template
+from pipeline.deploy.deployer import DeployError, delete_pipeline, deploy_pipeline
+from pipeline.deploy.functions import all_functions
+from pipeline.registry import source_ids
 
 from .conftest import make_build
+
+SOURCES = source_ids()
 
 pytestmark = pytest.mark.stack
 
@@ -160,7 +162,7 @@ def test_the_deployed_stack_reads_back_its_topology(
     deployed = DeployedStack.connect(STACK, moto_session, moto_endpoint)
 
     functions = {row["function"]: row for row in deployed.functions()}
-    assert sorted(functions) == sorted(f"{STACK}-{f.name}" for f in FUNCTIONS)
+    assert sorted(functions) == sorted(f"{STACK}-{f.name}" for f in all_functions())
     assert functions[f"{STACK}-process-coinmarketcap"]["handler"] == "pipeline.handlers.process.coinmarketcap"
 
     queues = {row["queue"]: row for row in deployed.queues()}
@@ -282,7 +284,7 @@ def test_a_stack_whose_resource_cannot_be_created_fails_in_one_line(
 def test_a_template_over_the_inline_limit_goes_through_the_artifact_bucket(
     clients: dict[str, Any], tmp_path: Path
 ) -> None:
-    from pipeline.deploy.stack import TEMPLATE_BODY_LIMIT, Deployer
+    from pipeline.deploy.deployer import TEMPLATE_BODY_LIMIT, Deployer
 
     deployer = Deployer("big", clients["cloudformation"], clients["s3"], "us-east-1", _console())
     bucket = "mdp-artifacts-for-template"

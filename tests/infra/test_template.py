@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
-from pipeline.constants import SOURCES, Env
-from pipeline.local.template import TEMPLATE_PATH, Template, load_template
+from pipeline.cloudformation.template import TEMPLATE_PATH, Template, load_template
+from pipeline.constants import Env
+from pipeline.registry import source_ids
+
+SOURCES = source_ids()
 
 BODY = load_template()
 RESOURCES: dict[str, dict[str, Any]] = BODY["Resources"]

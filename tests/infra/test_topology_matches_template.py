@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.local.stack import STACK_NAME, LocalStack
-from pipeline.local.template import Template
+from pipeline.cloudformation.template import Template
+from pipeline.local.servers import STACK_NAME, LocalStack
 
 pytestmark = pytest.mark.stack
 

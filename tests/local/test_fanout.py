@@ -9,9 +9,12 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.constants import SOURCE_ATTRIBUTE, SOURCES
-from pipeline.local.stack import LocalStack
-from pipeline.local.template import Template
+from pipeline.cloudformation.template import Template
+from pipeline.constants import SOURCE_ATTRIBUTE
+from pipeline.local.servers import LocalStack
+from pipeline.registry import source_ids
+
+SOURCES = source_ids()
 
 pytestmark = pytest.mark.stack
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local import stack as local_stack_module
-from pipeline.local.stack import LocalStack, LocalStackError
+from pipeline.local import servers as local_stack_module
+from pipeline.local.servers import LocalStack, LocalStackError
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.stack

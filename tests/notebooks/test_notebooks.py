@@ -19,7 +19,7 @@ import papermill
 import pytest
 
 from pipeline.course import recorded
-from pipeline.local.stack import LocalStack
+from pipeline.local.servers import LocalStack
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 # The kernel of the interpreter running the tests (the project's .venv), whatever the notebook's metadata names.

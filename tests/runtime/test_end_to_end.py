@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pipeline import aws
-from pipeline.constants import SOURCES
 from pipeline.contracts import processed_key, raw_key
 from pipeline.handlers import clients
+from pipeline.local.demo import run_minutes, use_stack
 from pipeline.local.runtime import LocalRuntime
-from pipeline.local.session import run_minutes, use_stack
+from pipeline.registry import source_ids
 from pipeline.replay import replay
 from pipeline.verify import verify
+
+SOURCES = source_ids()
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

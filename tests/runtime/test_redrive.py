@@ -12,8 +12,8 @@ import pytest
 from pipeline import aws
 from pipeline.handlers import clients
 from pipeline.handlers import ingest as ingest_handlers
+from pipeline.local.demo import use_stack
 from pipeline.local.runtime import LocalRuntime, scheduled_event
-from pipeline.local.session import use_stack
 from pipeline.redrive import redrive
 
 pytestmark = pytest.mark.stack

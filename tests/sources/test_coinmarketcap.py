@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import responses
 
-from pipeline.contracts import RAW_COLUMNS
+from pipeline import registry
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.settings import Settings
-from pipeline.sources import PayloadError, UpstreamError, market, parse_file
+from pipeline.sources import PayloadError, UpstreamError, parse_file, simulator
 from pipeline.sources import coinmarketcap as cmc
 
 FIXTURES = Path(__file__).parent / "fixtures" / "coinmarketcap"
@@ -26,7 +26,7 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 
 def test_listing_table_gives_ten_rows_with_signed_changes():
     rows = _csv_rows(FIXTURES / "home_listing_table.html")
-    assert list(rows[0]) == list(RAW_COLUMNS["coinmarketcap"])
+    assert list(rows[0]) == list(registry.get("coinmarketcap").raw_columns)
     assert [r["rank"] for r in rows] == [str(i) for i in range(1, 11)]
     assert [r["symbol"] for r in rows][:3] == ["BTC", "ETH", "USDT"]
     btc, eth = rows[0], rows[1]
@@ -162,7 +162,7 @@ def test_simulated_page_is_parsed_by_the_same_parser_and_is_deterministic():
     assert page == cmc.SOURCE.fetch(settings, AT)
     assert page != cmc.SOURCE.fetch(Settings(mode="simulated", seed=12), AT)
     rows = cmc.SOURCE.parse(page, scheduled_at=AT, ingested_at=AT)
-    quotes = market.crypto_quotes(11, AT)[:10]
+    quotes = simulator.crypto_quotes(11, AT)[:10]
     assert [r["symbol"] for r in rows] == [q.coin.symbol for q in quotes]
     assert [r["rank"] for r in rows] == list(range(1, 11))
     for row, quote in zip(rows, quotes, strict=True):
@@ -172,7 +172,7 @@ def test_simulated_page_is_parsed_by_the_same_parser_and_is_deterministic():
 
 
 def test_simulated_page_falls_back_to_next_data_when_the_table_is_not_rendered():
-    quotes = market.crypto_quotes(11, AT)
+    quotes = simulator.crypto_quotes(11, AT)
     page = cmc.render_page(quotes, 10, rendered=0)
     rows = cmc.parse_page(page, 10)
     assert [r["symbol"] for r in rows] == [q.coin.symbol for q in quotes[:10]]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.contracts import RAW_COLUMNS
+from pipeline import registry
 from pipeline.sources import PayloadError, parse_file
 from pipeline.sources.universe import sp500, yahoo_symbol
 
@@ -24,7 +24,7 @@ def test_recorded_aapl_chart_through_yfinance(shared):
         if session["start"] <= t < session["end"] and quote["close"][i] is not None
     ]
     rows = parse_file("yahoo_finance", path)
-    assert all(set(RAW_COLUMNS["yahoo_finance"]) <= set(r) for r in rows)
+    assert all(set(registry.get("yahoo_finance").raw_columns) <= set(r) for r in rows)
     assert {r["status"] for r in rows} == {"success"} and {r["symbol"] for r in rows} == {"AAPL"}
     # every bar of the session but the all-null one (bar 105), and not the next day's stray bar
     assert [r["ts"] for r in rows] == expected

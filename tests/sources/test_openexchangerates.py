@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from pipeline.contracts import RAW_COLUMNS
+from pipeline import registry
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.settings import Settings
 from pipeline.sources import NothingToIngest, PayloadError, UpstreamError, parse_file
@@ -25,7 +25,7 @@ def test_one_row_per_currency_with_the_upstream_timestamp():
         "openexchangerates",
         rows_to_csv("openexchangerates", parse_file("openexchangerates", FIXTURES / "latest_small.json")),
     )
-    assert list(rows[0]) == list(RAW_COLUMNS["openexchangerates"])
+    assert list(rows[0]) == list(registry.get("openexchangerates").raw_columns)
     assert [(r["base"], r["currency"], r["rate"]) for r in rows] == [
         ("USD", "EUR", "0.857649"), ("USD", "GBP", "0.73184"), ("USD", "JPY", "145.244005"), ("USD", "USD", "1.0"),
     ]  # fmt: skip

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from tenacity import wait_none
 
-from pipeline.contracts import RAW_COLUMNS
+from pipeline import registry
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.settings import Settings
-from pipeline.sources import NothingToIngest, get_source, market, parse_file
+from pipeline.sources import NothingToIngest, get_source, parse_file, simulator
 from pipeline.sources import yahoo_finance as yahoo
 from pipeline.sources.universe import sp500, universe
 from pipeline.sources.yahoo_replay import Recorded, ReplaySession
@@ -44,7 +44,7 @@ def test_yfinance_parses_recorded_charts_into_contract_rows_with_utc_bar_starts(
     rows = _rows(payload)
 
     # THEN one row per (symbol, bar) inside the window, the null bar left out, one error row for GONE
-    assert list(rows[0]) == list(RAW_COLUMNS["yahoo_finance"])
+    assert list(rows[0]) == list(registry.get("yahoo_finance").raw_columns)
     good = [(r["symbol"], r["ts"]) for r in rows if r["status"] == "success"]
     assert good == [("AAPL", f"2024-10-02T14:0{m}:00Z") for m in range(5)] + [
         ("MSFT", f"2024-10-02T14:0{m}:00Z") for m in (0, 1, 2, 4)
@@ -117,7 +117,7 @@ SIM = Settings(mode="simulated", seed=7, universe_limit=None)
 
 
 def _clear_market_caches() -> None:
-    for cached in (market.stock_day, market._day_levels, market._year_levels, market.stock_walk):
+    for cached in (simulator.stock_day, simulator._day_levels, simulator._year_levels, simulator.stock_walk):
         cached.cache_clear()
 
 
@@ -147,7 +147,7 @@ def test_simulated_rows_are_contract_rows_for_the_whole_universe():
 
 
 def test_simulated_day_looks_like_a_trading_day():
-    bars = market.stock_day(7, universe(50), datetime(2025, 3, 5).date())
+    bars = simulator.stock_day(7, universe(50), datetime(2025, 3, 5).date())
     assert bars is not None and bars.close.shape == (50, 390)
     assert (bars.high >= np.maximum(bars.open, bars.close)).all()
     assert (bars.low <= np.minimum(bars.open, bars.close)).all()

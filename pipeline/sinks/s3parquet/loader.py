@@ -18,9 +18,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.constants import PROCESSED_PREFIX, SourceId
 from pipeline.contracts import ContractError, processed_key
+from pipeline.errors import classify_botocore, one_line
 from pipeline.schemas import Coin
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, StoredRow, check_rows, one_line
+from pipeline.sinks.base import SinkError, SinkRejected, StoredRow, check_rows, sink_error
 from pipeline.sinks.s3parquet.configuration import ParquetConfig
 
 TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
@@ -75,12 +76,13 @@ class ParquetSink:
         try:
             key = processed_key(raw_key)
         except ContractError as exc:
-            raise SinkError(f"parquet sink: {exc}") from None
+            raise SinkRejected(f"parquet sink: {exc}") from None
         check_rows(rows, Coin, f"{self.where(key)}: from {raw_key}")
         try:
             table = to_table(rows, raw_key, datetime.now(UTC))
         except (pa.ArrowException, TypeError, ValueError) as exc:
-            raise SinkError(f"{self.where(key)}: rows from {raw_key} do not fit the schema: {one_line(exc)}") from None
+            message = f"{self.where(key)}: rows from {raw_key} do not fit the schema: {one_line(exc)}"
+            raise SinkRejected(message) from None
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression=self.config.compression)
         try:
@@ -91,7 +93,8 @@ class ParquetSink:
                 ContentType="application/vnd.apache.parquet",
             )
         except (BotoCoreError, ClientError) as exc:
-            raise SinkError(f"{self.where(key)}: could not write the object: {one_line(exc)}") from None
+            message = f"{self.where(key)}: could not write the object: {one_line(exc)}"
+            raise sink_error(message, classify_botocore(exc)) from None
         return table.num_rows
 
     def read(self, raw_key: str) -> pa.Table | None:

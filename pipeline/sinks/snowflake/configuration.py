@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
 
 from pipeline.constants import Env
+from pipeline.errors import one_line
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, one_line
+from pipeline.sinks.base import SinkError
 
 # Identifiers cannot be bound as parameters, so they are checked instead: plain unquoted Snowflake identifiers.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")]

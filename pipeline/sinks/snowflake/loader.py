@@ -29,11 +29,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Final
 
+from pipeline import registry
 from pipeline.constants import SourceId
 from pipeline.contracts import to_utc
+from pipeline.errors import classify_snowflake, one_line
 from pipeline.schemas import Bar
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, StoredRow, batch_params, one_line
+from pipeline.sinks.base import SinkError, StoredRow, batch_params, sink_error
 from pipeline.sinks.snowflake.configuration import SnowflakeCredentials
 
 log = logging.getLogger(__name__)
@@ -103,7 +105,7 @@ class SnowflakeSink:
     # -- loading ---------------------------------------------------------------------------------------------
     def load(self, rows: Sequence[Any], raw_key: str) -> int:
         params = batch_params(
-            rows, Bar, raw_key, self.credentials.where, key=lambda bar: (bar.symbol, bar.ts), to_params=bar_params
+            rows, Bar, raw_key, self.credentials.where, key=registry.get("yahoo_finance").row_key, to_params=bar_params
         )
         if not params:
             return 0
@@ -144,7 +146,8 @@ class SnowflakeSink:
                 yield cursor
         except snowflake.connector.errors.Error as exc:
             self._disconnect()
-            raise SinkError(f"{self.credentials.where}: {doing}: {_driver_message(exc)}") from None
+            message = f"{self.credentials.where}: {doing}: {_driver_message(exc)}"
+            raise sink_error(message, classify_snowflake(exc)) from None
         finally:
             if self.credentials.is_fakesnow:
                 self._disconnect()
@@ -159,7 +162,7 @@ class SnowflakeSink:
                 raise SinkError(
                     f"{self.credentials.where}: cannot connect: {_driver_message(exc)} "
                     "(is it up and are the credentials right? the event will be retried)"
-                ) from None
+                ) from None  # transient whatever the cause: the event is fine, the connection is not
         return self._connection
 
     def _disconnect(self) -> None:

@@ -14,8 +14,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from pipeline.constants import Env
+from pipeline.errors import one_line
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, one_line
+from pipeline.sinks.base import SinkError
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 

@@ -24,11 +24,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from pipeline import registry
 from pipeline.constants import SourceId
 from pipeline.contracts import to_utc
+from pipeline.errors import classify_sqlalchemy, one_line
 from pipeline.schemas import Rate
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, StoredRow, batch_params, one_line
+from pipeline.sinks.base import SinkError, StoredRow, batch_params, sink_error
 from pipeline.sinks.sqlserver.configuration import SqlServerConfig
 
 KEY: Final = ("base", "currency", "rate_ts")
@@ -133,7 +135,7 @@ class SqlServerSink:
     def load(self, rows: Sequence[Any], raw_key: str) -> int:
         where = self.config.where
         params = batch_params(
-            rows, Rate, raw_key, where, key=lambda r: (r.base, r.currency, r.rate_ts), to_params=rate_params
+            rows, Rate, raw_key, where, key=registry.get("openexchangerates").row_key, to_params=rate_params
         )
         if not params:
             return 0
@@ -143,7 +145,8 @@ class SqlServerSink:
                 self.ensure_table(connection)
                 self.upsert(connection, params)
         except SQLAlchemyError as exc:
-            raise SinkError(f"{where}: could not load {raw_key}: {_driver_message(exc)}") from None
+            message = f"{where}: could not load {raw_key}: {_driver_message(exc)}"
+            raise sink_error(message, classify_sqlalchemy(exc)) from None
         self.last_load_statements = self.statements - before
         return len(params)
 

@@ -17,6 +17,8 @@ from typing import Any, Final
 
 import yaml
 
+from pipeline.errors import PipelineError
+
 TEMPLATE_PATH: Final = Path(__file__).resolve().parents[2] / "infra" / "cloudformation" / "template.yaml"
 
 # Tags whose long form is Fn::<Name>; !Ref and !Condition keep their own names.
@@ -28,7 +30,7 @@ _FN_TAGS: Final = (
 PSEUDO_NO_VALUE: Final = "AWS::NoValue"
 
 
-class TemplateError(ValueError):
+class TemplateError(PipelineError, ValueError):
     """A template this module cannot read or evaluate."""
 
 

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from typing import Any, Final
 
-from pipeline.constants import SOURCES, SourceId
-from pipeline.local.template import Template, TemplateError
+from pipeline.cloudformation.template import Template, TemplateError
+from pipeline.constants import SourceId
+from pipeline.registry import source_ids
 
 BUCKET: Final = "AWS::S3::Bucket"
 TOPIC: Final = "AWS::SNS::Topic"
@@ -235,7 +236,7 @@ class TopologyBuilder:
             for source in subscription_sources(template.properties(logical_id)):
                 topology.subscriptions[source] = template.physical[logical_id]
         topology.outputs = template.outputs()
-        missing = [s for s in SOURCES if s not in topology.queues or s not in topology.dead_letter_queues]
+        missing = [s for s in source_ids() if s not in topology.queues or s not in topology.dead_letter_queues]
         if missing:
             raise TemplateError(f"the template declares no queue or dead-letter queue for: {', '.join(missing)}")
         return topology
@@ -259,7 +260,7 @@ def subscription_sources(props: Mapping[str, Any]) -> list[SourceId]:
     policy = props.get("FilterPolicy") or {}
     if isinstance(policy, str):
         policy = json.loads(policy)
-    return [s for s in policy.get("source", []) if s in SOURCES]
+    return [s for s in policy.get("source", []) if s in source_ids()]
 
 
 def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline import aws
-from pipeline.constants import SOURCES, Env, SourceId
+from pipeline.constants import Env, SourceId
 from pipeline.contracts import check_source, floor_minute, iso
+from pipeline.registry import source_ids
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,7 +60,7 @@ def run_minutes(
 
     use_stack(stack)
     settings = stack.settings()
-    chosen: tuple[SourceId, ...] = tuple(check_source(s) for s in sources) if sources else SOURCES
+    chosen: tuple[SourceId, ...] = tuple(check_source(s) for s in sources) if sources else source_ids()
     runtime = LocalRuntime(
         aws.client("sqs", settings),
         stack.queues,
@@ -101,7 +102,7 @@ def render_notebook(notebook: Path, html: Path, parameters: dict[str, Any]) -> P
 
 def demo(minutes: int, start: datetime | None, *, console: Console, render_report: bool = True) -> bool:
     """The whole job: stack up, N minutes, the run summary, verification, the analysis report. True if all is well."""
-    from pipeline.local import stack as local_stack
+    from pipeline.local import servers as local_stack
     from pipeline.settings import Settings
     from pipeline.verify import verify
 

@@ -25,9 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from pipeline.cloudformation.template import TEMPLATE_PATH, Template, TemplateError
+from pipeline.cloudformation.topology import LOCAL_CREDENTIALS, Topology, build_topology
 from pipeline.constants import Env
-from pipeline.local.template import TEMPLATE_PATH, Template, TemplateError
-from pipeline.local.topology import LOCAL_CREDENTIALS, Topology, build_topology
+from pipeline.errors import PipelineError
 from pipeline.settings import Settings
 
 STATE_FILE: Final = "stack.json"
@@ -50,7 +51,7 @@ _PROC: Final = Path("/proc")
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-class LocalStackError(RuntimeError):
+class LocalStackError(PipelineError, RuntimeError):
     """An expected failure of the local stack (port in use, a server that did not come up...)."""
 
 

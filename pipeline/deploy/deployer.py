@@ -20,11 +20,12 @@ from botocore.exceptions import ClientError, WaiterError
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.cloudformation.template import load_template, references
 from pipeline.deploy.archive import Artifact
 from pipeline.deploy.build import Build
 from pipeline.deploy.emulator import emulator_only_refusal
-from pipeline.deploy.functions import FUNCTIONS, Function
-from pipeline.local.template import load_template, references
+from pipeline.deploy.functions import Function, all_functions
+from pipeline.errors import PipelineError
 
 ARTIFACT_BUCKET_PARAMETER: Final = "ArtifactBucket"
 CODE_KEY_PARAMETER: Final = "CodeKey"
@@ -33,7 +34,7 @@ TEMPLATE_BODY_LIMIT: Final = 51_200  # bytes; a larger template goes through S3 
 NO_CHANGES: Final = ("didn't contain changes", "No updates are to be performed")
 
 
-class DeployError(Exception):
+class DeployError(PipelineError):
     """The stack could not be deployed or deleted; the message says what failed and what to do."""
 
 
@@ -46,8 +47,9 @@ def _ref(value: Any) -> str | None:
     return value.get("Ref") if isinstance(value, dict) and isinstance(value.get("Ref"), str) else None
 
 
-def layer_key_parameters(body: Mapping[str, Any], functions: tuple[Function, ...] = FUNCTIONS) -> dict[str, str]:
+def layer_key_parameters(body: Mapping[str, Any], functions: tuple[Function, ...] | None = None) -> dict[str, str]:
     """{function name: the parameter holding its layer's S3 key}, read from the template."""
+    functions = all_functions() if functions is None else functions
     resources: Mapping[str, Any] = body.get("Resources", {})
     by_handler = {
         str(r.get("Properties", {}).get("Handler")): r.get("Properties", {})

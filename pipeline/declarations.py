@@ -1,10 +1,11 @@
 """Is every source declared in full? The registry, the source and sink modules and the template, checked together.
 
 A source is declared once in `pipeline.registry`, but it also needs modules that exist (its `SOURCE`, its row
-model, its sink) and two Lambda functions in the CloudFormation template. `problems()` lists, one line each,
-every place where that is not so: a template function whose source the registry does not know, a declared source
-without both template functions, a sink or row model path that does not resolve, a source module without
-`SOURCE`. The test suite asserts it finds nothing; CONTRIBUTING.md's checklist follows it.
+model, its sink) and, in the CloudFormation template, two Lambda functions, a subscription of the topic filtered on
+it and a schedule rule for its ingest function. `problems()` lists, one line each, every place where that is not
+so: a template function whose source the registry does not know, a declared source without both template
+functions, a sink or row model path that does not resolve, a source module without `SOURCE`. The test suite
+asserts it finds nothing; CONTRIBUTING.md's checklist follows it.
 """
 
 from __future__ import annotations
@@ -34,29 +35,62 @@ def source_handler(handler: str) -> tuple[str, str] | None:
     return kind, source
 
 
-def template_problems(body: Mapping[str, Any]) -> list[str]:
-    """Template functions against the registry, both ways."""
-    found: set[tuple[str, str]] = set()
-    out: list[str] = []
-    known = set(registry.source_ids())
+def _functions(body: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """(kind, source) -> logical id of every source function of the template."""
+    found: dict[tuple[str, str], str] = {}
     for logical_id, resource in body.get("Resources", {}).items():
-        if resource.get("Type") != FUNCTION_TYPE:
-            continue
-        handler = str(resource.get("Properties", {}).get("Handler", ""))
-        pair = source_handler(handler)
-        if pair is None:
-            continue
-        found.add(pair)
-        if pair[1] not in known:
-            out.append(
-                f"template function {logical_id} ({handler}): source {pair[1]!r} is not declared in pipeline.registry"
-            )
+        if resource.get("Type") == FUNCTION_TYPE:
+            pair = source_handler(str(resource.get("Properties", {}).get("Handler", "")))
+            if pair is not None:
+                found[pair] = logical_id
+    return found
+
+
+def _of_type(body: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    return [r.get("Properties", {}) for r in body.get("Resources", {}).values() if r.get("Type") == kind]
+
+
+def _filtered_sources(body: Mapping[str, Any]) -> set[str]:
+    """The sources the topic's subscriptions filter on (each one's queue gets that source's events)."""
+    return {
+        str(source)
+        for props in _of_type(body, "AWS::SNS::Subscription")
+        for source in (props.get("FilterPolicy") or {}).get("source", [])
+    }
+
+
+def _scheduled_functions(body: Mapping[str, Any]) -> set[str]:
+    """Logical ids of the functions an EventBridge rule targets."""
+    targets = [t.get("Arn") for props in _of_type(body, "AWS::Events::Rule") for t in props.get("Targets", [])]
+    return {str(t["Fn::GetAtt"][0]) for t in targets if isinstance(t, dict) and "Fn::GetAtt" in t}
+
+
+def template_problems(body: Mapping[str, Any]) -> list[str]:
+    """Template functions, subscriptions and schedule rules against the registry, both ways."""
+    functions = _functions(body)
+    known = set(registry.source_ids())
+    out = [
+        f"template function {logical_id} ({HANDLER_PREFIX}{kind}.{source}): "
+        f"source {source!r} is not declared in pipeline.registry"
+        for (kind, source), logical_id in functions.items()
+        if source not in known
+    ]
+    filtered, scheduled = _filtered_sources(body), _scheduled_functions(body)
+    out.extend(
+        f"template subscription filtered on source {source!r}: not declared in pipeline.registry"
+        for source in sorted(filtered - known)
+    )
     for source in registry.source_ids():
         out.extend(
             f"source {source!r}: the template has no {kind} function (Handler: {HANDLER_PREFIX}{kind}.{source})"
             for kind in KINDS
-            if (kind, source) not in found
+            if (kind, source) not in functions
         )
+        if source not in filtered:
+            out.append(f"source {source!r}: no subscription of the topic filters on it (its queue gets no events)")
+        ingest = functions.get(("ingest", source))
+        if ingest is not None and ingest not in scheduled:
+            out.append(f"source {source!r}: no schedule rule targets its ingest function {ingest}")
     return out
 
 

@@ -16,13 +16,19 @@ from tests.registry import fake_source
 TEMPLATE = load_template()
 
 
-def template(**functions: str) -> dict[str, Any]:
-    """The project's template plus functions (logical id -> handler), copied from its first ingest function."""
+def template(*, wired: bool = False, **functions: str) -> dict[str, Any]:
+    """The project's template plus functions (logical id -> handler), copied from its first ingest function;
+    `wired`: with the fake source's subscription and the schedule rule of its ingest function, copied alike."""
     body = copy.deepcopy(TEMPLATE)
-    model = body["Resources"]["IngestYahooFinanceFunction"]
+    resources = body["Resources"]
     for logical_id, handler in functions.items():
-        body["Resources"][logical_id] = copy.deepcopy(model)
-        body["Resources"][logical_id]["Properties"]["Handler"] = handler
+        resources[logical_id] = copy.deepcopy(resources["IngestYahooFinanceFunction"])
+        resources[logical_id]["Properties"]["Handler"] = handler
+    if wired:
+        resources["TreasuryYieldsSubscription"] = copy.deepcopy(resources["YahooFinanceSubscription"])
+        resources["TreasuryYieldsSubscription"]["Properties"]["FilterPolicy"] = {"source": ["treasury_yields"]}
+        resources["TreasuryYieldsScheduleRule"] = rule = copy.deepcopy(resources["YahooFinanceScheduleRule"])
+        rule["Properties"]["Targets"][0]["Arn"] = {"Fn::GetAtt": ["IngestTreasuryYieldsFunction", "Arn"]}
     return body
 
 
@@ -51,14 +57,36 @@ def test_a_declared_source_without_its_template_functions() -> None:
             "(Handler: pipeline.handlers.ingest.treasury_yields)",
             "source 'treasury_yields': the template has no process function "
             "(Handler: pipeline.handlers.process.treasury_yields)",
+            "source 'treasury_yields': no subscription of the topic filters on it (its queue gets no events)",
         ]
-        only_ingest = template(IngestTreasuryYieldsFunction="pipeline.handlers.ingest.treasury_yields")
-        assert [p for p in declarations.problems(only_ingest) if "process function" in p] != []
+        only_ingest = template(wired=True, IngestTreasuryYieldsFunction="pipeline.handlers.ingest.treasury_yields")
+        assert declarations.problems(only_ingest) == [
+            "source 'treasury_yields': the template has no process function "
+            "(Handler: pipeline.handlers.process.treasury_yields)"
+        ]
 
 
-def test_a_declared_source_with_both_functions_in_the_template_is_declared_in_full() -> None:
+def test_a_declared_source_whose_ingest_function_no_rule_schedules() -> None:
     with registry.registered(fake_source.spec()):
-        assert declarations.problems(template(**WITH_FAKE_FUNCTIONS)) == []
+        body = template(wired=True, **WITH_FAKE_FUNCTIONS)
+        del body["Resources"]["TreasuryYieldsScheduleRule"]
+        assert declarations.problems(body) == [
+            "source 'treasury_yields': no schedule rule targets its ingest function IngestTreasuryYieldsFunction"
+        ]
+
+
+def test_a_subscription_filtered_on_a_source_that_is_not_declared() -> None:
+    body = template()
+    body["Resources"]["YahooFinanceSubscription"]["Properties"]["FilterPolicy"] = {"source": ["bond_futures"]}
+    assert declarations.problems(body) == [
+        "template subscription filtered on source 'bond_futures': not declared in pipeline.registry",
+        "source 'yahoo_finance': no subscription of the topic filters on it (its queue gets no events)",
+    ]
+
+
+def test_a_declared_source_with_its_functions_subscription_and_rule_is_declared_in_full() -> None:
+    with registry.registered(fake_source.spec()):
+        assert declarations.problems(template(wired=True, **WITH_FAKE_FUNCTIONS)) == []
 
 
 def test_a_scheduled_function_that_is_not_a_source_handler_needs_no_source() -> None:
@@ -109,7 +137,7 @@ def test_a_template_without_a_declared_sources_process_function() -> None:
 )
 def test_a_source_whose_declaration_names_what_does_not_exist(overrides: dict[str, Any], problem: str) -> None:
     with registry.registered(fake_source.spec(**overrides)):
-        assert declarations.problems(template(**WITH_FAKE_FUNCTIONS)) == [problem]
+        assert declarations.problems(template(wired=True, **WITH_FAKE_FUNCTIONS)) == [problem]
 
 
 def test_a_source_declared_twice_or_with_a_key_outside_its_columns_is_refused_at_once() -> None:

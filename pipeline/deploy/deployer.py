@@ -9,7 +9,6 @@ and this module cannot disagree about names.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +18,9 @@ from typing import Any, Final
 from botocore.exceptions import ClientError, WaiterError
 from rich.console import Console
 from rich.table import Table
+from tenacity import Retrying, retry_if_result, wait_fixed
 
+from pipeline.aws import is_not_found
 from pipeline.cloudformation.template import load_template, references
 from pipeline.deploy.archive import Artifact
 from pipeline.deploy.build import Build
@@ -126,7 +127,7 @@ class Deployer:
                 raise DeployError(
                     f"artifact bucket {bucket} exists but is not yours: pass --parameter ArtifactBucket=<your bucket>"
                 ) from None
-            if code not in ("404", "NoSuchBucket", "NotFound"):
+            if not is_not_found(exc):
                 raise
         kwargs: dict[str, Any] = {"Bucket": bucket}
         if self.region != "us-east-1":
@@ -148,7 +149,7 @@ class Deployer:
             self.console.print(f"  {artifact.s3_key} already uploaded", soft_wrap=True)
             return
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            if not is_not_found(exc):
                 raise
         with self.console.status(f"uploading {artifact.path.name} ({artifact.zipped / 1e6:.1f} MB)"):
             self.s3.upload_file(str(artifact.path), bucket, artifact.s3_key)
@@ -314,19 +315,23 @@ class Deployer:
         """Print the stack's new events as they come until it settles; returns its final status and the events."""
         events: list[dict[str, Any]] = []
         with self.console.status(f"{self.stack_name}: waiting for {goal}") as spinner:
-            while True:
+
+            def settled() -> str | None:
+                """The stack's final status, or None while it is still in progress."""
                 for event in self._new_events(seen):
                     seen.add(event["EventId"])
                     events.append(event)
                     self.console.print(_event_line(event), highlight=False)
                 stack = self.stack()
                 if stack is None:
-                    return "DELETE_COMPLETE", events
+                    return "DELETE_COMPLETE"
                 status = str(stack["StackStatus"])
                 spinner.update(f"{self.stack_name}: {status}")
-                if not status.endswith("_IN_PROGRESS"):
-                    return status, events
-                time.sleep(self.poll_seconds)
+                return None if status.endswith("_IN_PROGRESS") else status
+
+            polling = Retrying(wait=wait_fixed(self.poll_seconds), retry=retry_if_result(lambda status: status is None))
+            final: str = polling(settled)
+        return final, events
 
     def outputs(self) -> dict[str, str]:
         stack = self.stack() or {}

@@ -1,11 +1,14 @@
-"""boto3 clients with one retry policy (botocore's standard mode) and the configured endpoint."""
+"""boto3 clients with one retry policy (botocore's standard mode) and the configured endpoint, and the two S3
+idioms the package needs everywhere: telling "not there" from other errors, and listing keys from a first key on."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Final
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from pipeline.settings import Settings
 
@@ -25,3 +28,30 @@ def client(service: str, settings: Settings) -> Any:
 def session_client(session: Any, service: str, endpoint_url: str | None = None) -> Any:
     """A client of an explicit boto3 session (a profile, a region, moto's dummy credentials), same retry policy."""
     return session.client(service, endpoint_url=endpoint_url, config=RETRY_CONFIG)
+
+
+# What S3 answers for an object or bucket that is not there: GetObject says NoSuchKey, HeadObject and HeadBucket
+# (no body) only the status, 404; moto and some S3 stand-ins say NotFound.
+NOT_FOUND_CODES: Final = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True when `exc` is S3 saying the object (or bucket) does not exist."""
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES
+
+
+def key_before(key: str) -> str:
+    """A key that sorts just before `key`: StartAfter is exclusive, so listing from it lists `key` too."""
+    return key[:-1] + chr(ord(key[-1]) - 1) if key else key
+
+
+def list_objects(s3: Any, bucket: str, prefix: str, first_key: str | None = None) -> Iterator[dict[str, Any]]:
+    """The objects under `prefix` in key order, from `first_key` on (inclusive) when given.
+
+    S3 lists keys in UTF-8 binary order, so a caller that stops at the first key past its window reads no more.
+    """
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    if first_key:
+        kwargs["StartAfter"] = key_before(first_key)
+    for page in s3.get_paginator("list_objects_v2").paginate(**kwargs):
+        yield from page.get("Contents", [])

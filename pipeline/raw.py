@@ -9,7 +9,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from pipeline import registry
+from pipeline.aws import is_not_found
 from pipeline.constants import META_ROWS, META_SUCCESS_ROWS, SourceId
 from pipeline.contracts import STATUS_SUCCESS, ContractError
 
@@ -70,8 +73,8 @@ def write_raw(s3: Any, bucket: str, key: str, source: SourceId, rows: Sequence[M
     good = sum(1 for r in rows if r.get("status") == STATUS_SUCCESS)
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
-    except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+    except ClientError as exc:
+        if not is_not_found(exc):
             raise
         head = None
     if head is not None:

@@ -30,9 +30,11 @@ class RegistryError(LookupError):
     """A source that is not declared, or declared in part."""
 
 
-def _resolve(path: str) -> Any:
-    """`package.module:Name` -> the object."""
-    module, _, name = path.partition(":")
+def resolve(path: str) -> Any:
+    """`package.module:Name` -> the object (ImportError or AttributeError when it does not exist)."""
+    module, sep, name = path.partition(":")
+    if not sep or not name:
+        raise ValueError(f"{path!r} is not a `package.module:Name` path")
     return getattr(import_module(module), name)
 
 
@@ -64,10 +66,10 @@ class SourceSpec:
         return self.sink.partition(":")[0]
 
     def model(self) -> type[BaseModel]:
-        return _resolve(self.row_model)  # type: ignore[no-any-return]
+        return resolve(self.row_model)  # type: ignore[no-any-return]
 
     def sink_class(self) -> Any:
-        return _resolve(self.sink)
+        return resolve(self.sink)
 
     def source(self) -> Any:
         """The source object (`pipeline.sources.base.Source`) of this id."""

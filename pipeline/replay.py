@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from pipeline.aws import list_objects
 from pipeline.constants import META_SUCCESS_ROWS, RAW_PREFIX, SourceId
 from pipeline.contracts import ContractError, Event, check_source, iso, parse_raw_key, raw_key
 from pipeline.events import publish
@@ -19,21 +20,17 @@ def raw_objects(
     Keys sort by time, so the listing starts at the window's first key and stops at the first key past its end;
     a stray file under the prefix that is not a raw object is skipped.
     """
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{RAW_PREFIX}/{source}/"}
-    if start is not None:
-        first = raw_key(source, start)
-        kwargs["StartAfter"] = first[:-1] + chr(ord(first[-1]) - 1)  # just before `first`: it is listed too
-    for page in s3.get_paginator("list_objects_v2").paginate(**kwargs):
-        for item in page.get("Contents", []):
-            try:
-                _, at = parse_raw_key(item["Key"])
-            except ContractError:
-                continue
-            if start is not None and at < start:
-                continue
-            if end is not None and at > end:
-                return
-            yield item["Key"], at
+    first = raw_key(source, start) if start is not None else None
+    for item in list_objects(s3, bucket, f"{RAW_PREFIX}/{source}/", first):
+        try:
+            _, at = parse_raw_key(item["Key"])
+        except ContractError:
+            continue
+        if start is not None and at < start:
+            continue
+        if end is not None and at > end:
+            return
+        yield item["Key"], at
 
 
 def replay(

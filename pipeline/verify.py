@@ -189,44 +189,71 @@ def _verify_source(
     source: SourceId, bucket: str, s3: Any, sink: Any, first: datetime | None, last: datetime | None
 ) -> SourceReport:
     spec = registry.get(source)
-    model = spec.model()
     keys = [key for key, _ in raw_objects(s3, bucket, source, first, last)]
     checks: dict[str, MinuteCheck] = {}
     expected: dict[str, set[tuple[Any, ...]]] = {}
     times: list[datetime] = []
     for key in keys:
-        check = checks[key] = MinuteCheck(source, key, parse_raw_key(key)[1])
-        rows = success_rows(read_raw(s3, bucket, key, source))
-        check.raw_rows = len(rows)
-        found: set[tuple[Any, ...]] = set()
-        invalid = 0
-        for row in rows:
-            try:
-                typed = model.model_validate(row)
-            except ValidationError:
-                invalid += 1
-                continue
-            found.add(spec.stored_key(typed, key))
-            if (t := spec.time_of(typed)) is not None:
-                times.append(t)
-        expected[key] = found
-        if invalid:
-            check.missing += invalid
-            check.note = f"{invalid} success row(s) do not validate, so the file was never loaded"
+        checks[key], expected[key] = _read_minute(spec, s3, bucket, key, times)
 
     lo = raw_key(source, first) if first is not None else (keys[0] if keys else None)
     hi = raw_key(source, last) if last is not None else (keys[-1] if keys else None)
     if lo is None or hi is None:
         return SourceReport(source, [])
     stored: list[StoredRow] = sink.stored_rows(lo, hi, min(times, default=None), max(times, default=None))
+    _count_held(checks, expected, stored)
+    _count_extra(source, checks, expected, stored, lo, hi)
+    return SourceReport(source, sorted(checks.values(), key=lambda c: c.raw_key))
 
+
+def _read_minute(
+    spec: registry.SourceSpec, s3: Any, bucket: str, key: str, times: list[datetime]
+) -> tuple[MinuteCheck, set[tuple[Any, ...]]]:
+    """One raw object: its check (success rows, those that do not validate) and the natural keys its sink should
+    hold; the natural times of its rows are added to `times`."""
+    model = spec.model()
+    check = MinuteCheck(spec.id, key, parse_raw_key(key)[1])
+    rows = success_rows(read_raw(s3, bucket, key, spec.id))
+    check.raw_rows = len(rows)
+    found: set[tuple[Any, ...]] = set()
+    invalid = 0
+    for row in rows:
+        try:
+            typed = model.model_validate(row)
+        except ValidationError:
+            invalid += 1
+            continue
+        found.add(spec.stored_key(typed, key))
+        if (t := spec.time_of(typed)) is not None:
+            times.append(t)
+    if invalid:
+        check.missing += invalid
+        check.note = f"{invalid} success row(s) do not validate, so the file was never loaded"
+    return check, found
+
+
+def _count_held(
+    checks: Mapping[str, MinuteCheck], expected: Mapping[str, set[tuple[Any, ...]]], stored: Sequence[StoredRow]
+) -> None:
+    """Per raw object: of the keys it delivered, how many the sink holds and how many it misses."""
     held = {row.key for row in stored}
-    wanted = set().union(*expected.values()) if expected else set()
     for key, found in expected.items():
         check = checks[key]
         check.sink_rows = sum(1 for k in found if k in held)
         check.missing += sum(1 for k in found if k not in held)
 
+
+def _count_extra(
+    source: SourceId,
+    checks: dict[str, MinuteCheck],
+    expected: Mapping[str, set[tuple[Any, ...]]],
+    stored: Sequence[StoredRow],
+    lo: str,
+    hi: str,
+) -> None:
+    """Sink rows no raw object in the window delivered, or held twice: counted on their minute, or on a minute of
+    their own when their raw object is not among those checked."""
+    wanted = set().union(*expected.values()) if expected else set()
     orphans: dict[str, int] = defaultdict(int)
     seen: set[tuple[Any, ...]] = set()
     for held_row in stored:
@@ -245,7 +272,6 @@ def _verify_source(
         except ValueError:
             minute = datetime.min
         checks[key] = MinuteCheck(source, key, minute, extra=extra, note="not among the raw objects checked")
-    return SourceReport(source, sorted(checks.values(), key=lambda c: c.raw_key))
 
 
 def _fmt(value: datetime | None) -> str:

@@ -248,47 +248,41 @@ class Template:
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
     def _function(self, name: str, arg: Any) -> Any:
-        if name == "GetAtt":
-            resource, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
-            return self.get_att(resource, self.resolve(attribute))
-        if name == "If":
-            condition, when_true, when_false = arg
-            return self.resolve(when_true if self.condition(condition) else when_false)
-        if name == "Equals":
-            left, right = (self.resolve(v) for v in arg)
-            return str(left) == str(right)
-        if name == "Not":
-            return not self.resolve(arg[0])
-        if name == "And":
-            return all(self.resolve(v) for v in arg)
-        if name == "Or":
-            return any(self.resolve(v) for v in arg)
-        if name == "Sub":
-            return self._sub(arg)
-        if name == "Join":
-            delimiter, items = arg
-            return str(delimiter).join(str(v) for v in self.resolve(items))
-        if name == "Select":
-            index, items = self.resolve(arg)
-            return items[int(index)]
-        if name == "Split":
-            delimiter, text = self.resolve(arg)
-            return str(text).split(str(delimiter))
-        if name == "FindInMap":
-            mapping, first, second = self.resolve(arg)
-            try:
-                return self.body["Mappings"][mapping][first][second]
-            except KeyError as exc:
-                raise TemplateError(f"Fn::FindInMap {mapping}/{first}/{second} is not in the template") from exc
-        if name == "Base64":
-            return base64.b64encode(str(self.resolve(arg)).encode()).decode()
-        if name == "GetAZs":
-            return [f"{self.region}{zone}" for zone in "abc"]
-        if name == "ToJsonString":
-            return json.dumps(self.resolve(arg))
-        if name == "Length":
-            return len(self.resolve(arg))
-        raise TemplateError(f"Fn::{name} cannot be evaluated locally")
+        evaluate = _FUNCTIONS.get(name)
+        if evaluate is None:
+            raise TemplateError(f"Fn::{name} cannot be evaluated locally")
+        return evaluate(self, arg)
+
+    def _get_att(self, arg: Any) -> Any:
+        resource, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
+        return self.get_att(resource, self.resolve(attribute))
+
+    def _if(self, arg: Any) -> Any:
+        condition, when_true, when_false = arg
+        return self.resolve(when_true if self.condition(condition) else when_false)
+
+    def _equals(self, arg: Any) -> bool:
+        left, right = (self.resolve(v) for v in arg)
+        return str(left) == str(right)
+
+    def _join(self, arg: Any) -> str:
+        delimiter, items = arg
+        return str(delimiter).join(str(v) for v in self.resolve(items))
+
+    def _select(self, arg: Any) -> Any:
+        index, items = self.resolve(arg)
+        return items[int(index)]
+
+    def _split(self, arg: Any) -> list[str]:
+        delimiter, text = self.resolve(arg)
+        return str(text).split(str(delimiter))
+
+    def _find_in_map(self, arg: Any) -> Any:
+        mapping, first, second = self.resolve(arg)
+        try:
+            return self.body["Mappings"][mapping][first][second]
+        except KeyError as exc:
+            raise TemplateError(f"Fn::FindInMap {mapping}/{first}/{second} is not in the template") from exc
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
@@ -303,6 +297,26 @@ class Template:
             return str(self.ref(name))
 
         return _SUB_VAR.sub(replace, text).replace("${!", "${")
+
+
+# The intrinsic functions the local stack evaluates (`Fn::<name>`), each a method of Template or a small lambda.
+_FUNCTIONS: Final[dict[str, Callable[[Template, Any], Any]]] = {
+    "GetAtt": Template._get_att,
+    "If": Template._if,
+    "Equals": Template._equals,
+    "Not": lambda t, arg: not t.resolve(arg[0]),
+    "And": lambda t, arg: all(t.resolve(v) for v in arg),
+    "Or": lambda t, arg: any(t.resolve(v) for v in arg),
+    "Sub": Template._sub,
+    "Join": Template._join,
+    "Select": Template._select,
+    "Split": Template._split,
+    "FindInMap": Template._find_in_map,
+    "Base64": lambda t, arg: base64.b64encode(str(t.resolve(arg)).encode()).decode(),
+    "GetAZs": lambda t, arg: [f"{t.region}{zone}" for zone in "abc"],
+    "ToJsonString": lambda t, arg: json.dumps(t.resolve(arg)),
+    "Length": lambda t, arg: len(t.resolve(arg)),
+}
 
 
 def references(value: Any) -> set[str]:

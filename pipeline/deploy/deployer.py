@@ -9,7 +9,6 @@ and this module cannot disagree about names.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +18,9 @@ from typing import Any, Final
 from botocore.exceptions import ClientError, WaiterError
 from rich.console import Console
 from rich.table import Table
+from tenacity import Retrying, retry_if_result, wait_fixed
 
+from pipeline.aws import is_not_found
 from pipeline.cloudformation.template import load_template, references
 from pipeline.deploy.archive import Artifact
 from pipeline.deploy.build import Build
@@ -126,7 +127,7 @@ class Deployer:
                 raise DeployError(
                     f"artifact bucket {bucket} exists but is not yours: pass --parameter ArtifactBucket=<your bucket>"
                 ) from None
-            if code not in ("404", "NoSuchBucket", "NotFound"):
+            if not is_not_found(exc):
                 raise
         kwargs: dict[str, Any] = {"Bucket": bucket}
         if self.region != "us-east-1":
@@ -148,7 +149,7 @@ class Deployer:
             self.console.print(f"  {artifact.s3_key} already uploaded", soft_wrap=True)
             return
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            if not is_not_found(exc):
                 raise
         with self.console.status(f"uploading {artifact.path.name} ({artifact.zipped / 1e6:.1f} MB)"):
             self.s3.upload_file(str(artifact.path), bucket, artifact.s3_key)
@@ -180,6 +181,27 @@ class Deployer:
         check_parameter_names(declared, parameters)
         current = self.stack()
         status = current["StackStatus"] if current else None
+        self._refuse_unusable(status)
+        change_type = "UPDATE" if status and status != "REVIEW_IN_PROGRESS" else "CREATE"
+        name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        created = self.cloudformation.create_change_set(
+            StackName=self.stack_name,
+            ChangeSetName=name,
+            ChangeSetType=change_type,
+            Parameters=self._parameters(current if change_type == "UPDATE" else None, declared, parameters),
+            Capabilities=CAPABILITIES,
+            Description="python -m pipeline deploy",
+            **source,
+        )
+        change_set_id = created["Id"]
+        if not self._wait_for_change_set(change_set_id, change_type):
+            return self.outputs()
+        self.console.print(self.changes_table(change_set_id, change_type))
+        self._execute(change_set_id, change_type)
+        return self.outputs()
+
+    def _refuse_unusable(self, status: str | None) -> None:
+        """A stack that a change set cannot change now: one line saying what to do."""
         if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
             raise DeployError(
                 f"stack {self.stack_name} is {status} after a failed create: delete it with "
@@ -187,13 +209,13 @@ class Deployer:
             )
         if status and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
             raise DeployError(f"stack {self.stack_name} is busy ({status}): wait for it to finish, then deploy again")
-        change_type = "UPDATE" if status and status != "REVIEW_IN_PROGRESS" else "CREATE"
-        # On an update, a parameter not given keeps the value the stack has (as `aws cloudformation deploy` does).
-        previous = {
-            p["ParameterKey"]: p.get("ParameterValue", "")
-            for p in (current or {}).get("Parameters", [])
-            if change_type == "UPDATE"
-        }
+
+    def _parameters(
+        self, current: Mapping[str, Any] | None, declared: Mapping[str, Any], parameters: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """The change set's parameters. On an update (`current`, the stack), a parameter not given keeps the value
+        the stack has, as `aws cloudformation deploy` does."""
+        previous = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (current or {}).get("Parameters", [])}
         listed: list[dict[str, Any]] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
         for key, spec in declared.items():
             if key in parameters:
@@ -204,20 +226,10 @@ class Deployer:
                     listed.append({"ParameterKey": key, "ParameterValue": str(value)})
             elif key in previous:
                 listed.append({"ParameterKey": key, "UsePreviousValue": True})
-        name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-        created = self.cloudformation.create_change_set(
-            StackName=self.stack_name,
-            ChangeSetName=name,
-            ChangeSetType=change_type,
-            Parameters=listed,
-            Capabilities=CAPABILITIES,
-            Description="python -m pipeline deploy",
-            **source,
-        )
-        change_set_id = created["Id"]
-        if not self._wait_for_change_set(change_set_id, change_type):
-            return self.outputs()
-        self.console.print(self.changes_table(change_set_id, change_type))
+        return listed
+
+    def _execute(self, change_set_id: str, change_type: str) -> None:
+        """Execute the change set and follow the stack's events until it settles; an error unless it completed."""
         seen = self._recent_event_ids()
         try:
             self.cloudformation.execute_change_set(ChangeSetName=change_set_id, StackName=self.stack_name)
@@ -230,7 +242,6 @@ class Deployer:
                 f"{change_type.lower()} of stack {self.stack_name} ended {final}: {first_failure(events)}"
             )
         self.console.print(f"[green]stack {self.stack_name}: {final}[/green]")
-        return self.outputs()
 
     def _wait_for_change_set(self, change_set_id: str, change_type: str) -> bool:
         """True when the change set can be executed; False (and it is deleted) when it holds no changes."""
@@ -304,19 +315,23 @@ class Deployer:
         """Print the stack's new events as they come until it settles; returns its final status and the events."""
         events: list[dict[str, Any]] = []
         with self.console.status(f"{self.stack_name}: waiting for {goal}") as spinner:
-            while True:
+
+            def settled() -> str | None:
+                """The stack's final status, or None while it is still in progress."""
                 for event in self._new_events(seen):
                     seen.add(event["EventId"])
                     events.append(event)
                     self.console.print(_event_line(event), highlight=False)
                 stack = self.stack()
                 if stack is None:
-                    return "DELETE_COMPLETE", events
+                    return "DELETE_COMPLETE"
                 status = str(stack["StackStatus"])
                 spinner.update(f"{self.stack_name}: {status}")
-                if not status.endswith("_IN_PROGRESS"):
-                    return status, events
-                time.sleep(self.poll_seconds)
+                return None if status.endswith("_IN_PROGRESS") else status
+
+            polling = Retrying(wait=wait_fixed(self.poll_seconds), retry=retry_if_result(lambda status: status is None))
+            final: str = polling(settled)
+        return final, events
 
     def outputs(self) -> dict[str, str]:
         stack = self.stack() or {}
@@ -388,23 +403,15 @@ def deploy_pipeline(
     """
     from pipeline.deploy import moto_gaps
 
-    placeholders = build.placeholder_layers
-    if refusal := emulator_only_refusal(placeholders, endpoint_url):
+    if refusal := emulator_only_refusal(build.placeholder_layers, endpoint_url):
         raise DeployError(refusal)
     console = console or Console()
-    if placeholders:
-        console.print(
-            f"layers: {len(placeholders)} placeholders, for the emulator only (it runs no code; "
-            "`python -m pipeline layer build` makes real ones)",
-            soft_wrap=True,
-        )
     clients = _clients(session, endpoint_url)
     region = str(session.region_name)
     given = dict(parameters or {})
     account = clients["sts"].get_caller_identity()["Account"]
     bucket = given.get(ARTIFACT_BUCKET_PARAMETER) or artifact_bucket_name(account, region)
     body = load_template(template)
-    declared: Mapping[str, Any] = body.get("Parameters", {})
     deployer = Deployer(
         stack_name,
         clients["cloudformation"],
@@ -414,6 +421,27 @@ def deploy_pipeline(
         poll_seconds if poll_seconds is not None else (0.5 if endpoint_url else 5.0),
         explicit_parameters=endpoint_url is not None,
     )
+    _upload_build(deployer, bucket, build, body, console)
+    values = {**artifact_parameters(body, bucket, build), **given}
+    if endpoint_url:
+        source = {"TemplateBody": moto_gaps.template_for_moto(body)}
+    else:
+        source = deployer.template_source(bucket, template)
+    outputs = deployer.deploy(source, body.get("Parameters", {}), values)
+    if endpoint_url:
+        outputs = _fill_moto_gaps(deployer, body, clients, console, outputs)
+    console.print(outputs_table(stack_name, outputs))
+    return outputs
+
+
+def _upload_build(deployer: Deployer, bucket: str, build: Build, body: Mapping[str, Any], console: Console) -> None:
+    """The code and layers into the artifact bucket; a word on placeholder layers and functions without one."""
+    if placeholders := build.placeholder_layers:
+        console.print(
+            f"layers: {len(placeholders)} placeholders, for the emulator only (it runs no code; "
+            "`python -m pipeline layer build` makes real ones)",
+            soft_wrap=True,
+        )
     deployer.ensure_bucket(bucket)
     console.print(f"uploading artifacts to s3://{bucket}")
     for artifact in (build.code, *build.layers.values()):
@@ -421,25 +449,23 @@ def deploy_pipeline(
     missing = [f.name for f in build.functions if f.name not in layer_key_parameters(body, build.functions)]
     if missing and any(r.get("Type") == "AWS::Lambda::Function" for r in body["Resources"].values()):
         console.print(f"[yellow]warning:[/yellow] the template gives no layer to: {', '.join(missing)}")
-    values = {**artifact_parameters(body, bucket, build), **given}
-    if endpoint_url:
-        source = {"TemplateBody": moto_gaps.template_for_moto(body)}
-    else:
-        source = deployer.template_source(bucket, template)
-    outputs = deployer.deploy(source, declared, values)
-    if endpoint_url:
-        stack = deployer.stack()
-        assert stack is not None
-        bound = moto_gaps.bound_template(body, stack, cloudformation=clients["cloudformation"], sqs=clients["sqs"])
-        made = moto_gaps.create_skipped_routing(bound, sns=clients["sns"], sqs=clients["sqs"])
-        if made:
-            console.print(f"moto: created {len(made)} subscription(s) and queue policies its CloudFormation skips")
-        if skipped := moto_gaps.unverified_resources(body):
-            console.print(f"moto: not created, so not verified locally: {', '.join(skipped)}", soft_wrap=True)
-        if not outputs:
-            outputs = moto_gaps.resolved_outputs(bound)
-    console.print(outputs_table(stack_name, outputs))
-    return outputs
+
+
+def _fill_moto_gaps(
+    deployer: Deployer, body: Mapping[str, Any], clients: Mapping[str, Any], console: Console, outputs: dict[str, str]
+) -> dict[str, str]:
+    """On moto: create the routing its CloudFormation skips, say what it does not create; the outputs, resolved
+    from the bound template when moto gives none."""
+    from pipeline.deploy import moto_gaps
+
+    stack = deployer.stack()
+    assert stack is not None
+    bound = moto_gaps.bound_template(body, stack, cloudformation=clients["cloudformation"], sqs=clients["sqs"])
+    if made := moto_gaps.create_skipped_routing(bound, sns=clients["sns"], sqs=clients["sqs"]):
+        console.print(f"moto: created {len(made)} subscription(s) and queue policies its CloudFormation skips")
+    if skipped := moto_gaps.unverified_resources(body):
+        console.print(f"moto: not created, so not verified locally: {', '.join(skipped)}", soft_wrap=True)
+    return outputs or moto_gaps.resolved_outputs(bound)
 
 
 def delete_pipeline(

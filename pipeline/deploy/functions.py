@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import re
 import sys
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Final, Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from pipeline import registry
 from pipeline.constants import SourceId
@@ -31,19 +33,21 @@ RUNTIME_PROVIDED: Final = frozenset({"boto3", "botocore", "s3transfer", "jmespat
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 PYPROJECT: Final = PROJECT_ROOT / "pyproject.toml"
 
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
 
 class PackagingError(PipelineError):
     """Packaging cannot go on (a missing extra, a failed pip install, a function over Lambda's limits)."""
 
 
+def parse_requirement(requirement: str) -> Requirement:
+    try:
+        return Requirement(requirement)
+    except InvalidRequirement as exc:
+        raise PackagingError(f"cannot read requirement {requirement!r} in {PYPROJECT}: {exc}") from None
+
+
 def canonical_name(requirement: str) -> str:
     """The normalized distribution name of a requirement string (PEP 503): `Foo_Bar>=1` -> `foo-bar`."""
-    match = _NAME.match(requirement)
-    if not match:
-        raise PackagingError(f"cannot read a package name from requirement {requirement!r} in {PYPROJECT}")
-    return re.sub(r"[-_.]+", "-", match.group(1)).lower()
+    return canonicalize_name(parse_requirement(requirement).name)
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,13 @@ def _pyproject(path: Path = PYPROJECT) -> dict[str, object]:
         return tomllib.load(handle)
 
 
+def optional_dependencies(pyproject: Path = PYPROJECT) -> dict[str, list[str]]:
+    """pyproject's [project.optional-dependencies]: extra -> requirement strings."""
+    project = _pyproject(pyproject)["project"]
+    assert isinstance(project, dict)
+    return dict(project.get("optional-dependencies", {}))
+
+
 def requirements(extras: tuple[str, ...], pyproject: Path = PYPROJECT) -> list[str]:
     """The requirement strings a layer resolves: the base dependencies plus the extras.
 
@@ -134,7 +145,7 @@ def requirements(extras: tuple[str, ...], pyproject: Path = PYPROJECT) -> list[s
     """
     project = _pyproject(pyproject)["project"]
     assert isinstance(project, dict)
-    optional: dict[str, list[str]] = project.get("optional-dependencies", {})
+    optional = optional_dependencies(pyproject)
     own_name = canonical_name(project["name"])
     wanted: list[str] = list(project.get("dependencies", []))
     pending = list(extras)
@@ -147,9 +158,9 @@ def requirements(extras: tuple[str, ...], pyproject: Path = PYPROJECT) -> list[s
         if extra not in optional:
             raise PackagingError(f"extra {extra!r} is not in [project.optional-dependencies] of {pyproject}")
         for requirement in optional[extra]:
-            if canonical_name(requirement) == own_name:  # market-data-pipeline[a,b] refers to other extras
-                inner = requirement[requirement.index("[") + 1 : requirement.index("]")]
-                pending.extend(part.strip() for part in inner.split(","))
+            parsed = parse_requirement(requirement)
+            if canonicalize_name(parsed.name) == own_name:  # market-data-pipeline[a,b] refers to other extras
+                pending.extend(sorted(parsed.extras))
             else:
                 wanted.append(requirement)
     return sorted(set(wanted), key=lambda r: (canonical_name(r), r))

@@ -16,14 +16,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
+
+import psutil
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from pipeline.cloudformation.template import TEMPLATE_PATH, Template, TemplateError
 from pipeline.cloudformation.topology import LOCAL_CREDENTIALS, Topology, build_topology
@@ -44,8 +46,8 @@ STOP_TIMEOUT_SECONDS: Final = 10.0
 # The processes a pid must still look like before `down` signals it (a recycled pid is left alone).
 _MOTO_MARKER: Final = "moto.server"
 _FAKESNOW_MARKER: Final = "fakesnow"
-# Where Linux describes processes; elsewhere `ps` does.
-_PROC: Final = Path("/proc")
+START_POLL_SECONDS: Final = 0.1
+STOP_POLL_SECONDS: Final = 0.05
 
 # Children started by this process, so that stopping them also reaps them (no zombie left behind).
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -235,59 +237,74 @@ def up(
         snowflake_port = _port(snowflake_port, Env.LOCAL_SNOWFLAKE_PORT)
         if aws_port == snowflake_port:
             raise LocalStackError(f"the moto and fakesnow servers cannot share port {aws_port}: choose two ports")
-        logs = local_dir / LOG_DIR
-        logs.mkdir(parents=True, exist_ok=True)
-        db_path = local_dir / SNOWFLAKE_DIR
-        db_path.mkdir(parents=True, exist_ok=True)
-
-        started: list[ServerProcess] = []
+        moto, fakesnow = _start_servers(local_dir, aws_port, snowflake_port, timeout)
         try:
-            moto = _start(
-                "moto",
-                [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(aws_port)],
-                aws_port,
-                logs / "moto.log",
-                _MOTO_MARKER,
-            )
-            started.append(moto)
-            fakesnow = _start(
-                "fakesnow",
-                [sys.executable, "-m", "fakesnow", "-s", "-p", str(snowflake_port), "--host", HOST],
-                snowflake_port,
-                logs / "fakesnow.log",
-                _FAKESNOW_MARKER,
-            )
-            started.append(fakesnow)
-            _wait_until_up(moto, moto.url + "/moto-api/", timeout)
-            _wait_until_up(fakesnow, fakesnow.url, timeout)
-            try:
-                topology = build_topology(template, endpoint_url=moto.url, region=settings.region)
-            except TemplateError as exc:
-                raise LocalStackError(f"cannot build the topology from {template_path}: {exc}") from exc
-        except BaseException:
-            for process in started:
+            topology = build_topology(template, endpoint_url=moto.url, region=settings.region)
+        except BaseException as exc:
+            for process in (moto, fakesnow):
                 _stop(process)
+            if isinstance(exc, TemplateError):
+                raise LocalStackError(f"cannot build the topology from {template_path}: {exc}") from exc
             raise
-
-        stack = LocalStack(
-            local_dir=str(local_dir),
-            region=settings.region,
-            aws_endpoint_url=moto.url,
-            moto=moto,
-            fakesnow=fakesnow,
-            snowflake=SnowflakeEndpoint(
-                host=HOST,
-                port=fakesnow.port,
-                database=settings.snowflake_database,
-                schema=settings.snowflake_schema,
-                table=settings.snowflake_table,
-                db_path=str(db_path),
-            ),
-            sqlserver_url=f"sqlite:///{local_dir / SQLSERVER_FILE}",
-            topology=topology,
-        )
+        stack = _new_stack(settings, local_dir, moto, fakesnow, topology)
         _write_state(local_dir, stack)
         return stack
+
+
+def _start_servers(
+    local_dir: Path, aws_port: int, snowflake_port: int, timeout: float
+) -> tuple[ServerProcess, ServerProcess]:
+    """The moto and fakesnow servers, started and answering; neither is left running if either fails."""
+    logs = local_dir / LOG_DIR
+    logs.mkdir(parents=True, exist_ok=True)
+    (local_dir / SNOWFLAKE_DIR).mkdir(parents=True, exist_ok=True)
+    started: list[ServerProcess] = []
+    try:
+        moto = _start(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(aws_port)],
+            aws_port,
+            logs / "moto.log",
+            _MOTO_MARKER,
+        )
+        started.append(moto)
+        fakesnow = _start(
+            "fakesnow",
+            [sys.executable, "-m", "fakesnow", "-s", "-p", str(snowflake_port), "--host", HOST],
+            snowflake_port,
+            logs / "fakesnow.log",
+            _FAKESNOW_MARKER,
+        )
+        started.append(fakesnow)
+        _wait_until_up(moto, moto.url + "/moto-api/", timeout)
+        _wait_until_up(fakesnow, fakesnow.url, timeout)
+    except BaseException:
+        for process in started:
+            _stop(process)
+        raise
+    return moto, fakesnow
+
+
+def _new_stack(
+    settings: Settings, local_dir: Path, moto: ServerProcess, fakesnow: ServerProcess, topology: Topology
+) -> LocalStack:
+    return LocalStack(
+        local_dir=str(local_dir),
+        region=settings.region,
+        aws_endpoint_url=moto.url,
+        moto=moto,
+        fakesnow=fakesnow,
+        snowflake=SnowflakeEndpoint(
+            host=HOST,
+            port=fakesnow.port,
+            database=settings.snowflake_database,
+            schema=settings.snowflake_schema,
+            table=settings.snowflake_table,
+            db_path=str(local_dir / SNOWFLAKE_DIR),
+        ),
+        sqlserver_url=f"sqlite:///{local_dir / SQLSERVER_FILE}",
+        topology=topology,
+    )
 
 
 def down(settings: Settings | None = None) -> LocalStack | None:
@@ -416,19 +433,30 @@ def _answers(url: str) -> bool:
 
 
 def _wait_until_up(process: ServerProcess, url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _answers(url):
-            return
+    """Poll `url` until the server answers; one line naming its log when it exits or does not answer in time."""
+
+    def answered() -> bool:
         child = _children.get(process.pid)
         if child is not None and child.poll() is not None:
             raise LocalStackError(
                 f"the {process.name} server exited at start (code {child.returncode}, port {process.port}): "
                 f"see {process.log}"
             )
-        time.sleep(0.1)
-    raise LocalStackError(
-        f"the {process.name} server did not answer on {url} within {timeout:.0f} s: see {process.log}"
+        return _answers(url)
+
+    try:
+        _until(answered, timeout, START_POLL_SECONDS)
+    except RetryError:
+        raise LocalStackError(
+            f"the {process.name} server did not answer on {url} within {timeout:.0f} s: see {process.log}"
+        ) from None
+
+
+def _until(condition: Callable[[], bool], timeout: float, every: float) -> None:
+    """Call `condition` every `every` seconds until it returns True; RetryError after `timeout` seconds (an
+    exception it raises ends the wait at once)."""
+    Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(every), retry=retry_if_result(lambda ok: not ok))(
+        condition
     )
 
 
@@ -439,36 +467,14 @@ def _pid_matches(pid: int, marker: str, port: int) -> bool:
         if child.poll() is None:  # our own child, not yet reaped: its pid cannot have been reused
             return True
         del _children[pid]  # reaped: from now on the pid may be anyone's (pids wrap, at 32768 here)
-    described = _process_state(pid)
-    if described is None:
-        return False
-    state, args = described
-    return not state.startswith("Z") and any(marker in a for a in args) and str(port) in args
-
-
-def _process_state(pid: int) -> tuple[str, list[str]] | None:
-    """(state letter, command-line arguments) of a live `pid`, from /proc or, where there is none (macOS),
-    from `ps`; None when no such process runs."""
-    proc = _PROC / str(pid)
-    if _PROC.is_dir():
-        if not proc.exists():
-            return None
-        try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return None
-        return state, [a.decode(errors="replace") for a in cmdline]
     try:
-        out = subprocess.run(
-            ["ps", "-ww", "-o", "stat=", "-o", "command=", "-p", str(pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-    except OSError:
-        return None
-    return (out[0], out[1:]) if out else None
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        args = process.cmdline()
+    except psutil.Error:  # gone, a zombie, or not ours to read
+        return False
+    return any(marker in a for a in args) and str(port) in args
 
 
 def _stop(process: ServerProcess, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
@@ -478,9 +484,8 @@ def _stop(process: ServerProcess, timeout: float = STOP_TIMEOUT_SECONDS) -> None
             break
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, sig)
-        deadline = time.monotonic() + timeout / 2
-        while time.monotonic() < deadline and process.running():
-            time.sleep(0.05)
+        with contextlib.suppress(RetryError):
+            _until(lambda: not process.running(), timeout / 2, STOP_POLL_SECONDS)
     child = _children.pop(process.pid, None)
     if child is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -22,7 +22,10 @@ __all__ = [
 
 
 def get_source(source_id: str) -> Source:
-    module = import_module(f"pipeline.sources.{check_source(source_id)}")
+    """The source object of a declared source (its module, from `pipeline.registry`, is imported now)."""
+    from pipeline.registry import get
+
+    module = import_module(get(check_source(source_id)).module)
     return module.SOURCE  # type: ignore[no-any-return]
 
 

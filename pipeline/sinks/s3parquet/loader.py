@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.aws import is_not_found, list_objects
 from pipeline.constants import PROCESSED_PREFIX, SourceId
 from pipeline.contracts import ContractError, processed_key
 from pipeline.errors import classify_botocore, one_line
@@ -105,7 +106,7 @@ class ParquetSink:
         try:
             body = self.s3.get_object(Bucket=self.config.bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            if is_not_found(exc):
                 return None
             raise SinkError(f"{self.where(key)}: could not read the object: {one_line(exc)}") from None
         except BotoCoreError as exc:
@@ -118,15 +119,11 @@ class ParquetSink:
         prefix = f"{PROCESSED_PREFIX}/{self.source}/"
         keys: list[str] = []
         try:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.config.bucket, Prefix=prefix, StartAfter=_before(first)
-            )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    if item["Key"] > last:  # listed in key order: nothing after this is in the window
-                        return keys
-                    if item["Key"] >= first:
-                        keys.append(item["Key"])
+            for item in list_objects(self.s3, self.config.bucket, prefix, first):
+                if item["Key"] > last:  # listed in key order: nothing after this is in the window
+                    return keys
+                if item["Key"] >= first:
+                    keys.append(item["Key"])
         except (BotoCoreError, ClientError) as exc:
             raise SinkError(f"s3://{self.config.bucket}/{prefix}: could not list: {one_line(exc)}") from None
         return keys
@@ -153,8 +150,3 @@ class ParquetSink:
 
     def close(self) -> None:
         """Nothing to release: the S3 client is shared."""
-
-
-def _before(key: str) -> str:
-    """A key that sorts just before `key` (StartAfter is exclusive)."""
-    return key[:-1] + chr(ord(key[-1]) - 1) if key else key

@@ -1,0 +1,108 @@
+"""A fake fourth source, declared by the registry tests only: Treasury yields, with a row model and an in-memory sink.
+
+It has what CONTRIBUTING.md asks of a source: a `SOURCE` with a fetch (here only the simulated twin: there is no
+live service to call), a parser and a payload loader; a pydantic row model; a sink with `from_settings`, `load`,
+`stored_rows` and `close`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from pipeline.contracts import iso
+from pipeline.registry import SourceSpec
+from pipeline.schemas import UtcDatetime, _Row
+from pipeline.settings import Settings
+from pipeline.sinks.base import StoredRow, batch_params
+from pipeline.sources.base import PayloadError
+from pipeline.state import StateStore
+
+ID = "treasury_yields"
+TENORS = {"2Y": 4.12, "10Y": 4.31, "30Y": 4.55}
+
+
+class Yield(_Row):
+    """One Treasury yield, in percent, as published at `quote_ts`."""
+
+    tenor: str = Field(min_length=2, max_length=4)
+    yield_pct: float = Field(gt=-5, lt=50)
+    quote_ts: UtcDatetime
+
+
+class TreasurySource:
+    id = ID
+
+    def fetch(self, settings: Settings, scheduled_at: datetime, state: StateStore | None = None) -> dict[str, Any]:
+        """The simulated twin: the same JSON form a live endpoint would return."""
+        step = scheduled_at.minute / 1000
+        return {"as_of": iso(scheduled_at), "yields": {t: round(y + step, 4) for t, y in TENORS.items()}}
+
+    def parse(self, payload: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[dict[str, Any]]:
+        if not isinstance(payload, dict) or "yields" not in payload:
+            raise PayloadError("not a yields payload: no 'yields'")
+        tail = {"scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
+        return [
+            {"tenor": tenor, "yield_pct": value, "quote_ts": payload["as_of"], "status": "success", "error": "", **tail}
+            for tenor, value in payload["yields"].items()
+        ]
+
+    def load_payload(self, path: Path) -> Any:
+        return json.loads(path.read_text(encoding="utf-8"))
+
+
+SOURCE = TreasurySource()
+
+
+class MemorySink:
+    """A minimal sink that keeps rows in memory, keyed by natural key (idempotent, as every sink is)."""
+
+    held: ClassVar[dict[tuple[Any, ...], StoredRow]] = {}
+    built: ClassVar[int] = 0
+
+    def __init__(self) -> None:
+        self.source = ID
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **clients: Any) -> MemorySink:
+        cls.built += 1
+        return cls()
+
+    def load(self, rows: Sequence[Any], raw_key: str) -> int:
+        params = batch_params(
+            rows, Yield, raw_key, "memory", key=lambda r: (r.tenor, r.quote_ts), to_params=lambda r, k, _: (r, k)
+        )
+        for row, key in params:
+            self.held[(row.tenor, row.quote_ts)] = StoredRow((row.tenor, row.quote_ts), key)
+        return len(params)
+
+    def stored_rows(
+        self, first_raw_key: str, last_raw_key: str, since: datetime | None, until: datetime | None
+    ) -> list[StoredRow]:
+        return [row for row in self.held.values() if first_raw_key <= row.raw_key <= last_raw_key]
+
+    def close(self) -> None:
+        pass
+
+
+def spec(**overrides: Any) -> SourceSpec:
+    """The fake source's declaration; `overrides` declare it in part (a sink that does not resolve...)."""
+    fields: dict[str, Any] = {
+        "id": ID,
+        "module": __name__,
+        "columns": ("tenor", "yield_pct", "quote_ts"),
+        "row_model": f"{__name__}:Yield",
+        "natural_key": ("tenor", "quote_ts"),
+        "natural_time": "quote_ts",
+        "sink": f"{__name__}:MemorySink",
+        "sink_label": "memory yields",
+        "ingest_extras": ("coinmarketcap", "openexchangerates"),
+        "process_extras": ("parquet",),
+        "description": "US Treasury yields (a fake source of the registry tests)",
+    }
+    return SourceSpec(**(fields | overrides))

@@ -1,0 +1,148 @@
+"""A source declared in part is caught: GIVEN a template function the registry does not know, a declared source
+without both template functions, a sink or a source module that does not exist, THEN `declarations.problems()`
+names it in one line. The project as it stands is declared in full."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from pipeline import declarations, registry
+from pipeline.cloudformation.template import load_template
+from tests.registry import fake_source
+
+TEMPLATE = load_template()
+
+
+def template(*, wired: bool = False, **functions: str) -> dict[str, Any]:
+    """The project's template plus functions (logical id -> handler), copied from its first ingest function;
+    `wired`: with the fake source's subscription and the schedule rule of its ingest function, copied alike."""
+    body = copy.deepcopy(TEMPLATE)
+    resources = body["Resources"]
+    for logical_id, handler in functions.items():
+        resources[logical_id] = copy.deepcopy(resources["IngestYahooFinanceFunction"])
+        resources[logical_id]["Properties"]["Handler"] = handler
+    if wired:
+        resources["TreasuryYieldsSubscription"] = copy.deepcopy(resources["YahooFinanceSubscription"])
+        resources["TreasuryYieldsSubscription"]["Properties"]["FilterPolicy"] = {"source": ["treasury_yields"]}
+        resources["TreasuryYieldsScheduleRule"] = rule = copy.deepcopy(resources["YahooFinanceScheduleRule"])
+        rule["Properties"]["Targets"][0]["Arn"] = {"Fn::GetAtt": ["IngestTreasuryYieldsFunction", "Arn"]}
+    return body
+
+
+WITH_FAKE_FUNCTIONS = {
+    "IngestTreasuryYieldsFunction": "pipeline.handlers.ingest.treasury_yields",
+    "ProcessTreasuryYieldsFunction": "pipeline.handlers.process.treasury_yields",
+}
+
+
+def test_the_project_declares_every_source_in_full() -> None:
+    assert declarations.problems() == []
+
+
+def test_a_template_function_whose_source_is_not_declared() -> None:
+    body = template(IngestBondFuturesFunction="pipeline.handlers.ingest.bond_futures")
+    assert declarations.problems(body) == [
+        "template function IngestBondFuturesFunction (pipeline.handlers.ingest.bond_futures): "
+        "source 'bond_futures' is not declared in pipeline.registry"
+    ]
+
+
+def test_a_declared_source_without_its_template_functions() -> None:
+    with registry.registered(fake_source.spec()):
+        assert declarations.problems() == [
+            "source 'treasury_yields': the template has no ingest function "
+            "(Handler: pipeline.handlers.ingest.treasury_yields)",
+            "source 'treasury_yields': the template has no process function "
+            "(Handler: pipeline.handlers.process.treasury_yields)",
+            "source 'treasury_yields': no subscription of the topic filters on it (its queue gets no events)",
+        ]
+        only_ingest = template(wired=True, IngestTreasuryYieldsFunction="pipeline.handlers.ingest.treasury_yields")
+        assert declarations.problems(only_ingest) == [
+            "source 'treasury_yields': the template has no process function "
+            "(Handler: pipeline.handlers.process.treasury_yields)"
+        ]
+
+
+def test_a_declared_source_whose_ingest_function_no_rule_schedules() -> None:
+    with registry.registered(fake_source.spec()):
+        body = template(wired=True, **WITH_FAKE_FUNCTIONS)
+        del body["Resources"]["TreasuryYieldsScheduleRule"]
+        assert declarations.problems(body) == [
+            "source 'treasury_yields': no schedule rule targets its ingest function IngestTreasuryYieldsFunction"
+        ]
+
+
+def test_a_subscription_filtered_on_a_source_that_is_not_declared() -> None:
+    body = template()
+    body["Resources"]["YahooFinanceSubscription"]["Properties"]["FilterPolicy"] = {"source": ["bond_futures"]}
+    assert declarations.problems(body) == [
+        "template subscription filtered on source 'bond_futures': not declared in pipeline.registry",
+        "source 'yahoo_finance': no subscription of the topic filters on it (its queue gets no events)",
+    ]
+
+
+def test_a_declared_source_with_its_functions_subscription_and_rule_is_declared_in_full() -> None:
+    with registry.registered(fake_source.spec()):
+        assert declarations.problems(template(wired=True, **WITH_FAKE_FUNCTIONS)) == []
+
+
+def test_a_scheduled_function_that_is_not_a_source_handler_needs_no_source() -> None:
+    body = template(RedriveFunction="pipeline.handlers.redrive.scheduled")
+    assert declarations.problems(body) == []
+
+
+def test_a_template_without_a_declared_sources_process_function() -> None:
+    body = copy.deepcopy(TEMPLATE)
+    del body["Resources"]["ProcessCoinMarketCapFunction"]
+    assert declarations.problems(body) == [
+        "source 'coinmarketcap': the template has no process function "
+        "(Handler: pipeline.handlers.process.coinmarketcap)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        (
+            {"sink": "tests.registry.fake_source:NoSuchSink"},
+            "source 'treasury_yields': sink class 'tests.registry.fake_source:NoSuchSink' does not resolve "
+            "(AttributeError: module 'tests.registry.fake_source' has no attribute 'NoSuchSink')",
+        ),
+        (
+            {"sink": "tests.registry.no_such_module:MemorySink"},
+            "source 'treasury_yields': sink class 'tests.registry.no_such_module:MemorySink' does not resolve "
+            "(ModuleNotFoundError: No module named 'tests.registry.no_such_module')",
+        ),
+        (
+            {"module": "tests.registry"},
+            "source 'treasury_yields': module tests.registry has no SOURCE (pipeline.sources.base.Source)",
+        ),
+        (
+            {"row_model": "tests.registry.fake_source:TreasurySource"},
+            "source 'treasury_yields': row model 'tests.registry.fake_source:TreasurySource' is not a pydantic model",
+        ),
+        (
+            {"natural_key": ("tenor", "maturity"), "columns": ("tenor", "maturity", "yield_pct", "quote_ts")},
+            "source 'treasury_yields': natural key field 'maturity' is not a field of tests.registry.fake_source:Yield",
+        ),
+        (
+            {"process_extras": ("duckdb",)},
+            "source 'treasury_yields': process extra 'duckdb' is not in pyproject's [project.optional-dependencies]",
+        ),
+    ],
+    ids=["sink-name", "sink-module", "no-SOURCE", "row-model", "natural-key", "extra"],
+)
+def test_a_source_whose_declaration_names_what_does_not_exist(overrides: dict[str, Any], problem: str) -> None:
+    with registry.registered(fake_source.spec(**overrides)):
+        assert declarations.problems(template(wired=True, **WITH_FAKE_FUNCTIONS)) == [problem]
+
+
+def test_a_source_declared_twice_or_with_a_key_outside_its_columns_is_refused_at_once() -> None:
+    with registry.registered(fake_source.spec()), pytest.raises(registry.RegistryError, match="declared twice"):
+        registry.register(fake_source.spec())
+    with pytest.raises(registry.RegistryError, match=r"natural key or time \['maturity'\] not among its columns"):
+        registry.register(fake_source.spec(natural_key=("maturity",)))
+    assert "treasury_yields" not in registry.source_ids()

@@ -1,0 +1,191 @@
+"""A fourth source is one declaration: GIVEN a fake source declared with `registry.registered(SourceSpec(...))`,
+THEN every table derived from the registry knows it, and a minute of it runs through the handlers into its sink
+and reconciles in `verify`; once the block ends, nothing knows it any more."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from typer.testing import CliRunner
+
+from pipeline import registry
+from pipeline.contracts import ContractError, check_source, raw_key
+from pipeline.deploy.functions import Function, all_functions, get_function
+from pipeline.deploy.layers import layer_specs
+from pipeline.handlers import clients
+from pipeline.local.runtime import scheduled_event
+from pipeline.raw import csv_to_rows, rows_to_csv
+from pipeline.schemas import RowValidationError, validate_rows
+from pipeline.settings import Settings
+from pipeline.sinks import get_sink
+from pipeline.verify import verify
+from tests.lambda_events import load_event
+from tests.registry import fake_source
+from tests.registry.fake_source import ID, MemorySink, Yield
+
+T0 = datetime(2026, 11, 2, 14, 30, tzinfo=UTC)
+COLUMNS = "tenor,yield_pct,quote_ts,status,error,scheduled_at,ingested_at"
+
+
+@pytest.fixture
+def fourth() -> Iterator[registry.SourceSpec]:
+    MemorySink.held.clear()
+    with registry.registered(fake_source.spec()) as spec:
+        yield spec
+    MemorySink.held.clear()
+
+
+def rows(minute: datetime) -> list[dict[str, Any]]:
+    payload = fake_source.SOURCE.fetch(Settings(), minute)
+    return fake_source.SOURCE.parse(payload, scheduled_at=minute, ingested_at=minute)
+
+
+def test_the_registry_lists_it_and_the_contracts_accept_its_keys(fourth: registry.SourceSpec) -> None:
+    assert registry.source_ids()[-1] == ID and registry.get(ID) is fourth
+    assert check_source(ID) == ID
+    assert raw_key(ID, T0) == "raw/treasury_yields/2026/11/02/1430.csv"
+
+
+def test_its_raw_csv_has_its_columns_and_the_common_tail(fourth: registry.SourceSpec) -> None:
+    body = rows_to_csv(ID, rows(T0))
+    assert body.decode().splitlines()[0] == COLUMNS
+    assert [r["tenor"] for r in csv_to_rows(ID, body)] == ["2Y", "10Y", "30Y"]
+    with pytest.raises(ContractError, match="lacks contract column\\(s\\) yield_pct"):
+        csv_to_rows(ID, body.replace(b"yield_pct", b"yield"))
+
+
+def test_its_rows_validate_against_its_row_model(fourth: registry.SourceSpec) -> None:
+    typed = validate_rows(ID, [dict(r) for r in csv_to_rows(ID, rows_to_csv(ID, rows(T0)))])
+    assert all(isinstance(t, Yield) for t in typed) and typed[0].quote_ts == T0
+    with pytest.raises(RowValidationError, match="line 2: yield_pct"):
+        validate_rows(ID, [{"tenor": "2Y", "yield_pct": "high", "quote_ts": "2026-11-02T14:30:00Z"}])
+
+
+def test_its_sink_is_built_from_the_settings(fourth: registry.SourceSpec) -> None:
+    assert isinstance(get_sink(ID, Settings()), MemorySink)
+
+
+def test_the_deploy_has_its_two_functions_and_their_layers(fourth: registry.SourceSpec) -> None:
+    ingest, process = Function("ingest", ID), Function("process", ID)
+    assert {ingest, process} <= set(all_functions()) and len(all_functions()) == 2 * len(registry.source_ids())
+    assert get_function("ingest-treasury_yields") == ingest
+    assert (ingest.handler, process.handler) == (
+        "pipeline.handlers.ingest.treasury_yields",
+        "pipeline.handlers.process.treasury_yields",
+    )
+    assert ingest.lazy_modules == ("tests.registry.fake_source",)
+    layers = layer_specs()
+    layer = layers["deps-coinmarketcap-openexchangerates"]
+    assert ingest.layer_name == layer.name and layer.extras == ("coinmarketcap", "openexchangerates")
+    assert {"beautifulsoup4>=4.12", "requests>=2.31"} <= set(layer.requirements)
+    assert "pyarrow>=15" in layers[process.layer_name].requirements
+
+
+def test_the_handler_modules_have_its_entry_points(fourth: registry.SourceSpec) -> None:
+    for kind in ("ingest", "process"):
+        handler = getattr(importlib.import_module(f"pipeline.handlers.{kind}"), ID)
+        assert callable(handler) and handler.__name__ == ID
+
+
+def test_the_command_line_parses_its_payloads_and_names_it_among_the_sources(
+    fourth: registry.SourceSpec, tmp_path: Path
+) -> None:
+    from pipeline.cli import app
+
+    saved = tmp_path / "yields.json"
+    saved.write_text(json.dumps(fake_source.SOURCE.fetch(Settings(), T0)))
+    result = CliRunner().invoke(app, ["parse", ID, str(saved), "--at", "2026-11-02T14:30:00Z"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == COLUMNS and len(result.output.splitlines()) == 4
+
+    unknown = CliRunner().invoke(app, ["parse", "bond_futures", str(saved)])
+    assert isinstance(unknown.exception, ContractError)
+    assert str(unknown.exception).endswith(", treasury_yields")
+
+
+def test_once_the_block_ends_nothing_knows_it() -> None:
+    with registry.registered(fake_source.spec()):
+        pass
+    assert ID not in registry.source_ids()
+    with pytest.raises(ContractError, match="unknown source 'treasury_yields'"):
+        check_source(ID)
+    with pytest.raises(AttributeError, match=r"not a source declared in pipeline\.registry"):
+        importlib.import_module("pipeline.handlers.ingest").treasury_yields  # noqa: B018
+    assert Function("ingest", ID) not in all_functions()
+
+
+# -- a minute of it through the handlers, into its sink, and reconciled ---------------------------------------
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """In-process moto with a bucket and the FIFO topic; the handlers' settings point at them."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="yields-test")
+        sns = boto3.client("sns", region_name="us-east-1")
+        topic = sns.create_topic(Name="events.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+        for name, value in {
+            "PIPELINE_BUCKET": "yields-test",
+            "PIPELINE_TOPIC_ARN": topic,
+            "PIPELINE_MODE": "simulated",
+            "AWS_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        clients.reset()
+        try:
+            yield Settings()
+        finally:
+            clients.reset()
+
+
+def run_minutes(minutes: int) -> list[str]:
+    """Ingest each minute with the ingest handler, then feed its event to the process handler; the raw keys."""
+    from pipeline.handlers import ingest, process
+
+    keys = []
+    for n in range(minutes):
+        at = T0 + timedelta(minutes=n)
+        result = getattr(ingest, ID)(scheduled_event(ID, at), None)
+        body = {"bucket": "yields-test", "key": result["key"], "source": ID, "scheduled_at": result["scheduled_at"]}
+        record = load_event("sqs_fifo_record", body=json.dumps(body | {"rows": result["success_rows"]}))
+        record["attributes"]["MessageGroupId"] = ID
+        assert getattr(process, ID)({"Records": [record]}, None) == {"batchItemFailures": []}
+        keys.append(result["key"])
+    return keys
+
+
+def test_its_minutes_reach_its_sink_and_verify_reports_them_under_its_label(
+    fourth: registry.SourceSpec, aws: Settings
+) -> None:
+    keys = run_minutes(3)
+
+    assert keys[0] == "raw/treasury_yields/2026/11/02/1430.csv"
+    assert len(MemorySink.held) == 9  # three tenors, three minutes: a new quote_ts every minute
+    report = verify(aws, T0, T0 + timedelta(minutes=2), sources=[ID]).as_dict()
+    [row] = report["sources"]
+    assert row | {"differences": []} == {
+        "source": ID, "sink": "memory yields", "ok": True, "error": "", "minutes": 3, "raw_rows": 9,
+        "sink_rows": 9, "missing": 0, "extra": 0, "differences": [],
+    }  # fmt: skip
+
+
+def test_a_row_lost_from_its_sink_is_reported_missing_in_its_minute(fourth: registry.SourceSpec, aws: Settings) -> None:
+    keys = run_minutes(2)
+    lost = next(k for k, row in MemorySink.held.items() if row.raw_key == keys[1])
+    del MemorySink.held[lost]
+
+    report = verify(aws, sources=[ID])
+    assert not report.ok
+    [source] = report.sources
+    assert [(m.raw_key, m.missing) for m in source.minutes if not m.ok] == [(keys[1], 1)]

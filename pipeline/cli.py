@@ -207,6 +207,41 @@ def redrive(
     )
 
 
+@app.command()
+def soak(
+    minutes: Annotated[int, typer.Option(min=1, help="Scheduled minutes (default: a whole day)")] = 1440,
+    start: TimeOpt = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
+    output: Annotated[Path | None, typer.Option(help="Also write the figures as JSON to this file")] = None,
+) -> None:
+    """A simulated trading day on the local stack under injected faults, then a reconciliation; exit 1 unless
+    nothing was lost or duplicated (PIPELINE_UNIVERSE_LIMIT makes the stock universe smaller)."""
+    from pipeline.contracts import check_source
+    from pipeline.soak import DEFAULT_DAY, figures_json
+    from pipeline.soak import soak as run_soak
+
+    stack = _local_stack()
+    chosen = tuple(check_source(s) for s in source) if source else None
+    first = _time(start, "start") or DEFAULT_DAY
+    if as_json:
+        report = run_soak(stack, start=first, minutes=minutes, sources=chosen)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, transient=True, console=err) as bar:
+            task = bar.add_task("scheduled minutes", total=minutes)
+            report = run_soak(
+                stack, start=first, minutes=minutes, sources=chosen,
+                on_minute=lambda _i, at: bar.update(task, advance=1, description=f"minute {at:%H:%M}Z"),
+            )  # fmt: skip
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(figures_json(report) + "\n", encoding="utf-8")
+    _print_report(report, as_json)
+
+
 quarantine_app = typer.Typer(help="Show and retry what was set aside under quarantine/ (terminal errors).")
 app.add_typer(quarantine_app, name="quarantine")
 

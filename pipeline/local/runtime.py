@@ -85,6 +85,7 @@ def sqs_event(messages: Iterable[Mapping[str, Any]], queue_arn: str, region: str
 class SourceStats:
     raw_keys: set[str] = field(default_factory=set)
     skipped: int = 0
+    ingest_retries: int = 0  # failed ingest invocations that Lambda's asynchronous retries tried again
     ingest_errors: list[str] = field(default_factory=list)
     events: set[str] = field(default_factory=set)
     rows_processed: int = 0
@@ -207,7 +208,7 @@ class LocalRuntime:
         self.stats: dict[SourceId, SourceStats] = {s: SourceStats() for s in self.sources}
         self.redrive = redrive if redrive is not None else self._redrive
         self._last_redrive: datetime | None = None
-        self._now: datetime | None = None
+        self.now: datetime | None = None  # the virtual time of the invocation in progress (faults read it)
         self._extended: dict[str, datetime] = {}  # receipt handle -> virtual time it becomes visible again
         self._hooked: set[int] = set()
 
@@ -224,12 +225,12 @@ class LocalRuntime:
             client.meta.events.register(f"before-parameter-build.sqs.{op}", self._on_change_visibility)
 
     def _on_change_visibility(self, params: dict[str, Any], **_: Any) -> None:
-        if self._now is None:
+        if self.now is None:
             return
         entries = params.get("Entries") or [params]
         for entry in entries:
             seconds = int(entry.get("VisibilityTimeout", 0))
-            self._extended[str(entry["ReceiptHandle"])] = self._now + timedelta(seconds=seconds)
+            self._extended[str(entry["ReceiptHandle"])] = self.now + timedelta(seconds=seconds)
             if seconds:
                 entry["VisibilityTimeout"] = REAL_VISIBILITY_SECONDS
 
@@ -242,18 +243,22 @@ class LocalRuntime:
         """One scheduled minute: every source's ingest handler, with retries of a failed invocation."""
         for source in sources or self.sources:
             stats = self.stats[source]
+            self.now = at
             for attempt in range(1, INGEST_ATTEMPTS + 1):
                 try:
                     result = self.ingest_handlers[source](scheduled_event(source, at, self.region), None)
                 except Exception as exc:
                     if attempt == INGEST_ATTEMPTS:
                         stats.ingest_errors.append(f"{iso(at)}: {type(exc).__name__}: {exc}")
+                    else:
+                        stats.ingest_retries += 1
                     continue
                 if result.get("skipped"):
                     stats.skipped += 1
                 elif result.get("key"):
                     stats.raw_keys.add(result["key"])
                 break
+            self.now = None
 
     # -- the event source mappings -----------------------------------------------------------------------------
     def poll(self, now: datetime, sources: Iterable[SourceId] | None = None) -> int:
@@ -288,7 +293,7 @@ class LocalRuntime:
             return False
         stats = self.stats[source]
         self._hook()
-        self._now = now
+        self.now = now
         try:
             result = self.process_handlers[source](sqs_event(messages, self._arns[source], self.region), None)
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
@@ -296,7 +301,7 @@ class LocalRuntime:
             stats.process_errors.append(f"{type(exc).__name__}: {exc}")
             failed = {m["MessageId"] for m in messages}
         finally:
-            self._now = None
+            self.now = None
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             self.sqs.delete_message_batch(
@@ -341,8 +346,34 @@ class LocalRuntime:
         if self._last_redrive is not None and now - self._last_redrive < REDRIVE_EVERY:
             return
         self._last_redrive = now
-        for source in self.sources:
-            self.stats[source].redriven += self.redrive(source)
+        self.now = now
+        try:
+            for source in self.sources:
+                self.stats[source].redriven += self.redrive(source)
+        finally:
+            self.now = None
+
+    def pending(self) -> int:
+        """Messages not yet done: failed ones waiting out their visibility, and everything in the queues."""
+        waiting = sum(len(r) for r in self._retries.values())
+        for url in self.queues.values():
+            attrs = self.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            waiting += int(attrs["ApproximateNumberOfMessages"])
+        return waiting
+
+    def drain(self, now: datetime, limit: timedelta, step: timedelta = timedelta(minutes=1)) -> datetime:
+        """After the schedule: let the virtual clock run (deliveries, back-offs, the scheduled redrive) until the
+        queues and the dead-letter queues are empty, or `limit` has passed; returns the virtual time reached."""
+        end = now + limit
+        while now < end:
+            if not self.pending() and not any(self.dead_letters().values()):
+                break
+            now += step
+            self.poll(now)
+            self.scheduled_redrive(now)
+        return now
 
     def _redrive(self, source: SourceId) -> int:
         from pipeline.handlers import clients

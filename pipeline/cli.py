@@ -208,6 +208,100 @@ def redrive(
 
 
 @app.command()
+def soak(
+    minutes: Annotated[int, typer.Option(min=1, help="Scheduled minutes (default: a whole day)")] = 1440,
+    start: TimeOpt = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
+    output: Annotated[Path | None, typer.Option(help="Also write the figures as JSON to this file")] = None,
+) -> None:
+    """A simulated trading day on the local stack under injected faults, then a reconciliation; exit 1 unless
+    nothing was lost or duplicated (PIPELINE_UNIVERSE_LIMIT makes the stock universe smaller)."""
+    from pipeline.contracts import check_source
+    from pipeline.soak import DEFAULT_DAY, figures_json
+    from pipeline.soak import soak as run_soak
+
+    stack = _local_stack()
+    chosen = tuple(check_source(s) for s in source) if source else None
+    first = _time(start, "start") or DEFAULT_DAY
+    if as_json:
+        report = run_soak(stack, start=first, minutes=minutes, sources=chosen)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, transient=True, console=err) as bar:
+            task = bar.add_task("scheduled minutes", total=minutes)
+            report = run_soak(
+                stack, start=first, minutes=minutes, sources=chosen,
+                on_minute=lambda _i, at: bar.update(task, advance=1, description=f"minute {at:%H:%M}Z"),
+            )  # fmt: skip
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(figures_json(report) + "\n", encoding="utf-8")
+    _print_report(report, as_json)
+
+
+quarantine_app = typer.Typer(help="Show and retry what was set aside under quarantine/ (terminal errors).")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON")] = False,
+) -> None:
+    """The quarantine records: raw key, scope, rows set aside and the reason."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from pipeline import aws
+    from pipeline import quarantine as q
+    from pipeline.contracts import check_source
+
+    settings, _ = _target()
+    s3 = aws.client("s3", settings)
+    found = [r for sid in (source or source_ids()) for r in q.records(s3, settings.bucket, check_source(sid))]
+    if as_json:
+        print(json.dumps([asdict(r) | {"key": r.key} for r in found], indent=2, default=str))
+        return
+    table = Table(title=f"{len(found)} quarantine record(s) in s3://{settings.bucket}/quarantine/")
+    for name in ("source", "raw key", "scope", "rows", "reason"):
+        table.add_column(name)
+    for r in found:
+        table.add_row(r.source, r.raw_key or "-", r.scope, str(r.row_count), r.reason)
+    console.print(table)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+) -> None:
+    """Process every quarantined raw object again (once its cause is fixed); a record that now loads is removed."""
+    from pipeline import aws
+    from pipeline import quarantine as q
+    from pipeline.contracts import check_source
+    from pipeline.sinks import get_sink
+
+    settings, _ = _target()
+    s3 = aws.client("s3", settings)
+    failing = 0
+    for sid in (check_source(s) for s in (source or source_ids())):
+        sink = get_sink(sid, settings, s3=s3)
+        try:
+            result = q.retry(s3, settings.bucket, sid, sink)
+        finally:
+            sink.close()
+        failing += len(result.still_failing)
+        console.print(f"{sid}: {len(result.resolved)} resolved, {len(result.still_failing)} still failing")
+        for key, reason in result.still_failing[:10]:
+            console.print(f"  {key}: {reason}", highlight=False)
+    if failing:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     minutes: Annotated[int, typer.Option(min=1, help="How many scheduled minutes to run")] = 30,
     start: TimeOpt = None,

@@ -12,6 +12,7 @@ SourceId = str
 
 RAW_PREFIX: Final = "raw"
 PROCESSED_PREFIX: Final = "processed"
+QUARANTINE_PREFIX: Final = "quarantine"
 STATE_PREFIX: Final = "state"
 
 # SNS message attribute that the subscriptions filter on.
@@ -65,3 +66,7 @@ class Env:
     SQLSERVER_URL: Final = "PIPELINE_SQLSERVER_URL"
     SQLSERVER_URL_SECRET_ARN: Final = "PIPELINE_SQLSERVER_URL_SECRET_ARN"
     SQLSERVER_TABLE: Final = "PIPELINE_SQLSERVER_TABLE"
+
+    # The scheduled redrive function of a source: its queue and dead-letter queue (URLs, !Ref of the queues).
+    REDRIVE_QUEUE_URL: Final = "PIPELINE_REDRIVE_QUEUE_URL"
+    REDRIVE_DEAD_LETTER_QUEUE_URL: Final = "PIPELINE_REDRIVE_DEAD_LETTER_QUEUE_URL"

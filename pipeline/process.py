@@ -1,14 +1,24 @@
-"""One processed event: read the raw object, keep success rows, validate and type them, load them into the sink."""
+"""One processed event: read the raw object, keep success rows, validate and type them, load them into the sink.
+
+Row by row: a success row that does not validate costs only itself. The good rows of the object are loaded, the
+bad ones come back in `Processed.rejected` (line number, reason) for the caller to quarantine. A raw object that
+cannot be read is a `TerminalError` when it is gone or refused (quarantined) and a `TransientError` when S3 could
+not answer (retried with back-off).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.contracts import ContractError, Event
-from pipeline.raw import read_raw, success_rows
-from pipeline.schemas import describe, validate_rows
+from pipeline import registry
+from pipeline.contracts import STATUS_SUCCESS, ContractError, Event
+from pipeline.errors import TerminalError, TransientError, classify_botocore, one_line
+from pipeline.quarantine import RejectedRow
+from pipeline.raw import read_raw
+from pipeline.schemas import describe
 from pipeline.sinks.base import Sink
 
 
@@ -18,13 +28,54 @@ def parse_event(body: str, expected_source: str | None = None) -> Event:
         event = Event.model_validate_json(body)
     except ValidationError as exc:
         raise ContractError(f"not a pipeline event: {describe(exc)}") from None
+    except ValueError as exc:  # a body that is not even text pydantic can read (bad UTF-8 surrogates...)
+        raise ContractError(f"not a pipeline event: {one_line(exc)}") from None
     if expected_source and event.source != expected_source:
         raise ContractError(f"event for {event.source!r} reached the {expected_source!r} consumer")
     return event
 
 
-def process_event(event: Event, *, s3: Any, sink: Sink) -> int:
-    """Load one raw object's success rows; returns the rows the sink wrote. All or nothing."""
-    rows = success_rows(read_raw(s3, event.bucket, event.key, event.source))
-    typed = validate_rows(event.source, rows, where=f"s3://{event.bucket}/{event.key}")
-    return sink.load(typed, event.key)
+@dataclass(frozen=True)
+class Processed:
+    """What one event came to: rows the sink wrote, and the success rows that could not validate."""
+
+    loaded: int
+    rejected: tuple[RejectedRow, ...] = field(default_factory=tuple)
+
+
+def read_rows(s3: Any, bucket: str, key: str, source: str) -> list[dict[str, str]]:
+    """The raw object's rows, its S3 failures as the package's two kinds."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return read_raw(s3, bucket, key, source)
+    except (ClientError, BotoCoreError) as exc:
+        where = f"s3://{bucket}/{key}: {one_line(exc)}"
+        if classify_botocore(exc) == "terminal":
+            raise TerminalError(where) from None
+        raise TransientError(where) from None
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"s3://{bucket}/{key}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def type_rows(source: str, rows: list[dict[str, str]]) -> tuple[list[Any], list[RejectedRow]]:
+    """(typed success rows, rejected success rows); line numbers count the header as line 1."""
+    model = registry.get(source).model()
+    typed: list[Any] = []
+    rejected: list[RejectedRow] = []
+    for line, row in enumerate(rows, start=2):
+        if row.get("status") != STATUS_SUCCESS:
+            continue
+        try:
+            typed.append(model.model_validate(row))
+        except ValidationError as exc:
+            rejected.append(RejectedRow(line, describe(exc), {k: v for k, v in row.items() if k}))
+    return typed, rejected
+
+
+def process_event(event: Event, *, s3: Any, sink: Sink) -> Processed:
+    """Load one raw object's valid success rows; the invalid ones come back rejected, never loaded."""
+    rows = read_rows(s3, event.bucket, event.key, event.source)
+    typed, rejected = type_rows(event.source, rows)
+    loaded = sink.load(typed, event.key) if typed or not rejected else 0
+    return Processed(loaded, tuple(rejected))

@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline.constants import SOURCE_ATTRIBUTE, SourceId
 from pipeline.contracts import ContractError, Event
+from pipeline.errors import one_line
 from pipeline.process import parse_event
 
 DEAD_LETTER_PREFIX = "dead-letters"
@@ -106,3 +107,51 @@ def redrive(
     for handle in held:
         sqs.change_message_visibility(QueueUrl=dead_letter_queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
     return result
+
+
+# --- the scheduled redrive -------------------------------------------------------------------------------------
+
+PROBE_KEY_FORMAT = "raw/{source}/0000/00/00/0000.csv"  # sorts before every real raw key: an empty window
+
+
+def probe(sink: Any, source: SourceId) -> str | None:
+    """None if the sink answers (a reconciliation read of an empty window), else the one-line reason it does not."""
+    key = PROBE_KEY_FORMAT.format(source=source)
+    try:
+        sink.stored_rows(key, key, None, None)
+    except Exception as exc:
+        return one_line(exc)
+    return None
+
+
+def waiting(sqs: Any, dead_letter_queue_url: str) -> int:
+    """Messages in a dead-letter queue (visible or not)."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=dead_letter_queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+@dataclass
+class AutoRedriveResult(RedriveResult):
+    waiting: int = 0  # messages found in the dead-letter queue
+    unhealthy: str | None = None  # why nothing was redriven: the sink's answer to the probe
+
+    def as_dict(self) -> dict[str, Any]:
+        return super().as_dict() | {"waiting": self.waiting, "unhealthy": self.unhealthy}
+
+
+def auto_redrive(
+    sqs: Any, source: SourceId, queue_url: str, dead_letter_queue_url: str, *, sink: Any
+) -> AutoRedriveResult:
+    """What the scheduled redrive function does for one source: nothing when the dead-letter queue is empty;
+    nothing but a log line when the sink does not answer its probe; otherwise `redrive` (garbage stays)."""
+    count = waiting(sqs, dead_letter_queue_url)
+    if not count:
+        return AutoRedriveResult(waiting=0)
+    reason = probe(sink, source)
+    if reason is not None:
+        return AutoRedriveResult(waiting=count, unhealthy=reason)
+    moved = redrive(sqs, source, queue_url, dead_letter_queue_url)
+    return AutoRedriveResult(moved.redriven, moved.archived, moved.kept, waiting=count)

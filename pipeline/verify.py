@@ -26,10 +26,10 @@ from typing import Any
 from pydantic import ValidationError
 from rich.table import Table
 
-from pipeline import registry
+from pipeline import quarantine, registry
 from pipeline.constants import SourceId
-from pipeline.contracts import floor_minute, parse_raw_key, raw_key, to_utc
-from pipeline.raw import read_raw, success_rows
+from pipeline.contracts import STATUS_SUCCESS, floor_minute, parse_raw_key, raw_key, to_utc
+from pipeline.raw import read_raw
 from pipeline.replay import raw_objects
 from pipeline.settings import Settings
 from pipeline.sinks.base import SinkError, StoredRow
@@ -46,6 +46,7 @@ class MinuteCheck:
     sink_rows: int = 0  # of its natural keys, those the sink holds
     missing: int = 0
     extra: int = 0
+    quarantined: int = 0  # success rows set aside under quarantine/ with their reason: accounted for, not lost
     note: str = ""
 
     @property
@@ -94,23 +95,25 @@ class Report:
         """Per source: minutes, raw rows, sink rows, missing, extra, status; then the minutes that differ."""
         window = f"{_fmt(self.start)} to {_fmt(self.end)}" if self.start or self.end else "every raw object"
         table = Table(title=f"Reconciliation, raw objects against sinks ({window})")
-        for name in ("source", "sink", "minutes", "raw rows", "sink rows", "missing", "extra", "status"):
+        for name in ("source", "sink", "minutes", "raw rows", "sink rows", "quarantined", "missing", "extra",
+                     "status"):  # fmt: skip
             table.add_column(name, justify="left" if name in ("source", "sink", "status") else "right")
         for s in self.sources:
             colour = "green" if s.ok else "red"
             table.add_row(
                 s.source, registry.get(s.source).sink_label, str(len(s.minutes)), str(s.total("raw_rows")),
-                str(s.total("sink_rows")), str(s.total("missing")), str(s.total("extra")),
+                str(s.total("sink_rows")), str(s.total("quarantined")), str(s.total("missing")), str(s.total("extra")),
                 f"[{colour}]{s.error or s.status}[/{colour}]",
             )  # fmt: skip
             bad = [m for m in s.minutes if not m.ok]
             for m in bad[:max_details]:
                 table.add_row(
-                    "", f"  {m.raw_key}", "", str(m.raw_rows), str(m.sink_rows), str(m.missing), str(m.extra),
+                    "", f"  {m.raw_key}", "", str(m.raw_rows), str(m.sink_rows), str(m.quarantined), str(m.missing),
+                    str(m.extra),
                     f"[red]{m.status}[/red]{': ' + m.note if m.note else ''}",
                 )  # fmt: skip
             if len(bad) > max_details:
-                table.add_row("", f"  ... and {len(bad) - max_details} more minute(s)", "", "", "", "", "", "")
+                table.add_row("", f"  ... and {len(bad) - max_details} more minute(s)", "", "", "", "", "", "", "")
         return table
 
     def as_dict(self) -> dict[str, Any]:
@@ -125,7 +128,7 @@ class Report:
                     "ok": s.ok,
                     "error": s.error,
                     "minutes": len(s.minutes),
-                    **{n: s.total(n) for n in ("raw_rows", "sink_rows", "missing", "extra")},
+                    **{n: s.total(n) for n in ("raw_rows", "sink_rows", "quarantined", "missing", "extra")},
                     "differences": [asdict(m) | {"status": m.status} for m in s.minutes if not m.ok],
                 }
                 for s in self.sources
@@ -190,38 +193,50 @@ def _verify_source(
 ) -> SourceReport:
     spec = registry.get(source)
     keys = [key for key, _ in raw_objects(s3, bucket, source, first, last)]
+    set_aside = quarantine.marks(s3, bucket, source)
     checks: dict[str, MinuteCheck] = {}
     expected: dict[str, set[tuple[Any, ...]]] = {}
     times: list[datetime] = []
     for key in keys:
-        checks[key], expected[key] = _read_minute(spec, s3, bucket, key, times)
+        checks[key], expected[key] = _read_minute(spec, s3, bucket, key, times, set_aside.get(key))
 
     lo = raw_key(source, first) if first is not None else (keys[0] if keys else None)
     hi = raw_key(source, last) if last is not None else (keys[-1] if keys else None)
     if lo is None or hi is None:
         return SourceReport(source, [])
     stored: list[StoredRow] = sink.stored_rows(lo, hi, min(times, default=None), max(times, default=None))
-    _count_held(checks, expected, stored)
+    _count_held(checks, expected, stored, set_aside)
     _count_extra(source, checks, expected, stored, lo, hi)
     return SourceReport(source, sorted(checks.values(), key=lambda c: c.raw_key))
 
 
 def _read_minute(
-    spec: registry.SourceSpec, s3: Any, bucket: str, key: str, times: list[datetime]
+    spec: registry.SourceSpec,
+    s3: Any,
+    bucket: str,
+    key: str,
+    times: list[datetime],
+    mark: quarantine.Marks | None = None,
 ) -> tuple[MinuteCheck, set[tuple[Any, ...]]]:
-    """One raw object: its check (success rows, those that do not validate) and the natural keys its sink should
-    hold; the natural times of its rows are added to `times`."""
+    """One raw object: its check (success rows, those that do not validate, those set aside in quarantine) and the
+    natural keys its sink should hold; the natural times of its rows are added to `times`."""
     model = spec.model()
+    mark = mark or quarantine.Marks()
     check = MinuteCheck(spec.id, key, parse_raw_key(key)[1])
-    rows = success_rows(read_raw(s3, bucket, key, spec.id))
-    check.raw_rows = len(rows)
+    rows = read_raw(s3, bucket, key, spec.id)
+    check.raw_rows = sum(1 for row in rows if row.get("status") == STATUS_SUCCESS)
     found: set[tuple[Any, ...]] = set()
     invalid = 0
-    for row in rows:
+    for line, row in enumerate(rows, start=2):  # line numbers as the process function quarantines them
+        if row.get("status") != STATUS_SUCCESS:
+            continue
         try:
             typed = model.model_validate(row)
         except ValidationError:
-            invalid += 1
+            if mark.covers(line):
+                check.quarantined += 1
+            else:
+                invalid += 1
             continue
         found.add(spec.stored_key(typed, key))
         if (t := spec.time_of(typed)) is not None:
@@ -233,14 +248,22 @@ def _read_minute(
 
 
 def _count_held(
-    checks: Mapping[str, MinuteCheck], expected: Mapping[str, set[tuple[Any, ...]]], stored: Sequence[StoredRow]
+    checks: Mapping[str, MinuteCheck],
+    expected: Mapping[str, set[tuple[Any, ...]]],
+    stored: Sequence[StoredRow],
+    set_aside: Mapping[str, quarantine.Marks],
 ) -> None:
-    """Per raw object: of the keys it delivered, how many the sink holds and how many it misses."""
+    """Per raw object: of the keys it delivered, how many the sink holds and how many it misses (or, for an object
+    set aside whole in quarantine, how many are quarantined)."""
     held = {row.key for row in stored}
     for key, found in expected.items():
         check = checks[key]
         check.sink_rows = sum(1 for k in found if k in held)
-        check.missing += sum(1 for k in found if k not in held)
+        absent = sum(1 for k in found if k not in held)
+        if key in set_aside and set_aside[key].whole:  # the whole object was refused and set aside
+            check.quarantined += absent
+        else:
+            check.missing += absent
 
 
 def _count_extra(

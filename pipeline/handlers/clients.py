@@ -26,12 +26,17 @@ def sns() -> Any:
 
 
 @cache
+def sqs() -> Any:
+    return aws.client("sqs", settings())
+
+
+@cache
 def sink(source: SourceId) -> Sink:
     return get_sink(source, settings(), s3=s3())
 
 
 def reset() -> None:
     """Forget the cached settings, clients and sinks (the local runtime calls it after changing the environment)."""
-    for fn in (s3, sns, sink):
+    for fn in (s3, sns, sqs, sink):
         fn.cache_clear()
     get_settings.cache_clear()

@@ -8,7 +8,12 @@ It calls the same handler functions that Lambda calls, with Lambda-shaped events
   records it reports in `batchItemFailures` (or the whole batch, if the handler raises) stay on the queue and
   become visible again when their visibility timeout has passed on the virtual clock; the others are deleted.
   FIFO order per message group and the redrive to the dead-letter queue after `maxReceiveCount` receives are
-  the queue's own (the moto server implements both).
+  the queue's own (the moto server implements both);
+- `ChangeMessageVisibility(Batch)` calls a handler makes (the process functions' back-off) are honoured on the
+  virtual clock: the record becomes visible again `VisibilityTimeout` virtual seconds after its delivery (the
+  real timeout sent to moto is the longest SQS allows, so wall-clock time never releases it early);
+- the scheduled redrive (`pipeline.redrive.auto_redrive`, rate(5 minutes) in the template) runs on its schedule:
+  what reached a dead-letter queue goes back to its queue once its sink answers a health probe.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from pipeline.contracts import Event, floor_minute, iso
 from pipeline.registry import source_ids
 
 BATCH_SIZE = 10
+REDRIVE_EVERY = timedelta(minutes=5)  # the scheduled redrive function's rate in the template
+REAL_VISIBILITY_SECONDS = 43_200  # what moto is told when a handler changes a visibility (virtual time decides)
 INGEST_ATTEMPTS = 3  # one invocation and Lambda's two retries of an asynchronous invocation
 
 
@@ -78,6 +85,7 @@ def sqs_event(messages: Iterable[Mapping[str, Any]], queue_arn: str, region: str
 class SourceStats:
     raw_keys: set[str] = field(default_factory=set)
     skipped: int = 0
+    ingest_retries: int = 0  # failed ingest invocations that Lambda's asynchronous retries tried again
     ingest_errors: list[str] = field(default_factory=list)
     events: set[str] = field(default_factory=set)
     rows_processed: int = 0
@@ -85,6 +93,8 @@ class SourceStats:
     process_errors: list[str] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     dead_letters: int = 0
+    backoffs: int = 0  # records whose visibility a handler extended
+    redriven: int = 0  # events the scheduled redrive sent back from the dead-letter queue
 
     def latency(self, q: float) -> float | None:
         if not self.latencies_ms:
@@ -119,6 +129,8 @@ class RunReport:
                     "rows_processed": s.rows_processed,
                     "failed_deliveries": s.failed_deliveries,
                     "dead_letters": s.dead_letters,
+                    "backoffs": s.backoffs,
+                    "redriven": s.redriven,
                     "latency_p50_ms": _round(s.latency(0.50)),
                     "latency_p95_ms": _round(s.latency(0.95)),
                 }
@@ -179,6 +191,7 @@ class LocalRuntime:
         region: str = "us-east-1",
         ingest_handlers: Mapping[str, Handler] | None = None,
         process_handlers: Mapping[str, Handler] | None = None,
+        redrive: Callable[[SourceId], int] | None = None,
     ) -> None:
         from pipeline.handlers import ingest, process
 
@@ -193,6 +206,33 @@ class LocalRuntime:
         self._arns = {s: self._queue_arn(url) for s, url in self.queues.items()}
         self._retries: dict[SourceId, list[_Retry]] = {s: [] for s in self.sources}
         self.stats: dict[SourceId, SourceStats] = {s: SourceStats() for s in self.sources}
+        self.redrive = redrive if redrive is not None else self._redrive
+        self._last_redrive: datetime | None = None
+        self.now: datetime | None = None  # the virtual time of the invocation in progress (faults read it)
+        self._extended: dict[str, datetime] = {}  # receipt handle -> virtual time it becomes visible again
+        self._hooked: set[int] = set()
+
+    # -- ChangeMessageVisibility on the virtual clock ------------------------------------------------------------
+    def _hook(self) -> None:
+        """Watch the visibility changes of the handlers' SQS client (`pipeline.handlers.clients.sqs`)."""
+        from pipeline.handlers import clients
+
+        client = clients.sqs()
+        if id(client) in self._hooked:
+            return
+        self._hooked.add(id(client))
+        for op in ("ChangeMessageVisibility", "ChangeMessageVisibilityBatch"):
+            client.meta.events.register(f"before-parameter-build.sqs.{op}", self._on_change_visibility)
+
+    def _on_change_visibility(self, params: dict[str, Any], **_: Any) -> None:
+        if self.now is None:
+            return
+        entries = params.get("Entries") or [params]
+        for entry in entries:
+            seconds = int(entry.get("VisibilityTimeout", 0))
+            self._extended[str(entry["ReceiptHandle"])] = self.now + timedelta(seconds=seconds)
+            if seconds:
+                entry["VisibilityTimeout"] = REAL_VISIBILITY_SECONDS
 
     def _queue_arn(self, url: str) -> str:
         attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
@@ -203,18 +243,22 @@ class LocalRuntime:
         """One scheduled minute: every source's ingest handler, with retries of a failed invocation."""
         for source in sources or self.sources:
             stats = self.stats[source]
+            self.now = at
             for attempt in range(1, INGEST_ATTEMPTS + 1):
                 try:
                     result = self.ingest_handlers[source](scheduled_event(source, at, self.region), None)
                 except Exception as exc:
                     if attempt == INGEST_ATTEMPTS:
                         stats.ingest_errors.append(f"{iso(at)}: {type(exc).__name__}: {exc}")
+                    else:
+                        stats.ingest_retries += 1
                     continue
                 if result.get("skipped"):
                     stats.skipped += 1
                 elif result.get("key"):
                     stats.raw_keys.add(result["key"])
                 break
+            self.now = None
 
     # -- the event source mappings -----------------------------------------------------------------------------
     def poll(self, now: datetime, sources: Iterable[SourceId] | None = None) -> int:
@@ -248,12 +292,16 @@ class LocalRuntime:
         if not messages:
             return False
         stats = self.stats[source]
+        self._hook()
+        self.now = now
         try:
             result = self.process_handlers[source](sqs_event(messages, self._arns[source], self.region), None)
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except Exception as exc:
             stats.process_errors.append(f"{type(exc).__name__}: {exc}")
             failed = {m["MessageId"] for m in messages}
+        finally:
+            self.now = None
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             self.sqs.delete_message_batch(
@@ -265,7 +313,12 @@ class LocalRuntime:
             stats.events.add(m["MessageId"])
             if m["MessageId"] in failed:
                 stats.failed_deliveries += 1
-                self._retries[source].append(_Retry(m["ReceiptHandle"], now + self.visibility_timeout))
+                visible_at = self._extended.pop(m["ReceiptHandle"], None)
+                if visible_at is not None:
+                    stats.backoffs += 1
+                else:
+                    visible_at = now + self.visibility_timeout
+                self._retries[source].append(_Retry(m["ReceiptHandle"], visible_at))
                 continue
             stats.rows_processed += _event_rows(m["Body"])
             sent = m.get("Attributes", {}).get("SentTimestamp")
@@ -273,14 +326,64 @@ class LocalRuntime:
                 stats.latencies_ms.append(max(0.0, finished - float(sent)))
         return True
 
-    def settle(self, now: datetime, max_rounds: int = 10) -> datetime:
-        """Let failed messages come back until each is processed or dead-lettered; returns the virtual time."""
+    def settle(self, now: datetime, max_rounds: int = 50) -> datetime:
+        """Let failed messages come back until each is processed or dead-lettered; returns the virtual time.
+
+        Each round jumps to the earliest time a failed message is visible again (the scheduled redrive runs on
+        its schedule in between), so back-offs of different lengths come back in their order.
+        """
         for _ in range(max_rounds):
             if not any(self._retries.values()):
                 break
-            now = max(r.visible_at for rs in self._retries.values() for r in rs)
+            now = max(now, min(r.visible_at for rs in self._retries.values() for r in rs))
+            self.scheduled_redrive(now)
             self.poll(now)
         return now
+
+    # -- the scheduled redrive ---------------------------------------------------------------------------------
+    def scheduled_redrive(self, now: datetime) -> None:
+        """Every `REDRIVE_EVERY` of virtual time: the redrive function, once per source."""
+        if self._last_redrive is not None and now - self._last_redrive < REDRIVE_EVERY:
+            return
+        self._last_redrive = now
+        self.now = now
+        try:
+            for source in self.sources:
+                self.stats[source].redriven += self.redrive(source)
+        finally:
+            self.now = None
+
+    def pending(self) -> int:
+        """Messages not yet done: failed ones waiting out their visibility, and everything in the queues."""
+        waiting = sum(len(r) for r in self._retries.values())
+        for url in self.queues.values():
+            attrs = self.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            waiting += int(attrs["ApproximateNumberOfMessages"])
+        return waiting
+
+    def drain(self, now: datetime, limit: timedelta, step: timedelta = timedelta(minutes=1)) -> datetime:
+        """After the schedule: let the virtual clock run (deliveries, back-offs, the scheduled redrive) until the
+        queues and the dead-letter queues are empty, or `limit` has passed; returns the virtual time reached."""
+        end = now + limit
+        while now < end:
+            if not self.pending() and not any(self.dead_letters().values()):
+                break
+            now += step
+            self.poll(now)
+            self.scheduled_redrive(now)
+        return now
+
+    def _redrive(self, source: SourceId) -> int:
+        from pipeline.handlers import clients
+        from pipeline.redrive import auto_redrive
+
+        return len(
+            auto_redrive(
+                self.sqs, source, self.queues[source], self.dead_letter_queues[source], sink=clients.sink(source)
+            ).redriven
+        )
 
     def dead_letters(self) -> dict[SourceId, int]:
         counts = {}
@@ -315,6 +418,7 @@ class LocalRuntime:
             for source in self.sources:  # in AWS each source's functions run side by side, not one after another
                 self.tick(now, [source])
                 self.poll(now + timedelta(seconds=59), [source])
+            self.scheduled_redrive(now)
             if on_minute:
                 on_minute(i, now)
         self.settle(now + timedelta(minutes=1))

@@ -155,8 +155,11 @@ def test_roles_touch_only_their_own_source() -> None:
                 assert other_name not in text and f"/{other_source}/" not in text, f"{role_id} touches {other_source}"
         if kind == "Process":
             assert "sns:Publish" not in text, role_id
-            if own != "CoinMarketCap":  # only the Parquet sink writes objects
-                assert "s3:PutObject" not in text, role_id
+            writes = [json.dumps(st["Resource"]) for st in _statements(role) if st["Action"] == "s3:PutObject"]
+            own_quarantine = f"/quarantine/{names[own]}/*"
+            if own != "CoinMarketCap":  # only the Parquet sink writes objects, besides quarantine records
+                assert all(own_quarantine in w for w in writes), role_id
+            assert any(own_quarantine in w for w in writes), f"{role_id} cannot quarantine"
         else:
             assert "sqs:ReceiveMessage" not in text, role_id
 

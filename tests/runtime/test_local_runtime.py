@@ -27,22 +27,29 @@ def send(sqs, url, body, group="coinmarketcap"):
     sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=uuid.uuid4().hex)
 
 
-def test_a_poison_message_is_retried_then_redriven_to_the_dead_letter_queue(sqs, clean_stack):
-    """GIVEN a message that is not a pipeline event WHEN the real process handler gets it THEN it ends in the DLQ."""
+def test_a_poison_message_is_quarantined_at_once_and_the_message_behind_it_processed(sqs, clean_stack, local_env):
+    """GIVEN a message that is not a pipeline event, and a good event behind it in the same group
+    WHEN the real process handler gets them THEN the poison is quarantined (never retried, never dead-lettered)
+    and the good event is processed in the same pass."""
+    from pipeline import quarantine
+    from pipeline.handlers import ingest as ingest_handlers
+    from pipeline.local.demo import use_stack
+    from pipeline.local.runtime import scheduled_event
+
+    use_stack(clean_stack)
     send(sqs, clean_stack.queues["coinmarketcap"], "this is not an event")
+    good = ingest_handlers.coinmarketcap(scheduled_event("coinmarketcap", T0), None)
     runtime = LocalRuntime(sqs, clean_stack.queues, clean_stack.dead_letter_queues, sources=["coinmarketcap"])
 
     runtime.poll(T0)
-    runtime.settle(T0)
 
     stats = runtime.stats["coinmarketcap"]
-    assert stats.failed_deliveries == 3  # maxReceiveCount in the template
-    assert stats.rows_processed == 0
-    assert runtime.dead_letters() == {"coinmarketcap": 1}
-    dlq = clean_stack.dead_letter_queues["coinmarketcap"]
-    dead = sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0)["Messages"]
-    assert dead[0]["Body"] == "this is not an event"
-    assert "not a pipeline event" in stats.process_errors[0]
+    assert stats.failed_deliveries == 0
+    assert stats.rows_processed == good["success_rows"] > 0
+    assert runtime.dead_letters() == {"coinmarketcap": 0}
+    (entry,) = quarantine.records(aws.client("s3", local_env), local_env.bucket, "coinmarketcap")
+    assert entry.scope == "message" and entry.message == "this is not an event"
+    assert entry.reason.startswith("not a pipeline event")
 
 
 def test_a_failed_record_is_retried_in_fifo_order_and_the_rest_of_its_batch_too(sqs, clean_stack):

@@ -23,7 +23,7 @@ POISON = '{"note": "not a pipeline event"}'
 
 @pytest.fixture
 def dead_lettered(clean_stack):
-    """GIVEN a poison message and a good event behind it, both dead-lettered after three receives."""
+    """GIVEN a poison message and a good event behind it, both dead-lettered after `maxReceiveCount` receives."""
     use_stack(clean_stack)
     clients.reset()
     settings = clean_stack.settings()
@@ -33,10 +33,24 @@ def dead_lettered(clean_stack):
         QueueUrl=queue, MessageBody=POISON, MessageGroupId="coinmarketcap", MessageDeduplicationId=uuid.uuid4().hex
     )
     good = ingest_handlers.coinmarketcap(scheduled_event("coinmarketcap", AT), None)
-    runtime = LocalRuntime(sqs, clean_stack.queues, clean_stack.dead_letter_queues, sources=["coinmarketcap"])
-    runtime.poll(AT)
-    runtime.settle(AT)
-    assert runtime.dead_letters() == {"coinmarketcap": 2}
+
+    def down(event, context):  # a process function that fails every record (its sink down, say)
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+
+    failing = LocalRuntime(
+        sqs,
+        clean_stack.queues,
+        clean_stack.dead_letter_queues,
+        sources=["coinmarketcap"],
+        process_handlers={"coinmarketcap": down},
+        redrive=lambda source: 0,  # no scheduled redrive here: the test redrives by hand
+    )
+    failing.poll(AT)
+    failing.settle(AT)
+    assert failing.dead_letters() == {"coinmarketcap": 2}
+    runtime = LocalRuntime(
+        sqs, clean_stack.queues, clean_stack.dead_letter_queues, sources=["coinmarketcap"], redrive=lambda source: 0
+    )
     return SimpleNamespace(
         sqs=sqs, s3=aws.client("s3", settings), bucket=settings.bucket, runtime=runtime, queue=queue, dlq=dlq, good=good
     )

@@ -1,0 +1,38 @@
+"""Redrive functions, one per source, scheduled rate(5 minutes): the dead-letter queue back to the queue once the
+sink is healthy (`pipeline.redrive.auto_redrive`, the same code as `pipeline redrive`), so an outage longer than
+the back-off budget still ends with every event processed and no command typed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from pipeline.constants import Env, SourceId
+from pipeline.handlers import Handler, clients, entry_point
+from pipeline.redrive import auto_redrive
+
+logger = Logger(service="redrive")
+
+
+def _handle(source: SourceId, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = auto_redrive(
+        clients.sqs(),
+        source,
+        os.environ[Env.REDRIVE_QUEUE_URL],
+        os.environ[Env.REDRIVE_DEAD_LETTER_QUEUE_URL],
+        sink=clients.sink(source),
+    )
+    summary = {"source": source, **result.as_dict()}
+    if result.unhealthy:
+        logger.warning("sink not healthy: nothing redriven", extra=summary)
+    elif result.waiting:
+        logger.info("redriven", extra=summary)
+    return summary
+
+
+def __getattr__(name: str) -> Handler:
+    """`pipeline.handlers.redrive.<source>`: the entry point of every source declared in `pipeline.registry`."""
+    return entry_point(name, _handle)

@@ -1,0 +1,36 @@
+"""A short soak in `make test`: a few dozen minutes of every source under every kind of fault, reconciled.
+CI runs the whole day (`make soak`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pipeline import aws, quarantine
+from pipeline.constants import Env
+from pipeline.soak import default_plan, soak
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+START = datetime(2026, 11, 17, 15, 0, tzinfo=UTC)  # inside the NYSE session: every source has data
+MINUTES = 24
+
+
+def test_a_short_soak_under_every_kind_of_fault_loses_and_duplicates_nothing(clean_stack, monkeypatch):
+    monkeypatch.setenv(Env.UNIVERSE_LIMIT, "10")
+    plan = default_plan(START, MINUTES)
+
+    report = soak(clean_stack, start=START, minutes=MINUTES, plan=plan)
+
+    figures = report.as_dict()
+    assert (figures["lost"], figures["duplicated"]) == (0, 0), figures
+    assert figures["faults_injected"] == len(plan.windows) + len(plan.points)
+    kinds = {f["kind"] for f in figures["faults"]}
+    assert kinds >= {"outage", "s3_errors", "source_failure", "duplicate_delivery", "duplicate_publish", "poison",
+                     "bad_row", "s3_put_error"}  # fmt: skip
+    assert figures["backoffs"] > 0 and figures["sink_refusals"] > 0 and figures["s3_errors_answered"] > 0
+    assert figures["quarantined_rows"] >= 3  # a bad row in each source's raw object, quarantined, not lost
+    records = list(quarantine.records(aws.client("s3", clean_stack.settings()), clean_stack.bucket))
+    assert {r.scope for r in records} == {"rows", "message"}
+    assert all(v["ok"] for v in figures["verification"].values()), figures["verification"]

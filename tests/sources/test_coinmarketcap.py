@@ -76,7 +76,7 @@ def test_a_page_with_neither_way_in_is_one_clear_error():
         parse_file("coinmarketcap", FIXTURES / "home_neither.html")
     assert str(caught.value) == (
         "coinmarketcap page: no listing found (no <table class=cmc-table> with coin rows and no __NEXT_DATA__ "
-        "listing); the page layout changed: save the page and update pipeline/sources/coinmarketcap.py"
+        "listing); the page layout changed: save the page and update pipeline/sources/coinmarketcap/"
     )
     assert "\n" not in str(caught.value)
 

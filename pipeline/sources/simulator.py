@@ -247,6 +247,13 @@ COINS: tuple[Coin, ...] = (
     Coin("Litecoin", "LTC", 105.0, 75e6, 0.03, 0.8, 0.6e9),
 )
 
+# CoinMarketCap's ids of the coins (permanent, unlike symbols).
+CMC_IDS: dict[str, int] = {
+    "BTC": 1, "ETH": 1027, "USDT": 825, "XRP": 52, "BNB": 1839, "SOL": 5426, "USDC": 3408, "DOGE": 74, "TRX": 1958,
+    "ADA": 2010, "LINK": 1975, "AVAX": 5805, "XLM": 512, "TON": 11419, "SHIB": 5994, "SUI": 20947, "HBAR": 4642,
+    "BCH": 1831, "DOT": 6636, "LTC": 2,
+}  # fmt: skip
+
 
 def _coin_walk(coin: Coin) -> Walk:
     return Walk("crypto", coin.symbol, coin.price, coin.annual_vol, 0.0, 0.0 if coin.price == 1.0 else 0.6)

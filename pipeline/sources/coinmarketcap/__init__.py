@@ -30,12 +30,27 @@ from __future__ import annotations
 
 from pipeline.sources.coinmarketcap.api import API_URL, fetch_api, parse_api
 from pipeline.sources.coinmarketcap.numbers import number
-from pipeline.sources.coinmarketcap.page import HOME_URL, NO_LISTING, fetch_page, parse_page
+from pipeline.sources.coinmarketcap.page import HOME_URL, NO_LISTING, Challenged, challenge, fetch_page, parse_page
 from pipeline.sources.coinmarketcap.rows import FIELDS, CmcPayload, to_raw
 from pipeline.sources.coinmarketcap.simulated import render_page, simulate
 from pipeline.sources.coinmarketcap.source import SOURCE, CoinMarketCap
 
 __all__ = [
-    "API_URL", "FIELDS", "HOME_URL", "NO_LISTING", "SOURCE", "CmcPayload", "CoinMarketCap", "fetch_api",
-    "fetch_page", "number", "parse_api", "parse_page", "render_page", "simulate", "to_raw",
+    "API_URL",
+    "FIELDS",
+    "HOME_URL",
+    "NO_LISTING",
+    "SOURCE",
+    "Challenged",
+    "CmcPayload",
+    "CoinMarketCap",
+    "challenge",
+    "fetch_api",
+    "fetch_page",
+    "number",
+    "parse_api",
+    "parse_page",
+    "render_page",
+    "simulate",
+    "to_raw",
 ]  # fmt: skip

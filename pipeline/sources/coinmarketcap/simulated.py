@@ -31,9 +31,33 @@ def _change_cell(value: float) -> str:
     )
 
 
-def render_page(quotes: list[Any], top_n: int, *, rendered: int | None = None) -> str:
+def _next_data(quotes: list[Any], *, updated: str | None, currency: str) -> dict[str, Any]:
+    """The __NEXT_DATA__ document: the listing in the 2023 `keysArr` form, quoted in `currency` (its price
+    as the first coin's unit when it is not USD, as a listing quoted in BTC is)."""
+    from pipeline.sources import simulator
+
+    unit = 1.0 if currency == "USD" else quotes[0].price
+    q_ = f"quote.{currency}."
+    keys = [
+        "id", "name", "symbol", "cmcRank", "circulatingSupply", "lastUpdated", f"{q_}price", f"{q_}volume24h",
+        f"{q_}marketCap", f"{q_}percentChange1h", f"{q_}percentChange24h", f"{q_}percentChange7d", f"{q_}lastUpdated",
+    ]  # fmt: skip
+    values = [
+        [simulator.CMC_IDS.get(q.coin.symbol, 0), q.coin.name, q.coin.symbol, rank, q.circulating_supply, updated,
+         q.price / unit, q.volume_24h / unit, q.market_cap / unit, q.change_1h_pct, q.change_24h_pct,
+         q.change_7d_pct, updated]
+        for rank, q in enumerate(quotes, 1)
+    ]  # fmt: skip
+    state = {"cryptocurrency": {"listingLatest": {"page": 1, "sort": "rank", "data": [{"keysArr": keys}, *values]}}}
+    return {"props": {"pageProps": {"pageSize": 100}, "initialState": json.dumps(state)}, "page": "/"}
+
+
+def render_page(
+    quotes: list[Any], top_n: int, *, rendered: int | None = None, updated: str | None = None, currency: str = "USD"
+) -> str:
     """A home page in CoinMarketCap's markup: a listing table (the first `rendered` rows with data, the rest
-    lazy placeholders) and a __NEXT_DATA__ script holding the listing in the 2023 `keysArr` form."""
+    lazy placeholders) and a __NEXT_DATA__ script holding the listing in the 2023 `keysArr` form, its quotes
+    last updated at `updated` (ISO-8601) and in `currency`."""
     rendered = top_n if rendered is None else rendered
     esc = html.escape
     body = []
@@ -63,17 +87,7 @@ def render_page(quotes: list[Any], top_n: int, *, rendered: int | None = None) -
             f'<td><a href="/currencies/{name.lower()}/"><img class="sparkline" src="/7d/{rank}.svg"/></a></td>'
             "</tr>"
         )
-    keys = [
-        "id", "name", "symbol", "cmcRank", "circulatingSupply", "quote.USD.price", "quote.USD.volume24h",
-        "quote.USD.marketCap", "quote.USD.percentChange1h", "quote.USD.percentChange24h", "quote.USD.percentChange7d",
-    ]  # fmt: skip
-    values = [
-        [rank, q.coin.name, q.coin.symbol, rank, q.circulating_supply, q.price, q.volume_24h, q.market_cap,
-         q.change_1h_pct, q.change_24h_pct, q.change_7d_pct]
-        for rank, q in enumerate(quotes, 1)
-    ]  # fmt: skip
-    state = {"cryptocurrency": {"listingLatest": {"page": 1, "sort": "rank", "data": [{"keysArr": keys}, *values]}}}
-    next_data = {"props": {"pageProps": {"pageSize": 100}, "initialState": json.dumps(state)}, "page": "/"}
+    next_data = _next_data(quotes, updated=updated, currency=currency)
     head = "".join(
         f"<th>{label}</th>"
         for label in ("", "#", "Name", "Price", "1h %", "24h %", "7d %", "Market Cap", "Volume(24h)",
@@ -90,8 +104,55 @@ def render_page(quotes: list[Any], top_n: int, *, rendered: int | None = None) -
     )
 
 
-def simulate(seed: int, scheduled_at: datetime, top_n: int) -> CmcPayload:
+CHALLENGE_PAGE = (
+    '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title>'
+    '<meta http-equiv="refresh" content="390"></head><body><div class="main-wrapper" role="main">'
+    '<h1 class="zone-name-title h1">coinmarketcap.com</h1><h2>Verifying you are human. This may take a few '
+    'seconds.</h2></div><script>(function(){window._cf_chl_opt={cvId: "3",cType: "managed"};var a=document.'
+    'createElement("script");a.src="/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1";'
+    "document.getElementsByTagName('head')[0].appendChild(a);}());</script></body></html>"
+)
+CHALLENGE_HEADERS = {"server": "cloudflare", "cf-mitigated": "challenge", "content-type": "text/html"}
+
+
+def render_redesign(quotes: list[Any], top_n: int) -> str:
+    """A redesigned home page: no `cmc-table`, and a __NEXT_DATA__ whose coins no longer look like coins."""
+    cards = "".join(
+        f'<div class="coin-card"><span class="ticker">{html.escape(q.coin.symbol)}</span>'
+        f'<span class="value">{q.price:.2f}</span></div>'
+        for q in quotes[:top_n]
+    )
+    items = [{"ticker": q.coin.symbol, "title": q.coin.name, "value": q.price} for q in quotes[:top_n]]
+    script = json.dumps({"props": {"pageProps": {"board": {"items": items}}}, "page": "/"})
+    return (
+        "<!DOCTYPE html><html><head><title>CoinMarketCap</title></head><body>"
+        f'<main class="board-2026">{cards}</main><script id="__NEXT_DATA__" type="application/json">{script}</script>'
+        "</body></html>"
+    )
+
+
+def simulate_answer(seed: int, scheduled_at: datetime, top_n: int, fault: str = "") -> tuple[int, dict[str, str], str]:
+    """The simulated home page as an HTTP answer (status, headers, body); `fault` makes it fail as the real
+    one does: "challenge" (the edge network's challenge, HTTP 403), "redesign" (a changed layout), "non_usd"
+    (the table not rendered and the embedded listing quoted in BTC)."""
+    from pipeline.contracts import iso
     from pipeline.sources import simulator
 
+    if fault == "challenge":
+        return 403, dict(CHALLENGE_HEADERS), CHALLENGE_PAGE
     quotes = simulator.crypto_quotes(seed, scheduled_at)
-    return CmcPayload("html", render_page(quotes, top_n), top_n)
+    headers = {"server": "cloudflare", "content-type": "text/html; charset=utf-8"}
+    if fault == "redesign":
+        return 200, headers, render_redesign(quotes, top_n)
+    updated = iso(scheduled_at)
+    if fault == "non_usd":
+        return 200, headers, render_page(quotes, top_n, rendered=0, updated=updated, currency="BTC")
+    return 200, headers, render_page(quotes, top_n, updated=updated)
+
+
+def simulate(seed: int, scheduled_at: datetime, top_n: int, fault: str = "") -> CmcPayload:
+    """The simulated home page as the payload the live fetch returns (a fault raises as the live fetch does)."""
+    from pipeline.sources.coinmarketcap.page import check_answer
+
+    status, headers, text = simulate_answer(seed, scheduled_at, top_n, fault)
+    return CmcPayload("html", check_answer(status, headers, text, "the simulated coinmarketcap.com"), top_n)

@@ -22,7 +22,7 @@ class CoinMarketCap:
 
     def fetch(self, settings: Settings, scheduled_at: datetime, state: StateStore | None = None) -> CmcPayload:
         if settings.mode == "simulated":
-            return simulate(settings.seed, scheduled_at, settings.cmc_top_n)
+            return simulate(settings.seed, scheduled_at, settings.cmc_top_n, settings.cmc_simulated_fault)
         key = api_key(settings)
         if key:
             return fetch_api(key, settings.cmc_top_n)

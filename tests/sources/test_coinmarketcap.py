@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,10 @@ from pipeline import registry
 from pipeline.errors import kind_of
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.settings import Settings
-from pipeline.sources import PayloadError, UpstreamError, parse_file, simulator
+from pipeline.sources import NothingToIngest, PayloadError, UpstreamError, UpstreamRefused, parse_file, simulator
 from pipeline.sources import coinmarketcap as cmc
 from pipeline.sources.coinmarketcap import page as cmc_page
+from pipeline.state import MemoryState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "coinmarketcap"
 AT = datetime(2025, 3, 4, 15, 7, tzinfo=UTC)
@@ -136,32 +137,77 @@ def test_api_body_rows_by_rank_and_api_errors_name_their_message(tmp_path):
 
     error = {"status": {"error_code": 1002, "error_message": "API key missing.", "credit_count": 0}}
     (tmp_path / "error.json").write_text(json.dumps(error))
-    with pytest.raises(UpstreamError, match=r"error 1002: API key missing\.$"):
+    with pytest.raises(UpstreamRefused, match=r"error 1002 \(HTTP 200\): API key missing\.; not retried"):
         cmc.SOURCE.parse(cmc.SOURCE.load_payload(tmp_path / "error.json"), scheduled_at=AT, ingested_at=AT)
     with pytest.raises(PayloadError, match="API key missing"):
         parse_file("coinmarketcap", tmp_path / "error.json")
 
 
+def _listing_calls() -> list[Any]:
+    return [c for c in responses.calls if (c.request.url or "").startswith(cmc.API_URL)]
+
+
 @responses.activate
-def test_api_mode_sends_the_key_and_turns_an_error_status_into_upstream_error():
+def test_api_mode_sends_the_key_and_a_rate_limit_is_a_transient_upstream_error():
     settings = Settings(mode="live", cmc_api_key="k-123", cmc_top_n=3)
     limited = "You've exceeded your API Key's HTTP request rate limit."
     responses.get(cmc.API_URL, json={"status": {"error_code": 1008, "error_message": limited}}, status=429)
     with pytest.raises(UpstreamError) as caught:
-        cmc.SOURCE.fetch(settings, AT)
+        cmc.SOURCE.fetch(settings, AT, MemoryState())
     assert str(caught.value) == (
         "coinmarketcap API answered HTTP 429: You've exceeded your API Key's HTTP request rate limit."
     )
-    sent = responses.calls[0].request
+    assert kind_of(caught.value) == "transient"
+    sent = _listing_calls()[0].request
     assert sent.headers["X-CMC_PRO_API_KEY"] == "k-123" and "limit=3" in (sent.url or "")
 
 
 @responses.activate
-@pytest.mark.parametrize("body", [["not", "an", "object"], {"status": "down"}])
-def test_api_mode_an_error_answer_of_another_shape_is_still_one_upstream_error(body):
-    responses.get(cmc.API_URL, json=body, status=502)
-    with pytest.raises(UpstreamError, match=r"^coinmarketcap API answered HTTP 502: "):
-        cmc.SOURCE.fetch(Settings(mode="live", cmc_api_key="k-123"), AT)
+@pytest.mark.parametrize("code", [1001, 1002, 1003, 1004, 1005, 1006, 1007, 1010])
+def test_a_key_or_plan_error_is_terminal_an_alarm_and_not_retried(code, caplog):
+    responses.get(cmc.API_URL, json={"status": {"error_code": code, "error_message": "no."}}, status=401)
+    with pytest.raises(UpstreamRefused, match=rf"^coinmarketcap API refused the key or plan: error {code} ") as caught:
+        cmc.SOURCE.fetch(Settings(mode="live", cmc_api_key="k-123"), AT, MemoryState())
+    assert kind_of(caught.value) == "terminal"  # the process never retries it
+    assert any(r.levelname == "ERROR" and "ALARM" in r.getMessage() for r in caplog.records)
+    assert len(_listing_calls()) == 1
+
+
+@responses.activate
+def test_the_credit_guard_spaces_calls_and_checks_key_info_once_a_day(monkeypatch):
+    info = {
+        "status": {"error_code": 0, "credit_count": 0},
+        "data": {"plan": {"credit_limit_monthly": 10000}, "usage": {"current_month": {"credits_used": 120}}},
+    }
+    responses.get(cmc.api.KEY_INFO_URL, json=info)
+    body = json.dumps({"status": {"error_code": 0, "credit_count": 1},
+                       "data": [{"cmc_rank": 1, "name": "Bitcoin", "symbol": "BTC", "id": 1,
+                                 "quote": {"USD": {"price": 95000.123456789}}}]})  # fmt: skip
+    responses.get(cmc.API_URL, body=body)
+    settings, state = Settings(mode="live", cmc_api_key="k", cmc_min_interval_seconds=300), MemoryState()
+    written = 0
+    for minute in range(10):
+        now = AT + timedelta(minutes=minute)
+        monkeypatch.setattr(cmc.SOURCE, "clock", lambda now=now: now)
+        try:
+            rows = cmc.SOURCE.parse(cmc.SOURCE.fetch(settings, now, state), scheduled_at=now, ingested_at=now)
+            written += 1
+        except NothingToIngest as exc:
+            assert "next after" in str(exc)
+    assert written == 2 and len(_listing_calls()) == 2  # 15:07 and 15:12
+    assert rows[0]["price_usd"] == 95000.123456789 and rows[0]["coin_id"] == 1
+    assert len(responses.calls) - 2 == 1  # one /v1/key/info that day, costing no credits
+    report = cmc.credits.credit_report(state, 10000, 300, AT + timedelta(minutes=9))
+    assert report.credits == 122  # CoinMarketCap's 120, then two calls
+
+
+def test_the_simulated_api_serves_listings_and_an_exhausted_plan_when_told_to():
+    settings = Settings(mode="simulated", seed=11, cmc_api_key="sim")
+    rows = cmc.SOURCE.parse(cmc.SOURCE.fetch(settings, AT, MemoryState()), scheduled_at=AT, ingested_at=AT)
+    assert [r["rank"] for r in rows] == list(range(1, 11)) and rows[0]["coin_id"] == simulator.CMC_IDS["BTC"]
+    exhausted = Settings(mode="simulated", seed=11, cmc_simulated_fault="exhausted")
+    with pytest.raises(UpstreamRefused, match=r"error 1010 \(HTTP 429\): Your API Key's monthly plan limit"):
+        cmc.SOURCE.fetch(exhausted, AT, MemoryState())
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ raw rows), `simulated` (the twin's page), `source` (the `Source` the registry na
 
 from __future__ import annotations
 
+from pipeline.sources.coinmarketcap import api, credits
 from pipeline.sources.coinmarketcap.api import API_URL, fetch_api, parse_api
 from pipeline.sources.coinmarketcap.numbers import number
 from pipeline.sources.coinmarketcap.page import HOME_URL, NO_LISTING, Challenged, challenge, fetch_page, parse_page
@@ -44,7 +45,9 @@ __all__ = [
     "Challenged",
     "CmcPayload",
     "CoinMarketCap",
+    "api",
     "challenge",
+    "credits",
     "fetch_api",
     "fetch_page",
     "number",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -156,3 +157,49 @@ def simulate(seed: int, scheduled_at: datetime, top_n: int, fault: str = "") -> 
 
     status, headers, text = simulate_answer(seed, scheduled_at, top_n, fault)
     return CmcPayload("html", check_answer(status, headers, text, "the simulated coinmarketcap.com"), top_n)
+
+
+@dataclass(frozen=True)
+class SimulatedApi:
+    """The simulated official API: listings from the simulated market, /v1/key/info from the guard's own count;
+    the fault "exhausted" answers what a spent plan does (error 1010, HTTP 429), through the same checks."""
+
+    seed: int
+    at: datetime
+    top_n: int
+    fault: str = ""
+    state: Any = None
+    monthly_credits: int = 10_000
+
+    def _status(self, code: int = 0, message: str | None = None, credits: int = 1) -> dict[str, Any]:
+        from pipeline.contracts import iso
+
+        return {"timestamp": iso(self.at), "error_code": code, "error_message": message, "credit_count": credits}
+
+    def listing(self) -> CmcPayload:
+        from pipeline.sources import simulator
+        from pipeline.sources.coinmarketcap.api import check_answer
+
+        if self.fault == "exhausted":
+            spent = "Your API Key's monthly plan limit has been reached. Please upgrade your plan."
+            check_answer(429, {"status": self._status(1010, spent, 0)})
+        quotes = simulator.crypto_quotes(self.seed, self.at)[: self.top_n]
+        updated = self.at.strftime("%Y-%m-%dT%H:%M:00.000Z")
+        data = [
+            {"id": simulator.CMC_IDS.get(q.coin.symbol), "name": q.coin.name, "symbol": q.coin.symbol,
+             "cmc_rank": rank, "circulating_supply": q.circulating_supply, "last_updated": updated,
+             "quote": {"USD": {"price": q.price, "volume_24h": q.volume_24h, "percent_change_1h": q.change_1h_pct,
+                               "percent_change_24h": q.change_24h_pct, "percent_change_7d": q.change_7d_pct,
+                               "market_cap": q.market_cap, "last_updated": updated}}}
+            for rank, q in enumerate(quotes, 1)
+        ]  # fmt: skip
+        return CmcPayload("api", json.dumps({"status": self._status(), "data": data}), self.top_n)
+
+    def key_info(self) -> dict[str, Any]:
+        from pipeline.sources.coinmarketcap.credits import STATE, credits_this_month
+
+        doc = self.state.get(STATE) if self.state is not None else None
+        used = credits_this_month(doc, self.at)  # what the guard counted (an exhausted plan says so on a call)
+        plan = {"credit_limit_monthly": self.monthly_credits, "rate_limit_minute": 30}
+        usage = {"current_month": {"credits_used": used, "credits_left": max(0, self.monthly_credits - used)}}
+        return {"status": self._status(credits=0), "data": {"plan": plan, "usage": usage}}

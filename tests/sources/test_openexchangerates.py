@@ -371,3 +371,22 @@ def test_on_s3_the_state_is_written_conditionally_so_two_invocations_spend_one_c
             outcomes = sorted(pool.map(lambda _: invoke(), range(2)))
         assert len(calls) == 1 and outcomes == ["skipped", "wrote"]
         assert store.get(oxr.QUOTA_STATE)["calls"] == 1
+
+
+def test_the_simulated_rates_share_a_dollar_factor_as_real_currencies_do():
+    import numpy as np
+
+    from pipeline.sources import simulator
+
+    day = MARCH.replace(day=12)
+    rates = [simulator.fx_rates(7, day + timedelta(minutes=m)) for m in range(24 * 60)]
+
+    def returns(code: str) -> np.ndarray:
+        return np.diff(np.log([r[code] for r in rates]))
+
+    eurusd, usdchf = -returns("EUR"), returns("CHF")  # EURUSD is the inverse of USD/EUR
+    assert np.corrcoef(eurusd, usdchf)[0, 1] < -0.8  # about -0.9 in the market
+    majors = ["EUR", "GBP", "JPY", "CHF", "AUD", "CAD", "SEK", "NOK"]
+    matrix = np.corrcoef([returns(c) for c in majors])
+    mean = matrix[np.triu_indices(len(majors), 1)].mean()
+    assert 0.4 < mean < 0.8  # USD/XXX majors move together, not independently (+0.04 before)

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from pipeline.local.runtime import RunReport
 
 BAR_COLUMNS: Final = ["symbol", "ts", "open", "high", "low", "close", "volume"]
-COIN_COLUMNS: Final = ["symbol", "name", "rank", "price_usd", "market_cap_usd", "volume_24h_usd", "scheduled_at"]
+COIN_COLUMNS: Final = [
+    "symbol", "name", "rank", "price_usd", "market_cap_usd", "volume_24h_usd", "scheduled_at", "coin_id",
+    "last_updated",
+]  # fmt: skip
 RATE_COLUMNS: Final = ["base", "currency", "rate", "rate_ts"]
 
 # Trading minutes in a year, to annualise a volatility measured on one-minute returns.
@@ -76,7 +79,7 @@ def load_coins(settings: Settings, start: datetime, end: datetime, s3: Any = Non
     tables = list(sink.tables(raw_key("coinmarketcap", start), raw_key("coinmarketcap", end)).values())
     if not tables:
         return pd.DataFrame(columns=COIN_COLUMNS)
-    frame = pa.concat_tables(tables).to_pandas()
+    frame = pa.concat_tables(tables, promote_options="default").to_pandas()  # objects from before coin_id too
     frame["scheduled_at"] = pd.to_datetime(frame["scheduled_at"], utc=True)
     return frame.sort_values(["scheduled_at", "rank"]).reset_index(drop=True)
 

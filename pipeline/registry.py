@@ -140,7 +140,7 @@ def get(source: str) -> SourceSpec:
 
 CMC_COLUMNS: Final = (
     "rank", "name", "symbol", "price_usd", "change_1h_pct", "change_24h_pct", "change_7d_pct",
-    "market_cap_usd", "volume_24h_usd", "circulating_supply",
+    "market_cap_usd", "volume_24h_usd", "circulating_supply", "coin_id", "last_updated",
 )  # fmt: skip
 
 register(
@@ -174,6 +174,8 @@ register(
             "market_cap_usd",
             "volume_24h_usd",
             "circulating_supply",
+            "coin_id",
+            "last_updated",
         ),
         row_model="pipeline.schemas:Coin",
         natural_key=("symbol",),

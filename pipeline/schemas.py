@@ -60,6 +60,8 @@ class Coin(_Row):
     market_cap_usd: float | None = Field(None, ge=0)
     volume_24h_usd: float | None = Field(None, ge=0)
     circulating_supply: float | None = Field(None, ge=0)
+    coin_id: int | None = Field(None, ge=1)  # CoinMarketCap's permanent id (a symbol can be renamed or reused)
+    last_updated: UtcDatetime | None = None  # when CoinMarketCap last updated the quote (staleness)
     scheduled_at: UtcDatetime
 
 

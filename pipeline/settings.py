@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     # The free plan refreshes hourly and allows 1,000 requests a month.
     oxr_refresh_seconds: int = Field(3600, ge=60, validation_alias=_env(Env.OXR_REFRESH_SECONDS))
     oxr_monthly_quota: int = Field(1000, ge=0, validation_alias=_env(Env.OXR_MONTHLY_QUOTA))
+    # CoinMarketCap's API plan: the Basic plan's 10,000 credits a month; one listing call (up to 200 coins) is
+    # one credit, so a call at most every 5 minutes (8,928 a month) keeps within it. 0 credits = unlimited.
+    cmc_monthly_credits: int = Field(10_000, ge=0, validation_alias=_env(Env.CMC_MONTHLY_CREDITS))
+    cmc_min_interval_seconds: int = Field(300, ge=0, validation_alias=_env(Env.CMC_MIN_INTERVAL_SECONDS))
+    # Faults of the simulated twins (off by default; tests and the soak turn them on).
+    cmc_simulated_fault: Literal["", "challenge", "redesign", "non_usd", "exhausted"] = Field(
+        "", validation_alias=_env(Env.CMC_SIMULATED_FAULT)
+    )
+    oxr_simulated_fault: Literal[
+        "", "missing_app_id", "invalid_app_id", "not_allowed", "access_restricted", "rate_limited"
+    ] = Field("", validation_alias=_env(Env.OXR_SIMULATED_FAULT))
 
     # Snowflake (either a secret ARN holding a JSON object of these fields, or the fields themselves)
     snowflake_secret_arn: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_SECRET_ARN))

@@ -13,6 +13,8 @@ A key is *missing* when no sink row has it. A sink row is *extra* when its raw k
 object has no such row (or no raw object exists), or when a natural key is held twice. A key that several raw
 objects carry (overlapping Yahoo look-backs; the same hourly rates served again from the quota guard's cache) is
 held once, attributed to the latest raw object that delivered it: it counts as found for every minute carrying it.
+A scheduled minute of the window without a raw object is *skipped* (its ingest had nothing new to write: the
+market closed, exchange rates that cannot have changed): counted and shown, never missing.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class SourceReport:
     source: SourceId
     minutes: list[MinuteCheck] = field(default_factory=list)
     error: str = ""  # the sink or the bucket could not be read
+    skipped: int = 0  # scheduled minutes of the window without a raw object (nothing new to ingest)
 
     @property
     def ok(self) -> bool:
@@ -78,7 +81,8 @@ class SourceReport:
         if self.error:
             return "error"
         bad = sum(1 for m in self.minutes if not m.ok)
-        return "ok" if not bad else f"{bad} minute(s) differ"
+        skipped = f" ({self.skipped} minute(s) skipped)" if self.skipped else ""
+        return ("ok" if not bad else f"{bad} minute(s) differ") + skipped
 
 
 @dataclass
@@ -128,6 +132,7 @@ class Report:
                     "ok": s.ok,
                     "error": s.error,
                     "minutes": len(s.minutes),
+                    "skipped": s.skipped,
                     **{n: s.total(n) for n in ("raw_rows", "sink_rows", "quarantined", "missing", "extra")},
                     "differences": [asdict(m) | {"status": m.status} for m in s.minutes if not m.ok],
                 }
@@ -170,7 +175,9 @@ def verify(
             reports.append(SourceReport(source, error=str(exc)))
             continue
         try:
-            reports.append(_verify_source(source, settings.bucket, s3, sink, _first_minute(first), last))
+            report = _verify_source(source, settings.bucket, s3, sink, _first_minute(first), last)
+            report.skipped = _skipped(report, _first_minute(first), last)
+            reports.append(report)
         except SinkError as exc:
             reports.append(SourceReport(source, error=str(exc)))
         finally:
@@ -186,6 +193,15 @@ def _first_minute(start: datetime | None) -> datetime | None:
         return None
     minute = floor_minute(start)
     return minute if minute == start else minute + timedelta(minutes=1)
+
+
+def _skipped(report: SourceReport, first: datetime | None, last: datetime | None) -> int:
+    """Scheduled minutes in [first, last] with no raw object (0 for an open window)."""
+    if first is None or last is None or last < first:
+        return 0
+    written = {m.minute for m in report.minutes if m.raw_key}
+    total = int((floor_minute(last) - first).total_seconds() // 60) + 1
+    return max(0, total - len({m for m in written if first <= m <= last}))
 
 
 def _verify_source(

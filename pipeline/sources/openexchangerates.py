@@ -6,52 +6,70 @@ An error body `{"error": true, "status", "message", "description"}` raises `Upst
 the HTTP status (never the app id, which comes from `PIPELINE_OXR_APP_ID` or its secret ARN).
 Raw rows: one per currency: base, currency, rate, rate_ts (the upstream `timestamp`).
 
+Error bodies are classified: 401 (`missing_app_id`, `invalid_app_id`) and 403 (`not_allowed`,
+`access_restricted`: the plan does not allow it, or its quota is spent) raise `UpstreamRefused` (terminal, never
+retried, logged as an error worth an alarm); 429 and the rest raise `UpstreamError` (transient).
+
 Quota guard. The free plan allows 1,000 requests a month and refreshes its rates hourly; the pipeline runs every
 minute. The source keeps one state document (`StateStore`, name `QUOTA_STATE`: `state/openexchangerates.json`
 in the bucket) holding the last body, its upstream `timestamp`, the time of the last call, the month and the
-calls made in it. Each scheduled minute `decide()` chooses, from that document alone (no network):
+calls made in it, and the minute whose raw object last carried the rates. The decision is made on the wall
+clock (`now`: the time of the invocation in live mode; the scheduled minute is the simulated world's clock),
+never on the scheduled minute, and the document never moves backwards:
 
-1. the state is from the future (e.g. another run): call;
-2. `now < timestamp + oxr_refresh_seconds`: the upstream rates cannot have changed: reuse the cached body;
-3. `now < last_call + retry` (retry = refresh/12, at least a minute): the last call found no newer rates
-   (the service publishes a little after the hour), or failed: wait before asking again (with no body cached
-   yet, the minute raises `NothingToIngest`: there is nothing to write, and a failing app id does not call
-   every minute);
-4. `oxr_monthly_quota` > 0 and the calls this month have reached the month's pace (quota x share of the month
-   gone, plus one): reuse the cached body, so the budget lasts the whole month;
-5. otherwise call, count the call, store the new body.
+0. a scheduled minute older than the one the document was last written for (Lambda's retry of an asynchronous
+   invocation, `pipeline ingest --at`) neither calls nor rewrites it: `NothingToIngest`; a retry of the minute
+   that wrote the rates serves them again (same key, same rows);
+1. `now < timestamp + oxr_refresh_seconds`: the upstream rates cannot have changed;
+2. `now < last_call + retry` (retry = refresh/12, at least a minute): the last call found no newer rates
+   (the service publishes a little after the hour), or failed: wait before asking again;
+3. `oxr_monthly_quota` > 0 and the calls this month (by the wall clock's month) have reached the month's pace
+   (quota x share of the month gone, plus one): wait, so the budget lasts the whole month;
+4. otherwise call: the call is claimed in the document first with a conditional write (S3 `If-Match` /
+   `If-None-Match`), so of two concurrent invocations only one calls; the other reads the claim and waits.
 
-A reused body repeats the same `rate_ts`, which the SQL Server sink dedupes by its natural key
-(base, currency, rate_ts). At the default hourly refresh a month of minutes makes at most ~744 calls; the pace
-rule keeps a faster setting (or a late-publishing service) within the quota. `quota_report()` shows the
-budget (calls this month, quota, projected calls at the current refresh) for the demo and the notebooks.
+A minute that does not call (or whose call found the rates already written) writes no raw object and publishes
+nothing: it raises `NothingToIngest`, which the ingest reports as skipped, and `verify` counts such minutes as
+skipped, not missing. So an hourly plan writes one raw object an hour, not sixty. Once a day (by the wall clock)
+`usage.json`, which costs no quota, reconciles the document's count with the service's own.
+`quota_report()` shows the budget (calls this month, quota, projected calls at the current refresh) for the demo
+and the notebooks.
 
 Simulated: a simulated service whose `timestamp` advances every minute (like a paid plan) with slowly moving
 rates from `pipeline.sources.simulator`; the guard runs in simulated mode too, so at the default 3600 s refresh
-the simulated service is also called once an hour.
+the simulated service is also called once an hour. `PIPELINE_OXR_SIMULATED_FAULT` makes it answer one of the
+documented errors (`missing_app_id`, `invalid_app_id`, `not_allowed`, `access_restricted`, `rate_limited`); its
+`usage.json` reports the calls the state document counts.
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
 import json
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_SUCCESS, floor_minute, iso, to_utc
+from pipeline.errors import one_line
 from pipeline.settings import Settings
-from pipeline.sources.base import NothingToIngest, PayloadError, RawRow, UpstreamError
-from pipeline.state import MemoryState, StateStore
+from pipeline.sources.base import NothingToIngest, PayloadError, RawRow, UpstreamError, UpstreamRefused
+from pipeline.state import MemoryState, StateConflict, StateStore
 
 LATEST_URL = "https://openexchangerates.org/api/latest.json"
+USAGE_URL = "https://openexchangerates.org/api/usage.json"
 TIMEOUT = (5, 20)
 QUOTA_STATE = "openexchangerates"
 DISCLAIMER = "Usage subject to terms: https://openexchangerates.org/terms"
 LICENSE = "https://openexchangerates.org/license"
+
+log = logging.getLogger(__name__)
 
 # Used when no StateStore is handed in: the guard still holds within one warm process.
 _PROCESS_STATE = MemoryState()
@@ -91,13 +109,13 @@ def decide(doc: dict[str, Any] | None, now: datetime, *, refresh_seconds: int, m
     now = to_utc(now)
     last_call = to_utc(doc["last_call"]) if doc and doc.get("last_call") else None
     if last_call is not None and last_call > now:
-        return Decision(True, "the cached state is from a later time than this minute")
+        return Decision(False, f"the last call at {iso(last_call)} is later than now ({iso(now)}): never backwards")
     cached = bool(doc and doc.get("payload") and "timestamp" in doc)
     if cached:
         assert doc is not None
         rates_at = datetime.fromtimestamp(int(doc["timestamp"]), UTC)
         if rates_at > now:
-            return Decision(True, "the cached rates are from a later time than this minute")
+            return Decision(False, f"the cached rates of {iso(rates_at)} are later than now ({iso(now)})")
         due = rates_at + timedelta(seconds=refresh_seconds)
         if now < due:
             return Decision(False, f"rates of {iso(rates_at)} are current until {iso(due)}")
@@ -148,6 +166,16 @@ def quota_report(state: StateStore | None, settings: Settings, now: datetime | N
 
 # ---------------------------------------------------------------------------------------------------- upstream
 
+# Error messages the service documents that no retry can fix: the app id, or what the plan allows.
+REFUSED = {"missing_app_id", "invalid_app_id", "not_allowed", "access_restricted", "invalid_base"}
+FAULTS: dict[str, tuple[int, str, str]] = {
+    "missing_app_id": (401, "missing_app_id", "No App ID provided. Please sign up at https://openexchangerates.org."),
+    "invalid_app_id": (401, "invalid_app_id", "Invalid App ID provided. Please sign up or check your App ID."),
+    "not_allowed": (403, "not_allowed", "Changing the API `base` currency is not available on this plan."),
+    "access_restricted": (403, "access_restricted", "Access restricted for repeated over-use (status: 429)."),
+    "rate_limited": (429, "not_allowed", "Too many requests from this App ID; slow down."),
+}
+
 
 def _error_message(body: Any, status: int | None) -> str | None:
     if isinstance(body, dict) and body.get("error"):
@@ -159,8 +187,21 @@ def _error_message(body: Any, status: int | None) -> str | None:
     return None
 
 
-def call_latest(app_id: str) -> dict[str, Any]:
-    """One GET of latest.json.
+def upstream_error(body: Any, status: int | None) -> UpstreamError | None:
+    """The error an answer stands for (None when it is a good answer): a key or plan error is `UpstreamRefused`
+    (terminal, logged as an alarm), a rate limit or server error `UpstreamError` (transient)."""
+    message = _error_message(body, status)
+    if message is None:
+        return UpstreamError(f"openexchangerates answered HTTP {status}") if status not in (None, 200) else None
+    code = body.get("status", status) if isinstance(body, dict) else status
+    if str(body.get("message")) in REFUSED and code in (400, 401, 403, "400", "401", "403"):
+        log.error("ALARM openexchangerates refused the app id or plan (not retried): %s", message)
+        return UpstreamRefused(f"{message}; not retried: check PIPELINE_OXR_APP_ID and the plan")
+    return UpstreamError(message)
+
+
+def _get(url: str, app_id: str) -> dict[str, Any]:
+    """One GET of an API document.
 
     The app id travels in the `Authorization: Token` header the API accepts, never in the URL, so no access log,
     proxy or debug line of the HTTP client can record it; nor does it go into any message.
@@ -168,7 +209,7 @@ def call_latest(app_id: str) -> dict[str, Any]:
     import requests
 
     try:
-        response = requests.get(LATEST_URL, headers={"Authorization": f"Token {app_id}"}, timeout=TIMEOUT)
+        response = requests.get(url, headers={"Authorization": f"Token {app_id}"}, timeout=TIMEOUT)
     except requests.RequestException as exc:  # only its type: nothing of the request goes into the message
         raise UpstreamError(f"openexchangerates unreachable: {type(exc).__name__}") from None
     try:
@@ -177,10 +218,21 @@ def call_latest(app_id: str) -> dict[str, Any]:
         raise UpstreamError(
             f"openexchangerates answered HTTP {response.status_code} with a body that is not JSON"
         ) from None
-    message = _error_message(body, response.status_code)
-    if message or response.status_code != 200:
-        raise UpstreamError(message or f"openexchangerates answered HTTP {response.status_code}")
+    error = upstream_error(body, response.status_code)
+    if error is not None:
+        raise error
     return body  # type: ignore[no-any-return]
+
+
+def call_latest(app_id: str) -> dict[str, Any]:
+    """One GET of latest.json (one request of the plan's quota)."""
+    return _get(LATEST_URL, app_id)
+
+
+def call_usage(app_id: str) -> dict[str, Any]:
+    """One GET of usage.json (costs no quota): `{"status": 200, "data": {"plan": {...}, "usage": {"requests",
+    "requests_quota", "requests_remaining", "days_elapsed", "days_remaining", "daily_average"}}}`."""
+    return _get(USAGE_URL, app_id)
 
 
 def simulate(seed: int, at: datetime) -> dict[str, Any]:
@@ -195,31 +247,197 @@ def simulate(seed: int, at: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def guarded_fetch(
-    state: StateStore, now: datetime, *, refresh_seconds: int, monthly_quota: int, call: Any
-) -> dict[str, Any]:
-    """The body for minute `now`: the cached one, or a new call (`call()`) when `decide()` allows it."""
-    doc = state.get(QUOTA_STATE)
-    decision = decide(doc, now, refresh_seconds=refresh_seconds, monthly_quota=monthly_quota)
-    if not decision.call:
-        if not (doc and doc.get("payload")):  # nothing to serve yet: no raw object this minute
-            raise NothingToIngest(f"openexchangerates: no rates yet: {decision.reason}")
-        return doc["payload"]  # type: ignore[no-any-return]
-    month = _month(now)
+class Service(Protocol):
+    def latest(self) -> dict[str, Any]: ...
+
+    def usage(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class LiveService:
+    app_id: str
+
+    def latest(self) -> dict[str, Any]:
+        return call_latest(self.app_id)
+
+    def usage(self) -> dict[str, Any]:
+        return call_usage(self.app_id)
+
+
+@dataclass(frozen=True)
+class SimulatedService:
+    """The twin: rates of the minute `now`; a fault answers its documented error body through the same checks."""
+
+    seed: int
+    now: datetime
+    fault: str = ""
+    state: StateStore | None = None
+    quota: int = 1000
+
+    def _answer(self, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
+        if self.fault in FAULTS:
+            status, message, description = FAULTS[self.fault]
+            body = {"error": True, "status": status, "message": message, "description": description}
+        error = upstream_error(body, status)
+        if error is not None:
+            raise error
+        return body
+
+    def latest(self) -> dict[str, Any]:
+        return self._answer(simulate(self.seed, self.now))
+
+    def usage(self) -> dict[str, Any]:
+        doc = self.state.get(QUOTA_STATE) if self.state is not None else None
+        used = calls_this_month(doc, self.now)
+        start, end = _month_bounds(self.now)
+        elapsed = (self.now - start).days + 1
+        usage = {
+            "requests": used, "requests_quota": self.quota, "requests_remaining": max(0, self.quota - used),
+            "days_elapsed": elapsed, "days_remaining": (end - self.now).days, "daily_average": used // elapsed,
+        }  # fmt: skip
+        plan = {"name": "Free", "quota": f"{self.quota} requests / month", "update_frequency": "3600s"}
+        return self._answer({"status": 200, "data": {"app_id": "simulated", "status": "active", "plan": plan,
+                                                     "usage": usage}})  # fmt: skip
+
+
+def _later(doc: dict[str, Any] | None, minute: datetime, now: datetime) -> bool:
+    """Whether the document was written for a later minute, or at a later time, than this invocation's."""
+    doc = doc or {}
+    return any(doc.get(name) and to_utc(doc[name]) > at for name, at in (("minute", minute), ("last_call", now)))
+
+
+def _reconciled(doc: dict[str, Any] | None, minute: datetime, now: datetime, service: Service) -> dict[str, Any] | None:
+    """The document with its count set from usage.json, once a wall-clock day (None: nothing to change; a
+    document from later than this invocation is never rewritten)."""
+    today = now.date().isoformat()
+    if (doc or {}).get("usage_checked") == today or _later(doc, minute, now):
+        return None
     record = dict(doc or {})
-    record.update(month=month, calls=calls_this_month(doc, now) + 1, last_call=iso(now))
-    if monthly_quota and record["calls"] > monthly_quota and not (doc or {}).get("payload"):
-        raise UpstreamError(
-            f"openexchangerates: the monthly quota of {monthly_quota} calls is used up and no rates are cached"
-        )
+    record["usage_checked"] = today
     try:
-        body = call()
-        rates_at = rates_time(body)  # an error or malformed body is counted, never cached
-    except Exception:
-        state.put(QUOTA_STATE, record)  # a failed request still counts against the quota
-        raise
-    record.update(payload=body, timestamp=int(rates_at.timestamp()))
-    state.put(QUOTA_STATE, record)
+        usage = service.usage()["data"]["usage"]
+        requests_made = int(usage["requests"])
+    except (UpstreamError, KeyError, TypeError, ValueError) as exc:  # the guard goes on with its own count
+        log.warning("openexchangerates usage.json not read: %s", one_line(exc))
+        return record
+    record["usage"] = {k: usage.get(k) for k in ("requests", "requests_quota", "requests_remaining")}
+    record.update(month=_month(now), calls=max(requests_made, calls_this_month(doc, now)))
+    return record
+
+
+@dataclass(frozen=True)
+class _Plan:
+    kind: Literal["serve", "skip", "call"]
+    reason: str
+
+
+def _plan(doc: dict[str, Any] | None, minute: datetime, now: datetime, refresh: int, quota: int) -> _Plan:
+    """What the invocation for `minute` does, at wall-clock time `now` (see the module doc)."""
+    doc = doc or {}
+    last_minute = to_utc(doc["minute"]) if doc.get("minute") else None
+    if last_minute is not None and minute < last_minute:
+        return _Plan("skip", f"minute {iso(minute)} is older than {iso(last_minute)}, which the state was written "
+                             "for: no call, and the state is left as it is")  # fmt: skip
+    payload = doc.get("payload")
+    served = doc.get("served_minute")
+    if payload and served and to_utc(served) == minute:
+        return _Plan("serve", f"a retry of {iso(minute)}, whose raw object carries these rates")
+    decision = decide(doc, now, refresh_seconds=refresh, monthly_quota=quota)
+    if decision.call:
+        return _Plan("call", decision.reason)
+    if not payload:
+        return _Plan("skip", f"no rates yet: {decision.reason}")
+    where = f" (in the raw object of {served})" if served else ""
+    return _Plan("skip", f"no newer rates: {decision.reason}{where}")
+
+
+def _store(state: StateStore, record: dict[str, Any], version: str | None) -> None:
+    """Write the outcome of a call; if another invocation wrote meanwhile, keep whichever rates are newer."""
+    for _ in range(3):
+        try:
+            state.put_if(QUOTA_STATE, record, version)
+            return
+        except StateConflict:
+            current = state.read(QUOTA_STATE)
+            theirs = current.doc or {}
+            if int(theirs.get("timestamp", 0)) >= int(record.get("timestamp", 0)):
+                return
+            record = {**theirs, **{k: record[k] for k in ("payload", "timestamp", "served_ts", "served_minute")}}
+            version = current.version
+    log.warning("openexchangerates: the state document kept changing; the rates were not recorded")
+
+
+def guarded_fetch(
+    state: StateStore,
+    minute: datetime,
+    *,
+    now: datetime | None = None,
+    refresh_seconds: int,
+    monthly_quota: int,
+    service: Service | None = None,
+    call: Callable[[], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The body for the scheduled `minute` at wall-clock `now` (default: the minute), or `NothingToIngest`."""
+    minute = floor_minute(minute)
+    now = to_utc(now) if now is not None else minute
+    if service is None:
+        assert call is not None, "guarded_fetch needs a service or a call"
+        service = _CallOnly(call)
+    for _ in range(3):
+        current = state.read(QUOTA_STATE)
+        reconciled = _reconciled(current.doc, minute, now, service)
+        doc = reconciled if reconciled is not None else current.doc
+        plan = _plan(doc, minute, now, refresh_seconds, monthly_quota)
+        if plan.kind == "serve":
+            return (doc or {})["payload"]  # type: ignore[no-any-return]
+        if plan.kind == "skip":
+            if reconciled is not None:
+                with contextlib.suppress(StateConflict):
+                    state.put_if(QUOTA_STATE, reconciled, current.version)
+            raise NothingToIngest(f"openexchangerates: {plan.reason}")
+        record = dict(doc or {})
+        record.update(month=_month(now), calls=calls_this_month(doc, now) + 1, last_call=iso(now), minute=iso(minute))
+        if monthly_quota and record["calls"] > monthly_quota and not record.get("payload"):
+            raise UpstreamError(
+                f"openexchangerates: the monthly quota of {monthly_quota} calls is used up and no rates are cached"
+            )
+        try:  # claim the call first: of two invocations racing here, one wins and the other reads its claim
+            version = state.put_if(QUOTA_STATE, record, current.version)
+        except StateConflict:
+            continue
+        return _call(state, record, version, minute, service)
+    raise NothingToIngest("openexchangerates: another invocation is updating the state: no call this minute")
+
+
+@dataclass(frozen=True)
+class _CallOnly:
+    """A service from a bare `call()` (tests, older callers): no usage.json."""
+
+    call: Callable[[], dict[str, Any]]
+
+    def latest(self) -> dict[str, Any]:
+        return self.call()
+
+    def usage(self) -> dict[str, Any]:
+        raise UpstreamError("no usage.json for this service")
+
+
+def _call(
+    state: StateStore, record: dict[str, Any], version: str, minute: datetime, service: Service
+) -> dict[str, Any]:
+    """Make the claimed call and record its rates (a failed or malformed answer stays counted, never cached)."""
+    body = service.latest()
+    rates_at = int(rates_time(body).timestamp())
+    served_ts = record.get("served_ts", record.get("timestamp"))
+    record = {**record, "payload": body, "timestamp": rates_at}
+    if served_ts is not None and int(served_ts) >= rates_at:
+        _store(state, record, version)
+        where = f" (in the raw object of {record['served_minute']})" if record.get("served_minute") else ""
+        raise NothingToIngest(
+            f"openexchangerates: the call found no newer rates than {iso(datetime.fromtimestamp(rates_at, UTC))}{where}"
+        )
+    record.update(served_ts=rates_at, served_minute=iso(minute))
+    _store(state, record, version)
     return body
 
 
@@ -228,9 +446,8 @@ def guarded_fetch(
 
 def rates_time(body: Any) -> datetime:
     """The time of a latest.json body's rates; an error body, or one without rates or a timestamp, raises."""
-    message = _error_message(body, None)
-    if message:
-        raise UpstreamError(message)
+    if _error_message(body, None):
+        raise upstream_error(body, None) or UpstreamError("openexchangerates error body")
     if not isinstance(body, dict) or not isinstance(body.get("rates"), dict) or not body["rates"]:
         raise PayloadError("openexchangerates body has no 'rates' object: not a latest.json answer")
     try:
@@ -251,28 +468,36 @@ def parse_body(body: Any, *, scheduled_at: datetime, ingested_at: datetime) -> l
     return rows
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class OpenExchangeRates:
     id: SourceId = "openexchangerates"
 
-    def fetch(self, settings: Settings, scheduled_at: datetime, state: StateStore | None = None) -> dict[str, Any]:
-        now = floor_minute(scheduled_at)
-        if settings.mode == "simulated":
+    def __init__(self, clock: Callable[[], datetime] = wall_clock) -> None:
+        self.clock = clock  # the wall clock of live decisions (tests set their own)
 
-            def call() -> dict[str, Any]:
-                return simulate(settings.seed, now)
+    def fetch(self, settings: Settings, scheduled_at: datetime, state: StateStore | None = None) -> dict[str, Any]:
+        minute = floor_minute(scheduled_at)
+        store = state if state is not None else _PROCESS_STATE
+        service: Service
+        if settings.mode == "simulated":  # the simulated world's clock is the scheduled minute
+            now = minute
+            service = SimulatedService(
+                settings.seed, now, settings.oxr_simulated_fault, store, settings.oxr_monthly_quota
+            )
         else:
+            now = to_utc(self.clock())
             app_id = settings.secret(settings.oxr_app_id, settings.oxr_app_id_secret_arn)
             if not app_id:
-                raise UpstreamError(
+                raise UpstreamRefused(
                     "openexchangerates: no app id: set PIPELINE_OXR_APP_ID or PIPELINE_OXR_APP_ID_SECRET_ARN"
                 )
-
-            def call() -> dict[str, Any]:
-                return call_latest(app_id)
-
+            service = LiveService(app_id)
         return guarded_fetch(
-            state if state is not None else _PROCESS_STATE, now,
-            refresh_seconds=settings.oxr_refresh_seconds, monthly_quota=settings.oxr_monthly_quota, call=call,
+            store, minute, now=now, refresh_seconds=settings.oxr_refresh_seconds,
+            monthly_quota=settings.oxr_monthly_quota, service=service,
         )  # fmt: skip
 
     def parse(self, payload: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:

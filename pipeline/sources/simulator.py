@@ -247,6 +247,13 @@ COINS: tuple[Coin, ...] = (
     Coin("Litecoin", "LTC", 105.0, 75e6, 0.03, 0.8, 0.6e9),
 )
 
+# CoinMarketCap's ids of the coins (permanent, unlike symbols).
+CMC_IDS: dict[str, int] = {
+    "BTC": 1, "ETH": 1027, "USDT": 825, "XRP": 52, "BNB": 1839, "SOL": 5426, "USDC": 3408, "DOGE": 74, "TRX": 1958,
+    "ADA": 2010, "LINK": 1975, "AVAX": 5805, "XLM": 512, "TON": 11419, "SHIB": 5994, "SUI": 20947, "HBAR": 4642,
+    "BCH": 1831, "DOT": 6636, "LTC": 2,
+}  # fmt: skip
+
 
 def _coin_walk(coin: Coin) -> Walk:
     return Walk("crypto", coin.symbol, coin.price, coin.annual_vol, 0.0, 0.0 if coin.price == 1.0 else 0.6)
@@ -322,9 +329,23 @@ CURRENCIES: dict[str, tuple[float, float]] = {
 }  # fmt: skip
 
 
+# The weight of the common dollar factor in each USD/XXX rate's minute steps: a stronger dollar lifts every USD/XXX
+# rate at once, so EURUSD and USDCHF move against each other (correlation about -0.9, as they do), European
+# currencies move with the euro, and the commodity, Asian and emerging currencies less so. Two rates' minute
+# returns correlate by the product of their weights.
+DOLLAR_FACTOR: dict[str, float] = {
+    "EUR": 0.95, "DKK": 0.95, "CHF": 0.93, "SEK": 0.85, "NOK": 0.82, "CZK": 0.85, "HUF": 0.8, "PLN": 0.85,
+    "GBP": 0.82, "JPY": 0.6, "AUD": 0.65, "NZD": 0.65, "CAD": 0.6, "SGD": 0.7, "XAU": 0.5, "CNY": 0.5,
+}  # fmt: skip
+_DOLLAR_FACTOR_OTHERS = 0.4  # emerging-market and pegged currencies
+
+
 @lru_cache(maxsize=8)
 def _fx_day(seed: int, day: date) -> np.ndarray:
-    walks = tuple(Walk("fx", code, rate, vol, 0.0, 0.3) for code, (rate, vol) in CURRENCIES.items())
+    walks = tuple(
+        Walk("fx", code, rate, vol, 0.0, DOLLAR_FACTOR.get(code, _DOLLAR_FACTOR_OTHERS))
+        for code, (rate, vol) in CURRENCIES.items()
+    )
     path, _, _ = _intraday(seed, walks, day, np.ones(DAY_MINUTES))
     return path
 

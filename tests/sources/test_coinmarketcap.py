@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import responses
 
 from pipeline import registry
+from pipeline.errors import kind_of
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.settings import Settings
-from pipeline.sources import PayloadError, UpstreamError, parse_file, simulator
+from pipeline.sources import NothingToIngest, PayloadError, UpstreamError, UpstreamRefused, parse_file, simulator
 from pipeline.sources import coinmarketcap as cmc
+from pipeline.sources.coinmarketcap import page as cmc_page
+from pipeline.state import MemoryState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "coinmarketcap"
 AT = datetime(2025, 3, 4, 15, 7, tzinfo=UTC)
@@ -71,14 +77,29 @@ def test_next_data_plain_list_of_objects(tmp_path):
     ]
 
 
-def test_a_page_with_neither_way_in_is_one_clear_error():
+def test_a_page_with_neither_way_in_is_one_clear_error(tmp_path):
+    page = tmp_path / "home.html"
+    page.write_text("<html><head><title>CoinMarketCap</title></head><body><div class='board'></div></body></html>")
     with pytest.raises(PayloadError) as caught:
-        parse_file("coinmarketcap", FIXTURES / "home_neither.html")
+        parse_file("coinmarketcap", page)
     assert str(caught.value) == (
         "coinmarketcap page: no listing found (no <table class=cmc-table> with coin rows and no __NEXT_DATA__ "
-        "listing); the page layout changed: save the page and update pipeline/sources/coinmarketcap.py"
+        "listing); the page layout changed: save the page and update pipeline/sources/coinmarketcap/"
     )
     assert "\n" not in str(caught.value)
+
+
+def test_a_challenge_page_is_named_a_challenge_not_a_layout_change():
+    path = FIXTURES / "home_neither.html"  # Cloudflare's "Just a moment..." page, as served with HTTP 200
+    with pytest.raises(PayloadError) as caught:
+        parse_file("coinmarketcap", path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the saved body is an error answer: coinmarketcap.com challenged")
+    assert "'Just a moment...'" in message and "not a layout change" in message
+    assert "update pipeline" not in message and "\n" not in message
+    with pytest.raises(cmc.Challenged):  # what a live minute gets: transient, retried
+        cmc.SOURCE.parse(cmc.SOURCE.load_payload(path), scheduled_at=AT, ingested_at=AT)
+    assert kind_of(cmc.Challenged("x")) == "transient"
 
 
 def test_nonsense_rows_fail_loudly(tmp_path):
@@ -116,44 +137,203 @@ def test_api_body_rows_by_rank_and_api_errors_name_their_message(tmp_path):
 
     error = {"status": {"error_code": 1002, "error_message": "API key missing.", "credit_count": 0}}
     (tmp_path / "error.json").write_text(json.dumps(error))
-    with pytest.raises(UpstreamError, match=r"error 1002: API key missing\.$"):
+    with pytest.raises(UpstreamRefused, match=r"error 1002 \(HTTP 200\): API key missing\.; not retried"):
         cmc.SOURCE.parse(cmc.SOURCE.load_payload(tmp_path / "error.json"), scheduled_at=AT, ingested_at=AT)
     with pytest.raises(PayloadError, match="API key missing"):
         parse_file("coinmarketcap", tmp_path / "error.json")
 
 
+def _listing_calls() -> list[Any]:
+    return [c for c in responses.calls if (c.request.url or "").startswith(cmc.API_URL)]
+
+
 @responses.activate
-def test_api_mode_sends_the_key_and_turns_an_error_status_into_upstream_error():
+def test_api_mode_sends_the_key_and_a_rate_limit_is_a_transient_upstream_error():
     settings = Settings(mode="live", cmc_api_key="k-123", cmc_top_n=3)
     limited = "You've exceeded your API Key's HTTP request rate limit."
     responses.get(cmc.API_URL, json={"status": {"error_code": 1008, "error_message": limited}}, status=429)
     with pytest.raises(UpstreamError) as caught:
-        cmc.SOURCE.fetch(settings, AT)
+        cmc.SOURCE.fetch(settings, AT, MemoryState())
     assert str(caught.value) == (
         "coinmarketcap API answered HTTP 429: You've exceeded your API Key's HTTP request rate limit."
     )
-    sent = responses.calls[0].request
+    assert kind_of(caught.value) == "transient"
+    sent = _listing_calls()[0].request
     assert sent.headers["X-CMC_PRO_API_KEY"] == "k-123" and "limit=3" in (sent.url or "")
 
 
 @responses.activate
-@pytest.mark.parametrize("body", [["not", "an", "object"], {"status": "down"}])
-def test_api_mode_an_error_answer_of_another_shape_is_still_one_upstream_error(body):
-    responses.get(cmc.API_URL, json=body, status=502)
-    with pytest.raises(UpstreamError, match=r"^coinmarketcap API answered HTTP 502: "):
-        cmc.SOURCE.fetch(Settings(mode="live", cmc_api_key="k-123"), AT)
+@pytest.mark.parametrize("code", [1001, 1002, 1003, 1004, 1005, 1006, 1007, 1010])
+def test_a_key_or_plan_error_is_terminal_an_alarm_and_not_retried(code, caplog):
+    responses.get(cmc.API_URL, json={"status": {"error_code": code, "error_message": "no."}}, status=401)
+    with pytest.raises(UpstreamRefused, match=rf"^coinmarketcap API refused the key or plan: error {code} ") as caught:
+        cmc.SOURCE.fetch(Settings(mode="live", cmc_api_key="k-123"), AT, MemoryState())
+    assert kind_of(caught.value) == "terminal"  # the process never retries it
+    assert any(r.levelname == "ERROR" and "ALARM" in r.getMessage() for r in caplog.records)
+    assert len(_listing_calls()) == 1
 
 
 @responses.activate
-def test_home_page_fetch_is_browser_like_and_an_http_error_is_upstream_error():
-    responses.get(cmc.HOME_URL, body=(FIXTURES / "home_listing_table.html").read_text(), status=200)
+def test_the_credit_guard_spaces_calls_and_checks_key_info_once_a_day(monkeypatch):
+    info = {
+        "status": {"error_code": 0, "credit_count": 0},
+        "data": {"plan": {"credit_limit_monthly": 10000}, "usage": {"current_month": {"credits_used": 120}}},
+    }
+    responses.get(cmc.api.KEY_INFO_URL, json=info)
+    body = json.dumps({"status": {"error_code": 0, "credit_count": 1},
+                       "data": [{"cmc_rank": 1, "name": "Bitcoin", "symbol": "BTC", "id": 1,
+                                 "quote": {"USD": {"price": 95000.123456789}}}]})  # fmt: skip
+    responses.get(cmc.API_URL, body=body)
+    settings, state = Settings(mode="live", cmc_api_key="k", cmc_min_interval_seconds=300), MemoryState()
+    written = 0
+    for minute in range(10):
+        now = AT + timedelta(minutes=minute)
+        monkeypatch.setattr(cmc.SOURCE, "clock", lambda now=now: now)
+        try:
+            rows = cmc.SOURCE.parse(cmc.SOURCE.fetch(settings, now, state), scheduled_at=now, ingested_at=now)
+            written += 1
+        except NothingToIngest as exc:
+            assert "next after" in str(exc)
+    assert written == 2 and len(_listing_calls()) == 2  # 15:07 and 15:12
+    assert rows[0]["price_usd"] == 95000.123456789 and rows[0]["coin_id"] == 1
+    assert len(responses.calls) - 2 == 1  # one /v1/key/info that day, costing no credits
+    report = cmc.credits.credit_report(state, 10000, 300, AT + timedelta(minutes=9))
+    assert report.credits == 122  # CoinMarketCap's 120, then two calls
+
+
+def test_the_simulated_api_serves_listings_and_an_exhausted_plan_when_told_to():
+    settings = Settings(mode="simulated", seed=11, cmc_api_key="sim")
+    rows = cmc.SOURCE.parse(cmc.SOURCE.fetch(settings, AT, MemoryState()), scheduled_at=AT, ingested_at=AT)
+    assert [r["rank"] for r in rows] == list(range(1, 11)) and rows[0]["coin_id"] == simulator.CMC_IDS["BTC"]
+    exhausted = Settings(mode="simulated", seed=11, cmc_simulated_fault="exhausted")
+    with pytest.raises(UpstreamRefused, match=r"error 1010 \(HTTP 429\): Your API Key's monthly plan limit"):
+        cmc.SOURCE.fetch(exhausted, AT, MemoryState())
+
+
+@pytest.fixture
+def home_server(monkeypatch):
+    """A local HTTP server standing in for coinmarketcap.com: `serve(status, headers, body)` sets its answer;
+    `.requests` holds the headers of what it was sent. The page module's HOME_URL points at it."""
+    answer: dict[str, Any] = {"status": 200, "headers": {}, "body": ""}
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(dict(self.headers.items()))
+            body = answer["body"].encode()
+            self.send_response(answer["status"])
+            for key, value in {"content-type": "text/html", **answer["headers"]}.items():
+                self.send_header(key, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setattr(cmc_page, "HOME_URL", f"http://127.0.0.1:{server.server_port}/")
+
+    class Serve:
+        requests = seen
+
+        def __call__(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+            answer.update(status=status, body=body, headers=headers or {})
+
+    yield Serve()
+    server.shutdown()
+    server.server_close()
+
+
+def test_home_page_is_fetched_with_curl_cffi_as_chrome(home_server):
+    home_server(200, (FIXTURES / "home_listing_table.html").read_text(), {"server": "cloudflare"})
     payload = cmc.SOURCE.fetch(Settings(mode="live", cmc_top_n=4), AT)
-    assert responses.calls[0].request.headers["User-Agent"].startswith("Mozilla/5.0")
+    sent = {k.lower(): v for k, v in home_server.requests[0].items()}
+    assert "Chrome/" in sent["user-agent"] and sent["accept-language"].startswith("en-US")
+    assert "sec-ch-ua" in sent  # a browser's client hints, which plain requests never sends
     rows = cmc.SOURCE.parse(payload, scheduled_at=AT, ingested_at=AT)
     assert [r["symbol"] for r in rows] == ["BTC", "ETH", "USDT", "BNB"]
-    responses.replace(responses.GET, cmc.HOME_URL, body="blocked", status=403)
-    with pytest.raises(UpstreamError, match="HTTP 403"):
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "reason"),
+    [
+        (403, {"cf-mitigated": "challenge", "server": "cloudflare"}, "<html></html>",
+         "challenged (HTTP 403, cf-mitigated: challenge from cloudflare)"),
+        (200, {"server": "cloudflare"}, (FIXTURES / "home_neither.html").read_text(),
+         "challenged (HTTP 200 from cloudflare: the page is a challenge ('Just a moment...'))"),
+        (200, {}, "<html><script src='/cdn-cgi/challenge-platform/h/b/orchestrate/jsch/v1'></script></html>",
+         "challenged (HTTP 200: the page is a challenge ('challenge-platform' and no listing))"),
+        (503, {"server": "cloudflare"}, "<html>Service unavailable</html>", "blocked (HTTP 503 from cloudflare)"),
+        (429, {}, "slow down", "blocked (HTTP 429)"),
+    ],
+)  # fmt: skip
+def test_a_challenge_or_block_is_one_transient_line_not_a_layout_change(home_server, status, headers, body, reason):
+    home_server(status, body, headers)
+    with pytest.raises(cmc.Challenged) as caught:
         cmc.SOURCE.fetch(Settings(mode="live"), AT)
+    assert str(caught.value).startswith(f"coinmarketcap.com {reason}: the edge network did not let this client")
+    assert kind_of(caught.value) == "transient" and "layout" in str(caught.value)  # "not a layout change"
+
+
+def test_another_http_error_is_upstream_error_and_an_ordinary_page_with_cloudflare_scripts_parses(home_server):
+    home_server(500, "oops")
+    with pytest.raises(UpstreamError, match="HTTP 500") as caught:
+        cmc.SOURCE.fetch(Settings(mode="live"), AT)
+    assert not isinstance(caught.value, cmc.Challenged)
+    page = (FIXTURES / "home_listing_table.html").read_text()
+    injected = page.replace("</body>", "<script src='/cdn-cgi/challenge-platform/scripts/jsd/main.js'></script></body>")
+    home_server(200, injected, {"server": "cloudflare"})
+    rows = cmc.SOURCE.parse(cmc.SOURCE.fetch(Settings(mode="live"), AT), scheduled_at=AT, ingested_at=AT)
+    assert len(rows) == 10
+
+
+def _next_data_page(tmp_path: Path, document: dict[str, Any]) -> Path:
+    page = tmp_path / "home.html"
+    script = json.dumps(document)
+    page.write_text(f'<html><body><script id="__NEXT_DATA__" type="application/json">{script}</script></body></html>')
+    return page
+
+
+def _coin(rank: int, symbol: str, quotes: dict[str, Any]) -> dict[str, Any]:
+    return {"id": 1000 + rank, "cmcRank": rank, "name": symbol.title(), "symbol": symbol, "quote": quotes}
+
+
+def test_a_listing_quoted_in_another_currency_is_refused_not_taken_as_dollars(tmp_path):
+    listing = [_coin(1, "BTC", {"BTC": {"price": 1.0}}), _coin(2, "ETH", {"BTC": {"price": 0.0347}})]
+    page = _next_data_page(tmp_path, {"props": {"pageProps": {"listingLatest": {"data": listing}}}})
+    with pytest.raises(PayloadError) as caught:
+        parse_file("coinmarketcap", page)
+    assert str(caught.value) == (
+        "coinmarketcap __NEXT_DATA__ listing is quoted in BTC, not US dollars (no USD quote, no convert id 2781): "
+        "prices in another currency are not taken as dollars"
+    )
+    # the same listing with a quote under USD's convert id is in dollars
+    dollars = [_coin(1, "BTC", {"2781": {"price": 95000.5}}), _coin(2, "ETH", {"2781": {"price": 3300.25}})]
+    rows = parse_file("coinmarketcap", _next_data_page(tmp_path, {"listingLatest": dollars}))
+    assert [(r["symbol"], r["price_usd"], r["coin_id"]) for r in rows] == [
+        ("BTC", 95000.5, 1001),
+        ("ETH", 3300.25, 1002),
+    ]
+
+
+def test_a_trending_widget_is_not_the_top_ten(tmp_path):
+    trending = [_coin(rank, s, {"USD": {"price": 1.5}}) for rank, s in ((7, "TRX"), (19, "LINK"), (42, "PEPE"))]
+    page = _next_data_page(tmp_path, {"props": {"pageProps": {"trending": {"coins": trending}}}})
+    with pytest.raises(PayloadError) as caught:
+        parse_file("coinmarketcap", page)
+    message = str(caught.value)
+    assert "ranks 7, 19, 42) is not a top-10 listing (ranks 1..N)" in message and "\n" not in message
+
+
+def test_the_known_listing_path_is_preferred_over_a_longer_coin_shaped_list(tmp_path):
+    listing = [_coin(rank, f"C{rank}", {"USD": {"price": 100.0 - rank}}) for rank in range(1, 11)]
+    gainers = [_coin(rank, f"G{rank}", {"USD": {"price": 1.0}}) for rank in range(1, 13)]
+    document = {"props": {"pageProps": {"gainers": gainers, "cryptoCurrencyList": listing}}}
+    rows = parse_file("coinmarketcap", _next_data_page(tmp_path, document))
+    assert [r["symbol"] for r in rows] == [f"C{rank}" for rank in range(1, 11)]
 
 
 def test_simulated_page_is_parsed_by_the_same_parser_and_is_deterministic():
@@ -177,3 +357,37 @@ def test_simulated_page_falls_back_to_next_data_when_the_table_is_not_rendered()
     rows = cmc.parse_page(page, 10)
     assert [r["symbol"] for r in rows] == [q.coin.symbol for q in quotes[:10]]
     assert rows[0]["price_usd"] == quotes[0].price  # full precision from the JSON
+
+
+def test_raw_rows_carry_the_coin_id_and_quote_time_after_the_contract_columns_at_full_precision():
+    settings = Settings(mode="simulated", seed=11)
+    rows = csv_to_rows("coinmarketcap", rows_to_csv("coinmarketcap", cmc.SOURCE.parse(
+        cmc.SOURCE.fetch(settings, AT), scheduled_at=AT, ingested_at=AT)))  # fmt: skip
+    columns = list(rows[0])
+    assert columns[10:12] == ["coin_id", "last_updated"] and columns[12:] == ["status", "error", "scheduled_at",
+                                                                               "ingested_at"]  # fmt: skip
+    quotes = {q.coin.symbol: q for q in simulator.crypto_quotes(11, AT)}
+    for row in rows:
+        assert int(row["coin_id"]) == simulator.CMC_IDS[row["symbol"]]
+        assert row["last_updated"] == "2025-03-04T15:07:00Z"
+        # the table prints "$0.4012"; the embedded listing has the price to the last digit, and that is kept
+        assert float(row["price_usd"]) == quotes[row["symbol"]].price
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "match"),
+    [
+        (
+            "challenge",
+            cmc.Challenged,
+            r"^coinmarketcap\.com challenged \(HTTP 403, cf-mitigated: challenge from cloudf",
+        ),
+        ("redesign", PayloadError, r"^coinmarketcap page: no listing found .* the page layout changed"),
+        ("non_usd", PayloadError, r"^coinmarketcap __NEXT_DATA__ listing is quoted in BTC, not US dollars"),
+    ],
+)
+def test_the_simulated_page_fails_like_the_real_one_when_told_to(fault, error, match):
+    settings = Settings(mode="simulated", seed=11, cmc_simulated_fault=fault)
+    with pytest.raises(error, match=match):
+        cmc.SOURCE.parse(cmc.SOURCE.fetch(settings, AT), scheduled_at=AT, ingested_at=AT)
+    assert Settings(mode="simulated").cmc_simulated_fault == ""  # off by default: the demo stays clean

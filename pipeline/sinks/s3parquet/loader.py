@@ -39,6 +39,8 @@ SCHEMA: Final = pa.schema(
         pa.field("market_cap_usd", pa.float64()),
         pa.field("volume_24h_usd", pa.float64()),
         pa.field("circulating_supply", pa.float64()),
+        pa.field("coin_id", pa.int64()),
+        pa.field("last_updated", TIMESTAMP),
         pa.field("scheduled_at", TIMESTAMP, nullable=False),
         pa.field("raw_key", pa.string(), nullable=False),
         pa.field("loaded_at", TIMESTAMP, nullable=False),

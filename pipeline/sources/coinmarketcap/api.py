@@ -1,0 +1,120 @@
+"""The official API: GET pro-api.coinmarketcap.com/v1/cryptocurrency/listings/latest with a key.
+
+Error codes (`status.error_code`) are classified: 1008 (per-minute rate limit), 1009 (daily allowance: clears at
+the daily reset), 1011 (per-IP rate limit) and 5xx are transient (`UpstreamError`, retried); the key and plan
+errors 1001-1007 (invalid, missing, not activated, expired, endpoint needs a key or a better plan, disabled) and
+1010 (the month's credits are spent) are terminal (`UpstreamRefused`): never retried, logged as an error worth
+an alarm. /v1/key/info (which costs no credits) tells the plan's monthly credits and this month's use.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pipeline.settings import Settings
+from pipeline.sources.base import PayloadError, UpstreamError, UpstreamRefused
+from pipeline.sources.coinmarketcap.page import TIMEOUT
+from pipeline.sources.coinmarketcap.rows import CmcPayload, check_rows
+
+API_URL = "https://pro-api.coinmarketcap.com/v1/cryptocurrency/listings/latest"
+KEY_INFO_URL = "https://pro-api.coinmarketcap.com/v1/key/info"
+REFUSED_CODES = frozenset({1001, 1002, 1003, 1004, 1005, 1006, 1007, 1010})
+RETRYABLE_CODES = frozenset({1008, 1009, 1011})
+
+log = logging.getLogger(__name__)
+
+
+def api_error(http_status: int, status: Any) -> UpstreamError | None:
+    """The error an API answer stands for (None for a good one): key and plan errors are `UpstreamRefused`."""
+    status = status if isinstance(status, dict) else {}
+    code = status.get("error_code")
+    if http_status == 200 and code in (0, None, "0"):
+        return None
+    message = status.get("error_message") or "no message"
+    number = int(code) if str(code).isdigit() else None
+    if number in REFUSED_CODES:
+        log.error("ALARM coinmarketcap API refused the key or plan (not retried): error %s: %s", code, message)
+        return UpstreamRefused(
+            f"coinmarketcap API refused the key or plan: error {code} (HTTP {http_status}): {message}; "
+            "not retried: check PIPELINE_CMC_API_KEY and the plan"
+        )
+    return UpstreamError(f"coinmarketcap API answered HTTP {http_status}: {message}")
+
+
+def parse_api(text: str, top_n: int = 10) -> list[dict[str, Any]]:
+    """The top `top_n` coins of a /v1/cryptocurrency/listings/latest body, by `cmc_rank`."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"coinmarketcap API body is not JSON ({exc.msg} at {exc.pos})") from exc
+    status = document.get("status") if isinstance(document, dict) else None
+    if isinstance(status, dict) and status.get("error_code") not in (0, None, "0"):
+        raise api_error(200, status) or UpstreamError("coinmarketcap API error")
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list) or not data:
+        raise PayloadError("coinmarketcap API body has no 'data' list of coins")
+    rows = []
+    for item in data:
+        usd = ((item.get("quote") or {}).get("USD") or {}) if isinstance(item, dict) else {}
+        rows.append(
+            {
+                "rank": item.get("cmc_rank"),
+                "name": item.get("name"),
+                "symbol": item.get("symbol"),
+                "price_usd": usd.get("price"),
+                "change_1h_pct": usd.get("percent_change_1h"),
+                "change_24h_pct": usd.get("percent_change_24h"),
+                "change_7d_pct": usd.get("percent_change_7d"),
+                "market_cap_usd": usd.get("market_cap"),
+                "volume_24h_usd": usd.get("volume_24h"),
+                "circulating_supply": item.get("circulating_supply"),
+                "coin_id": item.get("id"),
+                "last_updated": usd.get("last_updated") or item.get("last_updated"),
+            }
+        )
+    rows = sorted(rows, key=lambda r: r["rank"] if isinstance(r["rank"], int | float) else float("inf"))[:top_n]
+    check_rows(rows, "coinmarketcap API")
+    return rows
+
+
+def api_key(settings: Settings) -> str | None:
+    return settings.secret(settings.cmc_api_key, settings.cmc_api_key_secret_arn)
+
+
+def _get(url: str, key: str, params: dict[str, str] | None = None) -> tuple[int, str, Any]:
+    import requests
+
+    try:
+        response = requests.get(
+            url, headers={"X-CMC_PRO_API_KEY": key, "Accept": "application/json"}, params=params, timeout=TIMEOUT
+        )
+    except requests.RequestException as exc:
+        raise UpstreamError(f"coinmarketcap API unreachable: {type(exc).__name__}") from None
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    return response.status_code, response.text, document
+
+
+def check_answer(http_status: int, document: Any) -> None:
+    status = document.get("status") if isinstance(document, dict) else None
+    error = api_error(http_status, status)
+    if error is not None:
+        raise error
+
+
+def fetch_api(api_key: str, top_n: int) -> CmcPayload:
+    """One listings call (one credit for up to 200 coins)."""
+    http_status, text, document = _get(API_URL, api_key, {"start": "1", "limit": str(top_n), "convert": "USD"})
+    check_answer(http_status, document)
+    return CmcPayload("api", text, top_n)
+
+
+def key_info(api_key: str) -> dict[str, Any]:
+    """GET /v1/key/info (no credits): `data.plan.credit_limit_monthly`, `data.usage.current_month.credits_used`."""
+    http_status, _, document = _get(KEY_INFO_URL, api_key)
+    check_answer(http_status, document)
+    return document  # type: ignore[no-any-return]

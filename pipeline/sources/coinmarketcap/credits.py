@@ -1,0 +1,136 @@
+"""The API mode's credit guard: one listings call a minute is ~44,640 credits a month; the Basic plan has 10,000.
+
+The guard keeps `state/coinmarketcap_api.json`: the month (by the wall clock), the credits spent in it, the time of
+the last call and the minute it served. A minute calls only if `cmc_min_interval_seconds` have passed since the
+last call and this month's credits are within the month's pace (`cmc_monthly_credits` x share of the month gone,
+plus one); otherwise it writes nothing (`NothingToIngest`). Once a day /v1/key/info (no credits) sets the count
+from CoinMarketCap's own (`usage.current_month.credits_used`). The call is claimed with a conditional write, so
+two invocations cannot both spend it; an older minute than the last one served neither calls nor rewrites.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline.contracts import iso, to_utc
+from pipeline.errors import one_line
+from pipeline.sources.base import NothingToIngest, UpstreamError, UpstreamRefused
+from pipeline.sources.coinmarketcap.rows import CmcPayload
+from pipeline.state import StateConflict, StateStore
+
+STATE = "coinmarketcap_api"
+log = logging.getLogger(__name__)
+
+
+def _month(at: datetime) -> str:
+    return f"{at:%Y-%m}"
+
+
+def _pace(monthly: int, now: datetime) -> int:
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return min(monthly, 1 + math.floor(monthly * (now - start) / (end - start)))
+
+
+def credits_this_month(doc: dict[str, Any] | None, now: datetime) -> int:
+    return int(doc.get("credits", 0)) if doc and doc.get("month") == _month(now) else 0
+
+
+def _checked(doc: dict[str, Any], now: datetime, key_info: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The document with this month's credits from /v1/key/info, once a wall-clock day."""
+    today = now.date().isoformat()
+    if doc.get("key_checked") == today:
+        return doc
+    record = {**doc, "key_checked": today}
+    try:
+        data = key_info()["data"]
+        used = int(data["usage"]["current_month"]["credits_used"])
+        record["plan_credits"] = int(data["plan"]["credit_limit_monthly"])
+    except UpstreamRefused:
+        raise
+    except (UpstreamError, KeyError, TypeError, ValueError) as exc:
+        log.warning("coinmarketcap /v1/key/info not read: %s", one_line(exc))
+        return record
+    record.update(month=_month(now), credits=max(used, credits_this_month(doc, now)))
+    return record
+
+
+def _wait(doc: dict[str, Any], minute: datetime, now: datetime, monthly: int, interval: int) -> str | None:
+    """Why this invocation does not call (None: it may)."""
+    if doc.get("minute") and minute < to_utc(doc["minute"]):
+        return f"minute {iso(minute)} is older than {doc['minute']}, already served: no call"
+    last = to_utc(doc["last_call"]) if doc.get("last_call") else None
+    if last is not None and now < last + timedelta(seconds=interval):
+        return f"the last call was at {iso(last)}; next after {iso(last + timedelta(seconds=interval))}"
+    used, allowed = credits_this_month(doc, now), _pace(monthly, now)
+    if monthly and used >= allowed:
+        return f"{used} of {monthly} credits used this month; the pace allows {allowed} by now"
+    return None
+
+
+def guarded_call(
+    state: StateStore,
+    minute: datetime,
+    now: datetime,
+    *,
+    monthly_credits: int,
+    min_interval: int,
+    listing: Callable[[], CmcPayload],
+    key_info: Callable[[], dict[str, Any]],
+) -> CmcPayload:
+    """The listing for `minute` if the plan's credits allow a call at wall-clock `now`, else `NothingToIngest`."""
+    current = state.read(STATE)
+    doc = _checked(current.doc or {}, now, key_info)
+    reason = _wait(doc, minute, now, monthly_credits, min_interval)
+    if reason:
+        if doc != (current.doc or {}):
+            with contextlib.suppress(StateConflict):
+                state.put_if(STATE, doc, current.version)
+        raise NothingToIngest(f"coinmarketcap API: {reason}")
+    record = {**doc, "month": _month(now), "credits": credits_this_month(doc, now) + 1, "last_call": iso(now)}
+    record["minute"] = iso(minute)
+    try:
+        version = state.put_if(STATE, record, current.version)
+    except StateConflict:
+        raise NothingToIngest("coinmarketcap API: another invocation is calling this minute") from None
+    payload = listing()
+    try:
+        spent = int(json.loads(payload.body)["status"]["credit_count"])
+    except (KeyError, TypeError, ValueError):
+        spent = 1
+    if spent != 1:
+        record["credits"] = credits_this_month(doc, now) + spent
+        with contextlib.suppress(StateConflict):
+            state.put_if(STATE, record, version)
+    return payload
+
+
+@dataclass(frozen=True)
+class CreditReport:
+    month: str
+    credits: int
+    monthly_credits: int  # 0 = unlimited
+    min_interval_seconds: int
+    projected_credits: int  # by the month's end, at one call per interval from now on
+    last_call: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def credit_report(state: StateStore, monthly_credits: int, min_interval: int, now: datetime) -> CreditReport:
+    """The API plan's budget, for the demo and the notebooks."""
+    now = to_utc(now)
+    doc = state.get(STATE) or {}
+    used = credits_this_month(doc, now)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    projected = used + math.ceil((end - now).total_seconds() / max(60, min_interval))
+    return CreditReport(_month(now), used, monthly_credits, min_interval, projected, doc.get("last_call"))

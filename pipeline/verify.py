@@ -64,6 +64,7 @@ class SourceReport:
     source: SourceId
     minutes: list[MinuteCheck] = field(default_factory=list)
     error: str = ""  # the sink or the bucket could not be read
+    closed_minutes: int = 0  # scheduled minutes of the window its market was closed for (no raw object expected)
 
     @property
     def ok(self) -> bool:
@@ -77,7 +78,8 @@ class SourceReport:
         if self.error:
             return "error"
         bad = sum(1 for m in self.minutes if not m.ok)
-        return "ok" if not bad else f"{bad} minute(s) differ"
+        closed = f" ({self.closed_minutes} minute(s) market closed)" if self.closed_minutes else ""
+        return ("ok" if not bad else f"{bad} minute(s) differ") + closed
 
 
 @dataclass
@@ -125,6 +127,7 @@ class Report:
                     "ok": s.ok,
                     "error": s.error,
                     "minutes": len(s.minutes),
+                    "closed_minutes": s.closed_minutes,
                     **{n: s.total(n) for n in ("raw_rows", "sink_rows", "missing", "extra")},
                     "differences": [asdict(m) | {"status": m.status} for m in s.minutes if not m.ok],
                 }
@@ -168,12 +171,25 @@ def verify(
             continue
         try:
             reports.append(_verify_source(source, settings.bucket, s3, sink, _first_minute(first), last))
+            reports[-1].closed_minutes = _closed_minutes(source, _first_minute(first), last)
         except SinkError as exc:
             reports.append(SourceReport(source, error=str(exc)))
         finally:
             if own:
                 sink.close()
     return Report(reports, first, last)
+
+
+def _closed_minutes(source: SourceId, first: datetime | None, last: datetime | None) -> int:
+    """Scheduled minutes in [first, last] whose bars (the minute before each) the source's market did not trade:
+    the market calendar says no raw object is due for them (stocks: NYSE holidays, early closes, nights)."""
+    market = registry.get(source).market
+    if market == "24/7" or first is None or last is None or last < first or last - first > timedelta(days=31):
+        return 0
+    from pipeline.calendar import is_open
+
+    count = int((last - first).total_seconds() // 60) + 1
+    return sum(not is_open(market, first + timedelta(minutes=i - 1)) for i in range(count))
 
 
 def _first_minute(start: datetime | None) -> datetime | None:

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import calendar
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, to_utc
 from pipeline.errors import one_line
@@ -411,18 +412,26 @@ def recorded_at(body: dict[str, Any]) -> datetime | None:
 
 
 class YahooFinance:
+    """The source. `session` (live mode) is handed to yfinance: None for its own curl_cffi session; tests and the
+    benchmark give a replay session."""
+
     id: SourceId = "yahoo_finance"
+
+    def __init__(self, session: Any = None) -> None:
+        self.session = session
 
     def fetch(self, settings: Settings, scheduled_at: datetime, state: StateStore | None = None) -> YahooPayload:
         start, end = window(scheduled_at, settings.yahoo_lookback_minutes)
-        if not simulator.stock_sessions(start, end):
+        closed = calendar.closed_reason(calendar.XNYS, start, end)
+        if closed is not None:
             raise NothingToIngest(
-                f"yahoo_finance: the US stock market is closed for bars starting in [{iso(start)}, {iso(end)})"
+                f"yahoo_finance: the US stock market is closed for bars starting in [{iso(start)}, {iso(end)}): "
+                f"{closed}"
             )
         symbols = universe(settings.universe_limit)
         if settings.mode == "simulated":
             return simulate(settings.seed, symbols, start, end)
-        return download(symbols, start, end)
+        return download(symbols, start, end, session=self.session)
 
     def parse(self, payload: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
         if not isinstance(payload, YahooPayload):

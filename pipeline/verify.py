@@ -68,6 +68,7 @@ class SourceReport:
     minutes: list[MinuteCheck] = field(default_factory=list)
     error: str = ""  # the sink or the bucket could not be read
     skipped: int = 0  # scheduled minutes of the window without a raw object (nothing new to ingest)
+    closed_minutes: int = 0  # of those, the minutes its market was closed for (no raw object expected)
 
     @property
     def ok(self) -> bool:
@@ -81,8 +82,10 @@ class SourceReport:
         if self.error:
             return "error"
         bad = sum(1 for m in self.minutes if not m.ok)
-        skipped = f" ({self.skipped} minute(s) skipped)" if self.skipped else ""
-        return ("ok" if not bad else f"{bad} minute(s) differ") + skipped
+        skipped = f" ({self.skipped} minute(s) skipped" if self.skipped else ""
+        if skipped and self.closed_minutes:
+            skipped += f", {self.closed_minutes} of them market closed"
+        return ("ok" if not bad else f"{bad} minute(s) differ") + (skipped + ")" if skipped else "")
 
 
 @dataclass
@@ -133,6 +136,7 @@ class Report:
                     "error": s.error,
                     "minutes": len(s.minutes),
                     "skipped": s.skipped,
+                    "closed_minutes": s.closed_minutes,
                     **{n: s.total(n) for n in ("raw_rows", "sink_rows", "quarantined", "missing", "extra")},
                     "differences": [asdict(m) | {"status": m.status} for m in s.minutes if not m.ok],
                 }
@@ -177,6 +181,7 @@ def verify(
         try:
             report = _verify_source(source, settings.bucket, s3, sink, _first_minute(first), last)
             report.skipped = _skipped(report, _first_minute(first), last)
+            report.closed_minutes = _closed_minutes(source, _first_minute(first), last)
             reports.append(report)
         except SinkError as exc:
             reports.append(SourceReport(source, error=str(exc)))
@@ -184,6 +189,18 @@ def verify(
             if own:
                 sink.close()
     return Report(reports, first, last)
+
+
+def _closed_minutes(source: SourceId, first: datetime | None, last: datetime | None) -> int:
+    """Scheduled minutes in [first, last] whose bars (the minute before each) the source's market did not trade:
+    the market calendar says no raw object is due for them (stocks: NYSE holidays, early closes, nights)."""
+    market = registry.get(source).market
+    if market == "24/7" or first is None or last is None or last < first or last - first > timedelta(days=31):
+        return 0
+    from pipeline.calendar import is_open
+
+    count = int((last - first).total_seconds() // 60) + 1
+    return sum(not is_open(market, first + timedelta(minutes=i - 1)) for i in range(count))
 
 
 def _first_minute(start: datetime | None) -> datetime | None:

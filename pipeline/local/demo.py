@@ -115,6 +115,7 @@ def demo(minutes: int, start: datetime | None, *, console: Console, render_repor
     first = floor_minute(start or DEFAULT_START)
     last = first + timedelta(minutes=minutes - 1)
     console.rule(f"[bold]2. {minutes} scheduled minutes, {iso(first)} to {iso(last)}")
+    console.print(_market_hours(first, minutes), highlight=False)
     report = run_minutes(stack, minutes, first)
     console.print(report.table())
     for source, stats in report.sources.items():
@@ -140,6 +141,19 @@ def demo(minutes: int, start: datetime | None, *, console: Console, render_repor
     console.rule("[bold green]done" if ok else "[bold red]something needs a look")
     console.print("The local stack is still running (`python -m pipeline local status`; stop it with `make down`).")
     return ok
+
+
+def _market_hours(first: datetime, minutes: int) -> str:
+    """How many of the run's minutes have stock bars to fetch, by the NYSE calendar (the others are skipped)."""
+    from pipeline.calendar import XNYS, closed_reason, is_open
+
+    open_minutes = sum(is_open(XNYS, first + timedelta(minutes=i - 1)) for i in range(minutes))
+    line = f"NYSE calendar: {open_minutes} of {minutes} minute(s) have stock bars to fetch"
+    if open_minutes < minutes:
+        last = first + timedelta(minutes=minutes - 1)
+        reason = closed_reason(XNYS, last - timedelta(minutes=1), last)
+        line += f"; yahoo_finance skips the others ({reason or 'outside the regular session'})"
+    return line
 
 
 def _oxr_budget(settings: Any, now: datetime) -> str:

@@ -12,22 +12,22 @@ any minute gives the same payload and a run can start anywhere in time:
 
 Draws are vectorised with numpy and cached per day, so a minute of 503 stocks is an array slice.
 
-Stocks trade 09:30-16:00 America/New_York on weekdays (exchange holidays are not modelled); crypto trades
-24/7; currencies move slowly, and pegged ones hardly at all.
+Stocks trade in the New York Stock Exchange's regular sessions (`pipeline.calendar`: 09:30-16:00 America/New_York,
+no bars on exchange holidays, none after an early close); crypto trades 24/7; currencies move slowly, and pegged
+ones hardly at all.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 NEW_YORK = ZoneInfo("America/New_York")
-STOCK_OPEN = time(9, 30)
 STOCK_SESSION_MINUTES = 390
 DAY_MINUTES = 1440
 
@@ -147,11 +147,11 @@ _STOCK_VOLUME_PROFILE = (
 
 
 def stock_session(day: date) -> tuple[datetime, datetime] | None:
-    """The regular session of `day` in UTC ([open, close)), or None on a weekend."""
-    if day.weekday() >= 5:
-        return None
-    opens = datetime.combine(day, STOCK_OPEN, tzinfo=NEW_YORK).astimezone(UTC)
-    return opens, opens + timedelta(minutes=STOCK_SESSION_MINUTES)
+    """The regular session of `day` in UTC ([open, close)), or None when the exchange does not open that day."""
+    from pipeline.calendar import session_of  # exchange_calendars: only the stock twin needs it
+
+    session = session_of(day)
+    return None if session is None else (session.open, session.close)
 
 
 @dataclass(frozen=True)
@@ -190,17 +190,15 @@ def stock_day(seed: int, symbols: tuple[str, ...], day: date) -> DayBars | None:
 
 def stock_sessions(start: datetime, end: datetime) -> list[tuple[date, datetime, slice]]:
     """The trading days whose bars start in [start, end): (New York date, session open UTC, minute slice)."""
+    from pipeline.calendar import XNYS, sessions
+
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     out = []
-    day = start.astimezone(NEW_YORK).date()
-    while datetime.combine(day, time(0), tzinfo=NEW_YORK) < end:
-        session = stock_session(day)
-        if session is not None and session[0] < end and session[1] > start:
-            first = max(0, _minutes_between(session[0], start))
-            last = min(STOCK_SESSION_MINUTES, _minutes_between(session[0], end))
-            if last > first:
-                out.append((day, session[0], slice(first, last)))
-        day += timedelta(days=1)
+    for session in sessions(XNYS, start, end):
+        first = max(0, _minutes_between(session.open, start))
+        last = min(session.minutes, STOCK_SESSION_MINUTES, _minutes_between(session.open, end))
+        if last > first:
+            out.append((session.day, session.open, slice(first, last)))
     return out
 
 

@@ -14,17 +14,23 @@ Payload (what `fetch` returns, live or simulated, and what `parse` reads) is a `
 
 Live: yfinance sends one chart request per symbol; they run in a thread pool, each `Ticker(symbol).history(
 start, end, interval="1m")` with yfinance's exceptions switched on (`yf.config.debug.hide_exceptions = False`)
-so a failing symbol raises instead of coming back as an empty frame. HTTP 429 (`YFRateLimitError`) is retried
-with jittered exponential backoff (tenacity); a symbol still limited after `RATE_LIMIT_ATTEMPTS` gets an error row.
+so a failing symbol raises instead of coming back as an empty frame; `keepna=True` so that a bar of zeros reaches
+the checks below instead of vanishing, `rounding=True` so that prices carry the chart's `priceHint` decimals. HTTP
+429 (`YFRateLimitError`) is not retried here (yfinance already tries any 4xx once more with its other cookie
+strategy): the symbol gets an error row.
 Simulated: the same payload from `pipeline.sources.simulator` (a deterministic random walk per symbol and day).
 
-Raw rows (`parse`): one `success` row per (symbol, bar) inside the window whose prices are all present (a bar
-Yahoo sends with null prices, a minute without trades, is no bar: yfinance drops it and so does the parser);
-one `error` row per symbol that failed or returned no bar in the window, naming why (a delisted symbol's
-404 "Not Found" chart body is such a failure). `ts` is the bar start in UTC.
+Raw rows (`parse`): one row per (symbol, bar) inside the window. A bar is a `success` row only if it is real and
+closed: it ended at least `CLOSED_GRACE` before the fetch, starts on a minute boundary (Yahoo stamps the live,
+unfinished minute with the time of its last trade, e.g. 14:30:47), has every price above 0, low <= open, close <=
+high and a volume of 0 or more; any other bar is an `error` row that names why, so processing never sees it as
+data. A bar Yahoo sends with null prices, a minute without trades, is no bar and is left out. One `error` row per
+symbol that failed or returned no bar in the window, naming why (a delisted symbol's 404 "Not Found" chart body is
+such a failure). `ts` is the bar start in UTC.
 
 Saved payloads (`pipeline parse yahoo_finance FILE`): a chart JSON body as the API returns it (or
-`{"status": 404, "body": {...}}`), run through yfinance's own parsing with a `ReplaySession`, then `parse`.
+`{"status": 404, "body": {...}}`), run through yfinance's own parsing with a `ReplaySession`, then `parse`; a chart
+saved mid-session was fetched at its `regularMarketTime` (its last trade), so its live last minute is no success row.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import calendar
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, to_utc
 from pipeline.errors import one_line
@@ -56,8 +63,11 @@ from pipeline.sources.universe import universe
 from pipeline.state import StateStore
 
 INTERVAL = "1m"
+BAR_SECONDS = 60
+# A bar is closed once its minute has ended this long before the fetch (trades of its last seconds still arrive).
+CLOSED_GRACE = timedelta(seconds=5)
 WORKERS = 8
-RATE_LIMIT_ATTEMPTS = 4
+EXCHANGE_TIMEZONE = "America/New_York"
 BAR_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
@@ -69,6 +79,9 @@ class YahooPayload:
     symbols: tuple[str, ...]
     bars: pd.DataFrame
     errors: dict[str, str] = field(default_factory=dict)
+    # When the bars were fetched: a bar counts as closed only if it ended CLOSED_GRACE before this (None: all are)
+    fetched_at: datetime | None = None
+    price_hints: dict[str, int] = field(default_factory=dict)  # symbol -> the chart's meta.priceHint (decimals)
 
 
 def window(scheduled_at: datetime, lookback_minutes: int) -> tuple[datetime, datetime]:
@@ -92,14 +105,19 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {one_line(exc)}"
 
 
+NOT_FOUND = "possibly delisted"
+
+
 def _reason(symbol: str, exc: BaseException) -> str:
     """Why a symbol failed, on one line (query strings, which carry the crumb, left out)."""
-    from yfinance.exceptions import YFTzMissingError
+    from yfinance.exceptions import YFPricesMissingError, YFTzMissingError
 
     if getattr(getattr(exc, "response", None), "status_code", None) == 404:
-        return f"Yahoo has no data for {symbol} (HTTP 404 Not Found): possibly delisted"
+        return f"Yahoo has no data for {symbol} (HTTP 404 Not Found): {NOT_FOUND}"
     if isinstance(exc, YFTzMissingError):  # the chart answered without an exchange timezone (404 "Not Found")
-        return f"Yahoo has no data for {symbol} (no exchange timezone): possibly delisted"
+        return f"Yahoo has no data for {symbol} (no exchange timezone): {NOT_FOUND}"
+    if isinstance(exc, YFPricesMissingError) and "No data found, symbol may be delisted" in str(exc):
+        return f"Yahoo has no data for {symbol} (HTTP 404 Not Found): {NOT_FOUND}"  # the chart's 404 body
     return re.sub(r"\?\S*", "", _one_line(exc))
 
 
@@ -118,26 +136,41 @@ def _yfinance() -> ModuleType:
     return yf
 
 
-def _history(symbol: str, start: datetime, end: datetime, session: Any, wait: Any) -> pd.DataFrame:
-    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
-    from yfinance.exceptions import YFRateLimitError
+_seeded: set[tuple[str, str]] = set()
 
+
+def seed_timezones(symbols: Sequence[str]) -> None:
+    """Tell yfinance's timezone cache that every symbol trades in New York, so it sends no lookup request.
+
+    Before its first chart request for a symbol, yfinance looks the exchange timezone up in its SQLite cache
+    (`yfinance.cache.get_tz_cache()`) and, on a miss, asks Yahoo for a 1-day chart just to read
+    `meta.exchangeTimezoneName`: one extra request per symbol on every cold container. Every S&P 500 stock
+    trades on a New York exchange, so the answer is known; stored once per process and cache folder.
+    """
+    from yfinance import cache
+
+    location = str(cache._TzDBManager.get_location())
+    todo = [s for s in symbols if (location, s) not in _seeded]
+    if not todo:
+        return
+    tz = cache.get_tz_cache()
+    for symbol in todo:
+        if tz.lookup(symbol) != EXCHANGE_TIMEZONE:
+            tz.store(symbol, EXCHANGE_TIMEZONE)
+        _seeded.add((location, symbol))
+
+
+def _history(symbol: str, start: datetime, end: datetime, session: Any) -> tuple[pd.DataFrame, int | None]:
+    """One chart request through yfinance: the bars as it parses them (all of them: `keepna`, so that a bar of
+    zeros reaches the checks instead of vanishing) rounded to the chart's `priceHint`, and that hint."""
     yf = _yfinance()
-    retrying = Retrying(
-        retry=retry_if_exception_type(YFRateLimitError),
-        # full jitter, as botocore does: the worker threads limited together do not retry in step
-        wait=wait if wait is not None else wait_random_exponential(multiplier=1, min=1, max=8),
-        stop=stop_after_attempt(RATE_LIMIT_ATTEMPTS),
-        reraise=True,
-    )
-    for attempt in retrying:
-        with attempt:
-            ticker = yf.Ticker(symbol, session=session)
-            return ticker.history(  # type: ignore[no-any-return]
-                start=start, end=end, interval=INTERVAL, prepost=False, actions=False,
-                auto_adjust=False, keepna=False, timeout=10,
-            )  # fmt: skip
-    raise AssertionError("unreachable: tenacity reraises")
+    ticker = yf.Ticker(symbol, session=session)
+    frame = ticker.history(
+        start=start, end=end, interval=INTERVAL, prepost=False, actions=False,
+        auto_adjust=False, keepna=True, rounding=True, timeout=10,
+    )  # fmt: skip
+    hint = (ticker.history_metadata or {}).get("priceHint")
+    return frame, int(hint) if isinstance(hint, int | float) else None
 
 
 def _long(symbol: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -149,7 +182,7 @@ def _long(symbol: str, frame: pd.DataFrame) -> pd.DataFrame:
             "symbol": symbol,
             "ts": index,
             **{c: frame[c.capitalize()].to_numpy(dtype=float) for c in PRICE_COLUMNS},
-            "volume": frame["Volume"].fillna(0).to_numpy(dtype=np.int64),
+            "volume": frame["Volume"].to_numpy(dtype=float),
         }
     )
 
@@ -161,36 +194,44 @@ def download(
     *,
     session: Any = None,
     workers: int = WORKERS,
-    wait: Any = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> YahooPayload:
     """One-minute bars for `symbols` with bar starts in [start, end), live from Yahoo (one request a symbol).
 
     `session` is handed to yfinance (a requests or curl_cffi session; default: yfinance's own curl_cffi one);
-    `wait` overrides the tenacity wait between rate-limited attempts.
+    `clock` tells the time of the fetch (default: the wall clock), which decides which bars have closed.
     """
     from yfinance.data import YfData
 
     _yfinance()
+    seed_timezones(symbols)
     start, end = to_utc(start), to_utc(end)
     # Responses for past windows are memoised by yfinance per URL: a new fetch must ask again.
     YfData.cache_get.cache_clear()
 
-    def one(symbol: str) -> tuple[str, pd.DataFrame | None, str | None]:
+    def one(symbol: str) -> tuple[str, pd.DataFrame | None, int | None, str | None]:
         from yfinance.exceptions import YFRateLimitError
 
         try:
-            return symbol, _long(symbol, _history(symbol, start, end, session, wait)), None
+            frame, hint = _history(symbol, start, end, session)
+            return symbol, _long(symbol, frame), hint, None
         except YFRateLimitError:
-            return symbol, None, f"rate limited by Yahoo (HTTP 429) {RATE_LIMIT_ATTEMPTS} times in a row"
+            return symbol, None, None, "rate limited by Yahoo (HTTP 429)"
         except Exception as exc:  # one symbol's failure must not lose the others
-            return symbol, None, _reason(symbol, exc)
+            return symbol, None, None, _reason(symbol, exc)
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(symbols)))) as pool:
         results = list(pool.map(one, symbols))
-    frames = [f for _, f, _ in results if f is not None and not f.empty]
-    errors = {s: e for s, _, e in results if e is not None}
+    fetched_at = (clock or _now)()
+    frames = [f for _, f, _, _ in results if f is not None and not f.empty]
+    errors = {s: e for s, _, _, e in results if e is not None}
+    hints = {s: h for s, _, h, _ in results if h is not None}
     bars = pd.concat(frames, ignore_index=True) if frames else empty_bars()
-    return YahooPayload(start, end, tuple(symbols), bars, errors)
+    return YahooPayload(start, end, tuple(symbols), bars, errors, fetched_at, hints)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------------------------------------------- simulated
@@ -229,31 +270,73 @@ def simulate(seed: int, symbols: Sequence[str], start: datetime, end: datetime) 
 # ---------------------------------------------------------------------------------------------------- parse
 
 
+def _fmt_price(value: float) -> str:
+    return "missing" if value != value else f"{value:g}"
+
+
+def bar_problem(
+    ts: pd.Timestamp, o: float, h: float, lo: float, c: float, v: float, closed_by: datetime | None
+) -> str | None:
+    """Why a bar is not a real, closed bar (None when it is one): checked in this order."""
+    if ts.second or ts.microsecond or ts.nanosecond:
+        return f"bar stamped {ts.strftime('%H:%M:%S')}Z is not on a minute boundary (the live, unfinished minute)"
+    if closed_by is not None and ts + pd.Timedelta(seconds=BAR_SECONDS) > pd.Timestamp(closed_by):
+        return (
+            f"bar of {ts.strftime('%H:%M')}Z had not closed when fetched "
+            f"(it ends {(ts + pd.Timedelta(seconds=BAR_SECONDS)).strftime('%H:%M:%S')}Z)"
+        )
+    prices = (o, h, lo, c)
+    shown = "(open {}, high {}, low {}, close {})".format(*map(_fmt_price, prices))
+    if any(p != p for p in prices):
+        return f"bar lacks a price {shown}"
+    if min(prices) <= 0:
+        return f"bar has a price of 0 or less {shown}"
+    if not (lo <= min(o, c) and max(o, c) <= h):
+        return f"bar prices are inconsistent: low <= open, close <= high fails {shown}"
+    if v != v or v < 0:
+        return f"bar has a volume of {_fmt_price(v)}: expected 0 or more"
+    return None
+
+
 def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
-    """Raw rows: one per (symbol, bar) in the window, then one error row per symbol without bars."""
+    """Raw rows: one per (symbol, bar) in the window, then one error row per symbol without bars.
+
+    A bar is a success row only if it is a real, closed bar (`bar_problem`); any other bar in the window is an
+    error row naming why, so one bad bar never travels as data. A bar whose prices are all missing is a minute
+    without trades, no bar at all: it is left out. Prices are rounded to the chart's `priceHint`.
+    """
     tail = {"scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
     bars = payload.bars
     missing = [c for c in BAR_COLUMNS if c not in bars.columns]
     if missing:
-        raise PayloadError(f"yahoo_finance payload: bars lack column(s) {', '.join(missing)}")
+        raise PayloadError(f"yahoo_finance: payload bars lack column(s) {', '.join(missing)}")
     ts = pd.DatetimeIndex(bars["ts"])
     ts = ts.tz_localize(UTC) if ts.tz is None else ts.tz_convert(UTC)
+    prices = bars[list(PRICE_COLUMNS)].astype(float)
     keep = (
-        (ts >= pd.Timestamp(payload.start)) & (ts < pd.Timestamp(payload.end))
-        & bars[list(PRICE_COLUMNS)].notna().all(axis=1).to_numpy()
-    )  # fmt: skip
-    good = bars.loc[keep]
-    stamps = ts[keep].strftime("%Y-%m-%dT%H:%M:%SZ")
-    volume = good["volume"].fillna(0).to_numpy(dtype=np.int64).tolist()
-    columns = [good[c].to_numpy(dtype=float).tolist() for c in PRICE_COLUMNS]
-    rows: list[RawRow] = [
-        {
-            "symbol": symbol, "ts": stamp, "open": o, "high": h, "low": lo, "close": c, "volume": v,
-            "status": STATUS_SUCCESS, "error": "", **tail,
-        }
-        for symbol, stamp, o, h, lo, c, v in zip(good["symbol"].tolist(), stamps, *columns, volume, strict=True)
-    ]  # fmt: skip
-    with_bars = set(good["symbol"].unique().tolist())
+        (ts >= pd.Timestamp(payload.start)) & (ts < pd.Timestamp(payload.end)) & prices.notna().any(axis=1).to_numpy()
+    )
+    closed_by = payload.fetched_at - CLOSED_GRACE if payload.fetched_at is not None else None
+    rows: list[RawRow] = []
+    with_bars: set[str] = set()
+    symbols = bars["symbol"].to_numpy()[keep].tolist()
+    stamps = ts[keep]
+    values = prices.to_numpy()[keep]
+    volumes = pd.to_numeric(bars["volume"], errors="coerce").astype(float).to_numpy()[keep]
+    for symbol, stamp, (o, h, lo, c), v in zip(symbols, stamps, values.tolist(), volumes.tolist(), strict=True):
+        digits = payload.price_hints.get(symbol)
+        if digits is not None:
+            o, h, lo, c = (round(x, digits) for x in (o, h, lo, c))
+        problem = bar_problem(stamp, o, h, lo, c, v, closed_by)
+        with_bars.add(symbol)
+        rows.append(
+            {
+                "symbol": symbol, "ts": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                **{k: (None if x != x else x) for k, x in zip(PRICE_COLUMNS, (o, h, lo, c), strict=True)},
+                "volume": None if v != v else int(v),
+                "status": STATUS_ERROR if problem else STATUS_SUCCESS, "error": problem or "", **tail,
+            }
+        )  # fmt: skip
     span = f"[{iso(payload.start)}, {iso(payload.end)})"
     for symbol in [*payload.symbols, *(s for s in payload.errors if s not in payload.symbols)]:
         if symbol in with_bars:
@@ -307,22 +390,48 @@ def load_chart(path: Path, *, session_factory: Callable[..., Any] | None = None)
         end = floor_minute(datetime.now(UTC))
         start = end - timedelta(days=1)
     session = (session_factory or ReplaySession)({symbol: Recorded(document, status)})
-    return download([symbol], start, end, session=session, workers=1)
+    payload = download([symbol], start, end, session=session, workers=1)
+    last_trade = recorded_at(document)
+    # the last trade proves the bars that ended by then had closed: no grace on top of it
+    payload.fetched_at = last_trade + CLOSED_GRACE if last_trade is not None else None
+    return payload
+
+
+def recorded_at(body: dict[str, Any]) -> datetime | None:
+    """When a saved chart was fetched, as far as it tells: its `regularMarketTime` (the last trade) if that lies
+    inside the regular session its `currentTradingPeriod` names (a chart saved mid-session, whose last bar may
+    still have been open); None for a chart saved while the market was closed (every bar in it had closed)."""
+    try:
+        meta = body["chart"]["result"][0]["meta"]
+        last = int(meta["regularMarketTime"])
+        regular = meta["currentTradingPeriod"]["regular"]
+        opens, closes = int(regular["start"]), int(regular["end"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return datetime.fromtimestamp(last, UTC) if opens <= last < closes else None
 
 
 class YahooFinance:
+    """The source. `session` (live mode) is handed to yfinance: None for its own curl_cffi session; tests and the
+    benchmark give a replay session."""
+
     id: SourceId = "yahoo_finance"
+
+    def __init__(self, session: Any = None) -> None:
+        self.session = session
 
     def fetch(self, settings: Settings, scheduled_at: datetime, state: StateStore | None = None) -> YahooPayload:
         start, end = window(scheduled_at, settings.yahoo_lookback_minutes)
-        if not simulator.stock_sessions(start, end):
+        closed = calendar.closed_reason(calendar.XNYS, start, end)
+        if closed is not None:
             raise NothingToIngest(
-                f"yahoo_finance: the US stock market is closed for bars starting in [{iso(start)}, {iso(end)})"
+                f"yahoo_finance: the US stock market is closed for bars starting in [{iso(start)}, {iso(end)}): "
+                f"{closed}"
             )
         symbols = universe(settings.universe_limit)
         if settings.mode == "simulated":
             return simulate(settings.seed, symbols, start, end)
-        return download(symbols, start, end)
+        return download(symbols, start, end, session=self.session)
 
     def parse(self, payload: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
         if not isinstance(payload, YahooPayload):

@@ -117,6 +117,20 @@ def try_live(call: Callable[[], T], timeout: float = 10.0) -> tuple[T | None, st
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+def kernel_config() -> Any:
+    """The configuration papermill (nbclient) starts notebook kernels with: over IPC, a socket file in a private
+    temporary folder, instead of TCP on localhost (which ipykernel warns about on every start, since anything on
+    the machine could connect)."""
+    import tempfile
+
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(Path(tempfile.mkdtemp(prefix="pipeline-kernel-")) / "kernel")
+    return config
+
+
 def record(**values: Any) -> None:
     """Print the values a notebook's test asserts on, as one JSON object (the last cell's output)."""
     print(json.dumps({RECORD_MARKER: values}, indent=1, sort_keys=True, default=str))
@@ -361,9 +375,10 @@ _PUBLISHES = {
 }
 
 
-def publishes() -> list[str]:
-    """The publishes of exercise 03.dropped, each after the first publish of ("market-data", 1600.csv, "e1")."""
-    return list(_PUBLISHES)
+def publishes() -> dict[str, tuple[str, str, str]]:
+    """The publishes of exercise 03.dropped, (bucket, key, ETag) by label, each after the first publish of
+    ("market-data", "raw/yahoo_finance/2026/11/02/1600.csv", '"e1"')."""
+    return dict(_PUBLISHES)
 
 
 @exercise("03.dropped", "which publishes, within five minutes of the first, SQS FIFO drops as duplicates")

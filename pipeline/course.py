@@ -82,8 +82,17 @@ def check_environment(start_stack: bool = True, **settings: Any) -> LocalStack:
     if stack is None:
         raise RuntimeError("the local stack is not running: start it with `python -m pipeline local up`")
     use_stack(stack)
+    plain_rich_output()
     print(Environment(platform.python_version(), packages, stack))
     return stack
+
+
+def plain_rich_output(width: int = 150) -> None:
+    """Rich tables shown in a notebook: HTML for the eye, and a text copy without ANSI colour codes (which a
+    stored notebook would otherwise keep as escape sequences), wide enough that no source name is cut."""
+    import rich
+
+    rich.reconfigure(color_system=None, width=width)
 
 
 def env_name(field: str) -> str:
@@ -98,12 +107,23 @@ def env_name(field: str) -> str:
     return str(info.validation_alias.choices[0])
 
 
+# Client libraries whose warnings a live call that cannot reach its service repeats (yfinance: "Cookie/crumb
+# fetch failed (DNSError)" once per ticker); try_live's one line says the same once.
+QUIET_DURING_LIVE_CALLS = ("yfinance",)
+
+
 def try_live(call: Callable[[], T], timeout: float = 10.0) -> tuple[T | None, str]:
     """Run a live call with a time limit; returns (its result, "live") or (None, why it stepped aside).
 
     The course runs without network and without keys: a live call that cannot reach its service says so in
     one line and the notebook carries on with the simulated twin.
     """
+    import logging
+
+    loggers = [logging.getLogger(name) for name in QUIET_DURING_LIVE_CALLS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     pool = ThreadPoolExecutor(max_workers=1)
     future = pool.submit(call)
     try:
@@ -115,6 +135,8 @@ def try_live(call: Callable[[], T], timeout: float = 10.0) -> tuple[T | None, st
         return None, f"{type(exc).__name__}: {first}: using the simulated twin"
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def kernel_config() -> Any:

@@ -51,9 +51,15 @@ lint: $(STAMP)
 bench: $(STAMP) ## benchmarks; results go to benchmarks/results/
 	$(BIN)/python -m benchmarks
 
-lab: $(STAMP) ## JupyterLab on the course, with the local stack running
+LAB_IP   ?= 127.0.0.1
+LAB_PORT ?= 8888
+
+# allow_root: devcontainers and many cloud notebooks run as root, where JupyterLab refuses to start without it.
+lab: $(STAMP) ## JupyterLab on the course, with the local stack running (as root too)
 	$(BIN)/python -m pipeline local up
-	$(BIN)/jupyter lab notebooks/
+	@echo "Open http://$(LAB_IP):$(LAB_PORT)/lab with the token JupyterLab prints below (the line with ?token=...);"
+	@echo "the course starts at notebooks/00_overview_and_local_stack.ipynb, kernel \"Python (market-data-pipeline)\"."
+	$(BIN)/jupyter lab notebooks/ --no-browser --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.allow_root=True
 
 down: $(STAMP)
 	$(BIN)/python -m pipeline local down

@@ -166,7 +166,8 @@ def collect(settings: Settings, start: datetime, minutes: int, s3: Any = None) -
     return Collected(
         first,
         last,
-        load_bars(settings, first - timedelta(minutes=1), last),  # the bar that closes at `first` starts before it
+        # The minute m ingests the bar that closes at m, which starts at m - 1: bars of [first - 1, last - 1].
+        load_bars(settings, first - timedelta(minutes=1), last - timedelta(minutes=1)),
         load_coins(settings, first, last, s3=s3),
         load_rates(settings, first, last + timedelta(seconds=59)),
     )

@@ -82,8 +82,17 @@ def check_environment(start_stack: bool = True, **settings: Any) -> LocalStack:
     if stack is None:
         raise RuntimeError("the local stack is not running: start it with `python -m pipeline local up`")
     use_stack(stack)
+    plain_rich_output()
     print(Environment(platform.python_version(), packages, stack))
     return stack
+
+
+def plain_rich_output(width: int = 150) -> None:
+    """Rich tables shown in a notebook: HTML for the eye, and a text copy without ANSI colour codes (which a
+    stored notebook would otherwise keep as escape sequences), wide enough that no source name is cut."""
+    import rich
+
+    rich.reconfigure(color_system=None, width=width)
 
 
 def env_name(field: str) -> str:
@@ -98,12 +107,23 @@ def env_name(field: str) -> str:
     return str(info.validation_alias.choices[0])
 
 
+# Client libraries whose warnings a live call that cannot reach its service repeats (yfinance: "Cookie/crumb
+# fetch failed (DNSError)" once per ticker); try_live's one line says the same once.
+QUIET_DURING_LIVE_CALLS = ("yfinance",)
+
+
 def try_live(call: Callable[[], T], timeout: float = 10.0) -> tuple[T | None, str]:
     """Run a live call with a time limit; returns (its result, "live") or (None, why it stepped aside).
 
     The course runs without network and without keys: a live call that cannot reach its service says so in
     one line and the notebook carries on with the simulated twin.
     """
+    import logging
+
+    loggers = [logging.getLogger(name) for name in QUIET_DURING_LIVE_CALLS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     pool = ThreadPoolExecutor(max_workers=1)
     future = pool.submit(call)
     try:
@@ -115,6 +135,22 @@ def try_live(call: Callable[[], T], timeout: float = 10.0) -> tuple[T | None, st
         return None, f"{type(exc).__name__}: {first}: using the simulated twin"
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def kernel_config() -> Any:
+    """The configuration papermill (nbclient) starts notebook kernels with: over IPC, a socket file in a private
+    temporary folder, instead of TCP on localhost (which ipykernel warns about on every start, since anything on
+    the machine could connect)."""
+    import tempfile
+
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(Path(tempfile.mkdtemp(prefix="pipeline-kernel-")) / "kernel")
+    return config
 
 
 def record(**values: Any) -> None:
@@ -131,3 +167,544 @@ def recorded(notebook: Any) -> dict[str, Any]:
         if RECORD_MARKER in text:
             return dict(json.loads(text[text.index("{") :])[RECORD_MARKER])
     raise ValueError("the notebook recorded nothing: its last cell should call pipeline.course.record(...)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Exercises: "Your turn" cells and their checkers
+# ---------------------------------------------------------------------------------------------------------
+# A notebook's exercise cell (tagged `exercise`) holds a stub, `answer = ...`, and ends with
+# `check("02.raw_key", answer)`; the solution cell (tagged `solution`, collapsed) does the same with a right
+# answer. A checker never raises: it says "right" or "not yet" and why, in one sentence, so a notebook run with a
+# stub still runs to the end. Every expected value is computed from the package, never written down here.
+
+
+class NotYet(Exception):
+    """Raised by a checker when an answer is wrong; its message is the one sentence the learner reads."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a checker says about one answer: right or not, and why."""
+
+    exercise: str
+    ok: bool
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{'right' if self.ok else 'not yet'} ({self.exercise}): {self.reason}"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        mark = "✅ **right**" if self.ok else "❌ **not yet**"
+        return f"{mark} ({self.exercise}): {self.reason}"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    task: str
+    judge: Callable[..., str]  # returns why a right answer is right; raises NotYet with why a wrong one is not
+
+
+EXERCISES: dict[str, Exercise] = {}
+# The last verdict of each exercise checked in this process (a notebook records them for its test).
+RESULTS: dict[str, bool] = {}
+
+
+def exercise(exercise_id: str, task: str) -> Callable[[Callable[..., str]], Callable[..., str]]:
+    def register(judge: Callable[..., str]) -> Callable[..., str]:
+        EXERCISES[exercise_id] = Exercise(exercise_id, task, judge)
+        return judge
+
+    return register
+
+
+def is_stub(answer: Any) -> bool:
+    """An answer still holding the exercise cell's placeholder (`...` or None, also inside a tuple, list or dict)."""
+    if answer is None or answer is Ellipsis:
+        return True
+    if isinstance(answer, dict):
+        return any(is_stub(v) for v in answer.values())
+    if isinstance(answer, list | tuple):
+        return any(is_stub(v) for v in answer)
+    return False
+
+
+def verdict(exercise_id: str, answer: Any, **context: Any) -> Verdict:
+    """Judge `answer` to exercise `exercise_id` (with the notebook's `context`, if the exercise needs any)."""
+    if exercise_id not in EXERCISES:
+        raise KeyError(f"no exercise {exercise_id!r}: the exercises are {', '.join(sorted(EXERCISES))}")
+    if is_stub(answer):
+        result = Verdict(exercise_id, False, "replace the `...` with your answer, then run the cell again.")
+    else:
+        try:
+            result = Verdict(exercise_id, True, EXERCISES[exercise_id].judge(answer, **context))
+        except NotYet as exc:
+            result = Verdict(exercise_id, False, str(exc))
+        except Exception as exc:  # the learner's code failed inside the checker: say how, do not stop the notebook
+            result = Verdict(exercise_id, False, f"your answer raised {type(exc).__name__}: {one_line_of(exc)}")
+    RESULTS[exercise_id] = result.ok
+    return result
+
+
+def check(exercise_id: str, answer: Any, **context: Any) -> Verdict:
+    """The exercise cells' last line: the verdict shows as the cell's output (it never raises)."""
+    return verdict(exercise_id, answer, **context)
+
+
+def results() -> dict[str, bool]:
+    """Each exercise checked in this process, and whether its last answer was right."""
+    return dict(sorted(RESULTS.items()))
+
+
+def one_line_of(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _same(answer: Any, expected: Any, what: str) -> None:
+    if answer != expected:
+        raise NotYet(f"{what} is {expected!r}, not {answer!r}.")
+
+
+def _callable(answer: Any, what: str) -> Callable[..., Any]:
+    if not callable(answer):
+        raise NotYet(f"the answer should be a function ({what}), not a {type(answer).__name__}.")
+    return answer  # type: ignore[no-any-return]
+
+
+# ----- 01 · Sources ------------------------------------------------------------------------------------------
+@exercise("01.broken_price", "break the first coin's price on the page and predict what the parser does with it")
+def _broken_price(answer: Any, *, original: Any = None, **_: Any) -> str:
+    from pipeline.contracts import to_utc
+    from pipeline.sources import PayloadError, get_source
+
+    if not isinstance(answer, dict) or not {"page", "predicted"} <= set(answer):
+        raise NotYet('the answer should be a dict {"page": the broken page, "predicted": your prediction}.')
+    page, predicted = answer["page"], answer["predicted"]
+    if original is not None and getattr(page, "body", None) == getattr(original, "body", None):
+        raise NotYet("the page is the original one: change the first coin's price in `page.body` first.")
+    at = to_utc("2026-11-02T14:45:00Z")
+    try:
+        rows = get_source("coinmarketcap").parse(page, scheduled_at=at, ingested_at=at)
+    except PayloadError as exc:
+        said = str(exc)
+        if isinstance(predicted, str) and predicted.strip() and predicted.lower() in said.lower():
+            return f"the parser refused the page: {said}"
+        raise NotYet(f"the parser refused the page with {said!r}; predict a few words of that message.") from None
+    read = float(rows[0]["price_usd"]) if rows else None
+    if isinstance(predicted, int | float) and read is not None and abs(read - float(predicted)) <= 1e-9 * abs(read):
+        return (
+            f"the parser read the first price as {read:,} without a word: a wrong number written silently is "
+            "the worst outcome, which is why the parser checks what it can (ranks, carets, the embedded JSON)."
+        )
+    raise NotYet(f"the parser did not refuse this page: it read {len(rows)} coins, the first at {read!r}.")
+
+
+@exercise("01.monthly_calls", "how many calls a month a one-minute poll makes in a 31-day month")
+def _monthly_calls(answer: Any, **_: Any) -> str:
+    expected = 31 * 24 * 60
+    if answer == 30 * 24 * 60:
+        raise NotYet("that is a 30-day month: the question asks for 31 days.")
+    _same(answer, expected, "31 days x 24 hours x 60 minutes")
+    return f"{expected:,} calls, {expected // 1000} times the free plan's 1,000."
+
+
+@exercise("01.quota_spacing", "the fewest whole minutes between calls that keep a 31-day month within 1,000 calls")
+def _quota_spacing(answer: Any, **_: Any) -> str:
+    import math
+
+    minutes = 31 * 24 * 60
+    expected = math.ceil(minutes / 1000)
+    if isinstance(answer, int | float) and answer < expected:
+        raise NotYet(f"one call every {answer} minutes is {math.ceil(minutes / answer):,} calls in 31 days: too many.")
+    _same(answer, expected, "the shortest spacing")
+    return f"one call every {expected} minutes is {math.ceil(minutes / expected):,} calls in 31 days."
+
+
+# ----- 02 · The raw layer ---------------------------------------------------------------------------------
+@exercise("02.raw_key", "the raw key of yahoo_finance's 23:59 on 31 December 2026")
+def _raw_key(answer: Any, **_: Any) -> str:
+    from datetime import UTC, datetime
+
+    from pipeline.contracts import raw_key
+
+    expected = raw_key("yahoo_finance", datetime(2026, 12, 31, 23, 59, tzinfo=UTC))
+    if not isinstance(answer, str):
+        raise NotYet(f"a key is a string like 'raw/<source>/YYYY/MM/DD/HHMM.csv', not a {type(answer).__name__}.")
+    if answer.strip() != answer or answer.startswith("/") or answer.startswith("s3://"):
+        raise NotYet("a key has no bucket, no leading slash and no spaces: it starts with 'raw/'.")
+    if answer != expected:
+        want, got = expected.split("/"), answer.split("/")
+        names = ["prefix", "source", "year", "month", "day", "file name (HHMM.csv, the minute in UTC)"]
+        wrong = next((n for n, w, g in zip(names, want, got, strict=False) if w != g), "number of parts")
+        raise NotYet(f"the {wrong} is wrong: compare with raw/<source>/YYYY/MM/DD/HHMM.csv.")
+    return f"{expected}: the minute in UTC, year, month and day as folders, so keys sort by time."
+
+
+class _Head:
+    """A stand-in for S3 holding at most one object, enough for `write_raw` to decide (02.keeps_existing)."""
+
+    class exceptions:  # the boto3 client's attribute name
+        from botocore.exceptions import ClientError
+
+    def __init__(self, success_rows: int | None) -> None:
+        from pipeline.constants import META_ROWS, META_SUCCESS_ROWS
+
+        count = str(success_rows)
+        self.meta = None if success_rows is None else {META_ROWS: count, META_SUCCESS_ROWS: count}
+        self.put = False
+
+    def head_object(self, **_: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        if self.meta is None:
+            raise ClientError({"Error": {"Code": "404"}}, "HeadObject")
+        return {"Metadata": self.meta, "ETag": '"old"'}
+
+    def put_object(self, **_: Any) -> dict[str, Any]:
+        self.put = True
+        return {"ETag": '"new"'}
+
+
+def _write_raw_keeps(had: int, new: int) -> bool:
+    from pipeline.raw import write_raw
+
+    s3 = _Head(had)
+    rows = [{"symbol": f"S{i}", "status": "success"} for i in range(new)] + [{"symbol": "X", "status": "error"}]
+    return write_raw(s3, "bucket", "raw/yahoo_finance/2026/11/02/1530.csv", "yahoo_finance", rows).kept_existing
+
+
+@exercise("02.keeps_existing", "a function keeps(had, new) that says when write_raw keeps the object already there")
+def _keeps_existing(answer: Any, **_: Any) -> str:
+    keeps = _callable(answer, "keeps(had, new) -> bool")
+    for had, new in ((5, 3), (5, 5), (3, 5), (0, 0), (1, 0), (503, 20)):
+        expected = _write_raw_keeps(had, new)
+        if bool(keeps(had, new)) != expected:
+            does = "keeps the existing object" if expected else "writes the new one"
+            raise NotYet(f"with {had} success rows there and {new} in the new fetch, write_raw {does}.")
+    return "write_raw keeps the object only when it holds more success rows than the new fetch; a tie writes anew."
+
+
+# ----- 03 · Fan-out ----------------------------------------------------------------------------------------
+_PUBLISHES = {
+    "the same object published again": ("market-data", "raw/yahoo_finance/2026/11/02/1600.csv", '"e1"'),
+    "the same key with new content": ("market-data", "raw/yahoo_finance/2026/11/02/1600.csv", '"e2"'),
+    "the next minute's object": ("market-data", "raw/yahoo_finance/2026/11/02/1601.csv", '"e1"'),
+    "the same object, its ETag without quotes": ("market-data", "raw/yahoo_finance/2026/11/02/1600.csv", "e1"),
+}
+
+
+def publishes() -> dict[str, tuple[str, str, str]]:
+    """The publishes of exercise 03.dropped, (bucket, key, ETag) by label, each after the first publish of
+    ("market-data", "raw/yahoo_finance/2026/11/02/1600.csv", '"e1"')."""
+    return dict(_PUBLISHES)
+
+
+@exercise("03.dropped", "which publishes, within five minutes of the first, SQS FIFO drops as duplicates")
+def _dropped(answer: Any, **_: Any) -> str:
+    from pipeline.contracts import deduplication_id
+
+    if not isinstance(answer, dict) or set(answer) != set(_PUBLISHES):
+        raise NotYet("the answer should be a dict: each of course.publishes() -> True (dropped) or False.")
+    first = deduplication_id("market-data", "raw/yahoo_finance/2026/11/02/1600.csv", '"e1"')
+    for label, (bucket, key, etag) in _PUBLISHES.items():
+        dropped = deduplication_id(bucket, key, etag) == first
+        if bool(answer[label]) != dropped:
+            how = "has the same deduplication id, so it is dropped" if dropped else "has a new id and is delivered"
+            raise NotYet(f"{label} {how} (the id hashes bucket, key and the ETag without its quotes).")
+    return "only the same bucket, key and content give the same id; new content, or another minute, is delivered."
+
+
+@exercise("03.dlq_max1", "with maxReceiveCount 1, how many of the two messages (poison, then a good one) reach the DLQ")
+def _dlq_max1(answer: Any, *, measured: int | None = None, **_: Any) -> str:
+    # Both are received in the first batch: the poison fails, the good one behind it is reported failed untried.
+    # Each has used its one receive, so both move to the dead-letter queue on the next receive.
+    expected = 2 if measured is None else measured
+    if answer == 1:
+        raise NotYet("the good event was received in the same batch and reported failed behind the poison: it counts.")
+    _same(answer, expected, "the number of messages in the DLQ")
+    return "both: the held-back good event used its one receive too, so it moves with the poison."
+
+
+# ----- 04 · Processing ------------------------------------------------------------------------------------
+def _bar_row(**changes: Any) -> dict[str, Any]:
+    row = {"symbol": "AAPL", "ts": "2026-11-02T14:44:00Z", "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5}
+    return {**row, "volume": 100, **changes}
+
+
+@exercise("04.volume_validator", "a row validator that refuses a negative volume and accepts what the pipeline accepts")
+def _volume_validator(answer: Any, **_: Any) -> str:
+    from pydantic import ValidationError
+
+    from pipeline.schemas import Bar
+
+    validate = _callable(answer, "validate(row) that raises ValueError for a bad row")
+    cases = {"a good bar": _bar_row(), "a zero volume": _bar_row(volume=0), "a volume of -1": _bar_row(volume=-1),
+             "a volume of -500": _bar_row(volume=-500), "a large volume": _bar_row(volume=10**9)}  # fmt: skip
+    for label, row in cases.items():
+        try:
+            Bar.model_validate(row)
+            pipeline_ok = True
+        except ValidationError:
+            pipeline_ok = False
+        try:
+            validate(dict(row))
+            yours_ok = True
+        except ValueError:
+            yours_ok = False
+        if yours_ok != pipeline_ok:
+            said = "accepts" if pipeline_ok else "refuses"
+            raise NotYet(f"for {label} the pipeline's Bar model {said} the row, and your validator does not.")
+    return "it agrees with pipeline.schemas.Bar (volume: int = Field(ge=0)) on zero, negative and large volumes."
+
+
+def fifo_reported(ids: list[str], failing: str) -> list[str]:
+    """The ids Powertools' SqsFifoPartialProcessor reports failed for a batch in which `failing` fails."""
+    from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+
+    from pipeline.local.runtime import sqs_event
+
+    messages = [
+        {"MessageId": i, "ReceiptHandle": f"handle-{i}", "Body": "{}", "Attributes": {"MessageGroupId": "g"}}
+        for i in ids
+    ]
+
+    def handler(record: Any) -> None:
+        if record.message_id == failing:
+            raise ValueError("poison")
+
+    event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:yahoo_finance.fifo")
+    response = process_partial_response(
+        event=event, record_handler=handler, processor=SqsFifoPartialProcessor(), context=None
+    )
+    return [str(f["itemIdentifier"]) for f in response["batchItemFailures"]]
+
+
+BATCH = ["m1", "m2", "m3", "m4", "m5"]
+
+
+@exercise("04.fifo_reported", "the ids reported failed for the batch m1..m5 in which m3 fails")
+def _fifo_reported(answer: Any, **_: Any) -> str:
+    expected = fifo_reported(BATCH, "m3")
+    if answer == ["m3"]:
+        raise NotYet("in a FIFO queue the records after a failure are not tried: they are reported failed too.")
+    _same(list(answer) if isinstance(answer, list | tuple) else answer, expected, "the list of reported ids")
+    return f"{expected}: the failure and everything after it in the group come back, in order."
+
+
+# ----- 05 · Sinks -----------------------------------------------------------------------------------------
+@exercise("05.natural_keys", "the natural key (the fields that identify a row in its sink) of each source")
+def _natural_keys(answer: Any, **_: Any) -> str:
+    from pipeline import registry
+
+    if not isinstance(answer, dict):
+        raise NotYet("the answer should be a dict {source id: the key's field names}.")
+    expected = {spec.id: tuple(spec.natural_key) for spec in registry.specs()}
+    missing = sorted(set(expected) - set(answer))
+    if missing:
+        raise NotYet(f"give a key for every source: {', '.join(missing)} is missing.")
+    for source, key in expected.items():
+        given = tuple(answer[source]) if isinstance(answer[source], list | tuple) else answer[source]
+        if given != key:
+            hint = "one of its fields is missing, or extra, or out of order"
+            if registry.get(source).keyed_by_object:
+                hint = "its sink writes one object per raw object, so the minute is in the object's key, not the row's"
+            raise NotYet(f"{source}'s natural key is not {given!r}: {hint}.")
+    return "; ".join(f"{s}: ({', '.join(k)})" for s, k in expected.items()) + "."
+
+
+_COIN_TABLE = "CREATE TABLE {name} (SYMBOL VARCHAR, SCHEDULED_AT TIMESTAMP, PRICE_USD DOUBLE, RAW_KEY VARCHAR)"
+
+
+def _run_merge(sql: str) -> list[tuple[Any, ...]] | str:
+    """Run a coin MERGE (COINS_STAGE into COINS) through the cases that matter; the first broken case, or the rows."""
+    import duckdb
+
+    db = duckdb.connect()
+    db.execute(_COIN_TABLE.format(name="COINS"))
+    db.execute(_COIN_TABLE.format(name="COINS_STAGE"))
+
+    def load(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        db.execute("DELETE FROM COINS_STAGE")
+        if rows:
+            db.executemany("INSERT INTO COINS_STAGE VALUES (?, ?, ?, ?)", rows)
+        db.execute(sql)
+        return db.execute("SELECT * FROM COINS ORDER BY SYMBOL, SCHEDULED_AT").fetchall()
+
+    first = [("BTC", "2026-11-02 14:45:00", 72720.05, "raw/coinmarketcap/2026/11/02/1445.csv"),
+             ("ETH", "2026-11-02 14:45:00", 3900.10, "raw/coinmarketcap/2026/11/02/1445.csv")]  # fmt: skip
+    if len(load(first)) != 2:
+        return "loading two new coins into an empty table should insert both"
+    if len(load(first)) != 2:
+        return "loading the same file twice should leave one row per (symbol, scheduled_at)"
+    later = [("BTC", "2026-11-02 14:45:00", 72800.00, "raw/coinmarketcap/2026/11/02/1445.csv~fix")]
+    if dict((r[0], r[2]) for r in load(later))["BTC"] != 72800.00:
+        return "a row from a raw key at least as recent should update the price"
+    older = [("BTC", "2026-11-02 14:45:00", 1.0, "raw/coinmarketcap/2026/11/01/0000.csv")]
+    if dict((r[0], r[2]) for r in load(older))["BTC"] != 72800.00:
+        return "a replay of an older raw key must not undo a later correction (compare RAW_KEY)"
+    return db.execute("SELECT * FROM COINS ORDER BY SYMBOL, SCHEDULED_AT").fetchall()
+
+
+@exercise("05.coin_merge", "a MERGE of COINS_STAGE into COINS on (SYMBOL, SCHEDULED_AT), replay-safe by RAW_KEY")
+def _coin_merge(answer: Any, **_: Any) -> str:
+    if not isinstance(answer, str) or "merge" not in answer.lower():
+        raise NotYet("the answer should be the text of one MERGE INTO COINS ... USING COINS_STAGE ... statement.")
+    outcome = _run_merge(answer)
+    if isinstance(outcome, str):
+        raise NotYet(f"run on a test table, your MERGE breaks a rule: {outcome}.")
+    return "idempotent, atomic (one statement) and replay-safe: it inserts new coins, updates from newer raw keys only."
+
+
+# ----- 06 · Layers ----------------------------------------------------------------------------------------
+@exercise("06.runtime_provided", "which of these packages a layer drops because the Lambda runtime has them")
+def _runtime_provided(answer: Any, *, candidates: tuple[str, ...] = (), **_: Any) -> str:
+    from pipeline.deploy.functions import RUNTIME_PROVIDED
+
+    asked = set(candidates) or {"boto3", "pandas", "botocore", "pyarrow", "s3transfer", "pydantic"}
+    if not isinstance(answer, set | frozenset | list | tuple):
+        raise NotYet("the answer should be a set of package names.")
+    expected = asked & RUNTIME_PROVIDED
+    wrong = sorted(set(answer) - expected)
+    if wrong:
+        raise NotYet(f"{wrong[0]} is not part of the runtime: a function that imports it needs it in its layer.")
+    missing = sorted(expected - set(answer))
+    if missing:
+        raise NotYet(f"{missing[0]} comes with the Python runtime too: its layer does not ship it.")
+    return f"{', '.join(sorted(expected))}: the AWS SDK and what it needs, which every Python runtime has."
+
+
+@exercise("06.heaviest", "the function closest to Lambda's 250 MB limit, and its MB to spare (whole MB)")
+def _heaviest(answer: Any, *, sizes: Any = None, **_: Any) -> str:
+    from pipeline.deploy.sizes import UNZIPPED_LIMIT
+
+    table = sizes if sizes is not None else measured_layer_sizes()["functions"]
+    rows = [dict(r) for r in (table.to_dict("records") if hasattr(table, "to_dict") else table)]
+    top = max(rows, key=lambda r: r["code_unzipped"] + r["layer_unzipped"])
+    spare = (UNZIPPED_LIMIT - top["code_unzipped"] - top["layer_unzipped"]) / 2**20
+    if not isinstance(answer, tuple | list) or len(answer) != 2:
+        raise NotYet('the answer should be a pair ("function name", MB to spare).')
+    name, mb = answer
+    if name != top["function"]:
+        raise NotYet(f"{name} is not the heaviest: add code and layer, unzipped, for each function.")
+    if not isinstance(mb, int | float) or abs(mb - spare) > 1:
+        raise NotYet(f"the spare room is the limit ({UNZIPPED_LIMIT / 2**20:.0f} MB) minus code and layer, unzipped.")
+    return f"{top['function']}, with {spare:.0f} MB to spare."
+
+
+# ----- 07 · Deploy ----------------------------------------------------------------------------------------
+def resources_created(parameters: dict[str, str] | None = None) -> dict[str, int]:
+    """The resources a deploy with `parameters` creates (Conditions evaluated), counted by type."""
+    from collections import Counter
+
+    from pipeline.cloudformation.template import Template
+
+    template = Template.load(parameters=parameters or {})
+    return dict(Counter(resource["Type"] for _, resource in template.resources()))
+
+
+@exercise("07.default_deploy", "the resources a deploy with the default parameters creates, and its RDS instances")
+def _default_deploy(answer: Any, **_: Any) -> str:
+    created = resources_created()
+    total, rds = sum(created.values()), created.get("AWS::RDS::DBInstance", 0)
+    if not isinstance(answer, dict) or set(answer) != {"resources", "rds_instances"}:
+        raise NotYet('the answer should be a dict {"resources": n, "rds_instances": n}.')
+    if answer["rds_instances"] != rds:
+        raise NotYet("the RDS instance has `Condition: CreateSqlServerInstance`; CreateSqlServer defaults to false.")
+    if answer["resources"] != total:
+        raise NotYet(f"{answer['resources']} is not it: count only the resources whose Condition holds by default.")
+    return f"{total} resources and {rds} RDS instance: the optional SQL Server costs nothing unless asked for."
+
+
+@exercise("07.sqlserver_extra", "how many more resources CreateSqlServer=true adds, counted from the template")
+def _sqlserver_extra(answer: Any, **_: Any) -> str:
+    extra = sum(resources_created({"CreateSqlServer": "true"}).values()) - sum(resources_created().values())
+    _same(answer, extra, "the number of extra resources")
+    return f"{extra} more: the RDS instance and the network, security group and secret it needs."
+
+
+# ----- 08 · Analysis ---------------------------------------------------------------------------------------
+def _frame(answer: Any, what: str) -> Any:
+    import pandas as pd
+
+    if not isinstance(answer, pd.DataFrame):
+        raise NotYet(f"the answer should be a pandas DataFrame ({what}), not a {type(answer).__name__}.")
+    return answer
+
+
+@exercise("08.log_returns", "one-minute log returns of the price panel, by hand")
+def _log_returns(answer: Any, *, prices: Any, **_: Any) -> str:
+    import numpy as np
+    import pandas as pd
+
+    returns = _frame(answer, "one column per instrument, one row per minute after the first")
+    expected = np.log(prices / prices.shift(1)).iloc[1:]
+    if returns.shape != expected.shape:
+        if len(returns) == len(prices):
+            raise NotYet("the first minute has no return (no price before it): drop it.")
+        raise NotYet(f"expected {expected.shape[0]} minutes x {expected.shape[1]} instruments, got {returns.shape}.")
+    simple = (prices / prices.shift(1) - 1).iloc[1:]
+    close = np.isclose(returns.to_numpy(float), expected.to_numpy(float), rtol=1e-9, atol=1e-12, equal_nan=True)
+    if not close.all():
+        if np.isclose(returns.to_numpy(float), simple.to_numpy(float), equal_nan=True).all():
+            raise NotYet("those are simple returns p_t / p_(t-1) - 1: take the logarithm of the ratio instead.")
+        raise NotYet("some returns differ from ln(p_t / p_(t-1)): check the order of the division.")
+    pd.testing.assert_index_equal(returns.index, expected.index)
+    return "ln(p_t / p_(t-1)) per minute; they add up: the sum is the log return of the whole window."
+
+
+@exercise("08.resample", "5-minute OHLCV candles of one stock's 1-minute bars, by hand")
+def _resample(answer: Any, *, bars: Any, symbol: str, **_: Any) -> str:
+    import numpy as np
+
+    candles = _frame(answer, "indexed by the 5-minute period's start, columns open, high, low, close, volume")
+    one = bars[bars["symbol"] == symbol].set_index("ts").sort_index()
+    expected = (
+        one.resample("5min")
+        .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+        .dropna()
+    )
+    columns = [c.lower() for c in candles.columns]
+    if sorted(columns) != sorted(expected.columns):
+        given = ", ".join(map(str, candles.columns))
+        raise NotYet(f"the columns should be {', '.join(expected.columns)}, not {given}.")
+    candles = candles.set_axis(columns, axis=1)[list(expected.columns)]
+    if len(candles) != len(expected):
+        raise NotYet(f"{len(expected)} five-minute periods hold bars of {symbol}, your answer has {len(candles)}.")
+    for column, rule in (("open", "first"), ("high", "max"), ("low", "min"), ("close", "last"), ("volume", "sum")):
+        if not np.allclose(candles[column].to_numpy(float), expected[column].to_numpy(float)):
+            raise NotYet(f"a 5-minute {column} is the {rule} of its 1-minute {column}s.")
+    return "open first, high max, low min, close last, volume summed: how every bar API builds longer bars."
+
+
+@exercise("08.annualise", "annualise a one-minute standard deviation of 2 bp for a stock and for a coin (in %)")
+def _annualise(answer: Any, **_: Any) -> str:
+    import math
+
+    from pipeline.analysis import MINUTES_PER_YEAR
+
+    expected = {kind: 100 * 2e-4 * math.sqrt(MINUTES_PER_YEAR[kind]) for kind in ("stock", "crypto")}
+    if not isinstance(answer, dict) or set(answer) != set(expected):
+        raise NotYet('the answer should be a dict {"stock": %, "crypto": %}.')
+    for kind, value in expected.items():
+        if not isinstance(answer[kind], int | float) or abs(answer[kind] - value) > 0.05:
+            raise NotYet(
+                f"for {kind}, multiply 2 bp by the square root of its trading minutes a year "
+                f"({MINUTES_PER_YEAR[kind]:,}), then express it in %."
+            )
+    ratio = expected["crypto"] / expected["stock"]
+    stock, crypto = expected["stock"], expected["crypto"]
+    return f"stock {stock:.1f} %, crypto {crypto:.1f} %: the same minute, {ratio:.2f}x the year."
+
+
+# ----- measured sizes (06) ---------------------------------------------------------------------------------
+LAYER_SIZES = Path(__file__).resolve().parent / "data" / "layer_sizes.json"
+
+
+def measured_layer_sizes(path: Path = LAYER_SIZES) -> dict[str, Any]:
+    """The sizes `python -m pipeline layer build` measured for all six functions, with the date of the build:
+    what notebook 06 shows when there is no full build on this machine."""
+    return dict(json.loads(path.read_text()))

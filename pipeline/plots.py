@@ -75,22 +75,22 @@ def architecture() -> Figure:
 
 
 def prices(panel: pd.DataFrame, kinds: dict[str, str], title: str = "Intraday prices (rebased to 100)") -> Figure:
-    """Every instrument's price rebased to 100 at its first value, one panel per kind."""
+    """Every instrument's price rebased to 100 at its first value, one panel per kind, the legend beside each."""
     import matplotlib.pyplot as plt
 
     groups = [k for k in KIND_COLORS if any(kinds.get(c) == k for c in panel.columns)]
-    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(5 * max(1, len(groups)), 3.6), sharey=False)
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(5.6 * max(1, len(groups)), 3.8), sharey=False)
     axes = [axes] if len(groups) <= 1 else list(axes)
     for ax, kind in zip(axes, groups, strict=False):
         cols = [c for c in panel.columns if kinds.get(c) == kind]
         rebased = 100 * panel[cols] / panel[cols].bfill().iloc[0]
-        rebased.plot(ax=ax, lw=1.2, legend=len(cols) <= 8)
+        rebased.plot(ax=ax, lw=1.2, legend=False)
         ax.set_title(kind)
-        ax.set_xlabel("")
+        ax.set_xlabel("time (UTC)")
+        ax.set_ylabel("price, rebased to 100")
         ax.ticklabel_format(axis="y", useOffset=False)  # FX moves in the second decimal: show 99.95, not an offset
         ax.grid(alpha=0.3)
-        if len(cols) <= 8:
-            ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=min(4, len(cols)), frameon=False)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -108,24 +108,30 @@ def return_distribution(returns: pd.DataFrame, kinds: dict[str, str], bins: int 
         ax.hist(values, bins=bins, color=KIND_COLORS[kind], alpha=0.8)
         ax.set_title(f"{kind}: sd {values.std():.1f} bp, n={len(values)}")
         ax.set_xlabel("1-minute log return (bp)")
+        ax.set_ylabel("minutes")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
 
 def volatility(vol: pd.DataFrame, kinds: dict[str, str], window: int) -> Figure:
-    """Rolling volatility (annualised, %) of each instrument, coloured by kind."""
+    """Rolling volatility (annualised, %) per kind of instrument: the median of its series as a line, and the band
+    from the lowest to the highest of them, so a dozen series read as three."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(11, 3.8))
-    for column in vol.columns:
-        kind = kinds.get(column, "stock")
-        ax.plot(vol.index, 100 * vol[column], color=KIND_COLORS[kind], alpha=0.75, lw=1.1, label=column)
+    fig, ax = plt.subplots(figsize=(11, 4.0))
+    for kind, colour in KIND_COLORS.items():
+        columns = [c for c in vol.columns if kinds.get(c) == kind]
+        if not columns:
+            continue
+        group = 100 * vol[columns]
+        ax.fill_between(group.index, group.min(axis=1), group.max(axis=1), color=colour, alpha=0.18, lw=0)
+        ax.plot(group.index, group.median(axis=1), color=colour, lw=2, label=f"{kind}: median of {len(columns)}")
+    ax.set_xlabel("time (UTC)")
     ax.set_ylabel("annualised volatility (%)")
-    ax.set_title(f"Rolling volatility, {window}-minute window")
+    ax.set_title(f"Rolling volatility, {window}-minute window (band: lowest to highest series of each kind)")
     ax.grid(alpha=0.3)
-    handles = [plt.Line2D([0], [0], color=c, lw=2) for c in KIND_COLORS.values()]
-    ax.legend(handles, list(KIND_COLORS), loc="upper right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -162,6 +168,8 @@ def candlestick(ohlc: pd.DataFrame, title: str, **kwargs: Any) -> Figure:
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # its styles ask for a "semibold" font
 
     volume = "Volume" in ohlc.columns and bool(ohlc["Volume"].fillna(0).sum() > 0)
+    kwargs.setdefault("ylabel", "price (USD)")
+    kwargs.setdefault("xlabel", "time (UTC)")
     fig, _ = mpf.plot(
         ohlc, type="candle", style="yahoo", volume=volume, title=title, returnfig=True, figsize=(11, 5), **kwargs
     )

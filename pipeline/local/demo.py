@@ -90,10 +90,17 @@ def render_notebook(notebook: Path, html: Path, parameters: dict[str, Any]) -> P
     import papermill
     from nbconvert import HTMLExporter
 
+    from pipeline.course import kernel_config
+
     html.parent.mkdir(parents=True, exist_ok=True)
     executed = html.with_suffix(".ipynb")
     papermill.execute_notebook(
-        str(notebook), str(executed), parameters=parameters, cwd=str(notebook.parent), progress_bar=False
+        str(notebook),
+        str(executed),
+        parameters=parameters,
+        cwd=str(notebook.parent),
+        progress_bar=False,
+        config=kernel_config(),  # IPC: no "kernel is running over TCP without encryption" warning
     )
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(executed, as_version=4))
     html.write_text(body, encoding="utf-8")

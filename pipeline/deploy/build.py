@@ -7,7 +7,7 @@ code: the real build when every layer of it is cached, otherwise the real code p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Final
@@ -16,16 +16,15 @@ from pipeline.deploy.archive import Artifact
 from pipeline.deploy.emulator import is_placeholder, placeholder_layer
 from pipeline.deploy.functions import Function, all_functions
 from pipeline.deploy.layers import (
-    PYTHON_VERSION,
     Warn,
     build_layer,
     cached_layer,
-    find_runtime_python,
     layer_specs,
     pip_install,
     warn_on_stderr,
 )
 from pipeline.deploy.package import build_code_package
+from pipeline.deploy.runtime import LambdaRuntime, RuntimePython, find_runtime_python, lambda_runtime
 from pipeline.deploy.sizes import FunctionSize, check_limits, function_sizes, write_sizes
 
 DEFAULT_OUT: Final = Path("build/layers")
@@ -38,6 +37,8 @@ class Build:
     code: Artifact
     layers: dict[str, Artifact]
     sizes: list[FunctionSize]
+    runtime: LambdaRuntime = field(default_factory=lambda_runtime)
+    bytecode_by: str | None = None  # which interpreter compiled the bytecode (None: no bytecode shipped)
 
     def layer_for(self, function: Function) -> Artifact:
         return self.layers[function.layer_name]
@@ -56,49 +57,69 @@ def build(
     warn: Warn = warn_on_stderr,
     timeout: float | None = None,
     write_report: bool = True,
+    runtime: LambdaRuntime | None = None,
 ) -> Build:
     """Build (or reuse) the code package and the layers of `functions`, check the limits, and write sizes.json
     (unless `write_report` is False, which keeps the report of an earlier, larger build). `timeout` bounds each
     pip install, in seconds."""
     functions = all_functions() if functions is None else functions
-    interpreter = find_runtime_python()
-    code = build_code_package(out, interpreter=interpreter, warn=warn)
+    runtime = runtime or lambda_runtime()
+    interpreter = find_runtime_python(runtime)
+    code = build_code_package(out, runtime=runtime, interpreter=interpreter, warn=warn)
     installer = partial(pip_install, timeout=timeout)
     layers = {
         name: build_layer(spec, out, rebuild=rebuild, interpreter=interpreter, installer=installer, warn=warn)
-        for name, spec in layer_specs(functions).items()
+        for name, spec in layer_specs(functions, runtime).items()
     }
     sizes = function_sizes(functions, code, layers)
+    compiled_by = _compiled_by(interpreter)
     if write_report:
-        write_sizes(out / SIZES_FILE, sizes, code, layers)
+        write_sizes(out / SIZES_FILE, sizes, code, layers, runtime=runtime.name, bytecode_by=compiled_by)
     check_limits(sizes)
-    return Build(functions, code, layers, sizes)
+    return Build(functions, code, layers, sizes, runtime, compiled_by)
 
 
-def cached_build(out: Path = DEFAULT_OUT, functions: tuple[Function, ...] | None = None) -> Build | None:
+def _compiled_by(interpreter: RuntimePython | None) -> str | None:
+    return interpreter.describe() if interpreter is not None else None
+
+
+def cached_build(
+    out: Path = DEFAULT_OUT, functions: tuple[Function, ...] | None = None, runtime: LambdaRuntime | None = None
+) -> Build | None:
     """The real build from the cache, when every layer of `functions` is there (the code package is rebuilt,
     which takes seconds); None when a layer would have to be built."""
     functions = all_functions() if functions is None else functions
-    interpreter = find_runtime_python()
+    runtime = runtime or lambda_runtime()
+    interpreter = find_runtime_python(runtime)
     layers: dict[str, Artifact] = {}
-    for name, spec in layer_specs(functions).items():
+    for name, spec in layer_specs(functions, runtime).items():
         cached = cached_layer(spec, out, interpreter=interpreter)
         if cached is None:
             return None
         layers[name] = cached
-    code = build_code_package(out, interpreter=interpreter)
-    return Build(functions, code, layers, function_sizes(functions, code, layers))
+    code = build_code_package(out, runtime=runtime, interpreter=interpreter)
+    sizes = function_sizes(functions, code, layers)
+    return Build(functions, code, layers, sizes, runtime, _compiled_by(interpreter))
 
 
 def emulator_build(
-    out: Path = DEFAULT_OUT, functions: tuple[Function, ...] | None = None, *, warn: Warn = warn_on_stderr
+    out: Path = DEFAULT_OUT,
+    functions: tuple[Function, ...] | None = None,
+    *,
+    warn: Warn = warn_on_stderr,
+    runtime: LambdaRuntime | None = None,
 ) -> Build:
     """The real code package with placeholder layers (`<out>/emulator/`), for the local emulator only."""
     functions = all_functions() if functions is None else functions
-    interpreter = find_runtime_python()
-    code = build_code_package(out, interpreter=interpreter, warn=warn)
-    layers = {name: placeholder_layer(spec, out, PYTHON_VERSION) for name, spec in layer_specs(functions).items()}
-    return Build(functions, code, layers, function_sizes(functions, code, layers))
+    runtime = runtime or lambda_runtime()
+    interpreter = find_runtime_python(runtime)
+    code = build_code_package(out, runtime=runtime, interpreter=interpreter, warn=warn)
+    layers = {
+        name: placeholder_layer(spec, out, runtime.python_version)
+        for name, spec in layer_specs(functions, runtime).items()
+    }
+    sizes = function_sizes(functions, code, layers)
+    return Build(functions, code, layers, sizes, runtime, _compiled_by(interpreter))
 
 
 def build_for_emulator(
@@ -107,10 +128,11 @@ def build_for_emulator(
     *,
     placeholders: bool = False,
     warn: Warn = warn_on_stderr,
+    runtime: LambdaRuntime | None = None,
 ) -> Build:
     """What a deploy to the local emulator uploads: the cached real build when every layer is cached (unless
     `placeholders`), else the real code package with placeholder layers. Nothing is downloaded."""
     functions = all_functions() if functions is None else functions
-    if not placeholders and (cached := cached_build(out, functions)) is not None:
+    if not placeholders and (cached := cached_build(out, functions, runtime)) is not None:
         return cached
-    return emulator_build(out, functions, warn=warn)
+    return emulator_build(out, functions, warn=warn, runtime=runtime)

@@ -16,6 +16,7 @@ from pipeline.cloudformation.template import TEMPLATE_PATH, TemplateError, load_
 from pipeline.cloudformation.topology import LOCAL_CREDENTIALS
 from pipeline.deploy.build import DEFAULT_OUT, SIZES_FILE, Build, build, build_for_emulator
 from pipeline.deploy.deployer import (
+    RUNTIME_PARAMETER,
     DeployError,
     check_parameter_names,
     delete_pipeline,
@@ -24,6 +25,7 @@ from pipeline.deploy.deployer import (
 )
 from pipeline.deploy.emulator import is_local_endpoint
 from pipeline.deploy.functions import PackagingError, all_functions, get_function
+from pipeline.deploy.runtime import DEFAULT_RUNTIME, SUPPORTED_RUNTIMES, LambdaRuntime, lambda_runtime
 from pipeline.deploy.sizes import print_sizes
 
 # Tables keep their columns in a CI log or a pipe, where the terminal width is unknown.
@@ -38,6 +40,9 @@ FunctionOpt = Annotated[
 ]
 OutOpt = Annotated[Path, typer.Option("--out", help="Where layers, code.zip and sizes.json go")]
 RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Build again even when the cache matches")]
+RuntimeOpt = Annotated[
+    str, typer.Option("--runtime", help=f"Lambda runtime to build for: {', '.join(SUPPORTED_RUNTIMES)}")
+]
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -45,19 +50,31 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _build(functions: list[str] | None, out: Path, rebuild: bool) -> Build:
+def _build(functions: list[str] | None, out: Path, rebuild: bool, runtime: LambdaRuntime | None = None) -> Build:
     chosen = tuple(get_function(name) for name in functions) if functions else all_functions()
     with console.status("building the code package and the layers (pip downloads Linux wheels on a first build)"):
-        result = build(out, chosen, rebuild=rebuild, warn=lambda m: err.print(f"[yellow]warning:[/yellow] {m}"))
-    print_sizes(console, result.sizes, {name: a.cached for name, a in result.layers.items()})
+        result = build(
+            out,
+            chosen,
+            rebuild=rebuild,
+            warn=lambda m: err.print(f"[yellow]warning:[/yellow] {m}"),
+            runtime=runtime,
+        )
+    cached = {name: a.cached for name, a in result.layers.items()}
+    print_sizes(console, result.sizes, cached, result.runtime.name, result.bytecode_by)
     return result
 
 
 @layer_app.command("build")
-def build_layers(function: FunctionOpt = None, out: OutOpt = DEFAULT_OUT, rebuild: RebuildOpt = False) -> None:
-    """Build each function's layer and the code package, print their sizes against Lambda's limits."""
+def build_layers(
+    function: FunctionOpt = None,
+    out: OutOpt = DEFAULT_OUT,
+    rebuild: RebuildOpt = False,
+    runtime: RuntimeOpt = DEFAULT_RUNTIME,
+) -> None:
+    """Build each function's layer and the code package, print their sizes against the project's budget."""
     try:
-        _build(function, out, rebuild)
+        _build(function, out, rebuild, lambda_runtime(runtime))
     except PackagingError as exc:
         raise _fail(exc) from None
     console.print(f"sizes written to {out / SIZES_FILE}")
@@ -121,12 +138,13 @@ def deploy(
             raise DeployError(f"no template at {template}: run from the repository root or pass --template")
         values = parse_parameters(parameter or [])
         check_parameter_names(load_template(template).get("Parameters", {}), values)
+        runtime = lambda_runtime(values.get(RUNTIME_PARAMETER, DEFAULT_RUNTIME))
         if local and not rebuild:
-            chosen = build_for_emulator(out, placeholders=emulator_layers)
+            chosen = build_for_emulator(out, placeholders=emulator_layers, runtime=runtime)
             if not chosen.placeholder_layers:
                 console.print(f"layers: the real build cached in {out}")
         else:
-            chosen = _build(None, out, rebuild)
+            chosen = _build(None, out, rebuild, runtime)
         deploy_pipeline(
             stack,
             chosen,

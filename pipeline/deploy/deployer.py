@@ -30,6 +30,7 @@ from pipeline.errors import PipelineError
 
 ARTIFACT_BUCKET_PARAMETER: Final = "ArtifactBucket"
 CODE_KEY_PARAMETER: Final = "CodeKey"
+RUNTIME_PARAMETER: Final = "PythonRuntime"  # the functions' and layers' runtime: the one the build is for
 CAPABILITIES: Final = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 TEMPLATE_BODY_LIMIT: Final = 51_200  # bytes; a larger template goes through S3 (TemplateURL)
 NO_CHANGES: Final = ("didn't contain changes", "No updates are to be performed")
@@ -74,7 +75,11 @@ def layer_key_parameters(body: Mapping[str, Any], functions: tuple[Function, ...
 def artifact_parameters(body: Mapping[str, Any], bucket: str, build: Build) -> dict[str, str]:
     """ArtifactBucket, CodeKey and every layer key parameter the template declares, from a build."""
     declared = body.get("Parameters", {})
-    values = {ARTIFACT_BUCKET_PARAMETER: bucket, CODE_KEY_PARAMETER: build.code.s3_key}
+    values = {
+        ARTIFACT_BUCKET_PARAMETER: bucket,
+        CODE_KEY_PARAMETER: build.code.s3_key,
+        RUNTIME_PARAMETER: build.runtime.name,
+    }
     keys = layer_key_parameters(body, build.functions)
     for function in build.functions:
         if parameter := keys.get(function.name):

@@ -33,7 +33,7 @@ _README = """\
 This zip stands in for the layer `{name}` in a deploy to the local emulator (moto), which creates functions
 and layer versions but cannot run any code. It holds no packages. Functions deployed with it cannot run.
 
-The real layer holds (pip, manylinux2014_x86_64 wheels for CPython {python}):
+The real layer holds (pip, the versions of constraints.txt as manylinux x86_64 wheels for CPython {python}):
 
 {requirements}
 
@@ -58,13 +58,13 @@ def is_local_endpoint(endpoint_url: str | None) -> bool:
         return False
 
 
-def placeholder_layer(spec: LayerSpec, out: Path, python_version: str = "3.11") -> Artifact:
+def placeholder_layer(spec: LayerSpec, out: Path, python_version: str | None = None) -> Artifact:
     """`<out>/emulator/<layer>.zip`: the README alone, reproducible (the same layer gives the same bytes)."""
     folder = out / EMULATOR_DIR
     folder.mkdir(parents=True, exist_ok=True)
     text = _README.format(
         name=spec.name,
-        python=python_version,
+        python=python_version or spec.runtime.python_version,
         requirements="\n".join(f"- `{r}`" for r in spec.requirements) or "- (nothing)",
     )
     with tempfile.TemporaryDirectory(dir=folder, prefix=f".{spec.name}-") as staging:

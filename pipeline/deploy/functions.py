@@ -25,7 +25,7 @@ from pipeline.errors import PipelineError
 Kind = Literal["ingest", "process"]
 KINDS: Final[tuple[Kind, ...]] = ("ingest", "process")
 
-# Distributions the python3.11 Lambda runtime already has on its path (/var/runtime) and that only the AWS
+# Distributions the Lambda Python runtimes already have on their path (/var/runtime) and that only the AWS
 # SDK needs. The runtime also ships python-dateutil, six and urllib3, but at versions AWS picks for its SDK;
 # layers keep their own copies of those because pandas and requests need versions the layer resolved.
 RUNTIME_PROVIDED: Final = frozenset({"boto3", "botocore", "s3transfer", "jmespath"})

@@ -1,14 +1,17 @@
 """Per-function dependency layers, built without Docker or EC2.
 
-pip resolves and downloads Linux wheels for the runtime (`--platform manylinux2014_x86_64 --only-binary=:all:
---python-version 3.11 --implementation cp`) into `python/`, the layer is trimmed of what the function never
-loads, bytecode is compiled with the runtime's own interpreter, and the result is zipped. A layer is cached
-under a hash of everything that decides its content, so an unchanged layer is not built twice.
+pip resolves the versions the tests ran (`-c constraints.txt`) and downloads the Linux wheels the runtime can
+load (`--platform manylinux_2_34_x86_64 ... --platform manylinux2014_x86_64 --only-binary=:all: --python-version
+3.13 --implementation cp`) into `python/`; the layer is trimmed of what the function never loads, every
+distribution's version is checked against constraints.txt, bytecode is compiled with the runtime's own
+interpreter (`pipeline.deploy.runtime.find_runtime_python`), and the result is zipped. A layer is cached under a
+hash of everything that decides its content, so an unchanged layer is not built twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -17,15 +20,20 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from pipeline.deploy.archive import Artifact, describe, tree_size, write_zip
 from pipeline.deploy.functions import (
+    PROJECT_ROOT,
     RUNTIME_PROVIDED,
     Function,
     PackagingError,
@@ -33,11 +41,16 @@ from pipeline.deploy.functions import (
     canonical_name,
     requirements,
 )
+from pipeline.deploy.runtime import (
+    SANDBOX_WORKDIR,
+    LambdaRuntime,
+    RuntimePython,
+    find_runtime_python,
+    lambda_runtime,
+)
 
-RUNTIME: Final = "python3.11"
-PYTHON_VERSION: Final = "3.11"
-PLATFORM: Final = "manylinux2014_x86_64"
 IMPLEMENTATION: Final = "cp"
+CONSTRAINTS: Final = PROJECT_ROOT / "constraints.txt"
 LAYER_ROOT: Final = "/opt/python"  # where Lambda unpacks a layer's python/ folder
 DEFAULT_INDEX: Final = "https://pypi.org/simple"
 # Bump when the recipe below changes (what is trimmed, how bytecode is made), to invalidate cached layers.
@@ -58,22 +71,26 @@ def warn_on_stderr(message: str) -> None:
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer: the extras it serves and the requirement strings they expand to."""
+    """One layer: the extras it serves, the requirement strings they expand to, and the runtime it is for."""
 
     name: str
     extras: tuple[str, ...]
     requirements: tuple[str, ...]
+    runtime: LambdaRuntime = field(default_factory=lambda_runtime)
 
     @classmethod
-    def for_function(cls, function: Function) -> LayerSpec:
-        return cls(function.layer_name, function.extras, tuple(requirements(function.extras)))
+    def for_function(cls, function: Function, runtime: LambdaRuntime | None = None) -> LayerSpec:
+        wanted = tuple(requirements(function.extras))
+        return cls(function.layer_name, function.extras, wanted, runtime or lambda_runtime())
 
-    def cache_key(self, bytecode: bool) -> str:
-        """A hash of everything that decides the layer's content."""
+    def cache_key(self, bytecode: bool | str, constraints: Path = CONSTRAINTS) -> str:
+        """A hash of everything that decides the layer's content (`bytecode`: the compiling Python's version,
+        or False)."""
         inputs = {
             "requirements": sorted(self.requirements),
-            "platform": PLATFORM,
-            "python_version": PYTHON_VERSION,
+            "constraints": _file_digest(constraints),
+            "platforms": list(self.runtime.platforms()),
+            "python_version": self.runtime.python_version,
             "implementation": IMPLEMENTATION,
             "runtime_provided": sorted(RUNTIME_PROVIDED),
             "bytecode": bytecode,
@@ -82,12 +99,18 @@ class LayerSpec:
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
-def layer_specs(functions: tuple[Function, ...] | None = None) -> dict[str, LayerSpec]:
+def _file_digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def layer_specs(
+    functions: tuple[Function, ...] | None = None, runtime: LambdaRuntime | None = None
+) -> dict[str, LayerSpec]:
     """The layers the given functions need, one per distinct set of extras."""
     functions = all_functions() if functions is None else functions
     specs: dict[str, LayerSpec] = {}
     for function in functions:
-        specs.setdefault(function.layer_name, LayerSpec.for_function(function))
+        specs.setdefault(function.layer_name, LayerSpec.for_function(function, runtime))
     return specs
 
 
@@ -168,21 +191,13 @@ def trim(site: Path, runtime_provided: frozenset[str] = RUNTIME_PROVIDED) -> Tri
     return report
 
 
-def find_runtime_python(version: str = PYTHON_VERSION) -> str | None:
-    """An interpreter of the runtime's Python version on this machine (this one, or `python3.11` on PATH)."""
-    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
-        return sys.executable
-    return shutil.which(f"python{version}")
-
-
-def compile_bytecode(site: Path, interpreter: str, ddir: str, warn: Warn = warn_on_stderr) -> None:
+def compile_bytecode(site: Path, interpreter: RuntimePython | str, ddir: str, warn: Warn = warn_on_stderr) -> None:
     """Add __pycache__ next to every .py, compiled by the runtime's Python; `unchecked-hash` .pyc files are
     used as they are, so a read-only /opt or /var/task never makes the runtime recompile."""
-    command = [
-        interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
-        "-d", ddir, str(site),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    python = interpreter if isinstance(interpreter, RuntimePython) else RuntimePython((interpreter,))
+    target, workdir = (f"{SANDBOX_WORKDIR}/{site.name}", site.parent) if python.root else (str(site), None)
+    args = ["-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", "-d", ddir, target]
+    result = python.run(args, workdir)
     if result.returncode != 0:
         failed = [line for line in result.stdout.splitlines() if line.startswith("***")]
         detail = failed[0] if failed else (result.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -220,6 +235,18 @@ def index_reachable(index: str | None = None, timeout: float = 10.0) -> tuple[bo
         return False, index
 
 
+def pip_command(spec: LayerSpec, target: Path, report: Path, constraints: Path = CONSTRAINTS) -> list[str]:
+    """The pip install of a layer: the tested versions (constraints.txt), as Linux wheels the runtime loads."""
+    platforms = [arg for platform in spec.runtime.platforms() for arg in ("--platform", platform)]
+    pinned = ["-c", str(constraints)] if constraints.is_file() else []
+    return [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+        *pinned, *platforms, "--only-binary=:all:", "--python-version", spec.runtime.python_version,
+        "--implementation", IMPLEMENTATION, "--abi", spec.runtime.abi, "--abi", "abi3", "--abi", "none",
+        "--target", str(target), "--report", str(report), *spec.requirements,
+    ]  # fmt: skip
+
+
 def pip_install(spec: LayerSpec, target: Path, timeout: float | None = None) -> dict[str, str]:
     """Install the layer's requirements as Linux wheels for the runtime; returns {distribution: version}.
 
@@ -227,12 +254,7 @@ def pip_install(spec: LayerSpec, target: Path, timeout: float | None = None) -> 
     """
     with tempfile.TemporaryDirectory() as scratch:
         report_path = Path(scratch) / "report.json"
-        command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-            "--platform", PLATFORM, "--only-binary=:all:", "--python-version", PYTHON_VERSION,
-            "--implementation", IMPLEMENTATION, "--target", str(target), "--report", str(report_path),
-            *spec.requirements,
-        ]  # fmt: skip
+        command = pip_command(spec, target, report_path)
         try:
             result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -244,11 +266,71 @@ def pip_install(spec: LayerSpec, target: Path, timeout: float | None = None) -> 
             errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
             reason = errors[0] if errors else (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise PackagingError(
-                f"pip could not install layer {spec.name} for {RUNTIME}: {reason} "
+                f"pip could not install layer {spec.name} for {spec.runtime.name}: {reason} "
                 f"(rerun `{' '.join(command[2:8])} ...` to see everything)"
             )
         report = json.loads(report_path.read_text())
     return {canonical_name(item["metadata"]["name"]): item["metadata"]["version"] for item in report.get("install", [])}
+
+
+def constraint_pins(constraints: Path = CONSTRAINTS) -> dict[str, Version]:
+    """{distribution: version} of every `name==version` line of constraints.txt (the versions the tests ran)."""
+    pins: dict[str, Version] = {}
+    if not constraints.is_file():
+        return pins
+    for line in constraints.read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if not text or text.startswith("-"):
+            continue
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        exact = [spec.version for spec in requirement.specifier if spec.operator in ("==", "===")]
+        if exact:
+            pins[canonicalize_name(requirement.name)] = Version(exact[0])
+    return pins
+
+
+def installed_versions(site: Path) -> dict[str, str]:
+    """{distribution: version} of what is installed in `site`, read from its dist-info (importlib.metadata)."""
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions(path=[str(site)]):
+        name = dist.metadata["Name"]
+        if name:
+            found[canonicalize_name(name)] = dist.version
+    return dict(sorted(found.items()))
+
+
+def untested_versions(installed: Mapping[str, str], pins: Mapping[str, Version]) -> dict[str, str]:
+    """{distribution: what is wrong} for every installed distribution whose version is not the one
+    constraints.txt pins (or that constraints.txt does not pin at all, so no test ever ran it)."""
+    wrong: dict[str, str] = {}
+    for name, version in sorted(installed.items()):
+        pinned = pins.get(name)
+        if pinned is None:
+            wrong[name] = f"{version}, not in constraints.txt"
+            continue
+        try:
+            same = Version(version) == pinned
+        except InvalidVersion:
+            same = False
+        if not same:
+            wrong[name] = f"{version}, constraints.txt has {pinned}"
+    return wrong
+
+
+def check_tested_versions(layer: str, site: Path, constraints: Path = CONSTRAINTS) -> dict[str, str]:
+    """The installed versions of a layer; one clear error when any differs from constraints.txt."""
+    installed = installed_versions(site)
+    wrong = untested_versions(installed, constraint_pins(constraints))
+    if wrong:
+        listed = "; ".join(f"{name} {why}" for name, why in wrong.items())
+        raise PackagingError(
+            f"layer {layer} would ship versions the tests did not run: {listed} (install them in the venv with "
+            f"`pip install -c constraints.txt ...` and add them to constraints.txt, or fix the pins)"
+        )
+    return installed
 
 
 def _manifest_path(out: Path, name: str) -> Path:
@@ -280,10 +362,20 @@ def _cached(spec: LayerSpec, out: Path, key: str) -> Artifact | None:
     return Artifact(spec.name, zip_path, manifest["unzipped"], manifest["zipped"], manifest["sha256"], True)
 
 
-def cached_layer(spec: LayerSpec, out: Path, *, interpreter: str | None = None) -> Artifact | None:
+def _bytecode_key(interpreter: RuntimePython | None) -> bool | str:
+    return (interpreter.version or True) if interpreter is not None else False
+
+
+def _as_python(interpreter: RuntimePython | str | None, runtime: LambdaRuntime) -> RuntimePython | None:
+    if isinstance(interpreter, str):
+        return RuntimePython((interpreter,), how="given")
+    return interpreter if interpreter is not None else find_runtime_python(runtime)
+
+
+def cached_layer(spec: LayerSpec, out: Path, *, interpreter: RuntimePython | str | None = None) -> Artifact | None:
     """The layer built earlier in `out`, when its cache key still matches; None when it would be built again."""
-    interpreter = interpreter or find_runtime_python()
-    return _cached(spec, out, spec.cache_key(bytecode=interpreter is not None))
+    python = _as_python(interpreter, spec.runtime)
+    return _cached(spec, out, spec.cache_key(bytecode=_bytecode_key(python)))
 
 
 def build_layer(
@@ -291,13 +383,16 @@ def build_layer(
     out: Path,
     *,
     rebuild: bool = False,
-    interpreter: str | None = None,
+    interpreter: RuntimePython | str | None = None,
     installer: Callable[[LayerSpec, Path], dict[str, str]] = pip_install,
     warn: Warn = warn_on_stderr,
+    constraints: Path = CONSTRAINTS,
 ) -> Artifact:
-    """Build (or reuse) `<out>/<layer>.zip` holding `python/...`, and write its manifest next to it."""
-    interpreter = interpreter or find_runtime_python()
-    key = spec.cache_key(bytecode=interpreter is not None)
+    """Build (or reuse) `<out>/<layer>.zip` holding `python/...`, and write its manifest next to it.
+
+    Fails, in one line, when a distribution in the layer is not at the version constraints.txt pins."""
+    python = _as_python(interpreter, spec.runtime)
+    key = spec.cache_key(bytecode=_bytecode_key(python), constraints=constraints)
     if not rebuild and (cached := _cached(spec, out, key)):
         return cached
     out.mkdir(parents=True, exist_ok=True)
@@ -307,23 +402,30 @@ def build_layer(
         packages = installer(spec, site)
         installed = tree_size(site)
         trimmed = trim(site)
-        if interpreter is None:
-            warn(f"no Python {PYTHON_VERSION} here: layer {spec.name} ships without bytecode, so cold starts "
-                 f"compile every import (install python{PYTHON_VERSION} and rebuild)")  # fmt: skip
+        versions = check_tested_versions(spec.name, site, constraints)
+        version = spec.runtime.python_version
+        if python is None:
+            warn(f"no Python {version} here: layer {spec.name} ships without bytecode, so cold starts compile "
+                 f"every import (`make` the runtime's root filesystem under .local/, or set PIPELINE_RUNTIME_PYTHON, "
+                 f"and rebuild)")  # fmt: skip
         else:
-            compile_bytecode(site, interpreter, LAYER_ROOT, warn)
+            compile_bytecode(site, python, LAYER_ROOT, warn)
         zip_path = out / f"{spec.name}.zip"
         write_zip(site, zip_path, prefix="python")
     artifact = describe(spec.name, zip_path)
     manifest: dict[str, Any] = {
         "layer": spec.name,
+        "runtime": spec.runtime.name,
         "extras": list(spec.extras),
         "requirements": list(spec.requirements),
-        "packages": {n: v for n, v in sorted(packages.items()) if n not in RUNTIME_PROVIDED},
+        "platforms": list(spec.runtime.platforms()),
+        "packages": versions,
+        "resolved": {n: v for n, v in sorted(packages.items()) if n not in RUNTIME_PROVIDED},
         "provided_by_runtime": sorted(n for n in packages if n in RUNTIME_PROVIDED),
         "installed_bytes": installed,
         "trimmed_bytes": trimmed.removed,
-        "bytecode": interpreter is not None,
+        "bytecode": python is not None,
+        "bytecode_by": python.describe() if python is not None else None,
         "cache_key": key,
         "unzipped": artifact.unzipped,
         "zipped": artifact.zipped,

@@ -10,7 +10,8 @@ from typing import Final
 
 from pipeline.deploy.archive import Artifact, describe, write_zip
 from pipeline.deploy.functions import PROJECT_ROOT
-from pipeline.deploy.layers import Warn, compile_bytecode, find_runtime_python, warn_on_stderr
+from pipeline.deploy.layers import Warn, compile_bytecode, warn_on_stderr
+from pipeline.deploy.runtime import LambdaRuntime, RuntimePython, find_runtime_python, lambda_runtime
 
 PACKAGE_DIR: Final = PROJECT_ROOT / "pipeline"
 TASK_ROOT: Final = "/var/task"  # where Lambda unpacks the function's code
@@ -21,17 +22,22 @@ def build_code_package(
     out: Path,
     *,
     package_dir: Path = PACKAGE_DIR,
-    interpreter: str | None = None,
+    runtime: LambdaRuntime | None = None,
+    interpreter: RuntimePython | str | None = None,
     warn: Warn = warn_on_stderr,
 ) -> Artifact:
-    """`<out>/code.zip` holding `pipeline/...` (sources, data files and runtime bytecode)."""
-    interpreter = interpreter or find_runtime_python()
+    """`<out>/code.zip` holding `pipeline/...` (sources, data files and bytecode of the runtime's Python)."""
+    runtime = runtime or lambda_runtime()
+    interpreter = interpreter or find_runtime_python(runtime)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".code-") as staging:
         copy = Path(staging) / package_dir.name
         shutil.copytree(package_dir, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
         if interpreter is None:
-            warn("no Python 3.11 here: the code package ships without bytecode (install python3.11 to add it)")
+            warn(
+                f"no Python {runtime.python_version} here: the code package ships without bytecode (`make` the "
+                "runtime's root filesystem under .local/, or set PIPELINE_RUNTIME_PYTHON, to add it)"
+            )
         else:
             compile_bytecode(copy, interpreter, f"{TASK_ROOT}/{package_dir.name}", warn)
         zip_path = out / f"{CODE_NAME}.zip"

@@ -1,4 +1,9 @@
-"""Each function's size (its code plus its layer) against Lambda's limits, as a table and as JSON."""
+"""Each function's size (its code plus its layer) against the project's budget and Lambda's limits, as a table
+and as JSON.
+
+Lambda allows 250 MB unzipped for a function and its layers. The project keeps every function within 150 MB, so
+a dependency added later (a market calendar, a new client) has room and a cold start stays short.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ MB: Final = 1024 * 1024
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 UNZIPPED_LIMIT: Final = 262_144_000  # 250 MB: the function and all its layers, unzipped
 DIRECT_UPLOAD_LIMIT: Final = 52_428_800  # 50 MB: a zip uploaded directly (through S3 it may be larger)
+BUDGET: Final = 150 * MB  # the project's own limit per function, code and layers unzipped
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,14 @@ class FunctionSize:
     def within_limit(self) -> bool:
         return self.unzipped <= UNZIPPED_LIMIT
 
+    @property
+    def share_of_budget(self) -> float:
+        return self.unzipped / BUDGET
+
+    @property
+    def within_budget(self) -> bool:
+        return self.unzipped <= BUDGET
+
 
 def function_sizes(functions: tuple[Function, ...], code: Artifact, layers: dict[str, Artifact]) -> list[FunctionSize]:
     return [
@@ -62,12 +76,18 @@ def function_sizes(functions: tuple[Function, ...], code: Artifact, layers: dict
 
 
 def check_limits(sizes: list[FunctionSize]) -> None:
-    """Fail, in one line, on the first function Lambda would refuse."""
+    """Fail, in one line, on the first function Lambda would refuse or that is over the project's budget."""
     for size in sizes:
         if not size.within_limit:
             raise PackagingError(
                 f"function {size.function} is {size.unzipped / MB:.1f} MB unzipped with layer {size.layer}, over "
                 f"Lambda's {UNZIPPED_LIMIT / MB:.0f} MB limit: move a dependency out of its extra or trim it"
+            )
+        if not size.within_budget:
+            raise PackagingError(
+                f"function {size.function} is {size.unzipped / MB:.1f} MB unzipped with layer {size.layer}, over "
+                f"the project's {BUDGET / MB:.0f} MB budget (Lambda allows {UNZIPPED_LIMIT / MB:.0f}): move a "
+                "dependency out of its extra or trim it (pipeline/deploy/layers.py)"
             )
 
 
@@ -75,25 +95,34 @@ def _mb(size: int) -> str:
     return f"{size / MB:.1f}"
 
 
-def size_table(sizes: list[FunctionSize], cached: dict[str, bool] | None = None) -> Table:
-    table = Table(
-        title="Lambda package sizes, MB (limits: 250 unzipped for code + layers; 50 zipped for a direct upload)"
+def size_table(
+    sizes: list[FunctionSize],
+    cached: dict[str, bool] | None = None,
+    runtime: str | None = None,
+    bytecode_by: str | None = None,
+) -> Table:
+    title = (
+        f"Lambda package sizes, MB (budget {BUDGET / MB:.0f} unzipped for code + layers, Lambda's limit "
+        f"{UNZIPPED_LIMIT / MB:.0f}; 50 zipped for a direct upload)"
     )
-    for column in ("function", "layer", "code", "layer MB", "unzipped", "of 250", "zipped", "headroom"):
+    if runtime:
+        title += f"\nruntime {runtime}; bytecode: " + (bytecode_by or "none (no runtime Python here)")
+    table = Table(title=title)
+    for column in ("function", "layer", "code", "layer MB", "unzipped", "of 150", "zipped", "headroom"):
         left = column in ("function", "layer")
         table.add_column(column, justify="left" if left else "right", no_wrap=left)
     for size in sizes:
         layer = size.layer + (" (cached)" if cached and cached.get(size.layer) else "")
-        style = "red" if not size.within_limit else ("yellow" if size.share_of_limit > 0.8 else None)
+        style = "red" if not size.within_budget else ("yellow" if size.share_of_budget > 0.9 else None)
         table.add_row(
             size.function,
             layer,
             _mb(size.code_unzipped),
             _mb(size.layer_unzipped),
             _mb(size.unzipped),
-            f"{size.share_of_limit:.0%}",
+            f"{size.share_of_budget:.0%}",
             _mb(size.zipped),
-            _mb(UNZIPPED_LIMIT - size.unzipped),
+            _mb(BUDGET - size.unzipped),
             style=style,
         )
     return table
@@ -106,12 +135,28 @@ def _function_entry(size: FunctionSize) -> dict[str, object]:
         "zipped": size.zipped,
         "share_of_limit": round(size.share_of_limit, 4),
         "within_limit": size.within_limit,
+        "share_of_budget": round(size.share_of_budget, 4),
+        "within_budget": size.within_budget,
     }
 
 
-def write_sizes(path: Path, sizes: list[FunctionSize], code: Artifact, layers: dict[str, Artifact]) -> None:
+def write_sizes(
+    path: Path,
+    sizes: list[FunctionSize],
+    code: Artifact,
+    layers: dict[str, Artifact],
+    *,
+    runtime: str | None = None,
+    bytecode_by: str | None = None,
+) -> None:
     document = {
-        "limits": {"unzipped_bytes": UNZIPPED_LIMIT, "direct_upload_zipped_bytes": DIRECT_UPLOAD_LIMIT},
+        "runtime": runtime,
+        "bytecode_by": bytecode_by,
+        "limits": {
+            "unzipped_bytes": UNZIPPED_LIMIT,
+            "budget_unzipped_bytes": BUDGET,
+            "direct_upload_zipped_bytes": DIRECT_UPLOAD_LIMIT,
+        },
         "code": {"zip": code.path.name, "unzipped": code.unzipped, "zipped": code.zipped, "sha256": code.sha256},
         "layers": {
             name: {"zip": a.path.name, "unzipped": a.unzipped, "zipped": a.zipped, "sha256": a.sha256}
@@ -123,5 +168,11 @@ def write_sizes(path: Path, sizes: list[FunctionSize], code: Artifact, layers: d
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def print_sizes(console: Console, sizes: list[FunctionSize], cached: dict[str, bool] | None = None) -> None:
-    console.print(size_table(sizes, cached))
+def print_sizes(
+    console: Console,
+    sizes: list[FunctionSize],
+    cached: dict[str, bool] | None = None,
+    runtime: str | None = None,
+    bytecode_by: str | None = None,
+) -> None:
+    console.print(size_table(sizes, cached, runtime, bytecode_by))

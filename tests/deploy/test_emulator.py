@@ -3,7 +3,6 @@ be deployed anywhere but an endpoint on this machine."""
 
 from __future__ import annotations
 
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from pipeline.deploy.deployer import DeployError, deploy_pipeline
 from pipeline.deploy.emulator import MARKER, is_local_endpoint
 from pipeline.deploy.functions import all_functions
 from pipeline.deploy.layers import LayerSpec, build_layer, layer_specs
+from pipeline.deploy.runtime import find_runtime_python
 
 
 @pytest.mark.parametrize(
@@ -85,19 +85,20 @@ def test_placeholder_layers_are_refused_for_aws_before_anything_is_sent(endpoint
 
 def _fake_installer(spec: LayerSpec, target: Path) -> dict[str, str]:
     (target / "fake_dependency.py").write_text(f"LAYER = {spec.name!r}\n")
-    return {"fake-dependency": "1.0"}
+    return {}  # no distribution, so nothing for constraints.txt to disagree with
 
 
 def test_the_emulator_gets_the_real_layers_when_every_layer_is_cached(tmp_path: Path) -> None:
     specs = layer_specs(all_functions())
     names = sorted(specs)
+    python = find_runtime_python()  # what build_for_emulator compiles with too (the cache key names it)
     # GIVEN every layer but one built earlier
     for name in names[1:]:
-        build_layer(specs[name], tmp_path, interpreter=sys.executable, installer=_fake_installer)
+        build_layer(specs[name], tmp_path, interpreter=python, installer=_fake_installer, warn=print)
     assert build_for_emulator(tmp_path).placeholder_layers == names  # one missing: all placeholders
 
     # WHEN the last one is built too
-    build_layer(specs[names[0]], tmp_path, interpreter=sys.executable, installer=_fake_installer)
+    build_layer(specs[names[0]], tmp_path, interpreter=python, installer=_fake_installer, warn=print)
 
     # THEN the emulator gets the real, cached layers, unless placeholders are asked for
     real = build_for_emulator(tmp_path)

@@ -12,8 +12,18 @@ import pytest
 
 from pipeline.deploy.archive import describe, write_zip
 from pipeline.deploy.functions import PackagingError, all_functions, get_function, requirements
-from pipeline.deploy.layers import LayerSpec, build_layer, compile_bytecode, layer_specs, trim
-from pipeline.deploy.sizes import UNZIPPED_LIMIT, FunctionSize, check_limits
+from pipeline.deploy.layers import (
+    LayerSpec,
+    build_layer,
+    compile_bytecode,
+    constraint_pins,
+    installed_versions,
+    layer_specs,
+    pip_command,
+    trim,
+)
+from pipeline.deploy.runtime import find_runtime_python, lambda_runtime
+from pipeline.deploy.sizes import BUDGET, UNZIPPED_LIMIT, FunctionSize, check_limits
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -109,7 +119,7 @@ def test_a_trimmed_package_still_reads_its_own_version(site: Path) -> None:
 
 
 def test_bytecode_is_compiled_for_the_runtime_and_never_rechecked(site: Path) -> None:
-    # GIVEN a trimmed tree, compiled by this interpreter (the tests run on the runtime's Python, 3.11)
+    # GIVEN a trimmed tree, compiled by this interpreter (the mechanism; the runtime's Python is tried below)
     trim(site)
     warnings: list[str] = []
     compile_bytecode(site, sys.executable, "/opt/python", warnings.append)
@@ -130,6 +140,14 @@ def test_a_file_that_does_not_compile_is_one_warning(site: Path) -> None:
     assert len(warnings) == 1 and "did not compile" in warnings[0] and "broken.py" in warnings[0]
 
 
+@pytest.fixture
+def pins(tmp_path: Path) -> Path:
+    """A constraints.txt pinning what the fake installer installs."""
+    path = tmp_path / "constraints.txt"
+    path.write_text("# tested together\nlibfoo==2.3.4\nbotocore==1.35.0\n")
+    return path
+
+
 def _fake_installer(calls: list[str]):  # type: ignore[no-untyped-def]
     def install(spec: LayerSpec, target: Path) -> dict[str, str]:
         calls.append(spec.name)
@@ -140,12 +158,12 @@ def _fake_installer(calls: list[str]):  # type: ignore[no-untyped-def]
     return install
 
 
-def test_layer_zip_holds_python_folder_and_a_second_build_comes_from_the_cache(tmp_path: Path) -> None:
+def test_layer_zip_holds_python_folder_and_a_second_build_comes_from_the_cache(tmp_path: Path, pins: Path) -> None:
     spec = LayerSpec("deps-test", ("test",), ("libfoo>=2",))
     calls: list[str] = []
 
-    first = build_layer(spec, tmp_path, interpreter=sys.executable, installer=_fake_installer(calls))
-    second = build_layer(spec, tmp_path, interpreter=sys.executable, installer=_fake_installer(calls))
+    first = build_layer(spec, tmp_path, interpreter=sys.executable, installer=_fake_installer(calls), constraints=pins)
+    second = build_layer(spec, tmp_path, interpreter=sys.executable, installer=_fake_installer(calls), constraints=pins)
 
     assert calls == ["deps-test"] and not first.cached and second.cached
     assert second.sha256 == first.sha256 and second.unzipped == first.unzipped
@@ -156,18 +174,67 @@ def test_layer_zip_holds_python_folder_and_a_second_build_comes_from_the_cache(t
     assert not any(n.startswith(("python/botocore", "python/libfoo/tests")) for n in names)
     manifest = json.loads((tmp_path / "deps-test.json").read_text())
     assert manifest["packages"] == {"libfoo": "2.3.4"} and manifest["provided_by_runtime"] == ["botocore"]
+    assert manifest["runtime"] == "python3.13"
 
     # WHEN the requirements change, the cache no longer matches
     changed = LayerSpec("deps-test", ("test",), ("libfoo>=3",))
-    third = build_layer(changed, tmp_path, interpreter=sys.executable, installer=_fake_installer(calls))
+    third = build_layer(
+        changed, tmp_path, interpreter=sys.executable, installer=_fake_installer(calls), constraints=pins
+    )
     assert calls == ["deps-test", "deps-test"] and not third.cached
+    # ... nor when the tested versions change
+    pins.write_text("libfoo==2.3.4\nbotocore==1.35.0\npandas==3.1.1\n")
+    fourth = build_layer(
+        changed, tmp_path, interpreter=sys.executable, installer=_fake_installer(calls), constraints=pins
+    )
+    assert calls == ["deps-test"] * 3 and not fourth.cached
 
 
-def test_without_the_runtime_python_a_layer_is_built_with_one_warning(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("pipeline.deploy.layers.find_runtime_python", lambda version="3.11": None)
+def test_a_layer_with_a_version_constraints_txt_does_not_pin_fails_in_one_line(tmp_path: Path) -> None:
+    # GIVEN constraints.txt pins libfoo 2.3.5, and pip (wrongly) installs 2.3.4 and an unpinned extra package
+    pins = tmp_path / "constraints.txt"
+    pins.write_text("libfoo==2.3.5\n")
+
+    def install(spec: LayerSpec, target: Path) -> dict[str, str]:
+        _dist(target, "libfoo", "2.3.4", {"libfoo/__init__.py": ""})
+        _dist(target, "Other_Thing", "1.0", {"other_thing/__init__.py": ""})
+        return {"libfoo": "2.3.4", "other-thing": "1.0"}
+
+    # WHEN the layer is built, THEN it fails, naming both, in one line, and no zip is left to deploy
+    with pytest.raises(PackagingError) as failure:
+        build_layer(LayerSpec("deps-x", (), ("libfoo",)), tmp_path, interpreter=sys.executable, installer=install,
+                    constraints=pins)  # fmt: skip
+    message = str(failure.value)
+    assert "libfoo 2.3.4, constraints.txt has 2.3.5" in message
+    assert "other-thing 1.0, not in constraints.txt" in message and "\n" not in message
+    assert not (tmp_path / "deps-x.zip").exists()
+
+
+def test_pip_resolves_with_the_constraints_for_the_runtime_python_and_its_manylinux_tags(tmp_path: Path) -> None:
+    spec = LayerSpec("deps-x", (), ("pandas>=2.2",))
+    command = pip_command(spec, tmp_path / "t", tmp_path / "r.json", constraints=PYPROJECT.with_name("constraints.txt"))
+    joined = " ".join(command)
+    assert f"-c {PYPROJECT.with_name('constraints.txt')}" in joined
+    assert "--python-version 3.13" in joined and "--abi cp313" in joined and "--only-binary=:all:" in joined
+    platforms = [command[i + 1] for i, arg in enumerate(command) if arg == "--platform"]
+    assert platforms[0] == "manylinux_2_34_x86_64"  # Amazon Linux 2023's glibc
+    assert {"manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"} <= set(platforms)
+    assert LayerSpec("deps-x", (), (), lambda_runtime("python3.12")).runtime.abi == "cp312"
+    with pytest.raises(PackagingError, match=r"runtime 'python3.11' is not supported: choose one of python3\.13"):
+        lambda_runtime("python3.11")
+
+
+def test_without_the_runtime_python_a_layer_is_built_with_one_warning(
+    tmp_path: Path, pins: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipeline.deploy.layers.find_runtime_python", lambda runtime=None: None)
     warnings: list[str] = []
     artifact = build_layer(
-        LayerSpec("deps-test", (), ("libfoo",)), tmp_path, installer=_fake_installer([]), warn=warnings.append
+        LayerSpec("deps-test", (), ("libfoo",)),
+        tmp_path,
+        installer=_fake_installer([]),
+        warn=warnings.append,
+        constraints=pins,
     )
     with zipfile.ZipFile(artifact.path) as archive:
         assert not any(name.endswith(".pyc") for name in archive.namelist())
@@ -189,13 +256,15 @@ def _size(function: str, layer_mb: float) -> FunctionSize:
     return FunctionSize(function, "h", "deps-x", 1_000_000, int(layer_mb * 1024 * 1024), 400_000, 1)
 
 
-def test_a_function_over_250_mb_unzipped_fails_the_build_in_one_line() -> None:
-    check_limits([_size("ingest-ok", 200)])
+def test_a_function_over_the_150_mb_budget_or_lambdas_250_fails_the_build_in_one_line() -> None:
+    check_limits([_size("ingest-ok", 148)])
     with pytest.raises(PackagingError) as failure:
-        check_limits([_size("ingest-ok", 200), _size("process-big", 260)])
+        check_limits([_size("ingest-ok", 148), _size("ingest-fat", 150)])
     message = str(failure.value)
-    assert "process-big" in message and "250 MB" in message and "\n" not in message
-    assert _size("x", 260).unzipped > UNZIPPED_LIMIT
+    assert "ingest-fat is 151.0 MB" in message and "150 MB budget" in message and "\n" not in message
+    with pytest.raises(PackagingError, match=r"process-big .* over Lambda's 250 MB limit"):
+        check_limits([_size("process-big", 260)])
+    assert _size("x", 260).unzipped > UNZIPPED_LIMIT and _size("x", 148).unzipped <= BUDGET
 
 
 def test_each_function_family_installs_its_pyproject_extra_plus_the_base() -> None:
@@ -225,16 +294,26 @@ def _pyproject_extras() -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_real_layer_gets_the_linux_wheel_for_the_runtime(tmp_path: Path) -> None:
-    """One small real build through pip (needs PyPI): the cp311 manylinux wheel, whatever this machine is."""
-    spec = LayerSpec("deps-markupsafe", (), ("markupsafe==2.1.5",))
-    artifact = build_layer(spec, tmp_path, interpreter=sys.executable)
+def test_a_real_layer_gets_the_tested_version_as_the_runtimes_linux_wheel(tmp_path: Path) -> None:
+    """One small real build through pip (needs PyPI): the version constraints.txt pins, as the cp313 manylinux
+    wheel, whatever this machine is; bytecode from the runtime's Python when it is here, else none."""
+    pinned = str(constraint_pins()["markupsafe"])
+    spec = LayerSpec("deps-markupsafe", (), ("markupsafe",))  # unpinned: constraints.txt decides
+    python = find_runtime_python(spec.runtime)
+    artifact = build_layer(spec, tmp_path, warn=lambda _: None)
     with zipfile.ZipFile(artifact.path) as archive:
         names = archive.namelist()
-    assert "python/markupsafe/_speedups.cpython-311-x86_64-linux-gnu.so" in names
-    assert f"python/markupsafe/__pycache__/__init__.{sys.implementation.cache_tag}.pyc" in names
+        archive.extractall(tmp_path / "unzipped")
+    assert "python/markupsafe/_speedups.cpython-313-x86_64-linux-gnu.so" in names
+    pycs = [name for name in names if name.endswith(".pyc")]
+    if python is None:
+        assert pycs == []
+    else:
+        assert "python/markupsafe/__pycache__/__init__.cpython-313.pyc" in names
+        assert all(".cpython-313." in name for name in pycs)
     assert not any(name.endswith((".pyi", "RECORD")) for name in names)
-    assert json.loads((tmp_path / "deps-markupsafe.json").read_text())["packages"] == {"markupsafe": "2.1.5"}
+    assert installed_versions(tmp_path / "unzipped" / "python") == {"markupsafe": pinned}
+    assert json.loads((tmp_path / "deps-markupsafe.json").read_text())["packages"] == {"markupsafe": pinned}
 
 
 def test_the_package_index_counts_as_reachable_when_it_answers_at_all(tmp_path: Path) -> None:
@@ -269,7 +348,7 @@ def test_a_pip_install_past_its_time_limit_is_one_clear_error(tmp_path: Path) ->
     from pipeline.deploy.layers import pip_install
 
     with pytest.raises(PackagingError, match=r"pip did not finish installing layer deps-x within 0 s") as failure:
-        pip_install(LayerSpec("deps-x", (), ("markupsafe==2.1.5",)), tmp_path, timeout=0.01)
+        pip_install(LayerSpec("deps-x", (), ("markupsafe",)), tmp_path, timeout=0.01)
     assert "\n" not in str(failure.value)
 
 

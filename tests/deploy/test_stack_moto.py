@@ -117,8 +117,8 @@ def test_ingest_functions_are_scheduled_and_process_functions_read_their_queue(
     camel, lam, events = CAMEL[source], clients["lambda"], clients["events"]
     ingest = lam.get_function_configuration(FunctionName=outputs[f"Ingest{camel}FunctionName"])
     process = lam.get_function_configuration(FunctionName=outputs[f"Process{camel}FunctionName"])
-    assert (ingest["Handler"], ingest["Runtime"]) == (f"pipeline.handlers.ingest.{source}", "python3.11")
-    assert (process["Handler"], process["Runtime"]) == (f"pipeline.handlers.process.{source}", "python3.11")
+    assert (ingest["Handler"], ingest["Runtime"]) == (f"pipeline.handlers.ingest.{source}", "python3.13")
+    assert (process["Handler"], process["Runtime"]) == (f"pipeline.handlers.process.{source}", "python3.13")
     assert ingest["Environment"]["Variables"]["PIPELINE_MODE"] == "simulated"
 
     rule = events.describe_rule(Name=outputs[f"{camel}ScheduleRuleName"])

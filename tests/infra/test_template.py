@@ -69,13 +69,22 @@ def test_one_function_pair_per_source_with_existing_handlers_and_their_own_layer
         props = function["Properties"]
         module, name = props["Handler"].rsplit(".", 1)
         assert callable(getattr(importlib.import_module(module), name)), logical_id
-        assert props["Runtime"] == "python3.11"
+        assert props["Runtime"] == {"Ref": "PythonRuntime"}
+        assert RESOURCES[layer_id := props["Layers"][0]["Ref"]]["Properties"]["CompatibleRuntimes"] == [
+            {"Ref": "PythonRuntime"}
+        ], layer_id
         assert props["Code"] == {"S3Bucket": {"Ref": "ArtifactBucket"}, "S3Key": {"Ref": "CodeKey"}}
         [layer] = props["Layers"]
         layers_used.append(layer["Ref"])
         layer_key = RESOURCES[layer["Ref"]]["Properties"]["Content"]["S3Key"]["Ref"]
         assert layer_key in BODY["Parameters"], logical_id
     assert len(set(layers_used)) == len(functions)  # one layer per function
+
+
+def test_the_runtime_is_python313_with_python312_selectable_and_python311_gone() -> None:
+    runtime = BODY["Parameters"]["PythonRuntime"]
+    assert (runtime["Default"], runtime["AllowedValues"]) == ("python3.13", ["python3.13", "python3.12"])
+    assert "python3.11" not in TEMPLATE_PATH.read_text()
 
 
 def test_every_environment_variable_is_a_name_from_pipeline_constants() -> None:

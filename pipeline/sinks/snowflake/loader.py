@@ -1,18 +1,25 @@
-"""The Yahoo Finance sink: a Snowflake table of 1-minute bars, loaded in bulk and merged on (symbol, ts).
+"""The Yahoo Finance sink: a Snowflake table of 1-minute bars, merged on (symbol, ts) in one statement per raw file.
 
-Each raw file costs the same statements whatever its row count:
+Each raw file costs one statement whatever its row count (plus `CREATE TABLE IF NOT EXISTS` once per sink):
 
-1. `CREATE OR REPLACE TEMPORARY TABLE <table>_STAGE` (session-scoped, so concurrent loads never meet);
-2. one array-bound `INSERT` into it (`executemany` with server-side binding: the connector sends the rows as
-   one statement, and Snowflake stages large arrays itself);
-3. one `MERGE` on (symbol, ts) into the table.
+    MERGE INTO <table> AS t
+    USING (SELECT f.value[0]::VARCHAR AS SYMBOL, ... FROM (SELECT PARSE_JSON(?) AS doc) AS d,
+           LATERAL FLATTEN(INPUT => d.doc) AS f) AS s
+    ON t.SYMBOL = s.SYMBOL AND t.TS = s.TS AND t.TS BETWEEN <first ts> AND <last ts>
+    WHEN MATCHED AND s.RAW_KEY >= t.RAW_KEY THEN UPDATE ...
+    WHEN NOT MATCHED THEN INSERT ...
 
-The MERGE is a single statement, so a raw file lands whole or not at all. A row that is already there is
-replaced only by a raw file at least as recent (`raw_key` sorts by scheduled minute), so replaying an old event
-never undoes a later correction. `CREATE TABLE IF NOT EXISTS` runs once per sink, on first use.
+The rows travel as one bound JSON document (an array of row arrays): the SQL text stays the same size whatever the
+file holds, nothing is staged, no temporary table is made, and the file lands whole or not at all. A row that is
+already there is replaced only by a raw file at least as recent (`raw_key` sorts by scheduled minute), so replaying an
+old event never undoes a later correction. The `TS BETWEEN` window (the batch's own first and last bar) lets
+Snowflake prune the table's micro-partitions, which arrive in time order, so the MERGE reads the few partitions of
+those minutes instead of the whole table as it grows. Why this path and not a staged file or an array binding is in
+the sinks' README (measured by `make bench`, see `benchmarks/bench_sinks.py`).
 
-Only identifiers are ever formatted into the SQL, and they are checked in `configuration.py`; every value is
-bound (qmark, server-side), so a symbol such as `x'); DROP TABLE t;--` is stored as data.
+Only identifiers and the window's two timestamps (datetimes the sink formats itself) are ever written into the SQL;
+identifiers are checked in `configuration.py`, and every row value is bound inside the JSON document, so a symbol such
+as `x'); DROP TABLE t;--` is stored as data.
 
 Locally the connector talks to a fakesnow server. fakesnow opens the database file per session and gives the
 connector no master token, so the connector's own logout never reaches it; the sink ends its session itself and
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,7 +43,7 @@ from pipeline.contracts import to_utc
 from pipeline.errors import classify_snowflake, one_line
 from pipeline.schemas import Bar
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, StoredRow, batch_params, sink_error
+from pipeline.sinks.base import SinkError, SinkRejected, StoredRow, batch_params, sink_error
 from pipeline.sinks.snowflake.configuration import SnowflakeCredentials
 
 log = logging.getLogger(__name__)
@@ -61,21 +69,43 @@ def create_table_sql(table: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY ({', '.join(KEY)}))"
 
 
-def create_stage_sql(stage: str) -> str:
-    columns = ", ".join(f"{name} {COLUMN_TYPES[name]}" for name in COLUMNS)
-    return f"CREATE OR REPLACE TEMPORARY TABLE {stage} ({columns})"
+# How each column is read back out of the bound JSON document (a VARIANT) in the MERGE's source.
+CASTS: Final = {
+    "SYMBOL": "VARCHAR",
+    "TS": "TIMESTAMP_TZ",
+    "OPEN": "FLOAT",
+    "HIGH": "FLOAT",
+    "LOW": "FLOAT",
+    "CLOSE": "FLOAT",
+    "VOLUME": "NUMBER(38, 0)",
+    "RAW_KEY": "VARCHAR",
+    "LOADED_AT": "TIMESTAMP_TZ",
+}
+_TIMESTAMP_LITERAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?\+00:00$")
 
 
-def insert_sql(table: str) -> str:
-    placeholders = ", ".join("?" for _ in COLUMNS)
-    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({placeholders})"  # noqa: S608 (identifiers)
+def source_sql() -> str:
+    """The MERGE's source: the rows of the one bound JSON document, typed as the table's columns."""
+    columns = ", ".join(f"f.value[{i}]::{CASTS[name]} AS {name}" for i, name in enumerate(COLUMNS))
+    return f"SELECT {columns} FROM (SELECT PARSE_JSON(?) AS doc) AS d, LATERAL FLATTEN(INPUT => d.doc) AS f"
 
 
-def merge_sql(table: str, stage: str) -> str:
+def timestamp_literal(ts: datetime) -> str:
+    """A UTC datetime as a TIMESTAMP_TZ literal (only datetimes the sink holds, never text from a file)."""
+    text = to_utc(ts).isoformat()
+    if not _TIMESTAMP_LITERAL.match(text):  # pragma: no cover - isoformat of a UTC datetime always matches
+        raise ValueError(f"not a UTC timestamp: {text!r}")
+    return f"'{text}'::TIMESTAMP_TZ"
+
+
+def merge_sql(table: str, window: tuple[datetime, datetime] | None = None) -> str:
+    """One MERGE of a bound JSON document of rows into the table; `window` (first, last ts) narrows the match."""
     on = " AND ".join(f"t.{c} = s.{c}" for c in KEY)
+    if window is not None:
+        on += f" AND t.TS BETWEEN {timestamp_literal(window[0])} AND {timestamp_literal(window[1])}"
     update = ", ".join(f"{c} = s.{c}" for c in COLUMNS if c not in KEY)
     return (
-        f"MERGE INTO {table} AS t USING {stage} AS s ON {on} "  # noqa: S608 (identifiers only)
+        f"MERGE INTO {table} AS t USING ({source_sql()}) AS s ON {on} "  # noqa: S608 (identifiers only)
         f"WHEN MATCHED AND s.RAW_KEY >= t.RAW_KEY THEN UPDATE SET {update} "
         f"WHEN NOT MATCHED THEN INSERT ({', '.join(COLUMNS)}) VALUES ({', '.join('s.' + c for c in COLUMNS)})"
     )
@@ -85,13 +115,27 @@ def bar_params(bar: Bar, raw_key: str, loaded_at: datetime) -> tuple[Any, ...]:
     return (bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, raw_key, loaded_at)
 
 
+def rows_document(params: Sequence[tuple[Any, ...]]) -> str:
+    """The rows as one JSON array of arrays (datetimes in ISO 8601 with their offset, floats round-tripping)."""
+
+    def value(v: Any) -> Any:
+        return v.isoformat() if isinstance(v, datetime) else v
+
+    return json.dumps([[value(v) for v in row] for row in params], allow_nan=False, separators=(",", ":"))
+
+
+def batch_window(params: Sequence[tuple[Any, ...]]) -> tuple[datetime, datetime]:
+    """The first and last bar time of a batch (the MERGE's match window)."""
+    times = [row[1] for row in params]
+    return min(times), max(times)
+
+
 class SnowflakeSink:
     source: SourceId = "yahoo_finance"
 
     def __init__(self, credentials: SnowflakeCredentials) -> None:
         self.credentials = credentials
         self.table = credentials.qualified_table
-        self.stage = f"{credentials.table}_STAGE"
         # Statements sent to Snowflake, in all and by the last load (the test and the benchmark read them).
         self.statements = 0
         self.last_load_statements = 0
@@ -109,12 +153,14 @@ class SnowflakeSink:
         )
         if not params:
             return 0
+        try:
+            document = rows_document(params)
+        except ValueError as exc:  # an infinite price: JSON has no such number, and neither has the table
+            raise SinkRejected(f"{self.credentials.where}: {raw_key}: {exc}; nothing was written") from None
         before = self.statements
         with self.session(f"could not load {raw_key}") as cursor:
             self.ensure_table(cursor)
-            self.execute(cursor, create_stage_sql(self.stage))
-            self.execute(cursor, insert_sql(self.stage), params, many=True)
-            self.execute(cursor, merge_sql(self.table, self.stage))
+            self.execute(cursor, merge_sql(self.table, batch_window(params)), (document,))
         self.last_load_statements = self.statements - before
         return len(params)
 
@@ -123,11 +169,9 @@ class SnowflakeSink:
             self.execute(cursor, create_table_sql(self.table))
             self._table_ready = True
 
-    def execute(self, cursor: Any, sql: str, params: Any = None, *, many: bool = False) -> Any:
-        """One statement (an `executemany` of an INSERT is one statement: the rows go as an array binding)."""
+    def execute(self, cursor: Any, sql: str, params: Any = None) -> Any:
+        """One statement sent to Snowflake."""
         self.statements += 1
-        if many:
-            return cursor.executemany(sql, params)
         return cursor.execute(sql, params)
 
     # -- sessions --------------------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ def test_mirror_is_the_debian_archive_of_the_apt_sources_not_security_or_third_p
 
 def test_one_line_sources_are_read_too(tmp_path: Path) -> None:
     sources = tmp_path / "sources.list"
-    sources.write_text("# deb http://old.example/debian bookworm main\ndeb http://ftp.example.org/debian bookworm main\n")
+    sources.write_text(
+        "# deb http://old.example/debian bookworm main\ndeb http://ftp.example.org/debian bookworm main\n"
+    )
     assert root.apt_mirror((sources,)) == "http://ftp.example.org/debian"
 
 

@@ -140,9 +140,7 @@ def ensure_root(root: Path | None = None, mirror: str | None = None) -> Path:
     partial.parent.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     print(f"debootstrap {SUITE} ({PYTHON}) from {mirror} into {root}", file=sys.stderr)
-    subprocess.run(
-        ["debootstrap", "--variant=minbase", f"--include={PYTHON}", SUITE, str(partial), mirror], check=True
-    )
+    subprocess.run(["debootstrap", "--variant=minbase", f"--include={PYTHON}", SUITE, str(partial), mirror], check=True)
     # Lambda's image has no package cache; neither does this root (it is only ever mounted read-only).
     shutil.rmtree(partial / "var" / "cache" / "apt" / "archives", ignore_errors=True)
     (partial / "var" / "cache" / "apt" / "archives" / "partial").mkdir(parents=True, exist_ok=True)

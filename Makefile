@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MINUTES ?= 30
 
-.PHONY: install demo test lint bench lab clean down tools iac
+.PHONY: install demo test lint bench lab clean down tools iac runtime-root
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,16 @@ tools: $(TOOLS_STAMP) ## the IaC scanner (checkov) in its own virtual env, .venv
 iac: $(STAMP) $(TOOLS_STAMP) ## cfn-lint (no error, no warning) and checkov (no failed check) on the template
 	$(BIN)/cfn-lint $(TEMPLATE)
 	BC_SKIP_MAPPING=TRUE $(TOOLS)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file $(TEMPLATE)
+
+# The functions' interpreter: a Debian 13 root with python3.13, from the Debian mirror of this machine's apt sources
+# (debootstrap and bubblewrap are apt-get installed when missing; needs root, as CI has).
+RUNTIME_ROOT  := .local/runtime-root
+RUNTIME_STAMP := $(RUNTIME_ROOT)/.runtime-root-complete
+
+$(RUNTIME_STAMP):
+	$(PYTHON) -m pipeline.local.sandbox.root --root $(RUNTIME_ROOT)
+
+runtime-root: $(RUNTIME_STAMP) ## python3.13 root filesystem (Debian trixie, debootstrap) under .local/
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks

@@ -179,17 +179,13 @@ def collect_or_run(stack: Any, start: datetime, minutes: int, *, oxr_refresh_sec
 
     `oxr_refresh_seconds`, if given, is the Open Exchange Rates refresh period for that run.
     """
-    import os
-
-    from pipeline.constants import Env
     from pipeline.local.demo import run_minutes, use_stack
 
     collected = collect(stack.settings(), start, minutes)
     if collected.complete():
         return collected
     if oxr_refresh_seconds is not None:
-        os.environ[Env.OXR_REFRESH_SECONDS] = str(oxr_refresh_seconds)
-        use_stack(stack)
+        use_stack(stack, oxr_refresh_seconds=oxr_refresh_seconds)
     report = run_minutes(stack, minutes, start, progress=False)
     collected = collect(stack.settings(), start, minutes)
     collected.run = report
@@ -263,7 +259,7 @@ def price_panel(
 
 def log_returns(prices: pd.DataFrame) -> pd.DataFrame:
     """One-minute log returns; a minute without a price on either side has none."""
-    return np.log(prices).diff().iloc[1:]  # type: ignore[no-any-return]
+    return np.log(prices).diff().iloc[1:]
 
 
 def rolling_volatility(returns: pd.DataFrame, kinds: dict[str, str], window: int = 10) -> pd.DataFrame:

@@ -50,7 +50,7 @@ def _time(value: str | None, name: str) -> datetime | None:
 
 
 def _local_stack() -> Any:
-    """The running local stack, with this process (settings, clients, handlers) pointed at it."""
+    """The running local stack, with this process's handlers pointed at it."""
     from pipeline.local import servers as local_stack
     from pipeline.local.demo import use_stack
     from pipeline.settings import Settings
@@ -72,7 +72,7 @@ def _target() -> tuple[Any, Any]:
     from pipeline.settings import Settings
 
     if os.environ.get(Env.TARGET, "local") == "aws":
-        clients.reset()
+        clients.configure(None)
         return Settings(), None
     stack = _local_stack()
     return stack.settings(), stack

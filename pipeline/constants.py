@@ -36,6 +36,10 @@ class Env:
     LOCAL_SNOWFLAKE_PORT: Final = "PIPELINE_LOCAL_SNOWFLAKE_PORT"  # fakesnow server port (default: a free one)
     AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
     AWS_REGION: Final = "AWS_REGION"
+    # Explicit credentials for the clients the package builds (the local stack's dummy ones); unset in AWS, where
+    # boto3's own chain finds the function's role. Never AWS_ACCESS_KEY_ID: in Lambda that needs its session token.
+    AWS_ACCESS_KEY_ID: Final = "PIPELINE_AWS_ACCESS_KEY_ID"
+    AWS_SECRET_ACCESS_KEY: Final = "PIPELINE_AWS_SECRET_ACCESS_KEY"
 
     UNIVERSE_LIMIT: Final = "PIPELINE_UNIVERSE_LIMIT"
     YAHOO_LOOKBACK_MINUTES: Final = "PIPELINE_YAHOO_LOOKBACK_MINUTES"

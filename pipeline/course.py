@@ -56,8 +56,8 @@ def check_environment(start_stack: bool = True, **settings: Any) -> LocalStack:
     """Check the course's packages, start the local stack if it is not running, and point this process
     (settings, boto3 clients, the Lambda handlers) at it. Returns the stack.
 
-    `settings` are Settings fields to set for this kernel, e.g. `universe_limit=5` (they become the matching
-    PIPELINE_* environment variables, which the handlers read).
+    `settings` are Settings fields to set for this kernel, e.g. `universe_limit=5` (passed to the handlers with the
+    stack's settings).
     """
     packages: dict[str, str] = {}
     missing = []
@@ -73,15 +73,12 @@ def check_environment(start_stack: bool = True, **settings: Any) -> LocalStack:
     from pipeline.local.demo import use_stack
     from pipeline.settings import Settings
 
-    for name, value in settings.items():
-        os.environ[env_name(name)] = str(value)
     # A kernel runs in notebooks/; the stack `make lab` or `make demo` started lives in the repository's .local.
-    os.environ.setdefault(Env.LOCAL_DIR, str(project_root() / ".local"))
-    current = Settings()
+    current = Settings() if os.environ.get(Env.LOCAL_DIR) else Settings(local_dir=project_root() / ".local")
     stack = local_stack.up(current) if start_stack else local_stack.status(current)
     if stack is None:
         raise RuntimeError("the local stack is not running: start it with `python -m pipeline local up`")
-    use_stack(stack)
+    use_stack(stack, **settings)
     plain_rich_output()
     print(Environment(platform.python_version(), packages, stack))
     return stack

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     topic_arn: str = Field("", validation_alias=_env(Env.TOPIC_ARN))
     aws_endpoint_url: str | None = Field(None, validation_alias=_env(Env.AWS_ENDPOINT_URL))
     region: str = Field("us-east-1", validation_alias=_env(Env.AWS_REGION, "AWS_DEFAULT_REGION"))
+    aws_access_key_id: str | None = Field(None, validation_alias=_env(Env.AWS_ACCESS_KEY_ID))
+    aws_secret_access_key: SecretStr | None = Field(None, validation_alias=_env(Env.AWS_SECRET_ACCESS_KEY))
     local_dir: Path = Field(Path(".local"), validation_alias=_env(Env.LOCAL_DIR))
 
     # Sources

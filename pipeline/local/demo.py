@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from pipeline.local.runtime import RunReport
+    from pipeline.local.servers import LocalStack
+    from pipeline.settings import Settings
 
 # Monday 2 November 2026, 09:45 in New York: inside US trading hours, so every source has data. A fixed default
 # keeps the demo and the course's recorded outputs the same from one run to the next.
@@ -29,21 +31,27 @@ REPORT_DIR = Path("reports")
 # The simulated Open Exchange Rates service publishes new rates every minute and has no plan limits, so locally the
 # quota guard polls it every minute (set these to 3600 and 1000 to watch the free plan's guard at work instead).
 SIMULATED_OXR_PLAN = {Env.OXR_REFRESH_SECONDS: "60", Env.OXR_MONTHLY_QUOTA: "0"}
+_PLAN_FIELDS = {Env.OXR_REFRESH_SECONDS: "oxr_refresh_seconds", Env.OXR_MONTHLY_QUOTA: "oxr_monthly_quota"}
 
 
-def use_stack(stack: Any) -> None:
-    """Point this process (settings, clients, handlers) at the local stack."""
+def use_stack(stack: LocalStack, **overrides: Any) -> Settings:
+    """Point this process's handlers (settings, clients, sinks) at the local stack; returns the settings they use.
+
+    The settings are passed to the handlers (`clients.configure`), not written to os.environ; the stack keeps the
+    overrides, so its `settings()` are the same ones from then on. PIPELINE_MODE=live in the environment runs the
+    live sources against the local stack; the simulated service's plan (SIMULATED_OXR_PLAN) applies unless the
+    environment sets it; `overrides` (Settings fields) come last.
+    """
     from pipeline.handlers import clients
 
-    mode = os.environ.get(Env.MODE)  # PIPELINE_MODE=live runs the live sources against the local stack
-    os.environ.update(stack.env())
-    if mode:
-        os.environ[Env.MODE] = mode
-    for name, value in SIMULATED_OXR_PLAN.items():
-        os.environ.setdefault(name, value)
-    # The handlers' structured logs stay at warnings and errors while many minutes run in one process.
+    mode = os.environ.get(Env.MODE)
+    plan = {_PLAN_FIELDS[name]: value for name, value in SIMULATED_OXR_PLAN.items() if name not in os.environ}
+    stack.overrides = {**plan, **({"mode": mode} if mode else {}), **stack.overrides, **overrides}
+    settings = stack.settings()
+    # Powertools reads its log level from the environment: the handlers' logs stay at warnings while minutes run.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    clients.reset()
+    clients.configure(settings)
+    return settings
 
 
 def run_minutes(
@@ -58,8 +66,7 @@ def run_minutes(
     """`minutes` scheduled minutes from `start` (default `DEFAULT_START`) through ingest, queues and sinks."""
     from pipeline.local.runtime import LocalRuntime
 
-    use_stack(stack)
-    settings = stack.settings()
+    settings = use_stack(stack)
     chosen: tuple[SourceId, ...] = tuple(check_source(s) for s in sources) if sources else source_ids()
     runtime = LocalRuntime(
         aws.client("sqs", settings),
@@ -102,7 +109,8 @@ def render_notebook(notebook: Path, html: Path, parameters: dict[str, Any]) -> P
         progress_bar=False,
         config=kernel_config(),  # IPC: no "kernel is running over TCP without encryption" warning
     )
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(executed, as_version=4))
+    node = nbformat.read(executed, as_version=4)  # type: ignore[no-untyped-call]
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(node)  # type: ignore[no-untyped-call]
     html.write_text(body, encoding="utf-8")
     return html
 
@@ -115,8 +123,7 @@ def demo(minutes: int, start: datetime | None, *, console: Console, render_repor
 
     console.rule("[bold]1. The local stack")
     stack = local_stack.up(Settings())
-    use_stack(stack)  # before the settings are read: they carry the simulated service's plan (SIMULATED_OXR_PLAN)
-    settings = stack.settings()
+    settings = use_stack(stack)  # the stack's settings, with the simulated service's plan (SIMULATED_OXR_PLAN)
     console.print(f"moto (S3, SNS, SQS) at {settings.aws_endpoint_url}; bucket {settings.bucket}")
 
     first = floor_minute(start or DEFAULT_START)

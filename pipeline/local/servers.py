@@ -103,6 +103,8 @@ class LocalStack:
     started_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     # True when `up` found the stack already running (not saved).
     already_running: bool = field(default=False, compare=False)
+    # Settings fields this process sets on top of the stack's own (`demo.use_stack`; not saved).
+    overrides: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # -- names ----------------------------------------------------------------------------------------
     @property
@@ -133,6 +135,8 @@ class LocalStack:
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS,
             "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS,
+            Env.AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS,
+            Env.AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS,
             Env.BUCKET: self.bucket,
             Env.TOPIC_ARN: self.topic_arn,
             Env.SNOWFLAKE_HOST: sf.host,
@@ -149,10 +153,13 @@ class LocalStack:
         }
 
     def settings(self, **overrides: Any) -> Settings:
-        """Settings pointing at this stack (`overrides`, by field name, replace single values)."""
+        """Settings pointing at this stack, with this process's `overrides` and then the given ones (Settings fields,
+        validated)."""
         env: dict[str, Any] = dict(self.env())
         settings = Settings(**env)
-        return settings.model_copy(update=overrides) if overrides else settings
+        if not (self.overrides or overrides):
+            return settings
+        return Settings.model_validate({**settings.model_dump(), **self.overrides, **overrides})
 
     def running(self) -> bool:
         return self.moto.running() and self.fakesnow.running()
@@ -172,6 +179,8 @@ class LocalStack:
             "dead_letter_queues": self.dead_letter_queues,
             "snowflake": asdict(self.snowflake),
             "sqlserver_url": self.sqlserver_url,
+            # moto accepts any credentials, but boto3 signs nothing without some: these are the stack's dummy ones.
+            "credentials": {"aws_access_key_id": LOCAL_CREDENTIALS, "aws_secret_access_key": LOCAL_CREDENTIALS},
             "local_dir": self.local_dir,
             "processes": {p.name: {"pid": p.pid, "port": p.port, "log": p.log} for p in (self.moto, self.fakesnow)},
             "started_at": self.started_at,
@@ -181,6 +190,7 @@ class LocalStack:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("already_running")
+        data.pop("overrides")
         return data
 
     @classmethod

@@ -10,9 +10,10 @@ from pipeline.handlers import clients
 
 @pytest.fixture(autouse=True)
 def _restore_environ() -> Iterator[None]:
-    """Runs point this process at the local stack (os.environ, cached clients): leave no trace for other tests."""
+    """Runs point this process at the local stack (configured settings, cached clients): leave no trace for other
+    tests."""
     saved = dict(os.environ)
     yield
     os.environ.clear()
     os.environ.update(saved)
-    clients.reset()
+    clients.configure(None)

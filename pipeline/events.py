@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pipeline.constants import SOURCE_ATTRIBUTE
 from pipeline.contracts import Event
 
+if TYPE_CHECKING:
+    from types_boto3_sns.client import SNSClient
 
-def publish(sns: Any, topic_arn: str, event: Event, etag: str) -> str:
+
+def publish(sns: SNSClient, topic_arn: str, event: Event, etag: str) -> str:
     """Publish `event`; returns the SNS message id.
 
     The message group is the source (FIFO order per source), the deduplication id a hash of bucket, key and ETag

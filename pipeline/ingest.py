@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.constants import SourceId
 from pipeline.contracts import Event, floor_minute, iso, raw_key
@@ -14,6 +14,10 @@ from pipeline.raw import write_raw
 from pipeline.settings import Settings
 from pipeline.sources import NothingToIngest, get_source
 from pipeline.state import S3State
+
+if TYPE_CHECKING:
+    from types_boto3_s3.client import S3Client
+    from types_boto3_sns.client import SNSClient
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +52,8 @@ def ingest(
     scheduled_at: datetime,
     *,
     settings: Settings,
-    s3: Any,
-    sns: Any,
+    s3: S3Client,
+    sns: SNSClient,
     now: datetime | None = None,
 ) -> IngestResult:
     """Fetch the scheduled minute of one source, write its raw object and publish its event.

@@ -7,7 +7,7 @@ import io
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -15,6 +15,9 @@ from pipeline import registry
 from pipeline.aws import is_not_found
 from pipeline.constants import META_ROWS, META_SUCCESS_ROWS, SourceId
 from pipeline.contracts import STATUS_SUCCESS, ContractError
+
+if TYPE_CHECKING:
+    from types_boto3_s3.client import S3Client
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ class RawObject:
     kept_existing: bool = False
 
 
-def write_raw(s3: Any, bucket: str, key: str, source: SourceId, rows: Sequence[Mapping[str, Any]]) -> RawObject:
+def write_raw(s3: S3Client, bucket: str, key: str, source: SourceId, rows: Sequence[Mapping[str, Any]]) -> RawObject:
     """Put the raw CSV at `key`, unless an object already there holds more success rows (then keep it).
 
     A retry or replay of the same scheduled minute writes the same key; a worse answer (an upstream hiccup that
@@ -93,6 +96,6 @@ def write_raw(s3: Any, bucket: str, key: str, source: SourceId, rows: Sequence[M
     return RawObject(bucket, key, response["ETag"].strip('"'), len(rows), good)
 
 
-def read_raw(s3: Any, bucket: str, key: str, source: SourceId) -> list[dict[str, str]]:
+def read_raw(s3: S3Client, bucket: str, key: str, source: SourceId) -> list[dict[str, str]]:
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     return csv_to_rows(source, body, where=f"s3://{bucket}/{key}")

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.aws import list_objects
 from pipeline.constants import META_SUCCESS_ROWS, RAW_PREFIX, SourceId
 from pipeline.contracts import ContractError, Event, check_source, iso, parse_raw_key, raw_key
 from pipeline.events import publish
 
+if TYPE_CHECKING:
+    from types_boto3_s3.client import S3Client
+
 
 def raw_objects(
-    s3: Any, bucket: str, source: SourceId, start: datetime | None = None, end: datetime | None = None
+    s3: S3Client, bucket: str, source: SourceId, start: datetime | None = None, end: datetime | None = None
 ) -> Iterator[tuple[str, datetime]]:
     """Keys (and scheduled minutes) of the raw objects of `source`, oldest first, within [start, end].
 

@@ -367,7 +367,7 @@ def soak(
          {SINK_OF[s] for s in chosen}],
         [p for p in plan.points if p.source in chosen],
     )  # fmt: skip
-    s3, sqs, sns = (aws.client(name, settings) for name in ("s3", "sqs", "sns"))
+    s3, sqs, sns = aws.client("s3", settings), aws.client("sqs", settings), aws.client("sns", settings)
     _reset_state(s3, settings.bucket, chosen)
     runtime = LocalRuntime(sqs, stack.queues, stack.dead_letter_queues, sources=chosen, region=settings.region)
     tally = Tally()

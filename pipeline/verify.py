@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from rich.table import Table
@@ -35,6 +35,9 @@ from pipeline.raw import read_raw
 from pipeline.replay import raw_objects
 from pipeline.settings import Settings
 from pipeline.sinks.base import SinkError, StoredRow
+
+if TYPE_CHECKING:
+    from types_boto3_s3.client import S3Client
 
 
 @dataclass
@@ -150,7 +153,7 @@ def verify(
     start: datetime | str | None = None,
     end: datetime | str | None = None,
     *,
-    s3: Any = None,
+    s3: S3Client | None = None,
     sinks: Mapping[SourceId, Any] | None = None,
     sources: Sequence[SourceId] | None = None,
 ) -> Report:
@@ -222,7 +225,7 @@ def _skipped(report: SourceReport, first: datetime | None, last: datetime | None
 
 
 def _verify_source(
-    source: SourceId, bucket: str, s3: Any, sink: Any, first: datetime | None, last: datetime | None
+    source: SourceId, bucket: str, s3: S3Client, sink: Any, first: datetime | None, last: datetime | None
 ) -> SourceReport:
     spec = registry.get(source)
     keys = [key for key, _ in raw_objects(s3, bucket, source, first, last)]
@@ -245,7 +248,7 @@ def _verify_source(
 
 def _read_minute(
     spec: registry.SourceSpec,
-    s3: Any,
+    s3: S3Client,
     bucket: str,
     key: str,
     times: list[datetime],

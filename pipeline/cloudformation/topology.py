@@ -295,5 +295,5 @@ def build_topology(
     session = boto3.session.Session(
         aws_access_key_id=LOCAL_CREDENTIALS, aws_secret_access_key=LOCAL_CREDENTIALS, region_name=region
     )
-    s3, sns, sqs = (session.client(name, endpoint_url=endpoint_url) for name in ("s3", "sns", "sqs"))  # type: ignore[call-overload]
+    s3, sns, sqs = (session.client(name, endpoint_url=endpoint_url) for name in ("s3", "sns", "sqs"))
     return TopologyBuilder(template, s3, sns, sqs).build()

@@ -335,7 +335,8 @@ class Deployer:
                 return None if status.endswith("_IN_PROGRESS") else status
 
             polling = Retrying(wait=wait_fixed(self.poll_seconds), retry=retry_if_result(lambda status: status is None))
-            final: str = polling(settled)
+            final = polling(settled)
+        assert final is not None  # the polling ends only once there is a final status
         return final, events
 
     def outputs(self) -> dict[str, str]:

@@ -10,12 +10,17 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-Handler = Callable[..., dict[str, Any]]
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# A Lambda entry point: the event and Lambda's context (None when called outside Lambda, as the local runtime does).
+Handler = Callable[[dict[str, Any], LambdaContext | None], dict[str, Any]]
+# What a handler module does for one source: (source, event, context) -> the function's result.
+Handle = Callable[[str, dict[str, Any], LambdaContext | None], dict[str, Any]]
 
 
 @cache
-def _entry_point(source: str, handle: Callable[[str, dict[str, Any], Any], dict[str, Any]]) -> Handler:
-    def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+def _entry_point(source: str, handle: Handle) -> Handler:
+    def handler(event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
         return handle(source, event, context)
 
     handler.__name__ = handler.__qualname__ = source
@@ -23,7 +28,7 @@ def _entry_point(source: str, handle: Callable[[str, dict[str, Any], Any], dict[
     return handler
 
 
-def entry_point(name: str, handle: Callable[[str, dict[str, Any], Any], dict[str, Any]]) -> Handler:
+def entry_point(name: str, handle: Handle) -> Handler:
     """The entry point `name` of a handler module: a declared source's id, else AttributeError (as for any module)."""
     from pipeline.registry import source_ids
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.constants import SourceId
 from pipeline.contracts import scheduled_minute
@@ -14,7 +15,7 @@ from pipeline.ingest import ingest
 logger = Logger(service="ingest")
 
 
-def _handle(source: SourceId, event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _handle(source: SourceId, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     result = ingest(source, scheduled_minute(event), settings=clients.settings(), s3=clients.s3(), sns=clients.sns())
     logger.info("ingested", extra=result.as_dict())
     return result.as_dict()

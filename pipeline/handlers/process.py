@@ -14,12 +14,14 @@ Two kinds of failure, two answers (`pipeline.errors.kind_of`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError, SQSFifoCircuitBreakerError
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import quarantine
 from pipeline.constants import SourceId
@@ -53,7 +55,7 @@ def _quarantine(source: SourceId, record: SQSRecord, entry: quarantine.Record) -
     )
 
 
-def _record_handler(source: SourceId) -> Any:
+def _record_handler(source: SourceId) -> Callable[[SQSRecord], int]:
     def handle(record: SQSRecord) -> int:
         try:
             event = parse_event(record.body, expected_source=source)
@@ -113,7 +115,7 @@ def _back_off(source: SourceId, event: dict[str, Any], failed: set[str]) -> None
     )
 
 
-def _handle(source: SourceId, event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _handle(source: SourceId, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     """The batch response: failed records (a transient error and every record behind it) backed off and listed."""
     try:
         response: dict[str, Any] = dict(

@@ -1,8 +1,10 @@
-"""`python -m pipeline local up|down|status`: start, stop and describe the local stack."""
+"""`python -m pipeline local up|down|status|env`: start, stop and describe the local stack, and point a shell at it."""
 
 from __future__ import annotations
 
 import json
+import shlex
+from collections.abc import Mapping
 from typing import Annotated
 
 import typer
@@ -85,9 +87,8 @@ def down() -> None:
         console.print(f"stopped moto (pid {stack.moto.pid}) and fakesnow (pid {stack.fakesnow.pid})")
 
 
-@app.command()
-def status(as_json: JsonOpt = False) -> None:
-    """Say what runs; with --json, print what scripts and notebooks need to reach the stack (exit 1 if down)."""
+def _running() -> local_stack.LocalStack:
+    """The recorded stack if its servers answer, else one line on stderr and exit 1."""
     try:
         stack = local_stack.recorded(Settings())
     except local_stack.LocalStackError as exc:
@@ -95,6 +96,28 @@ def status(as_json: JsonOpt = False) -> None:
     if stack is None or not stack.healthy():
         what = "is not running" if stack is None else "was started but its servers do not answer"
         raise _fail(local_stack.LocalStackError(f"the local stack {what}: start it with `python -m pipeline local up`"))
+    return stack
+
+
+def export_lines(env: Mapping[str, str]) -> str:
+    """`export NAME=value` lines, each value quoted for a POSIX shell."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
+
+
+@app.command()
+def env() -> None:
+    """Print `export` lines that point the aws CLI, boto3 and the pipeline's commands at the running stack.
+
+    Use: eval "$(python -m pipeline local env)". They set the endpoint, the region, moto's dummy credentials and
+    the PIPELINE_* settings of the stack (exit 1 if it is not running).
+    """
+    print(export_lines(_running().env()), end="")
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Say what runs; with --json, print what scripts and notebooks need to reach the stack (exit 1 if down)."""
+    stack = _running()
     if as_json:
         print(json.dumps(stack.describe(), indent=2))
     else:

@@ -64,7 +64,7 @@ def _year_levels(seed: int, walk: Walk) -> np.ndarray:
         + walk.annual_vol * _rng(seed, walk.kind, walk.name, "years").standard_normal(_LAST_YEAR - _FIRST_YEAR + 1)
     )
     levels = np.concatenate([[0.0], np.cumsum(steps)])
-    return levels - levels[_ANCHOR_YEAR - _FIRST_YEAR] + np.log(walk.anchor_price)
+    return np.asarray(levels - levels[_ANCHOR_YEAR - _FIRST_YEAR] + np.log(walk.anchor_price))
 
 
 @lru_cache(maxsize=8192)

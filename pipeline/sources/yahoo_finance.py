@@ -133,7 +133,8 @@ def _yfinance() -> ModuleType:
     yf.set_tz_cache_location(os.path.join(tempfile.gettempdir(), "market-data-pipeline", "yfinance"))
     yf.config.debug.hide_exceptions = False
     warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")  # its pandas deprecations are not ours to fix
-    return yf
+    module: ModuleType = yf
+    return module
 
 
 _seeded: set[tuple[str, str]] = set()

@@ -98,7 +98,7 @@ class ParquetSink:
         except (BotoCoreError, ClientError) as exc:
             message = f"{self.where(key)}: could not write the object: {one_line(exc)}"
             raise sink_error(message, classify_botocore(exc)) from None
-        return table.num_rows
+        return int(table.num_rows)
 
     def read(self, raw_key: str) -> pa.Table | None:
         """The processed object of a raw key, or None if there is none."""

@@ -39,7 +39,7 @@ MSSQL_ROWS_PER_MERGE: Final = 300  # 6 parameters a row, at most 2,100 a stateme
 SQLITE_ROWS_PER_UPSERT: Final = 5000  # at most 32,766 variables a statement
 
 # Times are stored in UTC, without an offset (DATETIME2 on SQL Server).
-UtcDateTime = sa.DateTime().with_variant(mssql.DATETIME2(), "mssql")
+UtcDateTime = sa.DateTime().with_variant(mssql.DATETIME2(), "mssql")  # type: ignore[no-untyped-call]
 
 
 def rates_table(name: str, metadata: sa.MetaData | None = None) -> sa.Table:
@@ -72,7 +72,7 @@ def rate_params(rate: Rate, raw_key: str, loaded_at: datetime) -> dict[str, Any]
 
 def mssql_merge(table: sa.Table, rows: int, dialect: Dialect | None = None) -> sa.TextClause:
     """`MERGE ... WITH (HOLDLOCK)` for `rows` rows, every value a bind parameter `<column>_<i>`."""
-    quote = (dialect or mssql.dialect()).identifier_preparer.quote
+    quote = (dialect or mssql.dialect()).identifier_preparer.quote  # type: ignore[no-untyped-call]
     name = quote(table.name)
     cols = {c: quote(c) for c in COLUMNS}
     values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in COLUMNS) + ")" for i in range(rows))

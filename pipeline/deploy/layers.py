@@ -22,7 +22,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -134,27 +133,21 @@ def _remove(path: Path, reason: str, report: TrimReport) -> None:
 
 
 def _distribution_name(dist_info: Path) -> str | None:
-    metadata = dist_info / "METADATA"
-    if not metadata.is_file():
+    if not (dist_info / "METADATA").is_file():
         return None
-    name = HeaderParser().parsestr(metadata.read_text(encoding="utf-8", errors="replace")).get("Name")
+    name = importlib.metadata.PathDistribution(dist_info).metadata["Name"]
     return canonical_name(name) if name else None
 
 
 def _remove_distribution(site: Path, dist_info: Path, report: TrimReport) -> None:
     """Every file the distribution's RECORD lists (inside `site`), then its dist-info folder."""
-    record = dist_info / "RECORD"
     root = site.resolve()
     parents: set[Path] = set()
-    if record.is_file():
-        for line in record.read_text(encoding="utf-8").splitlines():
-            relative = line.rsplit(",", 2)[0].strip()
-            if not relative:
-                continue
-            target = (site / relative).resolve()
-            if target.is_relative_to(root) and target.is_file():
-                _remove(target, "provided by the Lambda runtime", report)
-                parents.add(target.parent)
+    for listed in importlib.metadata.PathDistribution(dist_info).files or []:
+        target = Path(str(listed.locate())).resolve()
+        if target.is_relative_to(root) and target.is_file():
+            _remove(target, "provided by the Lambda runtime", report)
+            parents.add(target.parent)
     _remove(dist_info, "provided by the Lambda runtime", report)
     for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
         while parent != root and parent.is_relative_to(root) and parent.is_dir():

@@ -22,8 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from snowflake.connector.connection import SnowflakeConnection
 
 from pipeline.contracts import raw_key
 from pipeline.local.servers import HOST, free_port
@@ -93,6 +95,38 @@ def fakesnow_server() -> Iterator[int]:
             process.kill()
 
 
+@contextmanager
+def snowflake_statements() -> Iterator[list[str]]:
+    """The statements the Snowflake connector sends while the block runs (counted where they leave the client)."""
+    sent: list[str] = []
+    real = SnowflakeConnection.cmd_query
+
+    def counting(self: SnowflakeConnection, sql: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(sql)
+        return real(self, sql, *args, **kwargs)
+
+    SnowflakeConnection.cmd_query = counting  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        SnowflakeConnection.cmd_query = real  # type: ignore[method-assign]
+
+
+@contextmanager
+def sqlalchemy_statements(engine: sa.Engine) -> Iterator[list[str]]:
+    """The statements an engine executes while the block runs (SQLAlchemy's before_cursor_execute event)."""
+    sent: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+
 def timed(run: Callable[[], int]) -> tuple[float, int]:
     started = time.perf_counter()
     statements = run()
@@ -115,8 +149,9 @@ def snowflake(port: int, folder: Path) -> list[Measure]:
         data, key = bars(n, minute), key_of("yahoo_finance", minute)
 
         def load_bulk(data: list[Bar] = data, key: str = key) -> int:
-            bulk.load(data, key)
-            return bulk.last_load_statements
+            with snowflake_statements() as sent:
+                bulk.load(data, key)
+            return len(sent)
 
         def load_rows(data: list[Bar] = data, key: str = key) -> int:
             loaded_at = datetime.now(UTC)
@@ -143,8 +178,9 @@ def sqlserver(folder: Path) -> list[Measure]:
         data, key = rates(n, minute), key_of("openexchangerates", minute)
 
         def load_bulk(data: list[Rate] = data, key: str = key) -> int:
-            bulk.load(data, key)
-            return bulk.last_load_statements
+            with sqlalchemy_statements(bulk.engine) as sent:
+                bulk.load(data, key)
+            return len(sent)
 
         def load_rows(data: list[Rate] = data, key: str = key) -> int:
             loaded_at = datetime.now(UTC)

@@ -113,8 +113,6 @@ class SqlServerSink:
         self.config = config
         self.table = rates_table(config.table)
         self.engine = engine or self._engine(config)
-        self.statements = 0
-        self.last_load_statements = 0
         self._table_ready = False
 
     @classmethod
@@ -139,7 +137,6 @@ class SqlServerSink:
         )
         if not params:
             return 0
-        before = self.statements
         try:
             with self.engine.begin() as connection:
                 self.ensure_table(connection)
@@ -147,7 +144,6 @@ class SqlServerSink:
         except SQLAlchemyError as exc:
             message = f"{where}: could not load {raw_key}: {_driver_message(exc)}"
             raise sink_error(message, classify_sqlalchemy(exc)) from None
-        self.last_load_statements = self.statements - before
         return len(params)
 
     def ensure_table(self, connection: Connection) -> None:
@@ -160,11 +156,9 @@ class SqlServerSink:
             for chunk in _chunks(params, MSSQL_ROWS_PER_MERGE):
                 merge = mssql_merge(self.table, len(chunk), self.engine.dialect)
                 bound = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in COLUMNS}
-                self.statements += 1
                 connection.execute(merge, bound)
         else:
             for chunk in _chunks(params, SQLITE_ROWS_PER_UPSERT):
-                self.statements += 1
                 connection.execute(sqlite_upsert(self.table, chunk))
 
     def stored_rows(

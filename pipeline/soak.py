@@ -163,6 +163,7 @@ class FaultySink:
         self.windows = [w for w in plan.windows if w.kind == "outage" and w.target == target]
         self.clock = clock
         self.refused = 0
+        self.loaded: list[str] = []  # raw keys in the order the sink took them
 
     def _check(self) -> None:
         now = self.clock()
@@ -173,7 +174,9 @@ class FaultySink:
 
     def load(self, rows: Any, raw_key: str) -> int:
         self._check()
-        return int(self.sink.load(rows, raw_key))
+        written = int(self.sink.load(rows, raw_key))
+        self.loaded.append(raw_key)
+        return written
 
     def stored_rows(self, *args: Any) -> Any:
         self._check()
@@ -301,6 +304,7 @@ class SoakReport:
     figures: dict[str, Any] = field(default_factory=dict)
     faults: list[dict[str, str]] = field(default_factory=list)
     verification: dict[str, Any] = field(default_factory=dict)
+    loads: dict[str, list[str]] = field(default_factory=dict)  # source -> raw keys in the order its sink took them
     wall_seconds: float = 0.0
 
     @property
@@ -437,6 +441,7 @@ def soak(
         | {"ok": s.ok, "error": s.error}
         for s in checked.sources
     }
+    report.loads = {source: sink.loaded for source, sink in faulty.items()}
     report.figures["s3_errors_answered"] = tally.s3_errors + tally.s3_put_errors
     report.figures["extra_messages_sent"] = extra_messages
     report.wall_seconds = time.monotonic() - began

@@ -20,12 +20,14 @@ and no quarantine record accounts for, plus events left unprocessed) and `duplic
 held for a raw object that lacks them) must both be 0. No step is taken by hand: what dead-letters is redriven by
 the scheduled redrive once its sink answers the health probe.
 
-The soak works on the local stack only. It resets the simulated sources' state documents (`state/<source>.json`)
-first, so that the day's quota and look-back decisions start fresh however often it is run.
+The soak works on the local stack only, and owns it while it runs: it purges the sources' queues and dead-letter
+queues and resets the simulated sources' state documents (`state/<source>.json`) first, so that the day's figures
+and the quota and look-back decisions start fresh however often it is run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -373,6 +375,10 @@ def soak(
     )  # fmt: skip
     s3, sqs, sns = (aws.client(name, settings) for name in ("s3", "sqs", "sns"))
     _reset_state(s3, settings.bucket, chosen)
+    for source in chosen:  # messages left by an earlier run would be counted (or block a FIFO group): start empty
+        for url in (stack.queues[source], stack.dead_letter_queues[source]):
+            with contextlib.suppress(sqs.exceptions.PurgeQueueInProgress):
+                sqs.purge_queue(QueueUrl=url)
     runtime = LocalRuntime(sqs, stack.queues, stack.dead_letter_queues, sources=chosen, region=settings.region)
     tally = Tally()
     minute_now: list[datetime | None] = [None]

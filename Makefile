@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MINUTES ?= 30
 
-.PHONY: install demo test lint bench lab clean down tools iac runtime-root
+.PHONY: install demo test lint bench lab clean down tools iac runtime-root soak
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(STAMP) iac ## the whole test suite (unit, stack, notebooks) and the stat
 	$(BIN)/ruff format --check pipeline tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# The stocks of the day run on a smaller universe (the Snowflake stand-in takes seconds a minute at 503 tickers).
+SOAK_UNIVERSE ?= 100
+soak: $(STAMP) ## a simulated trading day under injected faults; figures to .local/soak.json; fails on loss
+	$(BIN)/python -m pipeline local up
+	PIPELINE_UNIVERSE_LIMIT=$(SOAK_UNIVERSE) $(BIN)/python -m pipeline soak --output .local/soak.json
 
 # checkov pins versions of packages the project also uses, so it lives in a virtual env of its own.
 TOOLS       := .venv-tools

@@ -111,7 +111,7 @@ def redrive(
 
 # --- the scheduled redrive -------------------------------------------------------------------------------------
 
-PROBE_KEY_FORMAT = "raw/{source}/0000/00/00/0000.csv"  # sorts before every real raw key: an empty window
+PROBE_KEY_FORMAT = "raw/{source}/1970/01/01/0000.csv"  # a valid key before every real one: an empty window
 
 
 def probe(sink: Any, source: SourceId) -> str | None:

@@ -20,12 +20,14 @@ and no quarantine record accounts for, plus events left unprocessed) and `duplic
 held for a raw object that lacks them) must both be 0. No step is taken by hand: what dead-letters is redriven by
 the scheduled redrive once its sink answers the health probe.
 
-The soak works on the local stack only. It resets the simulated sources' state documents (`state/<source>.json`)
-first, so that the day's quota and look-back decisions start fresh however often it is run.
+The soak works on the local stack only, and owns it while it runs: it purges the sources' queues and dead-letter
+queues and resets the simulated sources' state documents (`state/<source>.json`) first, so that the day's figures
+and the quota and look-back decisions start fresh however often it is run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -163,6 +165,7 @@ class FaultySink:
         self.windows = [w for w in plan.windows if w.kind == "outage" and w.target == target]
         self.clock = clock
         self.refused = 0
+        self.loaded: list[str] = []  # raw keys in the order the sink took them
 
     def _check(self) -> None:
         now = self.clock()
@@ -173,7 +176,9 @@ class FaultySink:
 
     def load(self, rows: Any, raw_key: str) -> int:
         self._check()
-        return int(self.sink.load(rows, raw_key))
+        written = int(self.sink.load(rows, raw_key))
+        self.loaded.append(raw_key)
+        return written
 
     def stored_rows(self, *args: Any) -> Any:
         self._check()
@@ -301,6 +306,7 @@ class SoakReport:
     figures: dict[str, Any] = field(default_factory=dict)
     faults: list[dict[str, str]] = field(default_factory=list)
     verification: dict[str, Any] = field(default_factory=dict)
+    loads: dict[str, list[str]] = field(default_factory=dict)  # source -> raw keys in the order its sink took them
     wall_seconds: float = 0.0
 
     @property
@@ -369,6 +375,10 @@ def soak(
     )  # fmt: skip
     s3, sqs, sns = aws.client("s3", settings), aws.client("sqs", settings), aws.client("sns", settings)
     _reset_state(s3, settings.bucket, chosen)
+    for source in chosen:  # messages left by an earlier run would be counted (or block a FIFO group): start empty
+        for url in (stack.queues[source], stack.dead_letter_queues[source]):
+            with contextlib.suppress(sqs.exceptions.PurgeQueueInProgress):
+                sqs.purge_queue(QueueUrl=url)
     runtime = LocalRuntime(sqs, stack.queues, stack.dead_letter_queues, sources=chosen, region=settings.region)
     tally = Tally()
     minute_now: list[datetime | None] = [None]
@@ -437,6 +447,7 @@ def soak(
         | {"ok": s.ok, "error": s.error}
         for s in checked.sources
     }
+    report.loads = {source: sink.loaded for source, sink in faulty.items()}
     report.figures["s3_errors_answered"] = tally.s3_errors + tally.s3_put_errors
     report.figures["extra_messages_sent"] = extra_messages
     report.wall_seconds = time.monotonic() - began

@@ -33,7 +33,7 @@ from pipeline.registry import source_ids
 
 BATCH_SIZE = 10
 REDRIVE_EVERY = timedelta(minutes=5)  # the scheduled redrive function's rate in the template
-REAL_VISIBILITY_SECONDS = 43_200  # what moto is told when a handler changes a visibility (virtual time decides)
+REAL_VISIBILITY_SECONDS = 36_000  # what moto is told when a handler changes a visibility (virtual time decides)
 INGEST_ATTEMPTS = 3  # one invocation and Lambda's two retries of an asynchronous invocation
 
 
@@ -353,28 +353,6 @@ class LocalRuntime:
         finally:
             self.now = None
 
-    def pending(self) -> int:
-        """Messages not yet done: failed ones waiting out their visibility, and everything in the queues."""
-        waiting = sum(len(r) for r in self._retries.values())
-        for url in self.queues.values():
-            attrs = self.sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-            )["Attributes"]
-            waiting += int(attrs["ApproximateNumberOfMessages"])
-        return waiting
-
-    def drain(self, now: datetime, limit: timedelta, step: timedelta = timedelta(minutes=1)) -> datetime:
-        """After the schedule: let the virtual clock run (deliveries, back-offs, the scheduled redrive) until the
-        queues and the dead-letter queues are empty, or `limit` has passed; returns the virtual time reached."""
-        end = now + limit
-        while now < end:
-            if not self.pending() and not any(self.dead_letters().values()):
-                break
-            now += step
-            self.poll(now)
-            self.scheduled_redrive(now)
-        return now
-
     def _redrive(self, source: SourceId) -> int:
         from pipeline.handlers import clients
         from pipeline.redrive import auto_redrive
@@ -395,6 +373,41 @@ class LocalRuntime:
                 attrs["ApproximateNumberOfMessagesNotVisible"]
             )
         return counts
+
+    def _visible(self) -> int:
+        count = 0
+        for url in self.queues.values():
+            attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            count += int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+        return count
+
+    def pending(self) -> int:
+        """Messages not yet done: failed ones waiting out their visibility, and everything visible in the queues."""
+        return sum(len(r) for r in self._retries.values()) + self._visible()
+
+    def drain(self, now: datetime, limit: timedelta, step: timedelta = timedelta(minutes=1)) -> datetime:
+        """After the schedule: let the virtual clock run (deliveries, back-offs, the scheduled redrive) until the
+        queues and the dead-letter queues are empty, or `limit` has passed; returns the virtual time reached.
+
+        With nothing visible, the clock jumps to the next thing that happens (a back-off ending, the next
+        scheduled redrive while a dead-letter queue holds messages), as an idle AWS account would."""
+        end = now + limit
+        while now < end:
+            dead = any(self.dead_letters().values())
+            visible = self._visible()
+            due = [r.visible_at for rs in self._retries.values() for r in rs]
+            if not (dead or visible or due):
+                break
+            following = now + step
+            if not visible:
+                wakes = list(due)
+                if dead and self._last_redrive is not None:
+                    wakes.append(self._last_redrive + REDRIVE_EVERY)
+                following = max(following, min(wakes, default=following))
+            now = min(following, end)
+            self.poll(now)
+            self.scheduled_redrive(now)
+        return now
 
     # -- a run ---------------------------------------------------------------------------------------------------
     def run(

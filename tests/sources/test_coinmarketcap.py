@@ -391,3 +391,13 @@ def test_the_simulated_page_fails_like_the_real_one_when_told_to(fault, error, m
     with pytest.raises(error, match=match):
         cmc.SOURCE.parse(cmc.SOURCE.fetch(settings, AT), scheduled_at=AT, ingested_at=AT)
     assert Settings(mode="simulated").cmc_simulated_fault == ""  # off by default: the demo stays clean
+
+
+def test_a_raw_object_written_before_coin_id_and_last_updated_still_reads():
+    rows = cmc.SOURCE.parse(cmc.SOURCE.fetch(Settings(mode="simulated", seed=11), AT), scheduled_at=AT, ingested_at=AT)
+    new = rows_to_csv("coinmarketcap", rows).decode().splitlines()
+    drop = [new[0].split(",").index(c) for c in ("coin_id", "last_updated")]
+    old = "\n".join(",".join(v for i, v in enumerate(line.split(",")) if i not in drop) for line in new).encode()
+    assert b"coin_id" not in old.split(b"\n")[0]
+    read = csv_to_rows("coinmarketcap", old)
+    assert len(read) == 10 and {(r["coin_id"], r["last_updated"]) for r in read} == {("", "")}

@@ -363,7 +363,8 @@ def _store(state: StateStore, record: dict[str, Any], version: str | None) -> No
             theirs = current.doc or {}
             if int(theirs.get("timestamp", 0)) >= int(record.get("timestamp", 0)):
                 return
-            record = {**theirs, **{k: record[k] for k in ("payload", "timestamp", "served_ts", "served_minute")}}
+            mine = ("payload", "timestamp", "served_ts", "served_minute")
+            record = {**theirs, **{k: record[k] for k in mine if k in record}}
             version = current.version
     log.warning("openexchangerates: the state document kept changing; the rates were not recorded")
 

@@ -401,3 +401,13 @@ def test_a_raw_object_written_before_coin_id_and_last_updated_still_reads():
     assert b"coin_id" not in old.split(b"\n")[0]
     read = csv_to_rows("coinmarketcap", old)
     assert len(read) == 10 and {(r["coin_id"], r["last_updated"]) for r in read} == {("", "")}
+
+
+def test_the_credit_guard_never_moves_backwards():
+    settings, state = Settings(mode="simulated", seed=11, cmc_api_key="sim"), MemoryState()
+    later = AT + timedelta(hours=1)
+    cmc.SOURCE.fetch(settings, later, state)
+    before = state.read(cmc.credits.STATE)
+    with pytest.raises(NothingToIngest, match=r"minute 2025-03-04T15:07:00Z is older than 2025-03-04T16:07:00Z"):
+        cmc.SOURCE.fetch(settings, AT, state)  # a late retry of an earlier minute: no call, no rewrite
+    assert state.read(cmc.credits.STATE) == before and before.doc["credits"] == 1

@@ -47,10 +47,15 @@ def rows_to_csv(source: SourceId, rows: Iterable[Mapping[str, Any]]) -> bytes:
 def csv_to_rows(source: SourceId, body: bytes, where: str = "") -> list[dict[str, str]]:
     """The rows of a raw CSV; an object that lacks a contract column is an error naming it."""
     reader = csv.DictReader(io.StringIO(body.decode("utf-8-sig")))
-    missing = [c for c in registry.get(source).raw_columns if c not in (reader.fieldnames or [])]
+    spec = registry.get(source)
+    missing = [c for c in spec.raw_columns if c not in (reader.fieldnames or []) and c not in spec.added_columns]
     if missing:
         raise ContractError(f"{where or source}: raw CSV lacks contract column(s) {', '.join(missing)}")
-    return list(reader)
+    rows = list(reader)
+    later = [c for c in spec.added_columns if c not in (reader.fieldnames or [])]
+    for row in rows:  # an object written before a column was added reads it as empty
+        row.update(dict.fromkeys(later, ""))
+    return rows
 
 
 def success_rows(rows: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:

@@ -55,6 +55,7 @@ class SourceSpec:
     schedule: str = "rate(1 minute)"  # the EventBridge schedule expression
     market: Market = "24/7"  # XNYS: New York Stock Exchange sessions; 24/7: always open
     keyed_by_object: bool = False  # the sink stores one object per raw object: its key leads the natural key
+    added_columns: tuple[str, ...] = ()  # columns added later: raw objects written before them read them as empty
     description: str = ""
 
     @property
@@ -185,6 +186,7 @@ register(
         ingest_extras=("coinmarketcap",),
         process_extras=("parquet",),
         keyed_by_object=True,
+        added_columns=("coin_id", "last_updated"),
         description="the top cryptocurrencies (CoinMarketCap's page, or its API with a key)",
     )
 )

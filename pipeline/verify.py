@@ -215,11 +215,14 @@ def _first_minute(start: datetime | None) -> datetime | None:
     return minute if minute == start else minute + timedelta(minutes=1)
 
 
+_ORPHAN = "not among the raw objects checked"
+
+
 def _skipped(report: SourceReport, first: datetime | None, last: datetime | None) -> int:
     """Scheduled minutes in [first, last] with no raw object (0 for an open window)."""
     if first is None or last is None or last < first:
         return 0
-    written = {m.minute for m in report.minutes if m.raw_key}
+    written = {m.minute for m in report.minutes if m.note != _ORPHAN}
     total = int((floor_minute(last) - first).total_seconds() // 60) + 1
     return max(0, total - len({m for m in written if first <= m <= last}))
 
@@ -330,7 +333,7 @@ def _count_extra(
             minute = parse_raw_key(key)[1]
         except ValueError:
             minute = datetime.min
-        checks[key] = MinuteCheck(source, key, minute, extra=extra, note="not among the raw objects checked")
+        checks[key] = MinuteCheck(source, key, minute, extra=extra, note=_ORPHAN)
 
 
 def _fmt(value: datetime | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -35,8 +36,40 @@ def test_parse_a_page_with_a_listing_table_prints_ten_rows_with_signed_changes()
     assert any(c < 0 for c in changes) and any(c > 0 for c in changes)
 
 
-def test_parse_a_page_with_neither_way_in_fails_with_one_line():
-    result = pipeline("parse", "coinmarketcap", str(FIXTURES / "home_neither.html"))
+def test_parse_a_challenge_page_fails_with_one_line_naming_the_challenge():
+    result = pipeline("parse", "coinmarketcap", str(FIXTURES / "home_neither.html"))  # "Just a moment..."
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "coinmarketcap.com challenged" in lines[0] and "not a layout change" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("listing", "says"),
+    [
+        ({"listingLatest": [{"cmcRank": 1, "name": "Bitcoin", "symbol": "BTC", "quote": {"BTC": {"price": 1.0}}}]},
+         "is quoted in BTC, not US dollars"),
+        ({"trending": [{"cmcRank": r, "name": s, "symbol": s, "quote": {"USD": {"price": 2.0}}}
+                       for r, s in ((7, "TRX"), (19, "LINK"), (42, "PEPE"))]},
+         "ranks 7, 19, 42) is not a top-10 listing"),
+    ],
+)  # fmt: skip
+def test_parse_refuses_a_non_dollar_listing_and_a_trending_widget_with_one_line(tmp_path, listing, says):
+    page = tmp_path / "home.html"
+    page.write_text(f'<html><body><script id="__NEXT_DATA__">{json.dumps({"props": listing})}</script></body></html>')
+    result = pipeline("parse", "coinmarketcap", str(page))
+
+    assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0]
+
+
+def test_parse_a_page_with_neither_way_in_fails_with_one_line(tmp_path):
+    page = tmp_path / "home.html"
+    page.write_text("<html><head><title>CoinMarketCap</title></head><body><main></main></body></html>")
+    result = pipeline("parse", "coinmarketcap", str(page))
 
     assert result.returncode == 1
     assert result.stdout == ""

@@ -142,6 +142,8 @@ def demo(minutes: int, start: datetime | None, *, console: Console, render_repor
 
     if "openexchangerates" in report.sources:
         console.print(_oxr_budget(settings, last), highlight=False)
+    if "coinmarketcap" in report.sources:
+        console.print(_cmc_budget(settings, last), highlight=False)
 
     html = None
     if render_report and ANALYSIS_NOTEBOOK.exists():
@@ -168,6 +170,24 @@ def _market_hours(first: datetime, minutes: int) -> str:
         reason = closed_reason(XNYS, last - timedelta(minutes=1), last)
         line += f"; yahoo_finance skips the others ({reason or 'outside the regular session'})"
     return line
+
+
+def _cmc_budget(settings: Any, now: datetime) -> str:
+    """One line on the CoinMarketCap API plan's credits, as the credit guard sees them at `now`."""
+    from pipeline.sources.coinmarketcap.credits import credit_report
+    from pipeline.state import S3State
+
+    if not (settings.cmc_api_key or settings.cmc_api_key_secret_arn):
+        return "CoinMarketCap budget: the home page is read (no API key), so no API credits are spent"
+    c = credit_report(
+        S3State(aws.client("s3", settings), settings.bucket), settings.cmc_monthly_credits,
+        settings.cmc_min_interval_seconds, now,
+    )  # fmt: skip
+    plan = f"{c.monthly_credits:,}" if c.monthly_credits else "unlimited"
+    return (
+        f"CoinMarketCap budget: {c.credits} credit(s) in {c.month} of {plan}; at one call per "
+        f"{c.min_interval_seconds} s the month ends at ~{c.projected_credits:,}"
+    )
 
 
 def _oxr_budget(settings: Any, now: datetime) -> str:

@@ -187,7 +187,7 @@ def _error_message(body: Any, status: int | None) -> str | None:
     return None
 
 
-def upstream_error(body: Any, status: int | None) -> UpstreamError | None:
+def upstream_error(body: Any, status: int | None, *, alarm: bool = False) -> UpstreamError | None:
     """The error an answer stands for (None when it is a good answer): a key or plan error is `UpstreamRefused`
     (terminal, logged as an alarm), a rate limit or server error `UpstreamError` (transient)."""
     message = _error_message(body, status)
@@ -195,7 +195,8 @@ def upstream_error(body: Any, status: int | None) -> UpstreamError | None:
         return UpstreamError(f"openexchangerates answered HTTP {status}") if status not in (None, 200) else None
     code = body.get("status", status) if isinstance(body, dict) else status
     if str(body.get("message")) in REFUSED and code in (400, 401, 403, "400", "401", "403"):
-        log.error("ALARM openexchangerates refused the app id or plan (not retried): %s", message)
+        if alarm:  # a live (or simulated) answer, not a saved file being parsed
+            log.error("ALARM openexchangerates refused the app id or plan (not retried): %s", message)
         return UpstreamRefused(f"{message}; not retried: check PIPELINE_OXR_APP_ID and the plan")
     return UpstreamError(message)
 
@@ -218,7 +219,7 @@ def _get(url: str, app_id: str) -> dict[str, Any]:
         raise UpstreamError(
             f"openexchangerates answered HTTP {response.status_code} with a body that is not JSON"
         ) from None
-    error = upstream_error(body, response.status_code)
+    error = upstream_error(body, response.status_code, alarm=True)
     if error is not None:
         raise error
     return body  # type: ignore[no-any-return]
@@ -278,7 +279,7 @@ class SimulatedService:
         if self.fault in FAULTS:
             status, message, description = FAULTS[self.fault]
             body = {"error": True, "status": status, "message": message, "description": description}
-        error = upstream_error(body, status)
+        error = upstream_error(body, status, alarm=True)
         if error is not None:
             raise error
         return body
@@ -362,7 +363,8 @@ def _store(state: StateStore, record: dict[str, Any], version: str | None) -> No
             theirs = current.doc or {}
             if int(theirs.get("timestamp", 0)) >= int(record.get("timestamp", 0)):
                 return
-            record = {**theirs, **{k: record[k] for k in ("payload", "timestamp", "served_ts", "served_minute")}}
+            mine = ("payload", "timestamp", "served_ts", "served_minute")
+            record = {**theirs, **{k: record[k] for k in mine if k in record}}
             version = current.version
     log.warning("openexchangerates: the state document kept changing; the rates were not recorded")
 

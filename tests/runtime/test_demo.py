@@ -26,3 +26,4 @@ def test_the_demo_runs_verifies_and_reports_the_plan_the_run_used(clean_stack, m
     assert "Reconciliation" in text and "missing" in text
     # the simulated service publishes every minute and has no quota: the line says what the run did
     assert "Open Exchange Rates budget: 2 call(s) in 2026-11 of unlimited; at one call per 60 s" in text
+    assert "CoinMarketCap budget: the home page is read (no API key), so no API credits are spent" in text

@@ -391,3 +391,23 @@ def test_the_simulated_page_fails_like_the_real_one_when_told_to(fault, error, m
     with pytest.raises(error, match=match):
         cmc.SOURCE.parse(cmc.SOURCE.fetch(settings, AT), scheduled_at=AT, ingested_at=AT)
     assert Settings(mode="simulated").cmc_simulated_fault == ""  # off by default: the demo stays clean
+
+
+def test_a_raw_object_written_before_coin_id_and_last_updated_still_reads():
+    rows = cmc.SOURCE.parse(cmc.SOURCE.fetch(Settings(mode="simulated", seed=11), AT), scheduled_at=AT, ingested_at=AT)
+    new = rows_to_csv("coinmarketcap", rows).decode().splitlines()
+    drop = [new[0].split(",").index(c) for c in ("coin_id", "last_updated")]
+    old = "\n".join(",".join(v for i, v in enumerate(line.split(",")) if i not in drop) for line in new).encode()
+    assert b"coin_id" not in old.split(b"\n")[0]
+    read = csv_to_rows("coinmarketcap", old)
+    assert len(read) == 10 and {(r["coin_id"], r["last_updated"]) for r in read} == {("", "")}
+
+
+def test_the_credit_guard_never_moves_backwards():
+    settings, state = Settings(mode="simulated", seed=11, cmc_api_key="sim"), MemoryState()
+    later = AT + timedelta(hours=1)
+    cmc.SOURCE.fetch(settings, later, state)
+    before = state.read(cmc.credits.STATE)
+    with pytest.raises(NothingToIngest, match=r"minute 2025-03-04T15:07:00Z is older than 2025-03-04T16:07:00Z"):
+        cmc.SOURCE.fetch(settings, AT, state)  # a late retry of an earlier minute: no call, no rewrite
+    assert state.read(cmc.credits.STATE) == before and before.doc["credits"] == 1

@@ -299,8 +299,9 @@ def test_two_concurrent_invocations_spend_one_call():
 
     with ThreadPoolExecutor(2) as pool:
         outcomes = sorted(pool.map(lambda _: invoke(), range(2)))
-    assert len(calls) == 1 and outcomes == ["skipped", "wrote"]
-    assert state.get(oxr.QUOTA_STATE)["calls"] == 1
+    assert len(calls) == 1 and state.get(oxr.QUOTA_STATE)["calls"] == 1
+    # the other one skipped, or (a slow start) came after the call and served its rates for the same minute key
+    assert outcomes in (["skipped", "wrote"], ["wrote", "wrote"])
 
 
 @pytest.mark.parametrize(
@@ -369,8 +370,8 @@ def test_on_s3_the_state_is_written_conditionally_so_two_invocations_spend_one_c
 
         with ThreadPoolExecutor(2) as pool:
             outcomes = sorted(pool.map(lambda _: invoke(), range(2)))
-        assert len(calls) == 1 and outcomes == ["skipped", "wrote"]
-        assert store.get(oxr.QUOTA_STATE)["calls"] == 1
+        assert len(calls) == 1 and store.get(oxr.QUOTA_STATE)["calls"] == 1
+        assert outcomes in (["skipped", "wrote"], ["wrote", "wrote"])
 
 
 def test_the_simulated_rates_share_a_dollar_factor_as_real_currencies_do():

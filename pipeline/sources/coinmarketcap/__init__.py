@@ -2,28 +2,35 @@
 
 Payload (what `fetch` returns and `parse` reads) is a `CmcPayload(kind, body, top_n)`:
 
-- `kind="html"`: the home page https://coinmarketcap.com/ (fetched with requests, browser-like headers, a
-  timeout). `parse` reads it with BeautifulSoup in two ways:
+- `kind="html"`: the home page https://coinmarketcap.com/, fetched with curl_cffi impersonating Chrome; a
+  challenge or block of the edge network raises `Challenged` (transient), never a layout error (`page`).
+  `parse` reads it with BeautifulSoup in two ways:
   1. the listing table: a `<table>` whose class contains `cmc-table`; each rendered `<tbody><tr>` has the cells
      star, rank, name (an `a` holding `p.coin-item-name` and `p.coin-item-symbol`), price, 1h %, 24h %, 7d %,
      market cap, volume (24h), circulating supply, chart (columns are found by their header when there is one).
      Values read like "$1.23T", "$64,123.45", "19.7M BTC"; the sign of a % change is carried by the CSS class of
      an up/down caret icon, not by a minus sign. Rows the page did not render (lazy placeholders) are skipped.
-  2. the embedded `<script id="__NEXT_DATA__">` JSON, searched defensively for a listing: either the 2023 form
-     (a JSON string holding `[{"keysArr": [...]}, [values], ...]`) or a plain list of coin objects.
-  The table is used when it has the N rows; otherwise the JSON if it has more. A page where neither way yields
-  rows raises `PayloadError` (never a zero-row file); rows that make no sense (no price, ranks not increasing, a
-  % change without its caret) raise too: a changed layout fails loudly.
+  2. the embedded `<script id="__NEXT_DATA__">` JSON, searched for the listing: the 2023 form (a JSON string
+     holding `[{"keysArr": [...]}, [values], ...]`) or a list of coin objects; only US dollar quotes are prices,
+     only ranks 1..N are the top N, and the known listing paths come first (`next_data`).
+  The table is used when it has the rows, with full-precision numbers, the coin id and the quote time taken
+  from __NEXT_DATA__ for the same coins; otherwise __NEXT_DATA__ alone. A page where neither way yields rows
+  raises `PayloadError` (never a zero-row file); rows that make no sense (no price, ranks not 1..N, a % change
+  without its caret) raise too: a changed layout fails loudly.
 - `kind="api"`: the body of GET pro-api.coinmarketcap.com/v1/cryptocurrency/listings/latest, used when
-  `PIPELINE_CMC_API_KEY` (or its secret ARN) is set. A non-zero `status.error_code` raises `UpstreamError`
-  naming `status.error_message`.
+  `PIPELINE_CMC_API_KEY` (or its secret ARN) is set, within the plan's credits (`credits`). Key and plan errors
+  raise `UpstreamRefused` (terminal), rate limits and server errors `UpstreamError` (`api`).
+
+Raw rows: the contract columns, then `coin_id` (CoinMarketCap's permanent id) and `last_updated` (the quote's).
 
 Simulated: the twin renders a page in the same markup (table and __NEXT_DATA__) from the simulated market, so
-the BeautifulSoup parser runs on every simulated minute.
+the BeautifulSoup parser runs on every simulated minute; with a key it serves the API. Faults
+(`PIPELINE_CMC_SIMULATED_FAULT`): a challenge page, a redesigned page, a listing in BTC, a spent plan.
 
 The package, by concern: `numbers` (cell text to numbers), `table` (the listing table), `next_data` (the
-__NEXT_DATA__ search), `page` (the live page and its parse), `api` (the official API), `rows` (payload, checks,
-raw rows), `simulated` (the twin's page), `source` (the `Source` the registry names).
+__NEXT_DATA__ search), `page` (the live page, its challenge detection and its parse), `api` (the official API),
+`credits` (the API's credit guard), `rows` (payload, checks, raw rows), `simulated` (the twins), `source` (the
+`Source` the registry names).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ RETRYABLE_CODES = frozenset({1008, 1009, 1011})
 log = logging.getLogger(__name__)
 
 
-def api_error(http_status: int, status: Any) -> UpstreamError | None:
+def api_error(http_status: int, status: Any, *, alarm: bool = False) -> UpstreamError | None:
     """The error an API answer stands for (None for a good one): key and plan errors are `UpstreamRefused`."""
     status = status if isinstance(status, dict) else {}
     code = status.get("error_code")
@@ -35,7 +35,8 @@ def api_error(http_status: int, status: Any) -> UpstreamError | None:
     message = status.get("error_message") or "no message"
     number = int(code) if str(code).isdigit() else None
     if number in REFUSED_CODES:
-        log.error("ALARM coinmarketcap API refused the key or plan (not retried): error %s: %s", code, message)
+        if alarm:  # a live (or simulated) answer, not a saved file being parsed
+            log.error("ALARM coinmarketcap API refused the key or plan (not retried): error %s: %s", code, message)
         return UpstreamRefused(
             f"coinmarketcap API refused the key or plan: error {code} (HTTP {http_status}): {message}; "
             "not retried: check PIPELINE_CMC_API_KEY and the plan"
@@ -101,7 +102,7 @@ def _get(url: str, key: str, params: dict[str, str] | None = None) -> tuple[int,
 
 def check_answer(http_status: int, document: Any) -> None:
     status = document.get("status") if isinstance(document, dict) else None
-    error = api_error(http_status, status)
+    error = api_error(http_status, status, alarm=True)
     if error is not None:
         raise error
 

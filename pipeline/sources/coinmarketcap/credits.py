@@ -43,10 +43,18 @@ def credits_this_month(doc: dict[str, Any] | None, now: datetime) -> int:
     return int(doc.get("credits", 0)) if doc and doc.get("month") == _month(now) else 0
 
 
-def _checked(doc: dict[str, Any], now: datetime, key_info: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """The document with this month's credits from /v1/key/info, once a wall-clock day."""
+def _later(doc: dict[str, Any], minute: datetime, now: datetime) -> bool:
+    """Whether the document was written for a later minute, or at a later time, than this invocation's."""
+    return any(doc.get(name) and to_utc(doc[name]) > at for name, at in (("minute", minute), ("last_call", now)))
+
+
+def _checked(
+    doc: dict[str, Any], minute: datetime, now: datetime, key_info: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """The document with this month's credits from /v1/key/info, once a wall-clock day (a document from later
+    than this invocation is never rewritten)."""
     today = now.date().isoformat()
-    if doc.get("key_checked") == today:
+    if doc.get("key_checked") == today or _later(doc, minute, now):
         return doc
     record = {**doc, "key_checked": today}
     try:
@@ -87,7 +95,7 @@ def guarded_call(
 ) -> CmcPayload:
     """The listing for `minute` if the plan's credits allow a call at wall-clock `now`, else `NothingToIngest`."""
     current = state.read(STATE)
-    doc = _checked(current.doc or {}, now, key_info)
+    doc = _checked(current.doc or {}, minute, now, key_info)
     reason = _wait(doc, minute, now, monthly_credits, min_interval)
     if reason:
         if doc != (current.doc or {}):

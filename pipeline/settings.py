@@ -35,7 +35,23 @@ class Settings(BaseSettings):
 
     # Sources
     universe_limit: int | None = Field(None, ge=1, validation_alias=_env(Env.UNIVERSE_LIMIT))
-    yahoo_lookback_minutes: int = Field(1, ge=1, le=60, validation_alias=_env(Env.YAHOO_LOOKBACK_MINUTES))
+    # Yahoo's request budget (pipeline.sources.yahoo_budget): every symbol every K minutes, a window of at least
+    # the lookback (K + 2 covers the rotation and bars that arrive or change a minute late), at most N requests a
+    # minute (120: 2 a second), no request after the time budget, a cool-down after a few 429s.
+    yahoo_rotation_minutes: int = Field(5, ge=1, le=30, validation_alias=_env(Env.YAHOO_ROTATION_MINUTES))
+    yahoo_lookback_minutes: int = Field(7, ge=1, le=60, validation_alias=_env(Env.YAHOO_LOOKBACK_MINUTES))
+    yahoo_requests_per_minute: int = Field(120, ge=1, validation_alias=_env(Env.YAHOO_REQUESTS_PER_MINUTE))
+    yahoo_time_budget_seconds: float = Field(40.0, gt=0, validation_alias=_env(Env.YAHOO_TIME_BUDGET_SECONDS))
+    yahoo_breaker_429s: int = Field(3, ge=1, validation_alias=_env(Env.YAHOO_BREAKER_429S))
+    yahoo_cooldown_minutes: int = Field(2, ge=1, validation_alias=_env(Env.YAHOO_COOLDOWN_MINUTES))
+    yahoo_cooldown_max_minutes: int = Field(30, ge=1, validation_alias=_env(Env.YAHOO_COOLDOWN_MAX_MINUTES))
+    # The simulated Yahoo's faults, all off by default (the clean demo); tests, the soak and the benchmark set them.
+    yahoo_twin_rate_limit: int = Field(0, ge=0, validation_alias=_env(Env.YAHOO_TWIN_RATE_LIMIT))  # 429 past R/min
+    yahoo_twin_live_tail: float = Field(0.0, ge=0, le=1, validation_alias=_env(Env.YAHOO_TWIN_LIVE_TAIL))
+    yahoo_twin_late_rate: float = Field(0.0, ge=0, le=1, validation_alias=_env(Env.YAHOO_TWIN_LATE_RATE))
+    yahoo_twin_revise_rate: float = Field(0.0, ge=0, le=1, validation_alias=_env(Env.YAHOO_TWIN_REVISE_RATE))
+    yahoo_twin_bad_rate: float = Field(0.0, ge=0, le=1, validation_alias=_env(Env.YAHOO_TWIN_BAD_RATE))
+    yahoo_twin_not_found: str = Field("", validation_alias=_env(Env.YAHOO_TWIN_NOT_FOUND))  # symbols, comma-separated
     cmc_top_n: int = Field(10, ge=1, le=100, validation_alias=_env(Env.CMC_TOP_N))
     cmc_api_key: SecretStr | None = Field(None, validation_alias=_env(Env.CMC_API_KEY))
     cmc_api_key_secret_arn: str | None = Field(None, validation_alias=_env(Env.CMC_API_KEY_SECRET_ARN))

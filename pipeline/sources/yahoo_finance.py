@@ -39,8 +39,9 @@ import json
 import os
 import re
 import tempfile
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,11 +59,23 @@ from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, 
 from pipeline.errors import one_line
 from pipeline.settings import Settings
 from pipeline.sources import simulator
-from pipeline.sources.base import NothingToIngest, PayloadError, RawRow
+from pipeline.sources.base import NothingToIngest, PayloadError, RawRow, UpstreamError
 from pipeline.sources.universe import universe
+from pipeline.sources.yahoo_budget import (
+    LEASE_MARGIN,
+    BreakerOpen,
+    Meter,
+    Plan,
+    YahooState,
+    not_found_symbols,
+    plan,
+)
+from pipeline.sources.yahoo_metrics import emit, emit_cooldown
+from pipeline.sources.yahoo_replay import Faults, SimulatedYahoo
 from pipeline.state import StateStore
 
 INTERVAL = "1m"
+UNFETCHED = "\x00not fetched"  # download's marker for a symbol it did not ask for (never a row)
 BAR_SECONDS = 60
 # A bar is closed once its minute has ended this long before the fetch (trades of its last seconds still arrive).
 CLOSED_GRACE = timedelta(seconds=5)
@@ -82,6 +95,8 @@ class YahooPayload:
     # When the bars were fetched: a bar counts as closed only if it ended CLOSED_GRACE before this (None: all are)
     fetched_at: datetime | None = None
     price_hints: dict[str, int] = field(default_factory=dict)  # symbol -> the chart's meta.priceHint (decimals)
+    unfetched: tuple[str, ...] = ()  # planned but not asked for (breaker open, time budget spent): next minute
+    stats: dict[str, Any] = field(default_factory=dict)  # requests, 429s, cool-down: what the metrics report
 
 
 def window(scheduled_at: datetime, lookback_minutes: int) -> tuple[datetime, datetime]:
@@ -196,39 +211,73 @@ def download(
     session: Any = None,
     workers: int = WORKERS,
     clock: Callable[[], datetime] | None = None,
+    starts: Mapping[str, datetime] | None = None,
+    meter: Meter | None = None,
 ) -> YahooPayload:
     """One-minute bars for `symbols` with bar starts in [start, end), live from Yahoo (one request a symbol).
 
     `session` is handed to yfinance (a requests or curl_cffi session; default: yfinance's own curl_cffi one);
-    `clock` tells the time of the fetch (default: the wall clock), which decides which bars have closed.
+    `clock` tells the time of the fetch (default: the wall clock), which decides which bars have closed;
+    `starts` gives a symbol its own window start; `meter` counts the requests and stops the fetch when its
+    circuit breaker opens or its deadline passes (the symbols not asked for are the payload's `unfetched`).
     """
     from yfinance.data import YfData
 
     _yfinance()
     seed_timezones(symbols)
     start, end = to_utc(start), to_utc(end)
+    fetched_at = (clock or _now)()
     # Responses for past windows are memoised by yfinance per URL: a new fetch must ask again.
     YfData.cache_get.cache_clear()
+    if meter is not None:
+        session = meter.wrap(session if session is not None else _live_session())
 
     def one(symbol: str) -> tuple[str, pd.DataFrame | None, int | None, str | None]:
         from yfinance.exceptions import YFRateLimitError
 
+        if meter is not None and not meter.may_send():
+            return symbol, None, None, UNFETCHED
         try:
-            frame, hint = _history(symbol, start, end, session)
+            first = to_utc(starts[symbol]) if starts and symbol in starts else start
+            frame, hint = _history(symbol, first, end, session)
             return symbol, _long(symbol, frame), hint, None
         except YFRateLimitError:
             return symbol, None, None, "rate limited by Yahoo (HTTP 429)"
         except Exception as exc:  # one symbol's failure must not lose the others
+            if _caused_by(exc, BreakerOpen):
+                return symbol, None, None, UNFETCHED
             return symbol, None, None, _reason(symbol, exc)
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(symbols)))) as pool:
         results = list(pool.map(one, symbols))
-    fetched_at = (clock or _now)()
+    unfetched = tuple(s for s, _, _, e in results if e == UNFETCHED)
     frames = [f for _, f, _, _ in results if f is not None and not f.empty]
-    errors = {s: e for s, _, _, e in results if e is not None}
+    errors = {s: e for s, _, _, e in results if e is not None and e != UNFETCHED}
     hints = {s: h for s, _, h, _ in results if h is not None}
     bars = pd.concat(frames, ignore_index=True) if frames else empty_bars()
-    return YahooPayload(start, end, tuple(symbols), bars, errors, fetched_at, hints)
+    asked = tuple(s for s in symbols if s not in set(unfetched))
+    payload = YahooPayload(start, end, asked, bars, errors, fetched_at, hints)
+    payload.unfetched = unfetched
+    if meter is not None:
+        payload.stats.update(meter.stats())
+    return payload
+
+
+def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+@lru_cache(maxsize=1)
+def _live_session() -> Any:
+    """The session yfinance would make for itself (curl_cffi impersonating a browser), made here so it is metered."""
+    from yfinance.data import new_session
+
+    return new_session()
 
 
 def _now() -> datetime:
@@ -238,15 +287,30 @@ def _now() -> datetime:
 # ---------------------------------------------------------------------------------------------------- simulated
 
 
-def simulate(seed: int, symbols: Sequence[str], start: datetime, end: datetime) -> YahooPayload:
-    """The simulated twin: the payload `download` would return, from the deterministic simulated market."""
+def simulate(
+    seed: int,
+    symbols: Sequence[str],
+    start: datetime,
+    end: datetime,
+    *,
+    starts: Mapping[str, datetime] | None = None,
+    population: Sequence[str] | None = None,
+) -> YahooPayload:
+    """The simulated twin: the payload `download` would return, from the deterministic simulated market.
+
+    `starts` gives a symbol its own window start; `population` (default `symbols`) is the set of symbols whose
+    day is drawn at once (the universe: one cached draw a day, whichever share a minute asks for).
+    """
     start, end = to_utc(start), to_utc(end)
     symbols = tuple(symbols)
+    population = tuple(population) if population is not None else symbols
+    position = {s: i for i, s in enumerate(population)}
+    rows = np.asarray([position[s] for s in symbols], dtype=np.int64)
     names = np.asarray(symbols, dtype=object)
     parts = []
     for day, session_open, minutes in simulator.stock_sessions(start, end):
-        bars = simulator.stock_day(seed, symbols, day)
-        if bars is None:
+        bars = simulator.stock_day(seed, population, day)
+        if bars is None or not len(rows):
             continue
         count = minutes.stop - minutes.start
         first = np.datetime64(session_open.replace(tzinfo=None), "ns")
@@ -256,15 +320,14 @@ def simulate(seed: int, symbols: Sequence[str], start: datetime, end: datetime) 
                 {
                     "symbol": np.repeat(names, count),
                     "ts": pd.DatetimeIndex(np.tile(stamps, len(symbols))).tz_localize(UTC),
-                    "open": bars.open[:, minutes].ravel(),
-                    "high": bars.high[:, minutes].ravel(),
-                    "low": bars.low[:, minutes].ravel(),
-                    "close": bars.close[:, minutes].ravel(),
-                    "volume": bars.volume[:, minutes].ravel(),
+                    **{c: getattr(bars, c)[rows][:, minutes].ravel() for c in (*PRICE_COLUMNS, "volume")},
                 }
             )
         )
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts else empty_bars()
+    if starts:
+        own = frame["symbol"].map(lambda s: pd.Timestamp(starts.get(s, start))).astype("datetime64[ns, UTC]")
+        frame = frame.loc[(frame["ts"] >= own).to_numpy()].reset_index(drop=True)
     return YahooPayload(start, end, symbols, frame)
 
 
@@ -412,32 +475,172 @@ def recorded_at(body: dict[str, Any]) -> datetime | None:
     return datetime.fromtimestamp(last, UTC) if opens <= last < closes else None
 
 
+SIMULATED_FETCH_DELAY = timedelta(seconds=10)  # when a scheduled invocation reaches the twin after its minute
+_TWINS: dict[tuple[Any, ...], SimulatedYahoo] = {}
+
+
+def twin_faults(settings: Settings) -> Faults:
+    return Faults(
+        rate_limit=settings.yahoo_twin_rate_limit,
+        live_tail=settings.yahoo_twin_live_tail,
+        late=settings.yahoo_twin_late_rate,
+        revise=settings.yahoo_twin_revise_rate,
+        bad=settings.yahoo_twin_bad_rate,
+        not_found=frozenset(s.strip().upper() for s in settings.yahoo_twin_not_found.split(",") if s.strip()),
+    )
+
+
+def _twin(settings: Settings, population: tuple[str, ...]) -> SimulatedYahoo | None:
+    """The simulated Yahoo that yfinance is sent to when any fault is on (one per process and configuration, so
+    its per-minute rate limit counts across invocations); None for the clean twin, which skips HTTP altogether."""
+    faults = twin_faults(settings)
+    if not faults.any:
+        return None
+    key = (settings.seed, population, faults)
+    if key not in _TWINS:
+        _TWINS[key] = SimulatedYahoo(settings.seed, population, faults, _now)
+    return _TWINS[key]
+
+
+def _account(doc: YahooState, chosen: Plan, payload: YahooPayload, meter: Meter | None, settings: Settings) -> None:
+    """Record in the state what the minute did: who is fetched through when, today's 404s, the breaker."""
+    at, end = chosen.at, chosen.end
+    limited = {s for s, e in payload.errors.items() if "HTTP 429" in e}
+    for symbol in payload.symbols:
+        if symbol not in limited:
+            doc.through[symbol] = iso(end)
+    for symbol in (*payload.unfetched, *chosen.deferred, *limited):
+        lookback = timedelta(minutes=settings.yahoo_lookback_minutes)
+        doc.through.setdefault(symbol, iso(chosen.starts.get(symbol, end - lookback)))
+    missing = [s for s, e in payload.errors.items() if NOT_FOUND in e]
+    if meter is not None:
+        missing = sorted({*missing, *not_found_symbols(meter.chart_status)} & set(payload.errors))
+    doc.mark_missing(missing, at)
+    until = None
+    if meter is not None and meter.tripped and meter.rate_limited:
+        until = doc.trip(at, settings.yahoo_cooldown_minutes, settings.yahoo_cooldown_max_minutes)
+    elif not limited:
+        doc.calm()
+    payload.stats.update(
+        {
+            "scheduled_at": iso(at), "share": chosen.share, "planned": len(chosen.symbols),
+            "asked": len(payload.symbols), "unfetched": len(payload.unfetched), "deferred": len(chosen.deferred),
+            "not_found_skipped": len(chosen.skipped_not_found), "newly_not_found": len(missing),
+            "cooldown": until is not None, "cooldown_until": iso(until) if until else None,
+            "cooldown_level": doc.cooldown_level,
+        }
+    )  # fmt: skip
+    doc.last = dict(payload.stats)
+
+
+def _fail_if_nothing_came(payload: YahooPayload, doc: YahooState) -> None:
+    """A minute whose every asked symbol failed is no success: raise (the state is saved, no raw object written)."""
+    asked = payload.symbols
+    if asked and not all(s in payload.errors for s in asked):
+        return
+    if not asked and not payload.unfetched:
+        return
+    cooling = f"; cooling down until {doc.cooldown_until}" if payload.stats.get("cooldown") else ""
+    first = next(iter(payload.errors.values()), "the circuit breaker opened before any symbol was asked")
+    emit(payload, rows=None)
+    raise UpstreamError(
+        f"yahoo_finance {payload.stats.get('scheduled_at')}: every one of the {len(asked)} symbol(s) asked failed, "
+        f"nothing written ({len(payload.unfetched)} left for the next minute){cooling}: {first}"
+    )
+
+
 class YahooFinance:
     """The source. `session` (live mode) is handed to yfinance: None for its own curl_cffi session; tests and the
     benchmark give a replay session."""
 
     id: SourceId = "yahoo_finance"
 
-    def __init__(self, session: Any = None) -> None:
+    def __init__(
+        self,
+        session: Any = None,
+        clock: Callable[[], datetime] | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> None:
         self.session = session
+        self.clock = clock  # the time of a fetch (default: the wall clock live, T + 10 s simulated)
+        self.symbols = tuple(symbols) if symbols is not None else None  # default: the universe file
 
     def fetch(self, settings: Settings, scheduled_at: datetime, state: StateStore | None = None) -> YahooPayload:
-        start, end = window(scheduled_at, settings.yahoo_lookback_minutes)
+        """This minute's share of the universe (`yahoo_budget`), live or from the twin; nothing when the market
+        is closed, during a cool-down or while another run holds the lease (NothingToIngest, no request sent)."""
+        at = floor_minute(scheduled_at)
+        start, end = window(at, settings.yahoo_lookback_minutes)
         closed = calendar.closed_reason(calendar.XNYS, start, end)
         if closed is not None:
             raise NothingToIngest(
                 f"yahoo_finance: the US stock market is closed for bars starting in [{iso(start)}, {iso(end)}): "
                 f"{closed}"
             )
-        symbols = universe(settings.universe_limit)
-        if settings.mode == "simulated":
-            return simulate(settings.seed, symbols, start, end)
-        return download(symbols, start, end, session=self.session)
+        doc = YahooState.load(state)
+        until = doc.cooling_down(at)
+        if until is not None:
+            emit_cooldown(until, doc.cooldown_level)
+            raise NothingToIngest(
+                f"yahoo_finance: cooling down after HTTP 429 from Yahoo until {iso(until)} "
+                f"(trip {doc.cooldown_level} in a row): no request sent"
+            )
+        hold = timedelta(seconds=settings.yahoo_time_budget_seconds) + LEASE_MARGIN
+        owner = doc.acquire(state, at, datetime.now(UTC), hold) if state is not None else None
+        try:
+            return self._fetch_share(settings, at, end, doc)
+        finally:
+            if owner is not None:
+                doc.release(owner)
+                doc.save(state)
+
+    def _clock(self, settings: Settings, at: datetime) -> Callable[[], datetime]:
+        if self.clock is not None:
+            return self.clock
+        if settings.mode == "simulated":  # the twin is asked as a scheduled invocation would ask it, just after T
+            return lambda: at + SIMULATED_FETCH_DELAY
+        return _now
+
+    def _fetch_share(self, settings: Settings, at: datetime, end: datetime, doc: YahooState) -> YahooPayload:
+        symbols = self.symbols or universe(settings.universe_limit)
+        clock = self._clock(settings, at)
+        # ask only for bars that have closed by now (a run starting late in its minute asks for one bar less)
+        end = min(end, floor_minute(clock() - CLOSED_GRACE))
+        chosen = plan(
+            symbols, at, end, doc, rotation=settings.yahoo_rotation_minutes,
+            lookback=settings.yahoo_lookback_minutes, per_minute=settings.yahoo_requests_per_minute,
+        )  # fmt: skip
+        if not chosen.symbols:
+            raise NothingToIngest(
+                f"yahoo_finance: every symbol of share {chosen.share} answered 404 earlier today: nothing to fetch"
+            )
+        twin = _twin(settings, symbols) if settings.mode == "simulated" else None
+        if settings.mode == "simulated" and twin is None:
+            payload = simulate(
+                settings.seed, chosen.symbols, chosen.start, end, starts=chosen.starts, population=symbols
+            )
+            payload.fetched_at = clock()
+            payload.stats.update({"requests": 0, "rate_limited": 0, "breaker_tripped": False})
+            meter = None
+        else:
+            budget = settings.yahoo_time_budget_seconds
+            meter = Meter(settings.yahoo_breaker_429s, time.monotonic() + budget, time.monotonic)
+            if twin is not None:
+                twin.clock = clock
+            session = twin.session() if twin is not None else self.session
+            payload = download(
+                chosen.symbols, chosen.start, end, session=session, clock=clock, starts=chosen.starts, meter=meter
+            )
+        _account(doc, chosen, payload, meter, settings)
+        _fail_if_nothing_came(payload, doc)
+        return payload
 
     def parse(self, payload: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
         if not isinstance(payload, YahooPayload):
             raise PayloadError(f"yahoo_finance: expected a YahooPayload, got {type(payload).__name__}")
-        return parse_payload(payload, scheduled_at=scheduled_at, ingested_at=ingested_at)
+        rows = parse_payload(payload, scheduled_at=scheduled_at, ingested_at=ingested_at)
+        if payload.stats:  # a fetched minute (not a saved chart): its figures go to CloudWatch
+            emit(payload, rows)
+        return rows
 
     def load_payload(self, path: Path) -> YahooPayload:
         return load_chart(path)

@@ -13,8 +13,9 @@ from pipeline.sources import NothingToIngest
 from pipeline.sources import yahoo_finance as yahoo
 from pipeline.sources.yahoo_replay import ReplaySession
 
-SIM = Settings(mode="simulated", seed=7, universe_limit=5, yahoo_lookback_minutes=1)
-LIVE = Settings(mode="live", universe_limit=5, yahoo_lookback_minutes=1)
+ONE = {"yahoo_rotation_minutes": 1, "yahoo_lookback_minutes": 1, "yahoo_requests_per_minute": 1000}
+SIM = Settings(mode="simulated", seed=7, universe_limit=5, **ONE)
+LIVE = Settings(mode="live", universe_limit=5, **ONE)
 
 THANKSGIVING = datetime(2025, 11, 27, 16, 0, tzinfo=UTC)  # Thursday, 11:00 New York
 CHRISTMAS = datetime(2025, 12, 25, 16, 0, tzinfo=UTC)

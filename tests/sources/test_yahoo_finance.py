@@ -114,7 +114,9 @@ def test_parse_file_on_something_else_is_one_line(tmp_path):
 
 # ---------------------------------------------------------------------------------------------------- the twin
 
-SIM = Settings(mode="simulated", seed=7, universe_limit=None)
+# the twin itself: every symbol every minute, one bar back (the request budget has its own tests)
+ONE = {"yahoo_rotation_minutes": 1, "yahoo_lookback_minutes": 1, "yahoo_requests_per_minute": 1000}
+SIM = Settings(mode="simulated", seed=7, universe_limit=None, **ONE)
 
 
 def _clear_market_caches() -> None:
@@ -129,14 +131,14 @@ def test_simulated_minute_is_the_same_whatever_was_asked_before():
     # other minutes, another day and another universe asked in between
     for minutes in (-60, 3, 60 * 24):
         yahoo.SOURCE.fetch(SIM, at + timedelta(minutes=minutes))
-    yahoo.SOURCE.fetch(Settings(mode="simulated", seed=7, universe_limit=5), at)
+    yahoo.SOURCE.fetch(Settings(mode="simulated", seed=7, universe_limit=5, **ONE), at)
     again = yahoo.SOURCE.fetch(SIM, at).bars
     pd.testing.assert_frame_equal(fresh, again)
     assert len(fresh) == 503 and fresh["ts"].iloc[0] == pd.Timestamp("2025-03-04T15:30:00Z")
     # the first N symbols of a limited universe see the same prices; another seed sees others
-    limited = yahoo.SOURCE.fetch(Settings(mode="simulated", seed=7, universe_limit=5), at).bars
+    limited = yahoo.SOURCE.fetch(Settings(mode="simulated", seed=7, universe_limit=5, **ONE), at).bars
     pd.testing.assert_frame_equal(limited, fresh.iloc[:5])
-    other = yahoo.SOURCE.fetch(Settings(mode="simulated", seed=8), at).bars
+    other = yahoo.SOURCE.fetch(Settings(mode="simulated", seed=8, **ONE), at).bars
     assert not np.allclose(other["close"], fresh["close"])
 
 

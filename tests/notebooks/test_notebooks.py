@@ -265,6 +265,7 @@ def test_collect_reads_the_bars_of_the_window_only(stack_env: dict[str, str], lo
     assert len(bars) == 3 * 2
 
 
+@pytest.mark.timeout(900)  # four notebook runs and a demo's run: longer than one notebook's time
 def test_notebook_00_records_the_same_after_a_demo_and_after_08(
     stack_env: dict[str, str], local_stack: LocalStack, tmp_path: Path
 ) -> None:

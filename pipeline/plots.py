@@ -40,10 +40,17 @@ _ARROWS = [
 ]
 
 
-def architecture() -> Figure:
-    """The pipeline on one page: schedule, ingest, raw layer, fan-out, queues (with their DLQs), sinks."""
+def architecture(max_receives: int | None = None) -> Figure:
+    """The pipeline on one page: schedule, ingest, raw layer, fan-out, queues (with their DLQs), sinks.
+
+    `max_receives` is the queues' maxReceiveCount (default: the template's)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if max_receives is None:
+        from pipeline.cloudformation.template import Template
+
+        max_receives = int(Template.load().parameters["MaxReceiveCount"])
 
     fig, ax = plt.subplots(figsize=(12, 6.2))
     ax.set_xlim(0, 12)
@@ -66,7 +73,7 @@ def architecture() -> Figure:
     ax.text(6.2, 2.75, "one subscription per queue,\nfilter policy {source: [...]}", fontsize=7.5, ha="center")
     for q in ("q_yahoo", "q_cmc", "q_oxr"):
         x, y = _BOXES[q][0], _BOXES[q][1]
-        ax.text(x + _BOX_W / 2, y - 0.18, "DLQ after 3 receives", fontsize=7.5, ha="center", color="#a33")
+        ax.text(x + _BOX_W / 2, y - 0.18, f"DLQ after {max_receives} receives", fontsize=7.5, ha="center", color="#a33")
     ax.text(0.2, 7.35, "market-data-pipeline: one scheduled minute through the pipeline", fontsize=12, weight="bold")
     ax.text(0.2, 0.2, "Locally: moto (S3, SNS, SQS), fakesnow (Snowflake), SQLite (SQL Server), and a runtime that "
             "calls the same Lambda handlers", fontsize=8.5, color="#555")  # fmt: skip

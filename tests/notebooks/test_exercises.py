@@ -114,7 +114,7 @@ CASES: dict[str, Case] = {
         lambda c: dict.fromkeys(course.publishes(), False),
         "same deduplication id",
     ),
-    "03.dlq_max1": (dict, lambda c: 2, lambda c: 1, "same batch"),
+    "03.dlq_max1": (dict, lambda c: 2, lambda c: 1, "counts too"),
     "04.volume_validator": (
         dict,
         lambda c: _validator,

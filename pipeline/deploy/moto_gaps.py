@@ -8,6 +8,8 @@ moto's CloudFormation
   fails an update of a function that lists layers: the template sent to moto leaves `Layers` out of functions
   (the layer versions themselves are still created from the uploaded zips);
 - skips AWS::CloudWatch::Alarm and AWS::SecretsManager::Secret: nothing to stand in for them; the docs say so;
+- does not know `DeletionPolicy: RetainExceptOnCreate` and deletes such a resource with the stack: the template
+  sent to moto says `Retain` there, which is what AWS does to it once the stack has been created;
 - keeps the Outputs of a stack made through a change set empty: they are resolved here from the template and
   the stack's resources instead.
 """
@@ -34,11 +36,14 @@ SKIPPED: Final = ("AWS::CloudWatch::Alarm", "AWS::SecretsManager::Secret")
 
 
 def template_for_moto(body: Mapping[str, Any]) -> str:
-    """The template as JSON with `Layers` removed from every function (moto cannot update them)."""
+    """The template as JSON with `Layers` removed from every function (moto cannot update them), and
+    `RetainExceptOnCreate` as `Retain` (moto knows only the older policies)."""
     adapted = copy.deepcopy(dict(body))
     for resource in adapted.get("Resources", {}).values():
         if resource.get("Type") == FUNCTION:
             resource.get("Properties", {}).pop("Layers", None)
+        if resource.get("DeletionPolicy") == "RetainExceptOnCreate":
+            resource["DeletionPolicy"] = "Retain"
     return json.dumps(adapted, indent=1)
 
 

@@ -445,7 +445,7 @@ def deploy_pipeline(
     _upload_build(deployer, bucket, build, body, console)
     values = {**artifact_parameters(body, bucket, build), **given}
     if endpoint_url:
-        source = {"TemplateBody": moto_gaps.template_for_moto(body)}
+        source = {"TemplateBody": moto_gaps.template_for_moto(body, values)}
     else:
         source = deployer.template_source(bucket, template)
     outputs = deployer.deploy(source, body.get("Parameters", {}), values)

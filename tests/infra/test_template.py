@@ -26,6 +26,15 @@ def of_type(kind: str) -> dict[str, dict[str, Any]]:
     return {lid: r for lid, r in RESOURCES.items() if r["Type"] == kind}
 
 
+def pipeline_functions() -> dict[str, dict[str, Any]]:
+    """The six functions of the flow (not the custom resource that creates the RDS option's database)."""
+    return {
+        lid: f
+        for lid, f in of_type("AWS::Lambda::Function").items()
+        if f["Properties"]["Handler"].startswith("pipeline.handlers.")
+    }
+
+
 def refs(value: Any) -> set[str]:
     """Every logical id or parameter a value refers to (Ref, GetAtt, Sub)."""
     found: set[str] = set()
@@ -66,7 +75,7 @@ def test_queues_hide_a_message_six_times_the_process_timeout_and_allow_five_rece
 
 
 def test_one_function_pair_per_source_with_existing_handlers_and_their_own_layer() -> None:
-    functions = of_type("AWS::Lambda::Function")
+    functions = pipeline_functions()
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
     assert handlers == sorted(f"pipeline.handlers.{kind}.{s}" for kind in ("ingest", "process") for s in SOURCES)
     layers_used = []
@@ -93,7 +102,7 @@ def test_the_runtime_is_python313_with_python312_selectable_and_python311_gone()
 
 
 def test_every_environment_variable_is_a_name_from_pipeline_constants() -> None:
-    for logical_id, function in of_type("AWS::Lambda::Function").items():
+    for logical_id, function in pipeline_functions().items():
         names = set(function["Properties"]["Environment"]["Variables"])
         unknown = {n for n in names if n not in ENV_NAMES and not n.startswith("POWERTOOLS_")}
         assert not unknown, f"{logical_id} sets {unknown}, which pipeline/constants.py Env does not name"
@@ -156,7 +165,7 @@ def _alarm_metrics(props: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize("function_id", sorted(of_type("AWS::Lambda::Function")))
+@pytest.mark.parametrize("function_id", sorted(pipeline_functions()))
 def test_each_function_has_alarms_on_errors_throttles_and_a_duration_near_its_timeout(function_id: str) -> None:
     timeout = RESOURCES[function_id]["Properties"]["Timeout"]["Ref"]
     found: dict[str, dict[str, Any]] = {}
@@ -326,7 +335,22 @@ def test_secrets_are_read_only_by_the_functions_that_need_them() -> None:
         "IngestOpenExchangeRatesRole": {"OxrAppIdSecretArn"},
         "ProcessYahooFinanceRole": {"SnowflakeSecretArn"},
         "ProcessOpenExchangeRatesRole": {"SqlServerUrlSecretArn", "SqlServerUrlSecret"},  # given, or created
+        "SqlServerDatabaseRole": {"SqlServerMasterSecret"},  # creates the RDS option's database, once
     }
+
+
+def test_the_rds_option_creates_its_own_database_and_the_url_names_it() -> None:
+    template = Template(BODY, {"CreateSqlServer": "true"})
+    created = {lid for lid, _ in template.resources()}
+    assert {"SqlServerDatabase", "SqlServerDatabaseFunction"} <= created
+    database = RESOURCES["SqlServerDatabase"]["Properties"]
+    assert database["DatabaseName"] == {"Ref": "SqlServerDatabaseName"}
+    assert BODY["Parameters"]["SqlServerDatabaseName"]["Default"] not in ("master", "")
+    handler = RESOURCES["SqlServerDatabaseFunction"]["Properties"]["Handler"]
+    module, name = handler.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), name))
+    url = json.dumps(RESOURCES["SqlServerUrlSecret"]["Properties"]["SecretString"])
+    assert "${SqlServerDatabase.Name}" in url and "/master" not in url
 
 
 def test_the_default_parameters_deploy_no_database_and_no_vpc() -> None:

@@ -356,13 +356,14 @@ def universe_refresh(
 
 
 def _mount_subcommands() -> None:
-    from pipeline.deploy.cli import deploy, layer_app
+    from pipeline.deploy.cli import cost, deploy, layer_app
     from pipeline.local.cli import app as local_app
 
     app.add_typer(local_app, name="local", help="Start, stop and describe the local stack.")
     app.add_typer(layer_app, name="layer", help="Build the per-function Lambda layers.")
     app.add_typer(universe_app, name="universe", help="The stock universe (pipeline/data/sp500.csv).")
     app.command(name="deploy")(deploy)
+    app.command(name="cost")(cost)
 
 
 _mount_subcommands()

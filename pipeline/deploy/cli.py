@@ -1,10 +1,12 @@
 """`python -m pipeline layer build` and `python -m pipeline deploy`.
 
-The main command line mounts them: `app.add_typer(layer_app, name="layer")` and `app.command(name="deploy")(deploy)`.
+The main command line mounts them: `app.add_typer(layer_app, name="layer")`, `app.command(name="deploy")(deploy)`
+and `app.command(name="cost")(cost)`.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +17,8 @@ from rich.console import Console
 from pipeline.cloudformation.template import TEMPLATE_PATH, TemplateError, load_template
 from pipeline.cloudformation.topology import LOCAL_CREDENTIALS
 from pipeline.deploy.build import DEFAULT_OUT, SIZES_FILE, Build, build, build_for_emulator
+from pipeline.deploy.cost import SNOWFLAKE_CREDIT_PRICE, compute, markdown, measured_durations
+from pipeline.deploy.cost_table import cost_table
 from pipeline.deploy.deployer import (
     RUNTIME_PARAMETER,
     DeployError,
@@ -78,6 +82,48 @@ def build_layers(
     except PackagingError as exc:
         raise _fail(exc) from None
     console.print(f"sizes written to {out / SIZES_FILE}")
+
+
+def cost(
+    parameter: Annotated[
+        list[str] | None, typer.Option("--parameter", "-p", help="Template parameter NAME=VALUE (repeatable)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the bill as one JSON object")] = False,
+    as_markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the Markdown table docs/deploy.md quotes")
+    ] = False,
+    assumed: Annotated[
+        bool, typer.Option("--assumed-durations", help="Use the documented durations even when measurements exist")
+    ] = False,
+    credit_price: Annotated[
+        float,
+        typer.Option(
+            "--credit-price",
+            envvar="PIPELINE_SNOWFLAKE_CREDIT_PRICE",
+            help="USD per Snowflake credit (edition, region)",
+        ),
+    ] = SNOWFLAKE_CREDIT_PRICE,
+    warehouse: Annotated[str, typer.Option("--warehouse", help="Snowflake warehouse size")] = "X-Small",
+    template: Annotated[Path, typer.Option("--template", help="The CloudFormation template")] = TEMPLATE_PATH,
+) -> None:
+    """The monthly AWS bill of the deployed stack, computed from the template, the registry and the durations
+    `run --artifacts` measured (else documented assumptions), with and without the free tier; and what a
+    Snowflake warehouse woken every market minute costs."""
+    try:
+        values = parse_parameters(parameter or [])
+        durations = {} if assumed else measured_durations()
+        bill = compute(values, template_path=template, durations=durations, credit_price=credit_price,
+                       warehouse=warehouse)  # fmt: skip
+    except (PackagingError, DeployError, TemplateError) as exc:
+        raise _fail(exc) from None
+    if as_json:
+        print(json.dumps(bill.to_dict(), indent=2))
+    elif as_markdown:
+        print(markdown(bill))
+    else:
+        console.print(cost_table(bill))
+        for assumption in bill.assumptions:
+            console.print(f"[dim]- {assumption}[/dim]", soft_wrap=True)
 
 
 def _session(region: str | None, endpoint_url: str | None) -> Any:

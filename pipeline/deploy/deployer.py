@@ -207,11 +207,8 @@ class Deployer:
 
     def _refuse_unusable(self, status: str | None) -> None:
         """A stack that a change set cannot change now: one line saying what to do."""
-        if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
-            raise DeployError(
-                f"stack {self.stack_name} is {status} after a failed create: delete it with "
-                f"`python -m pipeline deploy --stack {self.stack_name} --delete`, then deploy again"
-            )
+        if status and (advice := stuck_stack_advice(self.stack_name, status)):
+            raise DeployError(advice)
         if status and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
             raise DeployError(f"stack {self.stack_name} is busy ({status}): wait for it to finish, then deploy again")
 
@@ -357,6 +354,25 @@ class Deployer:
         return True
 
 
+def stuck_stack_advice(stack_name: str, status: str) -> str | None:
+    """One line with the way out of a state no change set can leave; None for a stack that can be deployed."""
+    delete = f"`python -m pipeline deploy --stack {stack_name} --delete`"
+    if status == "UPDATE_ROLLBACK_FAILED":
+        return (
+            f"stack {stack_name} is UPDATE_ROLLBACK_FAILED (an update failed and so did its rollback): fix what its "
+            f"events name, run `aws cloudformation continue-update-rollback --stack-name {stack_name}` (add "
+            "--resources-to-skip LOGICAL_ID for a resource that cannot roll back), then deploy again"
+        )
+    if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
+        return (
+            f"stack {stack_name} is {status} after a failed first create and cannot be updated: delete it with "
+            f"{delete}, then deploy again to create it anew"
+        )
+    if status == "DELETE_FAILED":
+        return f"stack {stack_name} is DELETE_FAILED: see its events, then delete it again with {delete}"
+    return None
+
+
 def outputs_table(stack_name: str, outputs: Mapping[str, str]) -> Table:
     table = Table(title=f"{stack_name} outputs")
     table.add_column("output")
@@ -430,7 +446,7 @@ def deploy_pipeline(
     _upload_build(deployer, bucket, build, body, console)
     values = {**artifact_parameters(body, bucket, build), **given}
     if endpoint_url:
-        source = {"TemplateBody": moto_gaps.template_for_moto(body)}
+        source = {"TemplateBody": moto_gaps.template_for_moto(body, values)}
     else:
         source = deployer.template_source(bucket, template)
     outputs = deployer.deploy(source, body.get("Parameters", {}), values)

@@ -7,7 +7,12 @@ moto's CloudFormation
 - ignores a function's `Layers` on create, returns an object instead of an ARN for `!Ref` of a layer version, and
   fails an update of a function that lists layers: the template sent to moto leaves `Layers` out of functions
   (the layer versions themselves are still created from the uploaded zips);
-- skips AWS::CloudWatch::Alarm and AWS::SecretsManager::Secret: nothing to stand in for them; the docs say so;
+- skips AWS::CloudWatch::Alarm, AWS::SecretsManager::Secret, AWS::Lambda::EventInvokeConfig and
+  AWS::Logs::MetricFilter: nothing to stand in for them; the docs say so;
+- resolves, on an update, the Fn::GetAtt of resources whose Condition is false, and fails on them: the template
+  sent to moto leaves those resources (and outputs) out;
+- does not know `DeletionPolicy: RetainExceptOnCreate` and deletes such a resource with the stack: the template
+  sent to moto says `Retain` there, which is what AWS does to it once the stack has been created;
 - keeps the Outputs of a stack made through a change set empty: they are resolved here from the template and
   the stack's resources instead.
 """
@@ -30,15 +35,31 @@ from pipeline.cloudformation.topology import (
 )
 
 FUNCTION: Final = "AWS::Lambda::Function"
-SKIPPED: Final = ("AWS::CloudWatch::Alarm", "AWS::SecretsManager::Secret")
+SKIPPED: Final = (
+    "AWS::CloudWatch::Alarm",
+    "AWS::SecretsManager::Secret",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::Logs::MetricFilter",
+)
 
 
-def template_for_moto(body: Mapping[str, Any]) -> str:
-    """The template as JSON with `Layers` removed from every function (moto cannot update them)."""
+def template_for_moto(body: Mapping[str, Any], parameters: Mapping[str, str] | None = None) -> str:
+    """The template as JSON with `Layers` removed from every function (moto cannot update them),
+    `RetainExceptOnCreate` as `Retain` (moto knows only the older policies), and without the resources and
+    outputs whose Condition is false for `parameters` (moto's update resolves their Fn::GetAtt anyway)."""
     adapted = copy.deepcopy(dict(body))
+    declared = adapted.get("Parameters", {})
+    bound = Template(adapted, {k: v for k, v in (parameters or {}).items() if k in declared})
+    for section in ("Resources", "Outputs"):
+        entries = adapted.get(section, {})
+        for name in [n for n, entry in entries.items() if "Condition" in entry]:
+            if not bound.condition(entries[name]["Condition"]):
+                del entries[name]
     for resource in adapted.get("Resources", {}).values():
         if resource.get("Type") == FUNCTION:
             resource.get("Properties", {}).pop("Layers", None)
+        if resource.get("DeletionPolicy") == "RetainExceptOnCreate":
+            resource["DeletionPolicy"] = "Retain"
     return json.dumps(adapted, indent=1)
 
 

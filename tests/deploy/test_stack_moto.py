@@ -259,7 +259,7 @@ def test_delete_removes_the_stack_and_keeps_the_data_bucket(
         clients["cloudformation"].describe_stacks(StackName=STACK)
     queues = clients["sqs"].list_queues(QueueNamePrefix=STACK).get("QueueUrls", [])
     assert queues == []
-    clients["s3"].head_bucket(Bucket=outputs["BucketName"])  # DeletionPolicy: Retain
+    clients["s3"].head_bucket(Bucket=outputs["BucketName"])  # RetainExceptOnCreate (Retain for moto)
     # deleting again is not an error
     assert not delete_pipeline(STACK, session=moto_session, endpoint_url=moto_endpoint, console=_console())
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.cloudformation.template import TEMPLATE_PATH, Template, load_template
+from pipeline.cloudformation.template import NO_VALUE, TEMPLATE_PATH, Template, load_template
 from pipeline.constants import Env
 from pipeline.registry import source_ids
 
@@ -24,6 +24,15 @@ ENV_NAMES = {value for name, value in vars(Env).items() if not name.startswith("
 
 def of_type(kind: str) -> dict[str, dict[str, Any]]:
     return {lid: r for lid, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def pipeline_functions() -> dict[str, dict[str, Any]]:
+    """The six functions of the flow (not the custom resource that creates the RDS option's database)."""
+    return {
+        lid: f
+        for lid, f in of_type("AWS::Lambda::Function").items()
+        if f["Properties"]["Handler"].startswith("pipeline.handlers.")
+    }
 
 
 def refs(value: Any) -> set[str]:
@@ -52,16 +61,21 @@ def test_cfn_lint_finds_no_error_and_no_warning() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_queues_hide_a_message_at_least_six_times_the_longest_process_timeout() -> None:
-    longest = int(BODY["Parameters"]["ProcessTimeoutSeconds"]["MaxValue"])
+def test_queues_hide_a_message_six_times_the_process_timeout_and_allow_five_receives() -> None:
+    params = BODY["Parameters"]
+    visibility = params["QueueVisibilityTimeoutSeconds"]
+    assert int(visibility["Default"]) == 6 * int(params["ProcessTimeoutSeconds"]["Default"])
+    assert int(visibility["MaxValue"]) >= 6 * int(params["ProcessTimeoutSeconds"]["MaxValue"])
+    assert int(params["MaxReceiveCount"]["Default"]) >= 5 and int(params["MaxReceiveCount"]["MinValue"]) >= 5
     source_queues = {lid: q for lid, q in of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]}
     assert len(source_queues) == len(SOURCES)
     for logical_id, queue in source_queues.items():
-        assert int(queue["Properties"]["VisibilityTimeout"]) >= 6 * longest, logical_id
+        assert queue["Properties"]["VisibilityTimeout"] == {"Ref": "QueueVisibilityTimeoutSeconds"}, logical_id
+        assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}, logical_id
 
 
 def test_one_function_pair_per_source_with_existing_handlers_and_their_own_layer() -> None:
-    functions = of_type("AWS::Lambda::Function")
+    functions = pipeline_functions()
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
     assert handlers == sorted(f"pipeline.handlers.{kind}.{s}" for kind in ("ingest", "process") for s in SOURCES)
     layers_used = []
@@ -88,7 +102,7 @@ def test_the_runtime_is_python313_with_python312_selectable_and_python311_gone()
 
 
 def test_every_environment_variable_is_a_name_from_pipeline_constants() -> None:
-    for logical_id, function in of_type("AWS::Lambda::Function").items():
+    for logical_id, function in pipeline_functions().items():
         names = set(function["Properties"]["Environment"]["Variables"])
         unknown = {n for n in names if n not in ENV_NAMES and not n.startswith("POWERTOOLS_")}
         assert not unknown, f"{logical_id} sets {unknown}, which pipeline/constants.py Env does not name"
@@ -120,16 +134,153 @@ def test_each_source_has_a_schedule_rule_whose_expression_is_a_parameter() -> No
 def test_every_dead_letter_queue_has_an_alarm_that_notifies_the_alert_topic() -> None:
     dead_letter_queues = {
         lid for lid, q in of_type("AWS::SQS::Queue").items() if "DeadLetter" in lid
-    }  # the three FIFO ones and the ingest one
-    assert len(dead_letter_queues) == len(SOURCES) + 1
+    }  # the three FIFO ones, the ingest one and the event delivery one
+    assert len(dead_letter_queues) == len(SOURCES) + 2
     watched = set()
     for alarm in of_type("AWS::CloudWatch::Alarm").values():
         props = alarm["Properties"]
-        assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        if props.get("MetricName") != "ApproximateNumberOfMessagesVisible":
+            continue
         assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
-        assert props["AlarmActions"] == [{"Ref": "AlertTopic"}]
         watched.add(props["Dimensions"][0]["Value"]["Fn::GetAtt"][0])
     assert watched == dead_letter_queues
+
+
+def test_every_alarm_notifies_the_alert_topic() -> None:
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    assert alarms and all(a["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}] for a in alarms.values())
+
+
+def _alarm_metrics(props: dict[str, Any]) -> list[tuple[str, str]]:
+    """(metric name, the function it watches) of an alarm, whether a plain or a metric math alarm."""
+    if "MetricName" in props:
+        stats = [{"MetricName": props["MetricName"], "Dimensions": props.get("Dimensions", [])}]
+    else:
+        stats = [q["MetricStat"]["Metric"] for q in props["Metrics"] if "MetricStat" in q]
+    return [
+        (stat["MetricName"], d["Value"]["Ref"])
+        for stat in stats
+        for d in stat["Dimensions"]
+        if d["Name"] == "FunctionName" and isinstance(d["Value"], dict) and "Ref" in d["Value"]
+    ]
+
+
+@pytest.mark.parametrize("function_id", sorted(pipeline_functions()))
+def test_each_function_has_alarms_on_errors_throttles_and_a_duration_near_its_timeout(function_id: str) -> None:
+    timeout = RESOURCES[function_id]["Properties"]["Timeout"]["Ref"]
+    found: dict[str, dict[str, Any]] = {}
+    for alarm in of_type("AWS::CloudWatch::Alarm").values():
+        for metric, function in _alarm_metrics(alarm["Properties"]):
+            if function == function_id:
+                found[metric] = alarm["Properties"]
+    assert set(found) == {"Errors", "Throttles", "Duration"}, function_id
+    for metric in ("Errors", "Throttles"):
+        assert (found[metric]["Statistic"], found[metric]["Threshold"]) == ("Sum", 0)
+    duration = found["Duration"]
+    [share] = [q for q in duration["Metrics"] if q.get("ReturnData")]
+    # Duration is in ms: duration / (timeout * 10) is the share of the timeout in %
+    assert share["Expression"] == {"Fn::Sub": f"duration / (${{{timeout}}} * 10)"}
+    assert (duration["Threshold"], duration["ComparisonOperator"]) == (80, "GreaterThanThreshold")
+
+
+def test_a_failed_ingest_minute_is_not_invoked_again_and_yahoo_runs_one_at_a_time() -> None:
+    configs = {
+        c["Properties"]["FunctionName"]["Ref"]: c["Properties"]
+        for c in of_type("AWS::Lambda::EventInvokeConfig").values()
+    }
+    ingest = {lid for lid, f in of_type("AWS::Lambda::Function").items() if ".ingest." in f["Properties"]["Handler"]}
+    assert set(configs) == ingest
+    for props in configs.values():
+        assert (props["MaximumRetryAttempts"], props["MaximumEventAgeInSeconds"], props["Qualifier"]) == (
+            0,
+            60,
+            "$LATEST",
+        )
+    yahoo = RESOURCES["IngestYahooFinanceFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert Template(BODY).resolve(yahoo) == 1
+    assert Template(BODY, {"YahooIngestReservedConcurrency": "0"}).resolve(yahoo) is NO_VALUE
+
+
+def test_undeliverable_events_go_to_a_fifo_dead_letter_queue_the_topic_may_send_to() -> None:
+    subscriptions = {
+        lid: s for lid, s in of_type("AWS::SNS::Subscription").items() if s["Properties"]["Protocol"] == "sqs"
+    }
+    assert len(subscriptions) == len(SOURCES)
+    targets = {s["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] for s in subscriptions.values()}
+    [queue_id] = targets
+    assert RESOURCES[queue_id]["Properties"]["FifoQueue"] is True  # a FIFO topic's subscription needs a FIFO DLQ
+    [policy] = [
+        p for p in of_type("AWS::SQS::QueuePolicy").values() if p["Properties"]["Queues"] == [{"Ref": queue_id}]
+    ]
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "EventTopic"}}}
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_each_source_has_a_freshness_alarm_on_the_raw_objects_its_ingest_logs(source: str) -> None:
+    from pipeline.registry import get
+
+    # GIVEN the metric filter on the ingest's log group that counts "ingested" lines naming a raw key
+    filters = [
+        f["Properties"]
+        for f in of_type("AWS::Logs::MetricFilter").values()
+        if RESOURCES[f["Properties"]["LogGroupName"]["Ref"]]["Properties"]["LogGroupName"]["Fn::Sub"].endswith(
+            f"-ingest-{source}"
+        )
+    ]
+    [metric_filter] = filters
+    assert (
+        '$.message = "ingested"' in metric_filter["FilterPattern"]
+        and '$.key = "raw/*"' in metric_filter["FilterPattern"]
+    )
+    [transformation] = metric_filter["MetricTransformations"]
+    assert transformation["MetricName"] == "RawObjectsWritten"
+    assert transformation["Dimensions"] == [{"Key": "source", "Value": "$.source"}]
+
+    # THEN one alarm watches that metric for this source
+    def watches(props: dict[str, Any]) -> bool:
+        stats = (
+            [props]
+            if "MetricName" in props
+            else [q["MetricStat"]["Metric"] for q in props.get("Metrics", []) if "MetricStat" in q]
+        )
+        return any(
+            s["MetricName"] == "RawObjectsWritten" and s["Dimensions"] == [{"Name": "source", "Value": source}]
+            for s in stats
+        )
+
+    [alarm] = [a["Properties"] for a in of_type("AWS::CloudWatch::Alarm").values() if watches(a["Properties"])]
+    if get(source).market == "XNYS":  # counted only while the market is open (Mon-Fri, inside the session in UTC)
+        [expression] = [q["Expression"] for q in alarm["Metrics"] if q.get("ReturnData")]
+        assert "DAY(filled) <= 5" in expression and "HOUR(filled) >= 15" in expression
+        assert alarm["TreatMissingData"] == "notBreaching"
+    else:  # 24/7: no raw object at all is an alarm
+        assert alarm["TreatMissingData"] == "breaching"
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
+
+
+def test_the_oxr_refresh_period_the_template_passes_is_the_settings_default() -> None:
+    from pipeline.settings import Settings
+
+    assert (
+        int(BODY["Parameters"]["OxrRefreshSeconds"]["Default"]) == Settings.model_fields["oxr_refresh_seconds"].default
+    )
+    env = RESOURCES["IngestOpenExchangeRatesFunction"]["Properties"]["Environment"]["Variables"]
+    assert env[Env.OXR_REFRESH_SECONDS] == {"Ref": "OxrRefreshSeconds"}
+
+
+def test_the_bucket_is_kept_on_delete_but_not_after_a_failed_first_create() -> None:
+    [bucket] = of_type("AWS::S3::Bucket").values()
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
+
+
+def test_the_function_security_group_has_only_its_explicit_egress() -> None:
+    # Separate SecurityGroupEgress resources would sit next to the default allow-all rule; inline ones replace it
+    assert not of_type("AWS::EC2::SecurityGroupEgress")
+    for logical_id, group in of_type("AWS::EC2::SecurityGroup").items():
+        rules = group["Properties"]["SecurityGroupEgress"]
+        assert rules and all(rule.get("IpProtocol") != "-1" for rule in rules), logical_id
 
 
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -184,7 +335,22 @@ def test_secrets_are_read_only_by_the_functions_that_need_them() -> None:
         "IngestOpenExchangeRatesRole": {"OxrAppIdSecretArn"},
         "ProcessYahooFinanceRole": {"SnowflakeSecretArn"},
         "ProcessOpenExchangeRatesRole": {"SqlServerUrlSecretArn", "SqlServerUrlSecret"},  # given, or created
+        "SqlServerDatabaseRole": {"SqlServerMasterSecret"},  # creates the RDS option's database, once
     }
+
+
+def test_the_rds_option_creates_its_own_database_and_the_url_names_it() -> None:
+    template = Template(BODY, {"CreateSqlServer": "true"})
+    created = {lid for lid, _ in template.resources()}
+    assert {"SqlServerDatabase", "SqlServerDatabaseFunction"} <= created
+    database = RESOURCES["SqlServerDatabase"]["Properties"]
+    assert database["DatabaseName"] == {"Ref": "SqlServerDatabaseName"}
+    assert BODY["Parameters"]["SqlServerDatabaseName"]["Default"] not in ("master", "")
+    handler = RESOURCES["SqlServerDatabaseFunction"]["Properties"]["Handler"]
+    module, name = handler.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), name))
+    url = json.dumps(RESOURCES["SqlServerUrlSecret"]["Properties"]["SecretString"])
+    assert "${SqlServerDatabase.Name}" in url and "/master" not in url
 
 
 def test_the_default_parameters_deploy_no_database_and_no_vpc() -> None:

@@ -61,7 +61,7 @@ def test_every_declared_queue_exists_with_its_declared_attributes_and_redrive(
     template: Template, live: dict[str, Any]
 ) -> None:
     declared = list(template.resources("AWS::SQS::Queue"))
-    assert len(declared) == 7  # a queue and a dead-letter queue per source, and the ingest dead-letter queue
+    assert len(declared) == 8  # a queue and a dead-letter queue per source, the ingest and event delivery DLQs
     for logical_id, _ in declared:
         props = template.properties(logical_id)
         attributes = live["sqs"].get_queue_attributes(QueueUrl=template.physical[logical_id], AttributeNames=["All"])[

@@ -1,0 +1,104 @@
+"""`python -m pipeline cost`: the bill follows the template, the registry and the code, and the docs quote it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.deploy.cost import PRICES, compute, markdown, measured_durations, schedule_minutes
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
+
+
+def test_the_counts_follow_the_schedules_the_markets_and_the_oxr_refresh_period() -> None:
+    bill = compute(durations={})
+    # every ingest runs every scheduled minute of a 30-day month
+    assert {bill.invocations[f"ingest-{s}"] for s in ("yahoo_finance", "coinmarketcap", "openexchangerates")} == {
+        43_200
+    }
+    # stocks write a raw object only in XNYS minutes; crypto every minute; unchanged rates write nothing, so one an hour
+    assert bill.raw_objects == {"yahoo_finance": 8_190, "coinmarketcap": 43_200, "openexchangerates": 720}
+    assert bill.invocations["process-openexchangerates"] == 720
+    # a faster plan writes more raw objects, and a slower schedule runs the ingest less
+    faster = compute({"OxrRefreshSeconds": "1800", "CoinMarketCapSchedule": "rate(5 minutes)"}, durations={})
+    assert faster.raw_objects["openexchangerates"] == 1_440 and faster.invocations["ingest-coinmarketcap"] == 8_640
+
+
+def test_lambda_compute_follows_memory_and_measured_durations() -> None:
+    base = compute(durations={})
+    doubled = compute({"IngestMemorySize": "2048", "ProcessMemorySize": "2048"}, durations={})
+    [compute_line] = [line for line in base.lines if line.item == "compute"]
+    [doubled_line] = [line for line in doubled.lines if line.item == "compute"]
+    assert doubled_line.quantity == pytest.approx(2 * compute_line.quantity, rel=1e-6)
+    measured = compute(durations={"ingest-coinmarketcap": 4_000})
+    [measured_line] = [line for line in measured.lines if line.item == "compute"]
+    assert measured.durations_measured and not base.durations_measured
+    assert measured_line.quantity - compute_line.quantity == pytest.approx(43_200 * 2, rel=1e-3)  # 2 s more x 1 GB
+
+
+def test_the_free_tier_covers_lambda_and_never_raises_a_line() -> None:
+    bill = compute(durations={})
+    assert all(0 <= line.usd_after_free_tier <= line.usd for line in bill.lines)
+    lam = [line for line in bill.lines if line.service == "Lambda"]
+    assert sum(line.usd for line in lam) > 5 and sum(line.usd_after_free_tier for line in lam) == 0
+    assert PRICES["lambda_gb_seconds"].free == 400_000
+
+
+def test_the_snowflake_warehouse_runs_through_every_market_minute() -> None:
+    flake = compute(durations={}, credit_price=3.0).snowflake
+    assert flake["loads"] == 8_190 and flake["credits"] == pytest.approx(8_190 / 60 + 21 * 60 / 3600, abs=0.1)
+    assert flake["usd"] == pytest.approx(flake["credits"] * 3.0, abs=0.5)
+
+
+def test_measurements_are_read_from_the_artifacts_run_file(tmp_path: Path) -> None:
+    path = tmp_path / "durations.json"
+    assert measured_durations(path) == {}
+    path.write_text(json.dumps({"functions": {"ingest-coinmarketcap": {"invocation_ms": 812.5, "init_ms": 900}}}))
+    assert measured_durations(path) == {"ingest-coinmarketcap": 812.5}
+
+
+def test_an_unknown_schedule_is_one_clear_error() -> None:
+    assert schedule_minutes("rate(1 minute)") == 43_200 and schedule_minutes("rate(2 hours)") == 360
+    from pipeline.deploy.functions import PackagingError
+
+    with pytest.raises(PackagingError, match=r"cannot count schedule 'cron\(0 \* \* \* \? \*\)'"):
+        schedule_minutes("cron(0 * * * ? *)")
+
+
+def test_docs_quote_the_bill_the_command_prints() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    quoted = re.search(r"<!-- pipeline cost --markdown --assumed-durations -->\n(.*?)\n<!-- end -->", text, re.S)
+    assert quoted, "docs/deploy.md has no quoted `pipeline cost` block"
+    printed = subprocess.run(
+        [sys.executable, "-m", "pipeline", "cost", "--markdown", "--assumed-durations"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert quoted.group(1).strip() == printed == markdown(compute(durations={}))
+    total = re.search(r"\*\*AWS total\*\* \| \| \| \*\*(\$[\d.,]+)\*\*", printed)
+    assert total and f"about **{total.group(1)} a month**" in text
+
+
+def test_the_json_output_has_the_totals() -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "pipeline", "cost", "--json", "--assumed-durations"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    document = json.loads(printed)
+    assert document["total_usd"] == round(compute(durations={}).total, 2)
+    assert {line["service"] for line in document["lines"]} >= {
+        "Lambda",
+        "SQS",
+        "SNS",
+        "S3",
+        "Secrets Manager",
+        "CloudWatch",
+    }

@@ -105,9 +105,9 @@ def apt_mirror(sources: tuple[Path, ...] = SOURCES) -> str:
             files.append(path)
     for file in files:
         for uri in _uris(file.read_text(encoding="utf-8", errors="replace")):
-            path = uri.rstrip("/")
-            if path.endswith("/debian") and "security" not in path:
-                return path
+            archive = uri.rstrip("/")
+            if archive.endswith("/debian") and "security" not in archive:
+                return archive
     raise RootError(f"no Debian archive in the apt sources ({', '.join(map(str, sources))})")
 
 

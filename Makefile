@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MINUTES ?= 30
 
-.PHONY: install demo test lint bench lab clean down tools iac runtime-root soak
+.PHONY: install demo test lint bench lab clean down tools iac runtime-root soak test-artifacts
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ $(RUNTIME_STAMP):
 	$(PYTHON) -m pipeline.local.sandbox.root --root $(RUNTIME_ROOT)
 
 runtime-root: $(RUNTIME_STAMP) ## python3.13 root filesystem (Debian trixie, debootstrap) under .local/
+
+# The functions run from their built artifacts in that root (awslambdaric, a sandbox each) on the local stack; the
+# AWS calls they make are checked against their roles, and parliament lints the roles' policies.
+test-artifacts: $(STAMP) $(RUNTIME_STAMP) ## the artifacts run (python3.13 sandboxes, IAM check, parliament)
+	$(BIN)/python -m pipeline layer build
+	$(BIN)/python -m pytest tests/artifacts
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks

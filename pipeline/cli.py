@@ -95,11 +95,25 @@ def run(
     speed: Annotated[float | None, typer.Option(min=0.01, help="Times real time; default: as fast as possible")] = None,
     source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON")] = False,
+    artifacts: Annotated[
+        bool,
+        typer.Option(
+            "--artifacts",
+            help="Run each function from its built code package and layer, sandboxed in a python3.13 root under "
+            "awslambdaric (make runtime-root; layers from `layer build`), and check the AWS calls against IAM",
+        ),
+    ] = False,
 ) -> None:
     """Run the schedule and the consumers over the local stack for N scheduled minutes (simulated sources)."""
     from pipeline.local.demo import run_minutes
 
     stack = _local_stack()
+    if artifacts:
+        from pipeline.local.sandbox.run import run_artifacts
+
+        start_at = _time(start, "start")
+        _print_report(run_artifacts(stack, minutes, start_at, speed=speed, sources=source), as_json)
+        return
     report = run_minutes(stack, minutes, _time(start, "start"), speed=speed, sources=source, progress=not as_json)
     _print_report(report, as_json)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pipeline.handlers import clients
 from pipeline.local.sandbox import root
 
 ROOT_MISSING = "no python3.13 root: `make runtime-root` builds it (make test-artifacts does)"
@@ -19,3 +22,13 @@ def runtime_root_dir() -> Path:
     except root.RootError:
         pytest.skip(ROOT_MISSING)
     return root.root_dir()
+
+
+@pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    """Runs point this process at the local stack (os.environ, cached clients): leave no trace for other tests."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    clients.reset()

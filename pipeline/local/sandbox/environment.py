@@ -217,7 +217,8 @@ class ExecutionEnvironment:
             "TZ": ":UTC",
             "HOME": HOME,
         }
-        return {**self.base_environment, **c.environment, **lambda_env}
+        # The template's variables, then the local stack's (mode, endpoints, credentials, stand-ins), then Lambda's own.
+        return {**c.environment, **self.base_environment, **lambda_env}
 
     def command(self) -> list[str]:
         m, c = self.mounts, self.config

@@ -85,6 +85,9 @@ class SnowflakeCredentials(BaseModel):
             "network_timeout": self.login_timeout * 3,
             "socket_timeout": self.login_timeout,
             "client_session_keep_alive": False,
+            # No probing of EC2/Azure/GCP metadata endpoints and STS at each cold connect (the connector's
+            # platform detection): a Lambda has none of them, and the probes cost the cold start their timeouts.
+            "platform_detection_timeout_seconds": 0.0,
             "session_parameters": {"TIMEZONE": "UTC", "QUERY_TAG": "market-data-pipeline"},
         }
         for name in ("warehouse", "role", "host", "port"):

@@ -46,7 +46,8 @@ def use_stack(stack: LocalStack, **overrides: Any) -> Settings:
 
     mode = os.environ.get(Env.MODE)
     plan = {_PLAN_FIELDS[name]: value for name, value in SIMULATED_OXR_PLAN.items() if name not in os.environ}
-    stack.overrides = {**plan, **({"mode": mode} if mode else {}), **stack.overrides, **overrides}
+    stack.defaults = {**plan, **({"mode": mode} if mode else {})}  # as the environment says now
+    stack.overrides = {**stack.overrides, **overrides}
     settings = stack.settings()
     # Powertools reads its log level from the environment: the handlers' logs stay at warnings while minutes run.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")

@@ -103,7 +103,9 @@ class LocalStack:
     started_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     # True when `up` found the stack already running (not saved).
     already_running: bool = field(default=False, compare=False)
-    # Settings fields this process sets on top of the stack's own (`demo.use_stack`; not saved).
+    # Settings fields this process sets on top of the stack's own (`demo.use_stack`; not saved): defaults that the
+    # environment may override, then the caller's overrides.
+    defaults: dict[str, Any] = field(default_factory=dict, compare=False)
     overrides: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # -- names ----------------------------------------------------------------------------------------
@@ -153,13 +155,13 @@ class LocalStack:
         }
 
     def settings(self, **overrides: Any) -> Settings:
-        """Settings pointing at this stack, with this process's `overrides` and then the given ones (Settings fields,
-        validated)."""
+        """Settings pointing at this stack, with this process's defaults and overrides and then the given ones
+        (Settings fields, validated)."""
         env: dict[str, Any] = dict(self.env())
         settings = Settings(**env)
-        if not (self.overrides or overrides):
+        if not (self.defaults or self.overrides or overrides):
             return settings
-        return Settings.model_validate({**settings.model_dump(), **self.overrides, **overrides})
+        return Settings.model_validate({**settings.model_dump(), **self.defaults, **self.overrides, **overrides})
 
     def running(self) -> bool:
         return self.moto.running() and self.fakesnow.running()
@@ -190,6 +192,7 @@ class LocalStack:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("already_running")
+        data.pop("defaults")
         data.pop("overrides")
         return data
 

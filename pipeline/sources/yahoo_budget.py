@@ -17,9 +17,10 @@ fetched every minute:
   records a cool-down of `yahoo_cooldown_minutes`, doubled on each trip that follows another (up to
   `yahoo_cooldown_max_minutes`), and no request goes out until it ends. A minute without a 429 resets it.
 - **Not found.** A symbol answering 404 is skipped for the rest of its New York day.
-- **One run at a time.** The state document carries a lease; a run that finds another's live lease fetches
-  nothing. (The real guard is the function's reserved concurrency of 1; the lease catches what slips past it,
-  such as a run still going when the next minute's starts.)
+- **One run at a time.** The state document carries a lease, taken with a conditional write (`put_if`), so of
+  two runs that read it at once only one wins; a run that finds another's live lease fetches nothing. (The
+  first guard is the function's reserved concurrency of 1; the lease catches what slips past it, such as a run
+  still going when the next minute's starts.)
 
 All of it lives in one state document, `state/yahoo_finance.json` (`pipeline.state`).
 """
@@ -37,7 +38,7 @@ from typing import Any, Final
 from pipeline.calendar import NEW_YORK
 from pipeline.contracts import iso, to_utc
 from pipeline.sources.base import NothingToIngest
-from pipeline.state import StateStore
+from pipeline.state import StateConflict, StateStore
 
 STATE_NAME: Final = "yahoo_finance"
 LATE_MINUTES: Final = 2  # a bar may appear, or be revised, this long after it closed
@@ -89,11 +90,14 @@ class YahooState:
     cooldown_level: int = 0
     lease: dict[str, str] | None = None  # {"owner", "expires", "scheduled_at"}
     last: dict[str, Any] = field(default_factory=dict)  # what the last minute did (for people and metrics)
+    version: str | None = None  # the document's version when read (a conditional write needs it)
 
     @classmethod
     def load(cls, store: StateStore | None) -> YahooState:
-        doc = (store.get(STATE_NAME) if store is not None else None) or {}
+        versioned = store.read(STATE_NAME) if store is not None else None
+        doc = (versioned.doc if versioned is not None else None) or {}
         return cls(
+            version=versioned.version if versioned is not None else None,
             through=dict(doc.get("through") or {}),
             not_found=dict(doc.get("not_found") or {}),
             cooldown_until=doc.get("cooldown_until"),
@@ -112,9 +116,17 @@ class YahooState:
             "last": self.last,
         }
 
-    def save(self, store: StateStore | None) -> None:
-        if store is not None:
-            store.put(STATE_NAME, self.as_dict())
+    def save(self, store: StateStore | None) -> bool:
+        """Write the document if nobody wrote it since this run read (or last wrote) it; False if somebody did
+        (a run that took over an expired lease: its state stands, this run's progress is dropped, and the
+        symbols it fetched are simply fetched again)."""
+        if store is None:
+            return True
+        try:
+            self.version = store.put_if(STATE_NAME, self.as_dict(), self.version)
+        except StateConflict:
+            return False
+        return True
 
     # ------------------------------------------------------------------------------------------ the breaker
 
@@ -151,7 +163,8 @@ class YahooState:
     # ------------------------------------------------------------------------------------------ the lease
 
     def acquire(self, store: StateStore | None, at: datetime, now: datetime, hold: timedelta) -> str:
-        """Take the lease (saved at once, then read back) or raise NothingToIngest if another run holds it."""
+        """Take the lease (a conditional write: of two runs that read the same document, one wins) or raise
+        NothingToIngest if another run holds it."""
         if self.lease is not None and to_utc(self.lease["expires"]) > now:
             raise NothingToIngest(
                 f"yahoo_finance: another ingest run (minute {self.lease.get('scheduled_at')}) is still under way, "
@@ -159,11 +172,8 @@ class YahooState:
             )
         owner = uuid.uuid4().hex
         self.lease = {"owner": owner, "expires": iso(now + hold), "scheduled_at": iso(at)}
-        self.save(store)
-        if store is not None:
-            current = (store.get(STATE_NAME) or {}).get("lease") or {}
-            if current.get("owner") != owner:  # another run wrote its lease between our read and our write
-                raise NothingToIngest("yahoo_finance: another ingest run took the lease at the same time")
+        if not self.save(store):  # another run wrote the document between our read and our write
+            raise NothingToIngest("yahoo_finance: another ingest run took the lease at the same time")
         return owner
 
     def release(self, owner: str) -> None:

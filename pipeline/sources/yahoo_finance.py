@@ -36,6 +36,7 @@ saved mid-session was fetched at its `regularMarketTime` (its last trade), so it
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -353,11 +354,13 @@ def bar_problem(
     shown = "(open {}, high {}, low {}, close {})".format(*map(_fmt_price, prices))
     if any(p != p for p in prices):
         return f"bar lacks a price {shown}"
+    if not all(math.isfinite(p) for p in prices):
+        return f"bar has a price that is not finite {shown}"
     if min(prices) <= 0:
         return f"bar has a price of 0 or less {shown}"
     if not (lo <= min(o, c) and max(o, c) <= h):
         return f"bar prices are inconsistent: low <= open, close <= high fails {shown}"
-    if v != v or v < 0:
+    if v != v or v < 0 or not math.isfinite(v):
         return f"bar has a volume of {_fmt_price(v)}: expected 0 or more"
     return None
 
@@ -445,7 +448,7 @@ def load_chart(path: Path, *, session_factory: Callable[..., Any] | None = None)
     stamps = []
     try:
         stamps = [int(t) for t in (document["chart"]["result"] or [{}])[0].get("timestamp") or []]
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError):
         stamps = []
     if stamps:
         start = datetime.fromtimestamp(min(stamps), UTC)

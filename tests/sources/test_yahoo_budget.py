@@ -140,6 +140,18 @@ def test_another_run_holding_the_lease_makes_this_one_fetch_nothing():
     assert twin.fetch(0).symbols and twin.doc["lease"] is None
 
 
+def test_of_two_runs_that_read_the_state_at_once_only_one_takes_the_lease():
+    from pipeline.sources.yahoo_budget import YahooState
+
+    store = MemoryState()
+    first, second = YahooState.load(store), YahooState.load(store)
+    now, hold = datetime.now(UTC), timedelta(seconds=70)
+    first.acquire(store, T0, now, hold)
+    with pytest.raises(NothingToIngest, match="took the lease at the same time"):
+        second.acquire(store, T0, now, hold)
+    assert store.get(STATE_NAME)["lease"] == first.lease
+
+
 def test_no_request_starts_after_the_time_budget_and_the_rest_waits_for_the_next_minute():
     twin = Twin(Faults(), limit=10)
     twin.settings = twin.settings.model_copy(update={"yahoo_time_budget_seconds": 1e-9})

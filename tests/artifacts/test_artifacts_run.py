@@ -41,10 +41,24 @@ NOT_EXERCISED = {
     ("IngestCoinMarketCapRole", "s3:GetObject", "state/coinmarketcap.json"),
     ("IngestCoinMarketCapRole", "s3:PutObject", "state/coinmarketcap.json"),
 }
+# The process functions' failure paths, which a clean run never takes: a terminal error is quarantined
+# (pipeline.quarantine), a transient one backs the message's visibility off (pipeline.handlers.process).
+for _name, _source in (("YahooFinance", "yahoo_finance"), ("CoinMarketCap", "coinmarketcap"),
+                       ("OpenExchangeRates", "openexchangerates")):  # fmt: skip
+    _queue = f"market-data-pipeline-{_source}.fifo"
+    NOT_EXERCISED |= {
+        (f"Process{_name}Role", "s3:PutObject", f"quarantine/{_source}/*"),
+        (f"Process{_name}Role", "sqs:GetQueueUrl", _queue),
+        (f"Process{_name}Role", "sqs:ChangeMessageVisibility", _queue),
+    }
 
 
 def _key(finding: iam.Finding) -> tuple[str, str, str]:
-    return finding.role, finding.action, finding.resource.split(":::", 1)[-1].split("/", 1)[-1]
+    """(role, action, the object key pattern of an S3 resource or the name of another)."""
+    resource = finding.resource
+    if resource.startswith("arn:aws:s3:::"):
+        return finding.role, finding.action, resource.removeprefix("arn:aws:s3:::").partition("/")[2]
+    return finding.role, finding.action, resource.rsplit(":", 1)[-1]
 
 
 @pytest.fixture(scope="module")

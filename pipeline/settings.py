@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     snowflake_secret_arn: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_SECRET_ARN))
     snowflake_account: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_ACCOUNT))
     snowflake_user: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_USER))
+    snowflake_private_key: SecretStr | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_PRIVATE_KEY))
+    snowflake_private_key_file: Path | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_PRIVATE_KEY_FILE))
+    snowflake_private_key_passphrase: SecretStr | None = Field(
+        None, validation_alias=_env(Env.SNOWFLAKE_PRIVATE_KEY_PASSPHRASE)
+    )
+    snowflake_token: SecretStr | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_TOKEN))
     snowflake_password: SecretStr | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_PASSWORD))
     snowflake_database: str = Field("MARKET_DATA", validation_alias=_env(Env.SNOWFLAKE_DATABASE))
     snowflake_schema: str = Field("PUBLIC", validation_alias=_env(Env.SNOWFLAKE_SCHEMA))

@@ -20,6 +20,7 @@ from moto import mock_aws
 from pipeline.errors import SNOWFLAKE_SESSION_EXPIRED
 from pipeline.settings import Settings
 from pipeline.sinks.base import SinkError
+from pipeline.sinks.snowflake import cursor, end_fakesnow_session, query
 from pipeline.sinks.snowflake.configuration import (
     PASSWORD_WARNING,
     ConfigurationError,
@@ -313,3 +314,37 @@ def test_the_connector_caches_go_to_the_temporary_directory(monkeypatch, connect
     assert Path(OCSPCache.CACHE_DIR).is_relative_to(tmp)
     assert Path(os.environ["SF_TEMPORARY_CREDENTIAL_CACHE_DIR"]).is_relative_to(tmp)
     assert sink.credentials.connect_args()["client_store_temporary_credential"] is False
+
+
+# --- the local Snowflake for scripts ----------------------------------------------------------------------------
+
+
+def test_the_query_helpers_end_their_session_so_the_next_load_succeeds(fakesnow_server, tmp_path: Path):
+    harness = SnowflakeHarness(fakesnow_server, tmp_path)
+    harness.sink.load(harness.rows(3), harness.raw_key(0))
+
+    table = harness.sink.table
+    assert query(f"SELECT COUNT(*) FROM {table} WHERE VOLUME >= ?", (1001,), settings=harness.settings) == [(2,)]
+    with pytest.raises(RuntimeError), cursor(harness.settings) as cur:  # an error in the block ends it too
+        cur.execute(f"SELECT MAX(TS) FROM {table}")
+        raise RuntimeError("a script's own bug")
+
+    harness.sink.load(harness.rows(5), harness.raw_key(1))
+    assert harness.count() == 5
+
+
+def test_a_session_left_open_is_named_in_the_sink_error(fakesnow_server, tmp_path: Path):
+    harness = SnowflakeHarness(fakesnow_server, tmp_path)
+    harness.sink.load(harness.rows(1), harness.raw_key(0))
+    plain = snowflake.connector.connect(**harness.sink.credentials.connect_args())  # as a shell would, never closed
+    try:
+        with pytest.raises(SinkError) as failure:
+            harness.sink.load(harness.rows(2), harness.raw_key(1))
+        message = str(failure.value)
+        assert "another session holds the lock on the local Snowflake's database file" in message
+        assert str(harness.sink.credentials.db_path) in message and failure.value.transient
+    finally:
+        end_fakesnow_session(plain, harness.sink.credentials)
+        plain.close()
+    harness.sink.load(harness.rows(2), harness.raw_key(1))  # the lock is gone with the session
+    assert harness.count() == 2

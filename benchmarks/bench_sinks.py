@@ -261,7 +261,7 @@ def snowflake(port: int, folder: Path) -> tuple[list[Measure], list[tuple[int, f
     )  # fmt: skip
     sinks: dict[str, SnowflakeSink] = {}
     for method, (table, _) in CANDIDATES.items():
-        sinks[method] = SnowflakeSink.from_settings(settings.model_copy(update={"snowflake_table": table}))
+        sinks[method] = SnowflakeSink.from_settings(Settings(snowflake=settings.snowflake, snowflake_table=table))
         sinks[method].load(bars(1, 0), key_of("yahoo_finance", 0))  # table created, server warmed up
     out = []
     minute = 1

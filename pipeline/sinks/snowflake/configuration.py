@@ -62,6 +62,11 @@ _ENV_NAMES = {
     "table": Env.SNOWFLAKE_TABLE, "warehouse": Env.SNOWFLAKE_WAREHOUSE, "role": Env.SNOWFLAKE_ROLE,
     "port": Env.SNOWFLAKE_PORT,
 }  # fmt: skip
+# The fields of `settings.snowflake` the credentials take as they are.
+_FROM_SETTINGS = (
+    "account", "user", "private_key", "private_key_passphrase", "token", "password", "database", "schema_name",
+    "table", "warehouse", "role", "host", "port", "protocol", "db_path", "login_timeout",
+)  # fmt: skip
 _SECRET_FIELDS = frozenset({"password", "private_key", "private_key_passphrase", "token"})
 
 PASSWORD_WARNING = (
@@ -182,27 +187,11 @@ class SnowflakeCredentials(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SnowflakeCredentials:
-        values: dict[str, Any] = {
-            "account": settings.snowflake_account,
-            "user": settings.snowflake_user,
-            "private_key": settings.snowflake_private_key,
-            "private_key_passphrase": settings.snowflake_private_key_passphrase,
-            "token": settings.snowflake_token,
-            "password": settings.snowflake_password,
-            "database": settings.snowflake_database,
-            "schema_name": settings.snowflake_schema,
-            "table": settings.snowflake_table,
-            "warehouse": settings.snowflake_warehouse,
-            "role": settings.snowflake_role,
-            "host": settings.snowflake_host,
-            "port": settings.snowflake_port,
-            "protocol": settings.snowflake_protocol,
-            "db_path": settings.snowflake_db_path,
-            "login_timeout": settings.snowflake_login_timeout,
-        }
-        if settings.snowflake_private_key_file is not None and not _present(values["private_key"]):
-            values["private_key"] = _read_key_file(settings.snowflake_private_key_file)
-        if settings.snowflake_secret_arn:
+        sf = settings.snowflake
+        values: dict[str, Any] = {field: getattr(sf, field) for field in _FROM_SETTINGS}
+        if sf.private_key_file is not None and not _present(values["private_key"]):
+            values["private_key"] = _read_key_file(sf.private_key_file)
+        if sf.secret_arn:
             secret = _from_secret(settings)
             if any(name in secret for name in _SIGN_IN):  # the secret signs in alone
                 values.update(dict.fromkeys(_SIGN_IN))
@@ -275,7 +264,7 @@ def _warn_password_once() -> None:
 
 
 def _from_secret(settings: Settings) -> dict[str, Any]:
-    arn = settings.snowflake_secret_arn
+    arn = settings.snowflake.secret_arn
     try:
         text = settings.secret(None, arn)
         document = json.loads(text or "")

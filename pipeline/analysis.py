@@ -91,14 +91,14 @@ def load_rates(
     already in force at `start`)."""
     import sqlalchemy as sa
 
-    url = settings.secret(settings.sqlserver_url, settings.sqlserver_url_secret_arn)
+    url = settings.secret(settings.sqlserver.url, settings.sqlserver.url_secret_arn)
     if not url:
         raise ValueError("no SQL Server URL: set PIPELINE_SQLSERVER_URL (the local stack sets it)")
     engine = sa.create_engine(url)
     try:
-        if not sa.inspect(engine).has_table(settings.sqlserver_table):
+        if not sa.inspect(engine).has_table(settings.sqlserver.table):
             return pd.DataFrame(columns=RATE_COLUMNS)
-        table = sa.Table(settings.sqlserver_table, sa.MetaData(), autoload_with=engine)
+        table = sa.Table(settings.sqlserver.table, sa.MetaData(), autoload_with=engine)
         columns = {c.name.lower(): c for c in table.columns}
         ts = columns["rate_ts"]
         query = (

@@ -1,5 +1,8 @@
 """One typed settings object, read from the environment (and an untracked `.env` file).
 
+Each sink has its own settings class (`settings.snowflake`, `settings.sqlserver`), read from its own prefix
+(`PIPELINE_SNOWFLAKE_*`, `PIPELINE_SQLSERVER_*`); `Settings` is still the one object callers build.
+
 In AWS the secrets arrive as Secrets Manager ARNs (`*_SECRET_ARN`) and are fetched, cached, by Powertools;
 locally they come straight from the environment. A secret is a `SecretStr`, so it never shows in a repr or a log.
 """
@@ -8,9 +11,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.constants import Env
@@ -18,6 +21,72 @@ from pipeline.constants import Env
 
 def _env(name: str, *more: str) -> AliasChoices:
     return AliasChoices(name, *more)
+
+
+class _SinkSettings(BaseSettings):
+    """A sink's settings: every field read from `<prefix><FIELD>` (and `.env`)."""
+
+    # Variables whose field has another name (`PIPELINE_SNOWFLAKE_SCHEMA` sets `schema_name`).
+    renamed: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def field_of(cls, key: str) -> str | None:
+        """The field a variable name (`PIPELINE_SNOWFLAKE_HOST`) or a flat name (`snowflake_host`) sets, if any."""
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        flat = prefix.removeprefix("PIPELINE_").lower()
+        if key.upper().startswith(prefix):
+            name = key[len(prefix) :].lower()
+        elif key.startswith(flat):
+            name = key[len(flat) :]
+        else:
+            return None
+        name = cls.renamed.get(name, name)
+        return name if name in cls.model_fields else None
+
+
+class SnowflakeSettings(_SinkSettings):
+    """The Snowflake sink (`PIPELINE_SNOWFLAKE_*`): either a secret ARN holding a JSON object of these fields, or
+    the fields themselves. Sign-in is one of private_key (or private_key_file), token or password."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PIPELINE_SNOWFLAKE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    renamed: ClassVar[dict[str, str]] = {"schema": "schema_name"}
+
+    secret_arn: str | None = None
+    account: str | None = None
+    user: str | None = None
+    private_key: SecretStr | None = None
+    private_key_file: Path | None = None
+    private_key_passphrase: SecretStr | None = None
+    token: SecretStr | None = None
+    password: SecretStr | None = None
+    database: str = "MARKET_DATA"
+    # `schema` would shadow pydantic's BaseModel.schema; the variable keeps its name.
+    schema_name: str = Field("PUBLIC", validation_alias=Env.SNOWFLAKE_SCHEMA)
+    warehouse: str | None = None
+    role: str | None = None
+    table: str = "BARS_1M"
+    host: str | None = None
+    port: int | None = None
+    protocol: Literal["http", "https"] = "https"
+    # fakesnow only: the folder where the local server keeps its DuckDB files.
+    db_path: Path | None = None
+    login_timeout: int = Field(20, ge=1)
+
+
+class SqlServerSettings(_SinkSettings):
+    """The SQL Server sink (`PIPELINE_SQLSERVER_*`): a SQLAlchemy URL (mssql+pymssql://... in AWS, sqlite:///...
+    locally), or the ARN of a secret holding it, and the table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PIPELINE_SQLSERVER_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    url: SecretStr | None = None
+    url_secret_arn: str | None = None
+    table: str = "fx_rates"
 
 
 class Settings(BaseSettings):
@@ -72,26 +141,29 @@ class Settings(BaseSettings):
         "", "missing_app_id", "invalid_app_id", "not_allowed", "access_restricted", "rate_limited"
     ] = Field("", validation_alias=_env(Env.OXR_SIMULATED_FAULT))
 
-    # Snowflake (either a secret ARN holding a JSON object of these fields, or the fields themselves)
-    snowflake_secret_arn: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_SECRET_ARN))
-    snowflake_account: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_ACCOUNT))
-    snowflake_user: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_USER))
-    snowflake_password: SecretStr | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_PASSWORD))
-    snowflake_database: str = Field("MARKET_DATA", validation_alias=_env(Env.SNOWFLAKE_DATABASE))
-    snowflake_schema: str = Field("PUBLIC", validation_alias=_env(Env.SNOWFLAKE_SCHEMA))
-    snowflake_warehouse: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_WAREHOUSE))
-    snowflake_role: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_ROLE))
-    snowflake_table: str = Field("BARS_1M", validation_alias=_env(Env.SNOWFLAKE_TABLE))
-    snowflake_host: str | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_HOST))
-    snowflake_port: int | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_PORT))
-    snowflake_protocol: Literal["http", "https"] = Field("https", validation_alias=_env(Env.SNOWFLAKE_PROTOCOL))
-    snowflake_db_path: Path | None = Field(None, validation_alias=_env(Env.SNOWFLAKE_DB_PATH))
-    snowflake_login_timeout: int = Field(20, ge=1, validation_alias=_env(Env.SNOWFLAKE_LOGIN_TIMEOUT))
+    # The sinks: one settings class each, read from their own prefix (PIPELINE_SNOWFLAKE_*, PIPELINE_SQLSERVER_*).
+    snowflake: SnowflakeSettings = Field(default_factory=lambda: SnowflakeSettings())
+    sqlserver: SqlServerSettings = Field(default_factory=lambda: SqlServerSettings())
 
-    # SQL Server (a SQLAlchemy URL: mssql+pymssql://... in AWS, sqlite:///... locally)
-    sqlserver_url: SecretStr | None = Field(None, validation_alias=_env(Env.SQLSERVER_URL))
-    sqlserver_url_secret_arn: str | None = Field(None, validation_alias=_env(Env.SQLSERVER_URL_SECRET_ARN))
-    sqlserver_table: str = Field("fx_rates", validation_alias=_env(Env.SQLSERVER_TABLE))
+    @model_validator(mode="before")
+    @classmethod
+    def _sink_values(cls, data: Any) -> Any:
+        """Sink values given to `Settings(...)` by variable (`PIPELINE_SNOWFLAKE_HOST=...`, as the local stack's
+        environment) or by flat name (`snowflake_host=...`) go to their sink's settings; the sink's other values
+        are still read from the environment."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name, sink_class in (("snowflake", SnowflakeSettings), ("sqlserver", SqlServerSettings)):
+            given = {field: data.pop(key) for key in list(data) if (field := sink_class.field_of(key)) is not None}
+            if not given:
+                continue
+            current = data.get(name)
+            if isinstance(current, BaseModel):
+                data[name] = current.model_copy(update=sink_class(**given).model_dump(include=set(given)))
+            else:
+                data[name] = sink_class(**{**(current or {}), **given})
+        return data
 
     def secret(self, value: SecretStr | None, arn: str | None) -> str | None:
         """The secret's value: from the environment if set, else from Secrets Manager by ARN (cached)."""

@@ -140,7 +140,7 @@ def test_an_extra_row_and_a_missing_object_are_reported(pipeline_world):
 def test_a_sink_that_cannot_be_reached_is_an_error_not_a_pass(pipeline_world):
     settings, s3, sinks, _ = pipeline_world
     report = verify(
-        settings.model_copy(update={"sqlserver_url": None}),
+        settings.model_copy(update={"sqlserver": settings.sqlserver.model_copy(update={"url": None})}),
         T0,
         s3=s3,
         sinks={k: v for k, v in sinks.items() if k != "openexchangerates"},

@@ -310,9 +310,9 @@ def _new_stack(
         snowflake=SnowflakeEndpoint(
             host=HOST,
             port=fakesnow.port,
-            database=settings.snowflake_database,
-            schema=settings.snowflake_schema,
-            table=settings.snowflake_table,
+            database=settings.snowflake.database,
+            schema=settings.snowflake.schema_name,
+            table=settings.snowflake.table,
             db_path=str(local_dir / SNOWFLAKE_DIR),
         ),
         sqlserver_url=f"sqlite:///{local_dir / SQLSERVER_FILE}",

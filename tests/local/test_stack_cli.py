@@ -144,7 +144,7 @@ def test_the_stack_environment_points_the_project_settings_and_clients_at_it(
     # THEN they reach the local stack's queues, bucket and topic, in simulated mode
     assert settings.mode == "simulated"
     assert (settings.bucket, settings.topic_arn) == (local_stack.bucket, local_stack.topic_arn)
-    assert settings.snowflake_port == local_stack.snowflake.port
+    assert settings.snowflake.port == local_stack.snowflake.port
     queues = aws.client("sqs", settings).list_queues()["QueueUrls"]
     assert set(local_stack.queues.values()) <= set(queues)
     assert aws.client("s3", settings).head_bucket(Bucket=settings.bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200

@@ -30,23 +30,28 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import sys
+import tempfile
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, TypeVar
 
 from pipeline import registry
 from pipeline.constants import SourceId
 from pipeline.contracts import to_utc
-from pipeline.errors import classify_snowflake, one_line
+from pipeline.errors import SNOWFLAKE_SESSION_EXPIRED, classify_snowflake, one_line
 from pipeline.schemas import Bar
 from pipeline.settings import Settings
 from pipeline.sinks.base import SinkError, SinkRejected, StoredRow, batch_params, sink_error
 from pipeline.sinks.snowflake.configuration import SnowflakeCredentials
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COLUMNS: Final = ("SYMBOL", "TS", "OPEN", "HIGH", "LOW", "CLOSE", "VOLUME", "RAW_KEY", "LOADED_AT")
 KEY: Final = ("SYMBOL", "TS")
@@ -154,9 +159,13 @@ class SnowflakeSink:
             document = rows_document(params)
         except ValueError as exc:  # an infinite price: JSON has no such number, and neither has the table
             raise SinkRejected(f"{self.credentials.where}: {raw_key}: {exc}; nothing was written") from None
-        with self.session(f"could not load {raw_key}") as cursor:
+        sql = merge_sql(self.table, batch_window(params))
+
+        def merge(cursor: Any) -> None:
             self.ensure_table(cursor)
-            self.execute(cursor, merge_sql(self.table, batch_window(params)), (document,))
+            self.execute(cursor, sql, (document,))
+
+        self.run(f"could not load {raw_key}", merge)
         return len(params)
 
     def ensure_table(self, cursor: Any) -> None:
@@ -169,6 +178,17 @@ class SnowflakeSink:
         return cursor.execute(sql, params)
 
     # -- sessions --------------------------------------------------------------------------------------------
+    def run(self, doing: str, work: Callable[[Any], T]) -> T:
+        """`work(cursor)` in a session. When Snowflake says the session has expired (390112, a warm Lambda whose
+        connection outlived its session), sign in again and run it once more instead of failing the record."""
+        try:
+            with self.session(doing) as cursor:
+                return work(cursor)
+        except SessionExpired:
+            log.warning("%s: the Snowflake session has expired: signing in again", self.credentials.where)
+        with self.session(doing) as cursor:
+            return work(cursor)
+
     @contextmanager
     def session(self, doing: str = "query failed") -> Iterator[Any]:
         """A cursor on an open connection; any driver error becomes one `SinkError` line (the event is retried).
@@ -185,23 +205,45 @@ class SnowflakeSink:
         except snowflake.connector.errors.Error as exc:
             self._disconnect()
             message = f"{self.credentials.where}: {doing}: {_driver_message(exc)}"
+            if getattr(exc, "errno", None) == SNOWFLAKE_SESSION_EXPIRED:
+                raise SessionExpired(message) from None
+            if (held := self._held_by_another_session(exc)) is not None:
+                raise SinkError(f"{self.credentials.where}: {doing}: {held}") from None
             raise sink_error(message, classify_snowflake(exc)) from None
         finally:
             if self.credentials.is_fakesnow:
                 self._disconnect()
 
     def _connect(self) -> Any:
+        use_tmp_for_connector_caches()
         import snowflake.connector
 
         if self._connection is None or self._connection.is_closed():
             try:
                 self._connection = snowflake.connector.connect(**self.credentials.connect_args())
             except snowflake.connector.errors.Error as exc:
+                if (held := self._held_by_another_session(exc)) is not None:
+                    raise SinkError(f"{self.credentials.where}: cannot connect: {held}") from None
                 raise SinkError(
                     f"{self.credentials.where}: cannot connect: {_driver_message(exc)} "
                     "(is it up and are the credentials right? the event will be retried)"
                 ) from None  # transient whatever the cause: the event is fine, the connection is not
         return self._connection
+
+    def _held_by_another_session(self, exc: BaseException) -> str | None:
+        """Against fakesnow: why the database file cannot be opened when another session holds it, else None."""
+        if not self.credentials.is_fakesnow or self.credentials.db_path is None:
+            return None
+        path = self.credentials.db_path / f"{self.credentials.database}.db"
+        text = str(exc)
+        if not any(sign in text for sign in DUCKDB_LOCK_SIGNS) and not database_file_locked(path):
+            return None
+        return (
+            f"another session holds the lock on the local Snowflake's database file {path} "
+            "(a connector session left open, in a notebook or a shell?): end it with "
+            "`pipeline.sinks.snowflake.end_fakesnow_session(connection, credentials)`, query through "
+            "`pipeline.sinks.snowflake.query(...)` next time, or restart the local stack; the event will be retried"
+        )
 
     def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
@@ -227,11 +269,14 @@ class SnowflakeSink:
         if since is not None and until is not None:
             sql += " OR TS BETWEEN ? AND ?"
             params += [since, until]
-        with self.session("could not read the bars") as cursor:
+
+        def read(cursor: Any) -> list[StoredRow]:
             if not self.table_exists(cursor):
                 return []
             cursor.execute(sql, params)
             return [StoredRow((symbol, to_utc(ts)), raw_key) for symbol, ts, raw_key in cursor.fetchall()]
+
+        return self.run("could not read the bars", read)
 
     def table_exists(self, cursor: Any) -> bool:
         """Whether the bars table exists yet (it is created on the first load)."""
@@ -240,6 +285,52 @@ class SnowflakeSink:
             (self.credentials.schema_name.upper(), self.credentials.table.upper()),
         )
         return bool(cursor.fetchone()[0])
+
+
+class SessionExpired(SinkError):
+    """Snowflake ended the session (390112); `SnowflakeSink.run` signs in again once."""
+
+
+# What DuckDB says when a database file is held by another connection (the fakesnow server's sessions).
+DUCKDB_LOCK_SIGNS: Final = ("Could not set lock on file", "Conflicting lock is held", "Unique file handle conflict")
+CACHE_DIR_VARIABLES: Final = {
+    # The connector's OCSP response cache (read when the connector module is imported).
+    "SF_OCSP_RESPONSE_CACHE_DIR": "ocsp",
+    # Its token cache (unused: client_store_temporary_credential is off, but never under HOME either).
+    "SF_TEMPORARY_CREDENTIAL_CACHE_DIR": "credentials",
+}
+
+
+def use_tmp_for_connector_caches() -> None:
+    """Point the connector's caches at the temporary directory (HOME is read-only in Lambda; /tmp is writable).
+
+    A variable already set wins. The OCSP cache directory is read when the connector is imported, so it is
+    re-read here when the connector was imported first.
+    """
+    root = Path(tempfile.gettempdir()) / "snowflake"
+    changed = False
+    for name, folder in CACHE_DIR_VARIABLES.items():
+        if name not in os.environ:
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            os.environ[name] = str(root / folder)
+            changed = True
+    if changed and "snowflake.connector.ocsp_snowflake" in sys.modules:
+        sys.modules["snowflake.connector.ocsp_snowflake"].OCSPCache.reset_cache_dir()
+
+
+def database_file_locked(path: Path) -> bool:
+    """Whether another process holds DuckDB's lock on a database file (fakesnow's server, for an open session)."""
+    import fcntl
+
+    try:
+        with path.open("rb") as file:
+            fcntl.lockf(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.lockf(file, fcntl.LOCK_UN)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return False
 
 
 def end_fakesnow_session(connection: Any, credentials: SnowflakeCredentials) -> None:

@@ -45,9 +45,9 @@ class SqlServerConfig(BaseModel):
     @classmethod
     def from_settings(cls, settings: Settings) -> SqlServerConfig:
         try:
-            url = settings.secret(settings.sqlserver_url, settings.sqlserver_url_secret_arn)
+            url = settings.secret(settings.sqlserver.url, settings.sqlserver.url_secret_arn)
         except Exception as exc:  # Secrets Manager unreachable or access denied: retried like any outage
-            arn = settings.sqlserver_url_secret_arn
+            arn = settings.sqlserver.url_secret_arn
             raise ConfigurationError(f"sqlserver sink: cannot read secret {arn}: {one_line(exc)}") from None
         if not url:
             raise ConfigurationError(
@@ -66,8 +66,8 @@ class SqlServerConfig(BaseModel):
                 f"sqlserver sink: unsupported database {backend!r}: expected one of {', '.join(SUPPORTED_BACKENDS)}"
             )
         try:
-            return cls(url=SecretStr(url), table=settings.sqlserver_table)
+            return cls(url=SecretStr(url), table=settings.sqlserver.table)
         except ValidationError:
             raise ConfigurationError(
-                f"sqlserver sink: {Env.SQLSERVER_TABLE}={settings.sqlserver_table!r} is not a plain table name"
+                f"sqlserver sink: {Env.SQLSERVER_TABLE}={settings.sqlserver.table!r} is not a plain table name"
             ) from None

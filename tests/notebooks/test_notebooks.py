@@ -77,14 +77,14 @@ def template_max_receive_count() -> int:
 
 def check_00(values: dict[str, Any]) -> None:
     assert values["raw_objects"] == {"yahoo_finance": 2, "coinmarketcap": 2, "openexchangerates": 2}
-    assert values["rows_processed"]["yahoo_finance"] == 2 * 5
+    assert values["rows_processed"]["yahoo_finance"] > 0  # a share of the universe a minute, with a lookback
     assert values["rows_processed"]["coinmarketcap"] == 2 * 10
     assert set(values["dead_letters"].values()) == {0}
     assert all(count > 0 for count in values["sink_rows"].values()), values["sink_rows"]
 
 
 def check_01(values: dict[str, Any]) -> None:
-    assert values["yahoo_rows"] == values["yahoo_success"] == 3
+    assert values["yahoo_rows"] == values["yahoo_success"] > 0  # the minute's share of the universe, closed bars
     assert values["twin_is_deterministic"] is True
     assert values["coins"] == values["coins_from_json_fallback"] == 10
     assert values["layout_errors"] == ["moved", "restyled"]
@@ -96,9 +96,9 @@ def check_02(values: dict[str, Any]) -> None:
     assert values["key"] == "raw/yahoo_finance/2026/11/05/1530.csv"  # 02 works on 5 November
     assert values["retry_same_key"] is True
     assert values["kept_existing_for_worse_answer"] is True
-    assert values["success_rows_kept"] == 3
+    assert values["success_rows_kept"] > 2  # the object there, not the worse answer of 2 rows
     assert values["raw_objects_in_window"] == 3
-    assert values["rows_in_window"] == 3 * 3
+    assert values["rows_in_window"] >= 3 * 3  # distinct (ts, symbol) bars: every stock in every minute, at least
     assert values["dead_letters"] == 0
 
 
@@ -269,14 +269,17 @@ def test_collect_reads_the_bars_of_the_window_only(stack_env: dict[str, str], lo
     start = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)  # a day no notebook and no demo uses
     os.environ["PIPELINE_UNIVERSE_LIMIT"] = "2"
     try:
-        run_minutes(local_stack, 4, start, sources=["yahoo_finance"], progress=False)
+        run_minutes(local_stack, 8, start, sources=["yahoo_finance"], progress=False)
     finally:
         os.environ.pop("PIPELINE_UNIVERSE_LIMIT", None)
-    bars = analysis.collect(local_stack.settings(), start, 3).bars
-    assert sorted(bars["ts"].unique()) == [
-        pd.Timestamp(start - timedelta(minutes=1)) + pd.Timedelta(minutes=i) for i in range(3)
-    ]
-    assert len(bars) == 3 * 2
+    settings = local_stack.settings()
+    held = analysis.load_bars(settings, start - timedelta(minutes=10), start + timedelta(minutes=10))
+    after_window = pd.Timestamp(start + timedelta(minutes=2))  # closes at 15:03, after the window 15:00-15:02
+    assert held["ts"].max() >= after_window, sorted(set(held["ts"]))  # the sinks hold later bars...
+    bars = analysis.collect(settings, start, 3).bars
+    first_bar, last_bar = pd.Timestamp(start - timedelta(minutes=1)), pd.Timestamp(start + timedelta(minutes=1))
+    assert len(bars) and bars["ts"].between(first_bar, last_bar).all(), sorted(set(bars["ts"]))  # ...collect not
+    assert bars["ts"].nunique() <= 3
 
 
 @pytest.mark.timeout(900)  # four notebook runs and a demo's run: longer than one notebook's time

@@ -49,6 +49,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -458,13 +459,20 @@ def rates_time(body: Any) -> datetime:
         raise PayloadError("openexchangerates body has no usable 'timestamp' (epoch seconds)") from None
 
 
+_CURRENCY = re.compile(r"[A-Z]{3,8}")  # ISO 4217 codes, and the few longer ones the Rate row allows
+
+
 def parse_body(body: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
     rate_ts = iso(rates_time(body))
-    base = str(body.get("base") or "USD")
+    base = body.get("base") or "USD"
+    if not isinstance(base, str) or not _CURRENCY.fullmatch(base):
+        raise PayloadError(f"openexchangerates body: base {str(base)[:40]!r} is not a currency code")
     tail = {"status": STATUS_SUCCESS, "error": "", "scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
     rows = []
     for currency, rate in sorted(body["rates"].items()):
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+        if not _CURRENCY.fullmatch(currency):
+            raise PayloadError(f"openexchangerates body: {currency[:40]!r} is not a currency code")
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < math.inf:
             raise PayloadError(f"openexchangerates body: rate of {currency} is {rate!r}, not a positive number")
         rows.append({"base": base, "currency": str(currency), "rate": float(rate), "rate_ts": rate_ts, **tail})
     return rows

@@ -44,6 +44,10 @@ def api_error(http_status: int, status: Any, *, alarm: bool = False) -> Upstream
     return UpstreamError(f"coinmarketcap API answered HTTP {http_status}: {message}")
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def parse_api(text: str, top_n: int = 10) -> list[dict[str, Any]]:
     """The top `top_n` coins of a /v1/cryptocurrency/listings/latest body, by `cmc_rank`."""
     try:
@@ -57,8 +61,9 @@ def parse_api(text: str, top_n: int = 10) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not data:
         raise PayloadError("coinmarketcap API body has no 'data' list of coins")
     rows = []
-    for item in data:
-        usd = ((item.get("quote") or {}).get("USD") or {}) if isinstance(item, dict) else {}
+    for entry in data:
+        item = _object(entry)  # a coin that is not an object has no fields: `check_rows` names what it lacks
+        usd = _object(_object(item.get("quote")).get("USD"))
         rows.append(
             {
                 "rank": item.get("cmc_rank"),

@@ -27,8 +27,15 @@ def check_rows(rows: list[dict[str, Any]], where: str) -> None:
     previous = 0
     for i, row in enumerate(rows, 1):
         label = f"{where} row {i} ({row.get('symbol') or row.get('name') or '?'})"
-        if not row.get("name") or not row.get("symbol"):
+        name, symbol = row.get("name"), row.get("symbol")
+        if not isinstance(name, str) or not name.strip() or not isinstance(symbol, str) or not symbol.strip():
             raise PayloadError(f"{label}: no coin name or symbol; the listing markup changed")
+        if len(symbol.strip()) > 32:
+            raise PayloadError(f"{label}: a symbol of {len(symbol.strip())} characters; the listing markup changed")
+        for field in ("market_cap_usd", "volume_24h_usd", "circulating_supply"):
+            amount = row.get(field)
+            if isinstance(amount, int | float) and amount < 0:
+                raise PayloadError(f"{label}: {field} is negative ({amount!r}); the listing markup changed")
         price = row.get("price_usd")
         if not isinstance(price, int | float) or not price > 0:
             raise PayloadError(f"{label}: no price; the listing markup changed")

@@ -18,6 +18,8 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,9 +29,9 @@ from pipeline.deploy.functions import PROJECT_ROOT, PackagingError
 
 DAYS: Final = 30
 MINUTES_PER_DAY: Final = 24 * 60
-# XNYS: 252 sessions a year (holidays out), 390 minutes each (09:30-16:00 New York); 21 sessions a month.
-XNYS_SESSIONS_PER_YEAR: Final = 252
-XNYS_SESSION_MINUTES: Final = 390
+# XNYS: the sessions of a reference year by the exchange's calendar (pipeline.calendar: holidays out, early
+# closes short), a twelfth of them a month.
+REFERENCE_YEAR: Final = 2026
 
 PRICES_NOTED: Final = "2026-12-01"
 PRICES_REGION: Final = "us-east-1"
@@ -156,17 +158,26 @@ def schedule_minutes(expression: str) -> int:
     return DAYS * MINUTES_PER_DAY // every
 
 
+@cache
+def _year_sessions(market: str, year: int = REFERENCE_YEAR) -> tuple[int, int]:
+    """(sessions, open minutes) of `market` in `year`, from the exchange calendar."""
+    from pipeline import calendar
+
+    found = calendar.sessions(market, datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC))
+    return len(found), sum(session.minutes for session in found)
+
+
 def market_minutes(market: str) -> int:
-    """Minutes a month a market is open."""
+    """Minutes a month a market is open (for XNYS a twelfth of the reference year's sessions)."""
     if market == "24/7":
         return DAYS * MINUTES_PER_DAY
     if market == "XNYS":
-        return round(XNYS_SESSIONS_PER_YEAR / 12 * XNYS_SESSION_MINUTES)
+        return round(_year_sessions(market)[1] / 12)
     raise PackagingError(f"cost: unknown market {market!r}")
 
 
 def market_sessions(market: str) -> float:
-    return DAYS if market == "24/7" else XNYS_SESSIONS_PER_YEAR / 12
+    return DAYS if market == "24/7" else _year_sessions(market)[0] / 12
 
 
 def measured_durations(path: Path = DURATIONS_FILE) -> dict[str, float]:
@@ -269,8 +280,9 @@ def compute(
         s3_get += scheduled + 2 * written
         s3_put += written + (written if source != "coinmarketcap" else 2 * written)
     bill.assumptions += [
-        f"a {DAYS}-day month; XNYS open {market_minutes('XNYS'):,} minutes ({XNYS_SESSIONS_PER_YEAR} sessions a "
-        f"year x {XNYS_SESSION_MINUTES} min / 12); 24/7 sources {market_minutes('24/7'):,} minutes",
+        f"a {DAYS}-day month; XNYS open {market_minutes('XNYS'):,} minutes (a twelfth of its "
+        f"{_year_sessions('XNYS')[0]} sessions in {REFERENCE_YEAR}, early closes short); 24/7 sources "
+        f"{market_minutes('24/7'):,} minutes",
         "durations "
         + ("measured by `run --artifacts`" if measured else "assumed (ASSUMED_DURATIONS_MS)")
         + ": "

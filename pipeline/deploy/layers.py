@@ -62,6 +62,18 @@ DROP_DIRS: Final = frozenset({"tests", "__pycache__"})
 # dist-info files importlib.metadata never reads; METADATA (versions), entry_points.txt and licenses stay.
 DROP_METADATA: Final = frozenset({"RECORD", "INSTALLER", "REQUESTED", "WHEEL", "direct_url.json"})
 
+# Parts of a distribution no function loads, by distribution and glob under its package folder. pyarrow: Flight
+# and the S3 filesystem (30 and 16 MB; nothing else links them: readelf -d), its C++ test module, and the
+# duplicate names wheels store as copies of libarrow_python (the modules link libarrow_python.so.<ABI>). Measured:
+# pyarrow.parquet still writes and reads under python3.13 without them.
+UNUSED: Final[dict[str, tuple[str, ...]]] = {
+    "pyarrow": (
+        "pyarrow/libarrow_flight.so*", "pyarrow/_flight.cpython-*.so", "pyarrow/libarrow_s3.so*",
+        "pyarrow/_s3fs.cpython-*.so", "pyarrow/_pyarrow_cpp_tests.cpython-*.so", "pyarrow/libarrow_python.so",
+        "pyarrow/libarrow_python.so.*.*.*",
+    ),
+}  # fmt: skip
+
 Warn = Callable[[str], None]
 
 
@@ -86,7 +98,7 @@ class LayerSpec:
     def cache_key(self, bytecode: bool | str, constraints: Path = CONSTRAINTS) -> str:
         """A hash of everything that decides the layer's content (`bytecode`: the compiling Python's version,
         or False)."""
-        inputs = {
+        inputs: dict[str, Any] = {
             "requirements": sorted(self.requirements),
             "constraints": _file_digest(constraints),
             "platforms": list(self.runtime.platforms()),
@@ -96,7 +108,14 @@ class LayerSpec:
             "bytecode": bytecode,
             "recipe": RECIPE,
         }
+        if unused := self.unused_parts():
+            inputs["unused"] = unused
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+    def unused_parts(self) -> dict[str, list[str]]:
+        """The UNUSED globs of the distributions this layer asks for by name."""
+        wanted = {canonical_name(r) for r in self.requirements}
+        return {name: list(globs) for name, globs in UNUSED.items() if name in wanted}
 
 
 def _file_digest(path: Path) -> str | None:
@@ -159,6 +178,12 @@ def _remove_distribution(site: Path, dist_info: Path, report: TrimReport) -> Non
             parent = parent.parent
 
 
+def _remove_unused(site: Path, report: TrimReport) -> None:
+    for pattern in (pattern for globs in UNUSED.values() for pattern in globs):
+        for path in sorted(site.glob(pattern)):
+            _remove(path, "parts no function loads (pyarrow Flight and S3)", report)
+
+
 def trim(site: Path, runtime_provided: frozenset[str] = RUNTIME_PROVIDED) -> TrimReport:
     """Remove from an installed `site` (a layer's python/ folder) what the function never needs."""
     report = TrimReport()
@@ -179,6 +204,7 @@ def trim(site: Path, runtime_provided: frozenset[str] = RUNTIME_PROVIDED) -> Tri
             _remove(path, "type stubs and C sources", report)
         elif path.parent.name.endswith(".dist-info") and path.name in DROP_METADATA:
             _remove(path, "install records", report)
+    _remove_unused(site, report)
     for directory in sorted((p for p in site.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
         if not any(directory.iterdir()):
             directory.rmdir()

@@ -1,7 +1,7 @@
 """The Lambda runtime the functions and layers target, and the interpreter here that compiles their bytecode.
 
 The runtime is python3.13 (Amazon Linux 2023, glibc 2.34); python3.12 (also Amazon Linux 2023) can be chosen.
-python3.11 ran on Amazon Linux 2, whose support has ended, so it is not offered.
+The older Python runtimes run on Amazon Linux 2, whose support has ended, so they are not offered.
 
 Bytecode must come from the runtime's own Python (a `.pyc` of another version is ignored, and a read-only /opt
 means every cold start compiles every import). This machine may not have that Python on its PATH; the project's
@@ -83,7 +83,7 @@ def lambda_runtime(name: str = DEFAULT_RUNTIME) -> LambdaRuntime:
     if name not in SUPPORTED_RUNTIMES:
         raise PackagingError(
             f"runtime {name!r} is not supported: choose one of {', '.join(SUPPORTED_RUNTIMES)} "
-            "(python3.11 runs on Amazon Linux 2, which AWS no longer supports)"
+            "(older runtimes run on Amazon Linux 2, which AWS no longer supports)"
         )
     return LambdaRuntime(name)
 

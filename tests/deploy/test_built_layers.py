@@ -3,7 +3,9 @@ runtime's Python. Skipped where nothing was built (a fresh clone); `layer build`
 
 from __future__ import annotations
 
+import importlib
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -48,9 +50,13 @@ def test_the_runtime_python_imports_each_function_from_its_code_and_layer(functi
         pytest.skip(f"{function.layer_name} not built")
     _unzipped(BUILT / "code.zip", tmp_path / "task")
     _unzipped(layer, tmp_path / "opt")
+    # What Lambda's runtime has on /var/runtime and the layers leave out: the AWS SDK (pure Python)
+    for name in ("boto3", "botocore", "s3transfer", "jmespath"):
+        package = Path(importlib.import_module(name).__file__ or "").parent
+        shutil.copytree(package, tmp_path / "runtime" / name, ignore=shutil.ignore_patterns("__pycache__"))
     modules = [function.handler_module, *function.first_call_modules()]
     code = (
-        "import sys; sys.path[:0] = ['/mnt/work/task', '/mnt/work/opt/python']\n"
+        "import sys; sys.path[:0] = ['/mnt/work/task', '/mnt/work/opt/python']; sys.path.append('/mnt/work/runtime')\n"
         f"import importlib\nfor name in {modules!r}: importlib.import_module(name)\n"
         "import pipeline; print(pipeline.__file__)"
     )

@@ -358,3 +358,19 @@ def test_a_manifest_from_an_earlier_builder_reads_like_a_new_one(tmp_path: Path)
     (tmp_path / "deps-old.json").write_text(json.dumps({"packages": {"boto3": "1.35.0", "sqlalchemy": "2.0.1"}}))
     manifest = read_manifest(tmp_path, "deps-old")
     assert manifest["packages"] == {"sqlalchemy": "2.0.1"} and manifest["provided_by_runtime"] == ["boto3"]
+
+
+def test_trim_drops_the_parts_of_pyarrow_no_function_loads(tmp_path: Path) -> None:
+    site = tmp_path / "python"
+    module = "cpython-313-x86_64-linux-gnu.so"
+    files = (
+        "libarrow.so.2600", "libarrow_flight.so.2600", f"_flight.{module}", "libarrow_s3.so.2600", f"_s3fs.{module}",
+        "libarrow_python.so", "libarrow_python.so.2600", "libarrow_python.so.2600.1.0", f"_parquet.{module}",
+    )  # fmt: skip
+    _dist(site, "pyarrow", "26.0.1", {f"pyarrow/{name}": "x" for name in files})
+    report = trim(site)
+    kept = sorted(p.name for p in (site / "pyarrow").iterdir())
+    assert kept == [f"_parquet.{module}", "libarrow.so.2600", "libarrow_python.so.2600"]
+    assert report.removed["parts no function loads (pyarrow Flight and S3)"] == 6
+    assert LayerSpec("deps-parquet", ("parquet",), ("pyarrow>=15",)).unused_parts()["pyarrow"]
+    assert LayerSpec("deps-x", (), ("pandas>=2",)).unused_parts() == {}

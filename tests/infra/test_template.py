@@ -306,7 +306,14 @@ def test_roles_touch_only_their_own_source() -> None:
     names = {
         "YahooFinance": "yahoo_finance", "CoinMarketCap": "coinmarketcap", "OpenExchangeRates": "openexchangerates",
     }  # fmt: skip
+    flow_roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in pipeline_functions().values()}
+    database_role = json.dumps(_statements(RESOURCES["SqlServerDatabaseRole"]))
+    assert (
+        not any(name in database_role for name in names) and "s3:" not in database_role and "sqs:" not in database_role
+    )
     for role_id, role in of_type("AWS::IAM::Role").items():
+        if role_id not in flow_roles:
+            continue
         kind = "Ingest" if role_id.startswith("Ingest") else "Process"
         own = role_id.removeprefix(kind).removesuffix("Role")
         text = json.dumps(_statements(role))

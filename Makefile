@@ -26,7 +26,7 @@ test: $(STAMP) iac ## the whole test suite (unit, stack, notebooks) and the stat
 	$(BIN)/python -m pytest
 
 # The stocks of the day run on a smaller universe (the Snowflake stand-in takes seconds a minute at 503 tickers).
-SOAK_UNIVERSE ?= 100
+SOAK_UNIVERSE ?= 20
 soak: $(STAMP) ## a simulated trading day under injected faults; figures to .local/soak.json; fails on loss
 	$(BIN)/python -m pipeline local up
 	PIPELINE_UNIVERSE_LIMIT=$(SOAK_UNIVERSE) $(BIN)/python -m pipeline soak --output .local/soak.json

@@ -142,11 +142,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
             "AWS_REGION": "us-east-1",
         }.items():
             monkeypatch.setenv(name, value)
-        clients.reset()
+        settings = Settings()
+        clients.configure(settings)  # whatever an earlier test pointed the handlers at, they use these
         try:
-            yield Settings()
+            yield settings
         finally:
-            clients.reset()
+            clients.configure(None)
 
 
 def run_minutes(minutes: int) -> list[str]:

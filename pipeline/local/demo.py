@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,8 @@ from pipeline.registry import source_ids
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from pipeline.local.runtime import RunReport
+    from pipeline.handlers import Handler
+    from pipeline.local.runtime import LocalRuntime, RunReport
     from pipeline.local.servers import LocalStack
     from pipeline.settings import Settings
 
@@ -55,6 +56,34 @@ def use_stack(stack: LocalStack, **overrides: Any) -> Settings:
     return settings
 
 
+def chosen_sources(sources: Sequence[str] | None) -> tuple[SourceId, ...]:
+    """The sources a run covers: those named (checked), else every declared source."""
+    return tuple(check_source(s) for s in sources) if sources else source_ids()
+
+
+def local_runtime(
+    stack: Any,
+    settings: Settings,
+    sources: tuple[SourceId, ...],
+    *,
+    ingest_handlers: Mapping[SourceId, Handler] | None = None,
+    process_handlers: Mapping[SourceId, Handler] | None = None,
+) -> LocalRuntime:
+    """The local runtime over the stack's queues for `sources` (`ingest_handlers`/`process_handlers` replace the
+    in-process handlers, as the artifacts run does)."""
+    from pipeline.local.runtime import LocalRuntime
+
+    return LocalRuntime(
+        aws.client("sqs", settings),
+        stack.queues,
+        stack.dead_letter_queues,
+        sources=sources,
+        region=settings.region,
+        ingest_handlers=ingest_handlers,
+        process_handlers=process_handlers,
+    )
+
+
 def run_minutes(
     stack: Any,
     minutes: int,
@@ -65,17 +94,7 @@ def run_minutes(
     progress: bool = True,
 ) -> RunReport:
     """`minutes` scheduled minutes from `start` (default `DEFAULT_START`) through ingest, queues and sinks."""
-    from pipeline.local.runtime import LocalRuntime
-
-    settings = use_stack(stack)
-    chosen: tuple[SourceId, ...] = tuple(check_source(s) for s in sources) if sources else source_ids()
-    runtime = LocalRuntime(
-        aws.client("sqs", settings),
-        stack.queues,
-        stack.dead_letter_queues,
-        sources=chosen,
-        region=settings.region,
-    )
+    runtime = local_runtime(stack, use_stack(stack), chosen_sources(sources))
     first = floor_minute(start or DEFAULT_START)
     if not progress:
         return runtime.run(minutes, first, speed=speed)

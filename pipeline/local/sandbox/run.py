@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from pipeline.cloudformation.template import TEMPLATE_PATH, Template
 from pipeline.constants import SourceId
-from pipeline.contracts import check_source, floor_minute
+from pipeline.contracts import floor_minute
 from pipeline.deploy.functions import Function, all_functions
 from pipeline.local.sandbox import artifacts, iam
 from pipeline.local.sandbox.environment import (
@@ -30,7 +30,6 @@ from pipeline.local.sandbox.environment import (
     FunctionConfig,
     Invoked,
 )
-from pipeline.registry import source_ids
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -274,21 +273,16 @@ def run_artifacts(
 ) -> ArtifactsReport:
     """`minutes` scheduled minutes from `start` through the sandboxed functions (configured by the template with
     `parameters`); the report of the run."""
-    from pipeline import aws
-    from pipeline.local.demo import DEFAULT_START, use_stack
-    from pipeline.local.runtime import LocalRuntime
+    from pipeline.local.demo import DEFAULT_START, chosen_sources, local_runtime, use_stack
 
     use_stack(stack)  # this process plays EventBridge and the mappings against the stack
-    chosen: tuple[SourceId, ...] = tuple(check_source(s) for s in sources) if sources else source_ids()
+    chosen = chosen_sources(sources)
     functions = ArtifactsRuntime(stack, chosen, build_dir=build_dir, template_path=template_path, parameters=parameters)
     try:
-        settings = stack.settings()
-        runtime = LocalRuntime(
-            aws.client("sqs", settings),
-            stack.queues,
-            stack.dead_letter_queues,
-            sources=chosen,
-            region=settings.region,
+        runtime = local_runtime(
+            stack,
+            stack.settings(),
+            chosen,
             ingest_handlers=functions.handlers("ingest"),
             process_handlers=functions.handlers("process"),
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.sources.base import PayloadError
-from pipeline.sources.coinmarketcap.numbers import dollars, number
+from pipeline.sources.coinmarketcap.numbers import MalformedNumber, dollars, number
 
 _HEADERS = {
     "#": "rank", "name": "name", "price": "price_usd", "1h%": "change_1h_pct", "24h%": "change_24h_pct",
@@ -87,22 +87,25 @@ def table_rows(soup: Any, top_n: int) -> list[dict[str, Any]] | None:
         name = name_tag.get_text(strip=True)
         symbol = symbol_tag.get_text(strip=True) if symbol_tag is not None else ""
         where = f"row {len(rows) + 1} ({symbol or name})"
-        rank = number(cells[columns["rank"]].get_text(" ", strip=True))
-        supply_text = cells[columns["circulating_supply"]].get_text(" ", strip=True)
-        rows.append(
-            {
-                "rank": int(rank) if rank is not None else None,
-                "name": name,
-                "symbol": symbol,
-                "price_usd": dollars(cells[columns["price_usd"]]),
-                "change_1h_pct": _percent(cells[columns["change_1h_pct"]], f"{where} 1h %"),
-                "change_24h_pct": _percent(cells[columns["change_24h_pct"]], f"{where} 24h %"),
-                "change_7d_pct": _percent(cells[columns["change_7d_pct"]], f"{where} 7d %"),
-                "market_cap_usd": dollars(cells[columns["market_cap_usd"]]),
-                "volume_24h_usd": dollars(cells[columns["volume_24h_usd"]]),
-                "circulating_supply": number(supply_text),
-            }
-        )
+        try:
+            rank = number(cells[columns["rank"]].get_text(" ", strip=True))
+            supply_text = cells[columns["circulating_supply"]].get_text(" ", strip=True)
+            rows.append(
+                {
+                    "rank": int(rank) if rank is not None else None,
+                    "name": name,
+                    "symbol": symbol,
+                    "price_usd": dollars(cells[columns["price_usd"]]),
+                    "change_1h_pct": _percent(cells[columns["change_1h_pct"]], f"{where} 1h %"),
+                    "change_24h_pct": _percent(cells[columns["change_24h_pct"]], f"{where} 24h %"),
+                    "change_7d_pct": _percent(cells[columns["change_7d_pct"]], f"{where} 7d %"),
+                    "market_cap_usd": dollars(cells[columns["market_cap_usd"]]),
+                    "volume_24h_usd": dollars(cells[columns["volume_24h_usd"]]),
+                    "circulating_supply": number(supply_text),
+                }
+            )
+        except MalformedNumber as exc:
+            raise PayloadError(f"coinmarketcap page: {where}: {exc}; another locale or the markup changed") from None
         if len(rows) >= top_n:
             break
     return rows

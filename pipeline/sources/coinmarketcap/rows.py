@@ -23,6 +23,11 @@ class CmcPayload:
     top_n: int = 10
 
 
+def _number(value: Any) -> bool:
+    """A JSON number (true and false are not, though Python counts them as ints)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def check_rows(rows: list[dict[str, Any]], where: str) -> None:
     previous = 0
     for i, row in enumerate(rows, 1):
@@ -34,13 +39,13 @@ def check_rows(rows: list[dict[str, Any]], where: str) -> None:
             raise PayloadError(f"{label}: a symbol of {len(symbol.strip())} characters; the listing markup changed")
         for field in ("market_cap_usd", "volume_24h_usd", "circulating_supply"):
             amount = row.get(field)
-            if isinstance(amount, int | float) and amount < 0:
+            if _number(amount) and amount < 0:
                 raise PayloadError(f"{label}: {field} is negative ({amount!r}); the listing markup changed")
         price = row.get("price_usd")
-        if not isinstance(price, int | float) or not price > 0:
+        if not _number(price) or not price > 0:
             raise PayloadError(f"{label}: no price; the listing markup changed")
         rank = row.get("rank")
-        if not isinstance(rank, int | float) or int(rank) <= previous:
+        if not _number(rank) or int(rank) <= previous:
             raise PayloadError(f"{label}: rank {rank!r} does not follow rank {previous}; the listing markup changed")
         previous = int(rank)
 

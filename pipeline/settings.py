@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     cmc_monthly_credits: int = Field(10_000, ge=0, validation_alias=_env(Env.CMC_MONTHLY_CREDITS))
     cmc_min_interval_seconds: int = Field(300, ge=0, validation_alias=_env(Env.CMC_MIN_INTERVAL_SECONDS))
     # Faults of the simulated twins (off by default; tests and the soak turn them on).
-    cmc_simulated_fault: Literal["", "challenge", "redesign", "non_usd", "exhausted"] = Field(
+    cmc_simulated_fault: Literal["", "challenge", "redesign", "non_usd", "exhausted", "daily_exhausted"] = Field(
         "", validation_alias=_env(Env.CMC_SIMULATED_FAULT)
     )
     oxr_simulated_fault: Literal[

@@ -18,6 +18,7 @@ from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.settings import Settings
 from pipeline.sources import NothingToIngest, PayloadError, UpstreamError, UpstreamRefused, parse_file, simulator
 from pipeline.sources import coinmarketcap as cmc
+from pipeline.sources.coinmarketcap import numbers as cmc_numbers
 from pipeline.sources.coinmarketcap import page as cmc_page
 from pipeline.state import MemoryState
 
@@ -163,7 +164,7 @@ def test_api_mode_sends_the_key_and_a_rate_limit_is_a_transient_upstream_error()
 
 
 @responses.activate
-@pytest.mark.parametrize("code", [1001, 1002, 1003, 1004, 1005, 1006, 1007, 1010])
+@pytest.mark.parametrize("code", [1001, 1002, 1003, 1004, 1005, 1006, 1007])
 def test_a_key_or_plan_error_is_terminal_an_alarm_and_not_retried(code, caplog):
     responses.get(cmc.API_URL, json={"status": {"error_code": code, "error_message": "no."}}, status=401)
     with pytest.raises(UpstreamRefused, match=rf"^coinmarketcap API refused the key or plan: error {code} ") as caught:
@@ -201,12 +202,89 @@ def test_the_credit_guard_spaces_calls_and_checks_key_info_once_a_day(monkeypatc
     assert report.credits == 122  # CoinMarketCap's 120, then two calls
 
 
+def _key_info(reset: str | None = None) -> dict[str, Any]:
+    plan: dict[str, Any] = {"credit_limit_monthly": 10000}
+    if reset:
+        plan["credit_limit_monthly_reset_timestamp"] = reset
+    return {"status": {"error_code": 0, "credit_count": 0},
+            "data": {"plan": plan, "usage": {"current_month": {"credits_used": 5}}}}  # fmt: skip
+
+
+def _fetch_minutes(monkeypatch, settings: Settings, state: MemoryState, minutes: list[datetime]) -> list[str]:
+    """What each minute's fetch came to: "rows", "skipped: ..." or the error's type and message."""
+    said = []
+    for now in minutes:
+        monkeypatch.setattr(cmc.SOURCE, "clock", lambda now=now: now)
+        try:
+            cmc.SOURCE.fetch(settings, now, state)
+            said.append("rows")
+        except NothingToIngest as exc:
+            said.append(f"skipped: {exc}")
+        except UpstreamError as exc:
+            said.append(f"{type(exc).__name__}: {exc}")
+    return said
+
+
+@responses.activate
+def test_a_spent_daily_allowance_stops_the_calls_until_midnight_utc(monkeypatch, caplog):
+    """1009: no retry within minutes can help, so the guard makes no call until the day's reset (00:00 UTC)."""
+    responses.get(cmc.api.KEY_INFO_URL, json=_key_info())
+    daily = "You've exceeded your API Key's daily rate limit."
+    responses.get(cmc.API_URL, json={"status": {"error_code": 1009, "error_message": daily}}, status=429)
+    responses.get(cmc.API_URL, json={"status": {"error_code": 0, "credit_count": 1}, "data": [
+        {"cmc_rank": 1, "name": "Bitcoin", "symbol": "BTC", "quote": {"USD": {"price": 95000.0}}}]})  # fmt: skip
+    settings, state = Settings(mode="live", cmc_api_key="k", cmc_min_interval_seconds=60), MemoryState()
+    late = datetime(2025, 3, 4, 23, 50, tzinfo=UTC)
+
+    said = _fetch_minutes(
+        monkeypatch, settings, state, [late, late + timedelta(minutes=5), late + timedelta(minutes=10)]
+    )
+
+    assert said[0] == (
+        "AllowanceSpent: coinmarketcap API: the plan's allowance for the day is spent: error 1009 (HTTP 429): "
+        "You've exceeded your API Key's daily rate limit.; no call until it resets"
+    )
+    assert said[1] == (
+        "skipped: coinmarketcap API: the plan's allowance is spent (the day's, refused at 2025-03-04T23:50:00Z); "
+        "no call until 2025-03-05T00:00:00Z"
+    )
+    assert said[2] == "rows"  # 00:00 UTC: the day's allowance is back
+    assert len(_listing_calls()) == 2
+    assert any(r.levelname == "ERROR" and "ALARM" in r.getMessage() for r in caplog.records)
+
+
+@responses.activate
+def test_a_spent_monthly_allowance_waits_for_the_plans_own_reset(monkeypatch):
+    """1010: the plan's reset time from /v1/key/info, not a guess, ends the pause."""
+    responses.get(cmc.api.KEY_INFO_URL, json=_key_info(reset="2025-03-17T00:00:00.000Z"))
+    monthly = "Your API Key's monthly plan limit has been reached."
+    responses.get(cmc.API_URL, json={"status": {"error_code": 1010, "error_message": monthly}}, status=429)
+    settings, state = Settings(mode="live", cmc_api_key="k", cmc_min_interval_seconds=60), MemoryState()
+
+    said = _fetch_minutes(monkeypatch, settings, state, [AT, AT + timedelta(days=3)])
+
+    assert said[0].startswith(
+        "AllowanceSpent: coinmarketcap API: the plan's allowance for the month is spent: error 1010"
+    )
+    assert said[1].endswith("no call until 2025-03-17T00:00:00Z")
+    assert kind_of(cmc.api.api_error(429, {"error_code": 1010})) == "terminal"
+    assert len(_listing_calls()) == 1
+
+
+def test_the_simulated_api_answers_a_spent_daily_allowance_through_the_same_guard():
+    settings, state = Settings(mode="simulated", seed=11, cmc_simulated_fault="daily_exhausted"), MemoryState()
+    with pytest.raises(cmc.api.AllowanceSpent, match=r"error 1009 \(HTTP 429\): Your API Key's daily plan limit"):
+        cmc.SOURCE.fetch(settings, AT, state)
+    with pytest.raises(NothingToIngest, match=r"no call until 2025-03-05T00:00:00Z$"):
+        cmc.SOURCE.fetch(settings, AT + timedelta(minutes=1), state)
+
+
 def test_the_simulated_api_serves_listings_and_an_exhausted_plan_when_told_to():
     settings = Settings(mode="simulated", seed=11, cmc_api_key="sim")
     rows = cmc.SOURCE.parse(cmc.SOURCE.fetch(settings, AT, MemoryState()), scheduled_at=AT, ingested_at=AT)
     assert [r["rank"] for r in rows] == list(range(1, 11)) and rows[0]["coin_id"] == simulator.CMC_IDS["BTC"]
     exhausted = Settings(mode="simulated", seed=11, cmc_simulated_fault="exhausted")
-    with pytest.raises(UpstreamRefused, match=r"error 1010 \(HTTP 429\): Your API Key's monthly plan limit"):
+    with pytest.raises(cmc.api.AllowanceSpent, match=r"error 1010 \(HTTP 429\): Your API Key's monthly plan limit"):
         cmc.SOURCE.fetch(exhausted, AT, MemoryState())
 
 
@@ -411,3 +489,43 @@ def test_the_credit_guard_never_moves_backwards():
     with pytest.raises(NothingToIngest, match=r"minute 2025-03-04T15:07:00Z is older than 2025-03-04T16:07:00Z"):
         cmc.SOURCE.fetch(settings, AT, state)  # a late retry of an earlier minute: no call, no rewrite
     assert state.read(cmc.credits.STATE) == before and before.doc["credits"] == 1
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [("$64.123,45", "'64.123,45'"), ("$64123,45", "'64123,45'"), ("$64,12.45", "'64,12.45'")],
+)
+def test_a_price_in_another_locale_is_refused_not_read_a_thousand_times_too_low(tmp_path, written, shown):
+    """Read up to its comma, "$64.123,45" would be a price of 64.123 dollars: the parser names the cell instead."""
+    page = tmp_path / "home.html"
+    page.write_text((FIXTURES / "home_listing_table.html").read_text().replace("$64,123.45", written, 1))
+
+    with pytest.raises(PayloadError) as refused:
+        parse_file("coinmarketcap", page, scheduled_at=AT, ingested_at=AT)
+
+    assert str(refused.value) == (
+        f"coinmarketcap page: row 1 (BTC): {shown} is not a number as the page writes them (1,234.56); "
+        "another locale or the markup changed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("$1.23T", 1.23e12), ("$64,123.45", 64123.45), ("19.7M BTC", 19.7e6), ("$0.0₄52", 0.000052), ("1.85%", 1.85),
+     ("$1,234,567,890", 1234567890.0), ("#7", 7.0), ("no number", None)],
+)  # fmt: skip
+def test_numbers_the_way_the_page_writes_them(text, value):
+    assert cmc_numbers.number(text) == pytest.approx(value) if value is not None else cmc_numbers.number(text) is None
+
+
+@pytest.mark.parametrize("field", ["price", "cmc_rank"])
+def test_true_is_not_a_number_in_an_api_body(field):
+    """JSON's true is an int to Python: taken as a price it would become an empty cell in a success row."""
+    coin: dict[str, Any] = {"cmc_rank": 1, "name": "Bitcoin", "symbol": "BTC", "quote": {"USD": {"price": 95000.0}}}
+    if field == "price":
+        coin["quote"]["USD"]["price"] = True
+    else:
+        coin["cmc_rank"] = True
+    body = json.dumps({"status": {"error_code": 0}, "data": [coin]})
+    with pytest.raises(PayloadError, match=r"^coinmarketcap API row 1 \(BTC\): (no price|rank True does not follow)"):
+        cmc.parse_api(body, top_n=1)

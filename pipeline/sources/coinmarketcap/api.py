@@ -1,10 +1,12 @@
 """The official API: GET pro-api.coinmarketcap.com/v1/cryptocurrency/listings/latest with a key.
 
-Error codes (`status.error_code`) are classified: 1008 (per-minute rate limit), 1009 (daily allowance: clears at
-the daily reset), 1011 (per-IP rate limit) and 5xx are transient (`UpstreamError`, retried); the key and plan
-errors 1001-1007 (invalid, missing, not activated, expired, endpoint needs a key or a better plan, disabled) and
-1010 (the month's credits are spent) are terminal (`UpstreamRefused`): never retried, logged as an error worth
-an alarm. /v1/key/info (which costs no credits) tells the plan's monthly credits and this month's use.
+Error codes (`status.error_code`) are classified: 1008 (per-minute rate limit), 1011 (per-IP rate limit) and 5xx
+are transient (`UpstreamError`, retried); the key and plan errors 1001-1007 (invalid, missing, not activated,
+expired, endpoint needs a key or a better plan, disabled) are terminal (`UpstreamRefused`): never retried, logged as
+an error worth an alarm. 1009 (the day's allowance is spent) and 1010 (the month's) are `AllowanceSpent`: terminal
+too, since no retry within minutes can clear them, and the credit guard makes no call until the allowance resets
+(the next 00:00 UTC; the plan's `credit_limit_monthly_reset_timestamp`, else the 1st of next month).
+/v1/key/info (which costs no credits) tells the plan's monthly credits, its reset and this month's use.
 """
 
 from __future__ import annotations
@@ -20,10 +22,19 @@ from pipeline.sources.coinmarketcap.rows import CmcPayload, check_rows
 
 API_URL = "https://pro-api.coinmarketcap.com/v1/cryptocurrency/listings/latest"
 KEY_INFO_URL = "https://pro-api.coinmarketcap.com/v1/key/info"
-REFUSED_CODES = frozenset({1001, 1002, 1003, 1004, 1005, 1006, 1007, 1010})
-RETRYABLE_CODES = frozenset({1008, 1009, 1011})
+REFUSED_CODES = frozenset({1001, 1002, 1003, 1004, 1005, 1006, 1007})
+ALLOWANCE_CODES = {1009: "day", 1010: "month"}  # the allowance spent, until it resets
+RETRYABLE_CODES = frozenset({1008, 1011})
 
 log = logging.getLogger(__name__)
+
+
+class AllowanceSpent(UpstreamRefused):
+    """The plan's allowance for the `period` ("day" or "month") is spent: no call helps until it resets."""
+
+    def __init__(self, message: str, period: str) -> None:
+        super().__init__(message)
+        self.period = period
 
 
 def api_error(http_status: int, status: Any, *, alarm: bool = False) -> UpstreamError | None:
@@ -34,6 +45,15 @@ def api_error(http_status: int, status: Any, *, alarm: bool = False) -> Upstream
         return None
     message = status.get("error_message") or "no message"
     number = int(code) if str(code).isdigit() else None
+    if number in ALLOWANCE_CODES:
+        period = ALLOWANCE_CODES[number]
+        if alarm:
+            log.error("ALARM coinmarketcap API: the %s's allowance is spent (no call until it resets)", period)
+        return AllowanceSpent(
+            f"coinmarketcap API: the plan's allowance for the {period} is spent: error {code} (HTTP {http_status}): "
+            f"{message}; no call until it resets",
+            period,
+        )
     if number in REFUSED_CODES:
         if alarm:  # a live (or simulated) answer, not a saved file being parsed
             log.error("ALARM coinmarketcap API refused the key or plan (not retried): error %s: %s", code, message)

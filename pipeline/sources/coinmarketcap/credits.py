@@ -4,7 +4,9 @@ The guard keeps `state/coinmarketcap_api.json`: the month (by the wall clock), t
 the last call and the minute it served. A minute calls only if `cmc_min_interval_seconds` have passed since the
 last call and this month's credits are within the month's pace (`cmc_monthly_credits` x share of the month gone,
 plus one); otherwise it writes nothing (`NothingToIngest`). Once a day /v1/key/info (no credits) sets the count
-from CoinMarketCap's own (`usage.current_month.credits_used`). The call is claimed with a conditional write, so
+from CoinMarketCap's own (`usage.current_month.credits_used`) and the month's reset. A call refused because the
+day's or the month's allowance is spent (`AllowanceSpent`, 1009/1010) records `paused_until`, the allowance's reset:
+no minute calls before it. The call is claimed with a conditional write, so
 two invocations cannot both spend it; an older minute than the last one served neither calls nor rewrites.
 """
 
@@ -19,9 +21,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.contracts import iso, to_utc
+from pipeline.contracts import ContractError, iso, to_utc
 from pipeline.errors import one_line
 from pipeline.sources.base import NothingToIngest, UpstreamError, UpstreamRefused
+from pipeline.sources.coinmarketcap.api import AllowanceSpent
 from pipeline.sources.coinmarketcap.rows import CmcPayload
 from pipeline.state import StateConflict, StateStore
 
@@ -61,6 +64,9 @@ def _checked(
         data = key_info()["data"]
         used = int(data["usage"]["current_month"]["credits_used"])
         record["plan_credits"] = int(data["plan"]["credit_limit_monthly"])
+        reset = data["plan"].get("credit_limit_monthly_reset_timestamp")
+        if isinstance(reset, str) and reset:
+            record["monthly_reset"] = reset
     except UpstreamRefused:
         raise
     except (UpstreamError, KeyError, TypeError, ValueError) as exc:
@@ -74,6 +80,10 @@ def _wait(doc: dict[str, Any], minute: datetime, now: datetime, monthly: int, in
     """Why this invocation does not call (None: it may)."""
     if doc.get("minute") and minute < to_utc(doc["minute"]):
         return f"minute {iso(minute)} is older than {doc['minute']}, already served: no call"
+    if doc.get("paused_until") and now < to_utc(doc["paused_until"]):
+        return (
+            f"the plan's allowance is spent ({doc.get('paused_for', 'refused')}); no call until {doc['paused_until']}"
+        )
     last = to_utc(doc["last_call"]) if doc.get("last_call") else None
     if last is not None and now < last + timedelta(seconds=interval):
         return f"the last call was at {iso(last)}; next after {iso(last + timedelta(seconds=interval))}"
@@ -81,6 +91,19 @@ def _wait(doc: dict[str, Any], minute: datetime, now: datetime, monthly: int, in
     if monthly and used >= allowed:
         return f"{used} of {monthly} credits used this month; the pace allows {allowed} by now"
     return None
+
+
+def resets_at(period: str, doc: dict[str, Any], now: datetime) -> datetime:
+    """When a spent allowance comes back: the next 00:00 UTC for the day's; for the month's, the plan's reset
+    (from /v1/key/info) when it is later than now, else the 1st of next month, 00:00 UTC."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return midnight + timedelta(days=1)
+    with contextlib.suppress(KeyError, TypeError, ValueError, ContractError):
+        reset = to_utc(doc["monthly_reset"])
+        if reset > now:
+            return reset
+    return (midnight.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
 def guarded_call(
@@ -108,7 +131,14 @@ def guarded_call(
         version = state.put_if(STATE, record, current.version)
     except StateConflict:
         raise NothingToIngest("coinmarketcap API: another invocation is calling this minute") from None
-    payload = listing()
+    try:
+        payload = listing()
+    except AllowanceSpent as exc:
+        until = resets_at(exc.period, record, now)
+        record.update(paused_until=iso(until), paused_for=f"the {exc.period}'s, refused at {iso(now)}")
+        with contextlib.suppress(StateConflict):
+            state.put_if(STATE, record, version)
+        raise
     try:
         spent = int(json.loads(payload.body)["status"]["credit_count"])
     except (KeyError, TypeError, ValueError):

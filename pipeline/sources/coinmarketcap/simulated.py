@@ -162,7 +162,8 @@ def simulate(seed: int, scheduled_at: datetime, top_n: int, fault: str = "") -> 
 @dataclass(frozen=True)
 class SimulatedApi:
     """The simulated official API: listings from the simulated market, /v1/key/info from the guard's own count;
-    the fault "exhausted" answers what a spent plan does (error 1010, HTTP 429), through the same checks."""
+    the faults "exhausted" and "daily_exhausted" answer what a plan whose month's or day's allowance is spent does
+    (error 1010 or 1009, HTTP 429), through the same checks."""
 
     seed: int
     at: datetime
@@ -183,6 +184,9 @@ class SimulatedApi:
         if self.fault == "exhausted":
             spent = "Your API Key's monthly plan limit has been reached. Please upgrade your plan."
             check_answer(429, {"status": self._status(1010, spent, 0)})
+        if self.fault == "daily_exhausted":
+            spent = "Your API Key's daily plan limit has been reached. Please upgrade your plan."
+            check_answer(429, {"status": self._status(1009, spent, 0)})
         quotes = simulator.crypto_quotes(self.seed, self.at)[: self.top_n]
         updated = self.at.strftime("%Y-%m-%dT%H:%M:00.000Z")
         data = [

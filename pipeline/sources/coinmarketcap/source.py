@@ -36,7 +36,7 @@ class CoinMarketCap:
         minute = floor_minute(scheduled_at)
         key = api_key(settings)
         simulated = settings.mode == "simulated"
-        if simulated and not key and settings.cmc_simulated_fault != "exhausted":
+        if simulated and not key and settings.cmc_simulated_fault not in ("exhausted", "daily_exhausted"):
             return simulate(settings.seed, minute, settings.cmc_top_n, settings.cmc_simulated_fault)
         if not key and not simulated:
             return fetch_page(settings.cmc_top_n)

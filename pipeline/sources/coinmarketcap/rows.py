@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pipeline.contracts import STATUS_SUCCESS, ContractError, iso, to_utc
 from pipeline.sources.base import PayloadError, RawRow
@@ -23,7 +23,7 @@ class CmcPayload:
     top_n: int = 10
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     """A JSON number (true and false are not, though Python counts them as ints)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 

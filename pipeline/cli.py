@@ -109,10 +109,14 @@ def run(
 
     stack = _local_stack()
     if artifacts:
-        from pipeline.local.sandbox.run import run_artifacts
+        from pipeline.local.sandbox.run import run_artifacts, write_durations
 
         start_at = _time(start, "start")
-        _print_report(run_artifacts(stack, minutes, start_at, speed=speed, sources=source), as_json)
+        artifacts_report = run_artifacts(stack, minutes, start_at, speed=speed, sources=source)
+        written = write_durations(artifacts_report)  # what `pipeline cost` reads
+        _print_report(artifacts_report, as_json)
+        if not as_json:
+            typer.echo(f"durations for `pipeline cost`: {written}")
         return
     report = run_minutes(stack, minutes, _time(start, "start"), speed=speed, sources=source, progress=not as_json)
     _print_report(report, as_json)

@@ -284,7 +284,12 @@ def compute(
         f"{_year_sessions('XNYS')[0]} sessions in {REFERENCE_YEAR}, early closes short); 24/7 sources "
         f"{market_minutes('24/7'):,} minutes",
         "durations "
-        + ("measured by `run --artifacts`" if measured else "assumed (ASSUMED_DURATIONS_MS)")
+        + (
+            "measured by `run --artifacts` (local sandboxes against the stand-ins: a live fetch waits longer on its "
+            "service; --assumed-durations for the defaults)"
+            if measured
+            else "assumed (ASSUMED_DURATIONS_MS)"
+        )
         + ": "
         + ", ".join(f"{name} {value / 1000:g} s" for name, value in ms.items()),
         f"each SQS event source mapping long-polls with {ESM_POLLERS} connections every {LONG_POLL_SECONDS} s",

@@ -1,6 +1,7 @@
 """The Yahoo ingest's figures as CloudWatch metrics, through Powertools Metrics (embedded metric format).
 
-Per fetched minute, in namespace `MarketDataPipeline`, dimension `service=yahoo_finance`:
+Per fetched minute, in namespace `MarketDataPipeline/<stack name>` (the template sets POWERTOOLS_METRICS_NAMESPACE;
+`MarketDataPipeline` without it), dimension `service=yahoo_finance`:
 
     YahooRequests       HTTP requests sent to Yahoo (charts, cookie and crumb)      Count
     YahooRateLimited    of those, answers of HTTP 429                               Count
@@ -9,7 +10,8 @@ Per fetched minute, in namespace `MarketDataPipeline`, dimension `service=yahoo_
     YahooBars           success rows (closed, valid bars)                           Count
     YahooUnfetched      symbols left for the next minute (breaker, time budget)     Count
 
-Powertools writes each flush as one JSON line on stdout, which CloudWatch Logs turns into metrics. Outside Lambda
+Powertools writes each flush as one JSON line on stdout, which CloudWatch Logs turns into metrics; two alarms of the
+template watch them (YahooCoolingDown every minute of 30, YahooErrorRowShare above 10% for 15 minutes). Outside Lambda
 (tests, the demo, the benchmark) nothing is written unless POWERTOOLS_METRICS_DISABLED=false asks for it.
 """
 
@@ -40,7 +42,7 @@ def _flush(values: dict[str, tuple[str, float]], metadata: dict[str, Any]) -> No
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
 
-    metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+    metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE, service=SERVICE)
     for name, (unit, value) in values.items():
         metrics.add_metric(name=name, unit=getattr(MetricUnit, unit), value=value)
     for key, value in metadata.items():

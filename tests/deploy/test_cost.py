@@ -116,3 +116,30 @@ def test_the_json_output_has_the_totals() -> None:
         "Secrets Manager",
         "CloudWatch",
     }
+
+
+def test_the_artifacts_run_leaves_the_durations_the_bill_then_uses(tmp_path: Path) -> None:
+    """`run --artifacts` records each function's median warm invocation; `pipeline cost` bills those, and a later
+    run of one source keeps what an earlier run measured for the others."""
+    from datetime import UTC, datetime
+
+    from pipeline.local.runtime import RunReport
+    from pipeline.local.sandbox.environment import Invoked
+    from pipeline.local.sandbox.run import ArtifactsReport, FunctionReport, write_durations
+
+    def report(**functions: list[Invoked]) -> ArtifactsReport:
+        run = RunReport(start=datetime(2026, 11, 2, 15, 0, tzinfo=UTC), minutes=3)
+        return ArtifactsReport(
+            run, {n: FunctionReport(n, 512, 60, "cgroup", "built", i) for n, i in functions.items()}, {}, []
+        )
+
+    path = tmp_path / "durations.json"
+    cold, warm = Invoked(True, 900.0, 2400.0, 180.0), [Invoked(False, None, ms, 150.0) for ms in (300.0, 340.0, 320.0)]
+    write_durations(report(**{"ingest-yahoo_finance": [cold, *warm], "process-coinmarketcap": [cold]}), path)
+    write_durations(report(**{"process-coinmarketcap": [Invoked(False, None, 75.0, 90.0)]}), path)
+
+    durations = measured_durations(path)
+    assert durations == {"ingest-yahoo_finance": 320.0, "process-coinmarketcap": 75.0}  # warm median; the newer run
+    bill = compute(durations=durations)
+    assert bill.durations_measured and bill.durations_ms["ingest-yahoo_finance"] == 320.0
+    assert compute(durations={}).total > bill.total  # 20 s assumed for a Yahoo minute, 0.32 s measured

@@ -390,3 +390,39 @@ def test_an_ingest_role_reads_and_writes_only_its_own_source_objects_and_state(r
         if isinstance(resource, dict) and "Fn::Sub" in resource and "DataBucket.Arn}/" in resource["Fn::Sub"]
     ]
     assert sorted(objects) == [f"${{DataBucket.Arn}}/raw/{source}/*", f"${{DataBucket.Arn}}/state/{source}.json"]
+
+
+def test_the_yahoo_ingest_alarms_watch_metrics_the_ingest_emits_in_the_stacks_namespace() -> None:
+    """An alarm on a metric name, namespace or dimension nobody writes would never fire: each Yahoo alarm watches
+    a figure `yahoo_metrics` emits, in the namespace the template gives the Yahoo ingest function."""
+    from pipeline.sources import yahoo_metrics
+
+    [function] = [
+        f["Properties"]
+        for f in pipeline_functions().values()
+        if f["Properties"]["Handler"] == "pipeline.handlers.ingest.yahoo_finance"
+    ]
+    namespace = function["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    alarms = {
+        a["Properties"]["MetricName"]: a["Properties"]
+        for a in of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName", "").startswith("Yahoo")
+    }
+    assert set(alarms) == {"YahooCoolingDown", "YahooErrorRowShare"}
+    emitted = yahoo_metrics.figures(_yahoo_payload(), rows=None)
+    for name, alarm in alarms.items():
+        assert name in emitted
+        assert alarm["Namespace"] == namespace == {"Fn::Sub": "MarketDataPipeline/${AWS::StackName}"}
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": yahoo_metrics.SERVICE}]
+        assert alarm["TreatMissingData"] == "notBreaching"  # no datapoint outside the session
+
+
+def _yahoo_payload() -> Any:
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from pipeline.sources.yahoo_finance import YahooPayload
+
+    at = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+    return YahooPayload(start=at, end=at, symbols=(), bars=pd.DataFrame(), stats={"requests": 0})

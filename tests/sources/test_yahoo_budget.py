@@ -171,11 +171,12 @@ def test_no_timezone_lookup_request_goes_out():
 
 def test_metrics_report_requests_429s_cool_down_and_error_share(monkeypatch, capsys):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MarketDataPipeline/market-data")  # as the template sets it
     twin = Twin(Faults(rate_limit=8, bad=0.3), limit=10)
     payload = twin.fetch(0)
     rows = twin.source.parse(payload, scheduled_at=T0, ingested_at=twin.now)
     (emf,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
-    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "MarketDataPipeline"
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "MarketDataPipeline/market-data"
     line = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in emf.items()}
     assert line["YahooRequests"] == payload.stats["requests"] > 0
     assert line["YahooRateLimited"] >= 3 and line["YahooCoolingDown"] == 1

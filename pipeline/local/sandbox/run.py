@@ -10,11 +10,12 @@ each function made against its role (`pipeline.local.sandbox.iam`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -153,6 +154,16 @@ class ArtifactsReport:
     def ok(self) -> bool:
         return self.run.ok and not self.missing and not any(f.init_errors for f in self.functions.values())
 
+    def durations(self) -> dict[str, float]:
+        """{function: ms per invocation}, the median of its warm invocations (its cold ones when none was warm):
+        what `pipeline cost` reads from `DURATIONS_FILE`."""
+        found: dict[str, float] = {}
+        for name, function in self.functions.items():
+            times = function._durations(False) or function._durations(True)
+            if times:
+                found[name] = round(statistics.median(times), 1)
+        return found
+
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.run.as_dict(),
@@ -258,6 +269,28 @@ class ArtifactsRuntime:
     def close(self) -> None:
         for environment in self.environments.values():
             environment.close()
+
+
+def write_durations(report: ArtifactsReport, path: Path | None = None) -> Path:
+    """Record the run's durations for `pipeline cost` (functions this run did not invoke keep what an earlier run
+    measured). Measured in local sandboxes against the stand-ins: a live fetch waits on the network longer."""
+    import json
+
+    from pipeline.contracts import iso
+    from pipeline.deploy.cost import DURATIONS_FILE
+
+    path = path or DURATIONS_FILE
+    document: dict[str, Any] = {}
+    if path.is_file():
+        with contextlib.suppress(ValueError):
+            document = json.loads(path.read_text())
+    earlier = document.get("functions") if isinstance(document, dict) else None
+    functions: dict[str, Any] = earlier if isinstance(earlier, dict) else {}
+    for name, ms in report.durations().items():
+        functions[name] = {"invocation_ms": ms, "measured_at": iso(datetime.now(UTC)), "by": "run --artifacts"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"functions": functions}, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 def run_artifacts(

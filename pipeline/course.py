@@ -87,26 +87,52 @@ def check_environment(start_stack: bool = True, *, window_start: Any = None, **s
     return stack
 
 
-def rewind_simulated_state(stack: LocalStack, window_start: Any) -> bool:
-    """Let a notebook's window run as on a fresh stack: remove the local stack's Open Exchange Rates state
-    document when it was last written for a minute at or after `window_start` (by a notebook on a later day, or
-    this one run before). The quota guard never moves its document backwards, so without this a window earlier
-    than the last one run would skip every rates minute. Only the local stack's simulated world is rewound, never
-    an account's. Returns whether a document was removed."""
+def rewind_simulated_state(stack: LocalStack, window_start: Any) -> tuple[str, ...]:
+    """Let a notebook's window run as on a fresh stack, whatever ran on the stack before (another notebook's
+    window, `make demo`, this notebook once already). Two state documents in the bucket carry one run over to the
+    next, and are rewound here; returns the names of the documents removed.
+
+    - Open Exchange Rates' quota state (`state/openexchangerates.json`): removed when it was last written for a
+      minute at or after `window_start`. The quota guard never moves its document backwards, so without this a
+      window earlier than the last one run would skip every rates minute. (Written for an earlier minute, it
+      decides as a fresh stack would: the refresh period has passed.)
+    - Yahoo's rotation state (`state/yahoo_finance.json`): always removed. Which share of the universe a minute
+      asks for follows from the scheduled minute alone, but how far back each symbol's window reaches follows
+      from the document: a symbol last fetched on another day counts as overdue, comes first, with a catch-up
+      window of up to `MAX_CATCH_UP` (a demo's run the day before would make 00 read other bars).
+
+    Only the local stack's simulated world is rewound, never an account's. A Yahoo document whose lease is live
+    (an ingest run on this stack under way, e.g. `make demo` in another terminal) is left alone: RuntimeError.
+    """
+    from datetime import UTC, datetime
+
     from pipeline import aws
     from pipeline.contracts import to_utc
     from pipeline.sources.openexchangerates import QUOTA_STATE
+    from pipeline.sources.yahoo_budget import STATE_NAME as YAHOO_STATE
+    from pipeline.sources.yahoo_budget import YahooState
     from pipeline.state import S3State
 
     settings = stack.settings()
     s3 = aws.client("s3", settings)
     store = S3State(s3, settings.bucket)
+    removed: list[str] = []
     doc = store.get(QUOTA_STATE) or {}
     written_for = doc.get("minute") or doc.get("last_call")
-    if not written_for or to_utc(written_for) < to_utc(window_start):
-        return False
-    s3.delete_object(Bucket=settings.bucket, Key=store.key(QUOTA_STATE))
-    return True
+    if written_for and to_utc(written_for) >= to_utc(window_start):
+        s3.delete_object(Bucket=settings.bucket, Key=store.key(QUOTA_STATE))
+        removed.append(QUOTA_STATE)
+    yahoo = YahooState.load(store)
+    if yahoo.version is not None:
+        lease = yahoo.lease
+        if lease is not None and to_utc(lease["expires"]) > datetime.now(UTC):
+            raise RuntimeError(
+                f"an ingest run of yahoo_finance on this stack is under way (minute {lease.get('scheduled_at')}, "
+                f"its lease ends {lease['expires']}): let it finish, then run this cell again"
+            )
+        s3.delete_object(Bucket=settings.bucket, Key=store.key(YAHOO_STATE))
+        removed.append(YAHOO_STATE)
+    return tuple(removed)
 
 
 def plain_rich_output(width: int = 150) -> None:

@@ -288,12 +288,43 @@ def test_collect_reads_the_bars_of_the_window_only(stack_env: dict[str, str], lo
     assert bars["ts"].nunique() <= 3
 
 
+def test_rewinding_a_window_resets_yahoos_state_but_never_takes_a_live_lease(
+    stack_env: dict[str, str], local_stack: LocalStack
+) -> None:
+    """A notebook's window starts from a fresh Yahoo state, unless an ingest run on the stack holds its lease."""
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline import aws
+    from pipeline.contracts import iso
+    from pipeline.course import rewind_simulated_state
+    from pipeline.sources.openexchangerates import QUOTA_STATE
+    from pipeline.sources.yahoo_budget import STATE_NAME
+    from pipeline.state import S3State
+
+    settings = local_stack.settings()
+    store = S3State(aws.client("s3", settings), settings.bucket)
+    window = "2026-11-17T15:00:00Z"  # a day no notebook and no demo uses
+    live = {"owner": "another-run", "expires": iso(datetime.now(UTC) + timedelta(minutes=1)), "scheduled_at": window}
+    saved = {name: store.get(name) for name in (STATE_NAME, QUOTA_STATE)}  # the session's stack: put them back
+    try:
+        store.put(STATE_NAME, {"through": {"AAPL": "2026-11-16T20:59:00Z"}, "lease": live})
+        store.put(QUOTA_STATE, {"minute": "2026-11-16T20:59:00Z"})  # written for an earlier window: it stays
+        with pytest.raises(RuntimeError, match="an ingest run of yahoo_finance on this stack is under way"):
+            rewind_simulated_state(local_stack, window)
+        assert store.get(STATE_NAME) is not None  # the running ingest keeps its lease and its progress
+        store.put(STATE_NAME, {"through": {"AAPL": "2026-11-16T20:59:00Z"}, "lease": None})
+        assert rewind_simulated_state(local_stack, window) == (STATE_NAME,)
+        assert store.get(STATE_NAME) is None and store.get(QUOTA_STATE) == {"minute": "2026-11-16T20:59:00Z"}
+    finally:
+        s3 = aws.client("s3", settings)
+        for name, doc in saved.items():
+            if doc is None:
+                s3.delete_object(Bucket=settings.bucket, Key=store.key(name))
+            else:
+                store.put(name, doc)
+
+
 @pytest.mark.timeout(900)  # four notebook runs and a demo's run: longer than one notebook's time
-@pytest.mark.xfail(
-    strict=True,
-    reason="Yahoo's rotation state (state/ in the bucket) moves on with every run, so a second run of 00's window "
-    "asks for other shares of the universe: rewind_simulated_state rewinds only the rates' state so far",
-)
 def test_notebook_00_records_the_same_after_a_demo_and_after_08(
     stack_env: dict[str, str], local_stack: LocalStack, tmp_path: Path
 ) -> None:

@@ -374,12 +374,14 @@ def universe_refresh(
 
 
 def _mount_subcommands() -> None:
+    from pipeline.course_cli import course_app
     from pipeline.deploy.cli import cost, deploy, layer_app
     from pipeline.local.cli import app as local_app
 
     app.add_typer(local_app, name="local", help="Start, stop and describe the local stack.")
     app.add_typer(layer_app, name="layer", help="Build the per-function Lambda layers.")
     app.add_typer(universe_app, name="universe", help="The stock universe (pipeline/data/sp500.csv).")
+    app.add_typer(course_app, name="course", help="Refresh the course's notebooks and the sizes notebook 06 shows.")
     app.command(name="deploy")(deploy)
     app.command(name="cost")(cost)
 

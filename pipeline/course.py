@@ -749,9 +749,193 @@ def _annualise(answer: Any, **_: Any) -> str:
 
 # ----- measured sizes (06) ---------------------------------------------------------------------------------
 LAYER_SIZES = Path(__file__).resolve().parent / "data" / "layer_sizes.json"
+# Files of a package that one layer for everything could leave out (the Parquet sink's pyarrow is the largest).
+HEAVIEST_OPTIONAL = "pyarrow"
 
 
 def measured_layer_sizes(path: Path = LAYER_SIZES) -> dict[str, Any]:
-    """The sizes `python -m pipeline layer build` measured for all six functions, with the date of the build:
-    what notebook 06 shows when there is no full build on this machine."""
+    """The sizes `python -m pipeline layer build` measured for every function, with the date of the build:
+    what notebook 06 shows when there is no full build on this machine (`record_layer_sizes` writes the file)."""
     return dict(json.loads(path.read_text()))
+
+
+def _one_layer(zips: list[Path]) -> dict[str, int]:
+    """Unzipped bytes of one layer holding every function's dependencies: the union of the layers' files (the
+    same pinned wheels, so a path shared by two layers holds the same file), with and without pyarrow."""
+    import zipfile
+
+    files: dict[str, int] = {}
+    for path in zips:
+        with zipfile.ZipFile(path) as archive:
+            files.update({i.filename: i.file_size for i in archive.infolist() if not i.is_dir()})
+    top = (name.split("/")[1] if name.startswith("python/") else name.split("/")[0] for name in files)
+    optional = [
+        size
+        for name, size, first in zip(files, files.values(), top, strict=True)
+        if first == HEAVIEST_OPTIONAL or first.startswith((f"{HEAVIEST_OPTIONAL}-", f"{HEAVIEST_OPTIONAL}."))
+    ]
+    total = sum(files.values())
+    return {"unzipped": total, f"unzipped_without_{HEAVIEST_OPTIONAL}": total - sum(optional)}
+
+
+def record_layer_sizes(build_dir: Path | None = None, out: Path = LAYER_SIZES, *, on: Any = None) -> dict[str, Any]:
+    """Write `pipeline/data/layer_sizes.json` from a full `python -m pipeline layer build` in `build_dir`
+    (default: the build's own folder): its `sizes.json`, the date, the runtime and the Python that compiled the
+    bytecode, and the size one layer for everything would have. Refuses a build that lacks a function of the
+    function table, or whose bytecode came from no Python of the runtime's version (the sizes would not be those
+    of a deploy). `python -m pipeline course layer-sizes` runs it."""
+    from datetime import UTC, datetime
+
+    from pipeline.deploy.build import DEFAULT_OUT, SIZES_FILE
+    from pipeline.deploy.functions import all_functions
+    from pipeline.deploy.runtime import lambda_runtime
+
+    folder = build_dir or DEFAULT_OUT
+    sizes_path = folder / SIZES_FILE
+    if not sizes_path.is_file():
+        raise RuntimeError(f"no {sizes_path}: run `python -m pipeline layer build` first (every function)")
+    built = json.loads(sizes_path.read_text())
+    wanted = {f.name for f in all_functions()}
+    have = {entry["function"] for entry in built.get("functions", [])}
+    if wanted - have:
+        raise RuntimeError(
+            f"{sizes_path} lacks {', '.join(sorted(wanted - have))}: build every function, "
+            "`python -m pipeline layer build` without --function"
+        )
+    runtime = lambda_runtime(str(built.get("runtime")))
+    bytecode_by = str(built.get("bytecode_by") or "")
+    if f"Python {runtime.python_version}" not in bytecode_by and f"python{runtime.python_version}" not in bytecode_by:
+        raise RuntimeError(
+            f"{sizes_path}: the bytecode was compiled by {bytecode_by or 'no Python'}, not {runtime.name}'s: "
+            "`make runtime-root` or set PIPELINE_RUNTIME_PYTHON, then build again"
+        )
+    day = (on or datetime.now(UTC)).strftime("%Y-%m-%d") if not isinstance(on, str) else on
+    document = {
+        "measured": {
+            "on": day,
+            "by": "python -m pipeline layer build",
+            "runtime": runtime.name,
+            "python": runtime.python_version,
+            "bytecode_by": bytecode_by,
+            "note": "a full build of every function's layer from PyPI; notebook 06 shows these sizes when no full "
+            "build is on the machine. Regenerate: python -m pipeline layer build && "
+            "python -m pipeline course layer-sizes",
+        },
+        **{k: v for k, v in built.items() if k not in ("runtime", "bytecode_by")},
+        "one_layer": _one_layer([folder / entry["zip"] for entry in built["layers"].values()]),
+    }
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    return document
+
+
+# ----- refreshing the committed notebooks (`make notebooks`) ------------------------------------------------
+ANSI_ESCAPE_PATTERN = r"\x1b\[[0-9;]*[A-Za-z]"
+OUTPUT_NOISE = ("Kernel is running over TCP", "Cookie/crumb fetch failed", "Traceback (most recent call last)")
+# The kernel the tests and `make notebooks` run: the interpreter running them (the project's .venv), whatever
+# the notebook's metadata names; the stored metadata keeps the kernel `make install` registers.
+KERNEL = "python3"
+NOTEBOOK_TIMEOUT_SECONDS = 900
+
+
+def course_notebooks(directory: Path | None = None) -> list[Path]:
+    """The course's numbered notebooks, in order."""
+    return sorted((directory or project_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def output_texts(notebook: Any) -> list[tuple[int, str]]:
+    """(cell index, text) of every stored output of a notebook (nbformat node); an error output as a traceback."""
+    texts: list[tuple[int, str]] = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                texts.append((index, "Traceback (most recent call last): " + output.get("ename", "")))
+            for text in [output.get("text", ""), *(str(v) for v in output.get("data", {}).values())]:
+                texts.append((index, "".join(text) if isinstance(text, list) else text))
+    return texts
+
+
+def output_problems(notebook: Any) -> list[str]:
+    """What a learner should not read in stored outputs: tracebacks, ANSI colour codes, the kernel's TCP warning,
+    a client library's network noise, a Rich table that cut a source's name. One line each; [] when clean."""
+    import re
+
+    ansi = re.compile(ANSI_ESCAPE_PATTERN)
+    problems = []
+    for index, text in output_texts(notebook):
+        found = [n for n in OUTPUT_NOISE if n in text]
+        if ansi.search(text):
+            found.append("an ANSI escape")
+        if "openexchange…" in text:
+            found.append("a Rich table that cut a source's name")
+        problems += [f"cell {index}: {what}" for what in found]
+    return problems
+
+
+def execute_notebook(path: Path, timeout: int = NOTEBOOK_TIMEOUT_SECONDS, **parameters: Any) -> Any:
+    """Run a notebook top to bottom in a kernel over IPC, in its folder, as the tests do; the executed notebook
+    (nbformat node) with its metadata as committed. `parameters` replace the values of the parameters cell."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    kept = {k: notebook.metadata[k] for k in ("kernelspec", "language_info") if k in notebook.metadata}
+    if parameters:
+        cell = next(c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+        cell.source += "\n" + "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name=KERNEL, resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False, config=kernel_config(),
+    )  # fmt: skip
+    client.execute()
+    notebook.metadata.update(kept)
+    return notebook
+
+
+def refresh_notebooks(
+    paths: list[Path] | None = None, *, report: Callable[[str], None] = print, timeout: int = NOTEBOOK_TIMEOUT_SECONDS
+) -> list[Path]:
+    """Re-execute the course's notebooks in place, in order, on a fresh local stack of their own (a temporary
+    folder: the repository's `.local` stack and data are not touched), and write each one back only if it ran to
+    the end with clean outputs (`output_problems`). What `make notebooks` runs. Returns the notebooks written."""
+    import shutil
+    import tempfile
+    import time
+
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    from pipeline.local import servers
+    from pipeline.settings import Settings
+
+    chosen = paths or course_notebooks()
+    local_dir = Path(tempfile.mkdtemp(prefix="pipeline-notebooks-"))
+    settings = Settings(local_dir=local_dir)
+    stack = servers.up(settings, aws_port=0, snowflake_port=0)
+    env = {**stack.env(), "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    written = []
+    try:
+        report(f"a fresh local stack in {local_dir}")
+        for path in chosen:
+            began = time.monotonic()
+            try:
+                notebook = execute_notebook(path, timeout)
+            except CellExecutionError as exc:
+                failed = f"{exc.ename}: {exc.evalue}"
+                raise RuntimeError(f"{path.name}: a cell failed, so it is not written: {failed}") from None
+            problems = output_problems(notebook)
+            if problems:
+                raise RuntimeError(f"{path.name}: not written, its outputs hold {'; '.join(problems[:3])}")
+            nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
+            written.append(path)
+            report(f"{path.name}: executed and written ({time.monotonic() - began:.0f} s)")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        servers.down(settings)
+        shutil.rmtree(local_dir, ignore_errors=True)
+    return written

@@ -21,12 +21,10 @@ import papermill
 import pytest
 
 from pipeline.cloudformation.template import load_template
-from pipeline.course import kernel_config, recorded
+from pipeline.course import KERNEL, kernel_config, output_problems, recorded
 from pipeline.local.servers import LocalStack
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-# The kernel of the interpreter running the tests (the project's .venv), whatever the notebook's metadata names.
-KERNEL = "python3"
 # Notebooks whose checked outputs (cells marked NBVAL_CHECK_OUTPUT) are deterministic.
 STABLE = ("01_sources.ipynb", "02_raw_layer.ipynb", "03_fanout_sns_sqs_fifo.ipynb", "05_sinks.ipynb")
 
@@ -344,25 +342,33 @@ def test_notebook_00_records_the_same_after_a_demo_and_after_08(
     assert run(name, tmp_path / "after-08", **parameters) == first
 
 
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-NOISE = ("Kernel is running over TCP", "Cookie/crumb fetch failed", "Traceback (most recent call last)")
-
-
-def _output_texts(notebook: Any) -> Iterator[tuple[int, str]]:
-    for index, cell in enumerate(notebook.cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                yield index, "Traceback (most recent call last): " + output.get("ename", "")
-            texts = [output.get("text", "")] + [str(v) for v in output.get("data", {}).values()]
-            for text in texts:
-                yield index, "".join(text) if isinstance(text, list) else text
-
-
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
 def test_stored_outputs_are_clean(name: str) -> None:
-    """What a learner reads on GitHub: no traceback, no ANSI colour codes, no kernel or client-library noise."""
-    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    for index, text in _output_texts(notebook):
-        assert not ANSI_ESCAPE.search(text), (name, index, text[:200])
-        assert not any(noise in text for noise in NOISE), (name, index, text[:200])
-        assert "openexchange…" not in text, (name, index, "a Rich table cut a source's name")
+    """What a learner reads on GitHub: no traceback, no ANSI colour codes, no kernel or client-library noise, no
+    Rich table that cuts a source's name (the same check `make notebooks` makes before it writes a notebook)."""
+    assert output_problems(nbformat.read(NOTEBOOKS / name, as_version=4)) == []
+
+
+def test_the_output_check_finds_what_a_learner_should_not_read() -> None:
+    """The check itself: each kind of noise, in a stored output, is named with its cell."""
+    notebook = nbformat.v4.new_notebook()
+    noisy = [
+        "\x1b[31mred\x1b[0m",
+        "Kernel is running over TCP without encryption",
+        "Failed to get ticker 'AAPL' reason: Cookie/crumb fetch failed (DNSError)",
+        "│ openexchange… │",
+    ]
+    for text in noisy:
+        cell = nbformat.v4.new_code_cell("print(...)")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        notebook.cells.append(cell)
+    failed = nbformat.v4.new_code_cell("1 / 0")
+    failed.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    notebook.cells.append(failed)
+    assert output_problems(notebook) == [
+        "cell 0: an ANSI escape",
+        "cell 1: Kernel is running over TCP",
+        "cell 2: Cookie/crumb fetch failed",
+        "cell 3: a Rich table that cut a source's name",
+        "cell 4: Traceback (most recent call last)",
+    ]

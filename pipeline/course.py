@@ -759,6 +759,39 @@ def measured_layer_sizes(path: Path = LAYER_SIZES) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
 
+IMPORT_TIMES = project_root() / "benchmarks" / "results" / "importtime.md"
+
+
+def measured_import_times(path: Path = IMPORT_TIMES) -> dict[str, Any]:
+    """What `make bench` (benchmarks/bench_importtime.py) measured: the date, the Python that ran it, and per
+    function the import time from its built layer with the bytecode it ships and without (ms); {} without the
+    file. Notebook 06 quotes it."""
+    import re
+
+    if not path.is_file():
+        return {}
+    text = path.read_text()
+    header = [line for line in text.splitlines() if line.startswith("| function | modules |")]
+    if not header:
+        return {}
+    columns = [c.strip() for c in header[0].strip("|").split("|")]
+    with_bytecode, without = columns.index("layer total"), columns.index("layer total, no bytecode")
+    functions: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == len(columns) and re.fullmatch(r"[a-z]+-[a-z_]+", cells[0]):
+            try:
+                functions[cells[0]] = {
+                    "with_bytecode_ms": float(cells[with_bytecode].replace(",", "")),
+                    "without_bytecode_ms": float(cells[without].replace(",", "")),
+                }
+            except ValueError:  # a table of another benchmark, or no layer measured
+                continue
+    on = re.search(r"Measured (\d{4}-\d{2}-\d{2})", text)
+    python = re.search(r"\(Python (\d+\.\d+)", text)
+    return {"on": on.group(1) if on else None, "python": python.group(1) if python else None, "functions": functions}
+
+
 def _one_layer(zips: list[Path]) -> dict[str, int]:
     """Unzipped bytes of one layer holding every function's dependencies: the union of the layers' files (the
     same pinned wheels, so a path shared by two layers holds the same file), with and without pyarrow."""

@@ -141,11 +141,19 @@ def check_05(values: dict[str, Any]) -> None:
 
 
 def check_06(values: dict[str, Any]) -> None:
-    assert values["functions"] == 6
-    assert len(values["layers"]) == 6
-    # All six functions' sizes, from a full build here or from the measured file, each within Lambda's limit
-    assert values["functions_sized"] == 6 and values["all_within_limit"] is True
+    from pipeline.deploy.functions import all_functions
+
+    functions = len(all_functions())  # the function table (pipeline/deploy/functions.py)
+    assert values["functions"] == functions
+    assert len(values["layers"]) == functions
+    # Every function's size, from a full build here or from the measured file, each within Lambda's limit
+    assert values["functions_sized"] == functions and values["all_within_limit"] is True
     assert values["full_build"] or values["sizes_from"].startswith("measured by `python -m pipeline layer build` on ")
+    # What section 1 says of one layer for everything: over Lambda's limit, and over the budget without pyarrow
+    from pipeline.deploy.sizes import BUDGET, UNZIPPED_LIMIT
+
+    assert values["one_layer_unzipped"] > UNZIPPED_LIMIT and values["one_layer_without_pyarrow"] > BUDGET
+    assert values["measured_runtime"] == "python3.13"
     if not values["index_reachable"]:
         pytest.skip("notebook 06 recorded that the package index was unreachable, so it built no layer")
     # One real layer, built from PyPI: under Lambda's limit, without the SDK the runtime has, with bytecode
@@ -159,21 +167,40 @@ def check_06(values: dict[str, Any]) -> None:
         assert values["bytecode_files"] == values["py_files"] and values["unchecked_hash"] is True
 
 
+def template_created(parameters: dict[str, str]) -> list[dict[str, Any]]:
+    """The resources a deploy with `parameters` creates (the template's Conditions evaluated)."""
+    from pipeline.cloudformation.template import Template
+
+    return [resource for _, resource in Template.load(parameters=parameters).resources()]
+
+
 def check_07(values: dict[str, Any]) -> None:
+    from pipeline.deploy.cost import compute, measured_durations
+
     sources = ("coinmarketcap", "openexchangerates", "yahoo_finance")
-    # the six pipeline functions, and the custom resource that creates the RDS database (only with CreateSqlServer)
+    # Counts come from the template, never from the text: the pipeline's functions, and the custom resource that
+    # creates the RDS database (only with CreateSqlServer)
     declared = load_template()["Resources"].values()
-    assert values["functions_in_template"] == sum(r["Type"] == "AWS::Lambda::Function" for r in declared) == 7
+    assert values["functions_in_template"] == sum(r["Type"] == "AWS::Lambda::Function" for r in declared)
+    created = template_created({"Mode": "simulated"})
+    functions_created = [r for r in created if r["Type"] == "AWS::Lambda::Function"]
+    assert values["functions_created"] == len(functions_created) >= 2 * len(sources)
     assert values["queues_in_template"] >= 6
     # No layer build needed: placeholder layers, which a deploy to AWS refuses in one line
     assert values["placeholder_layers"] == 6
     assert values["refused_for_aws"].startswith("refusing to deploy placeholder layers")
     # The stack on the emulator holds what the template declares
     assert values["outputs"] > 0
-    assert values["functions_deployed"] == 6
-    assert values["handlers"] == sorted(f"pipeline.handlers.{k}.{s}" for k in ("ingest", "process") for s in sources)
+    assert values["functions_deployed"] == values["functions_created"]
+    assert values["handlers"] == sorted(r["Properties"]["Handler"] for r in functions_created)
+    assert {f"pipeline.handlers.{k}.{s}" for k in ("ingest", "process") for s in sources} <= set(values["handlers"])
     # a queue and a dead-letter queue per source, and the dead-letter queue of the SNS subscriptions
-    assert values["fifo_queues"] == 7
+    fifo = sum(r["Type"] == "AWS::SQS::Queue" and bool(r["Properties"].get("FifoQueue")) for r in created)
+    assert values["fifo_queues"] == values["fifo_queues_created"] == fifo >= 2 * len(sources) + 1
+    # The month's bill, as `python -m pipeline cost` computes it
+    bill = compute(durations=measured_durations())
+    assert (values["cost_usd"], values["cost_after_free_tier_usd"]) == (round(bill.total, 2), round(bill.total_after_free_tier, 2))
+    assert values["cost_durations_measured"] is bill.durations_measured
     assert values["redrive"] == [[f"{s}.fifo", template_max_receive_count()] for s in sources]
     assert values["filter_policies"] == {f"{s}.fifo": {"source": [s]} for s in sources}
     assert values["raw_delivery"] is True

@@ -78,6 +78,18 @@ def calls_a_31_day_month(every_seconds: int) -> int:
     return 31 * 24 * 60 * 60 // every_seconds
 
 
+def makefile_minutes() -> int:
+    """`make demo`'s default minutes (the Makefile's MINUTES), which must be the demo command's default too."""
+    import inspect
+
+    from pipeline.cli import demo
+
+    made = re.search(r"^MINUTES \?= (\d+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert made, "the Makefile no longer sets MINUTES"
+    assert inspect.signature(demo).parameters["minutes"].default == int(made.group(1))
+    return int(made.group(1))
+
+
 def minutes_per_year(kind: str, per: str) -> int:
     from pipeline.analysis import MINUTES_PER_YEAR
 
@@ -88,6 +100,8 @@ def minutes_per_year(kind: str, per: str) -> int:
 # A table, one figure a line
 # fmt: off
 FIGURES: list[tuple[str, str, str, Callable[[], float]]] = [
+    ("README.md", "the demo's minutes", r"runs (\d+) simulated minutes end to end", lambda: makefile_minutes()),
+    ("README.md", "the demo's minutes", r"\*\*(\d+) scheduled minutes\*\*", lambda: makefile_minutes()),
     # (where, what, pattern with one number group, the code's value)
     ("README.md", "tickers in the universe", r"S&P 500 \(([\d,]+) tickers\)", universe_size),
     ("README.md", "coins read", r"the top ([\d,]+) cryptocurrencies", lambda: defaults().cmc_top_n),
@@ -167,3 +181,28 @@ def test_the_measured_layer_sizes_are_a_full_build_for_the_runtime() -> None:
         layer = sizes["layers"][entry["layer"]]
         assert (entry["layer_unzipped"], entry["code_unzipped"]) == (layer["unzipped"], sizes["code"]["unzipped"])
     assert sizes["one_layer"]["unzipped"] >= max(layer["unzipped"] for layer in sizes["layers"].values())
+
+
+def notebook_days() -> dict[str, int]:
+    """The day of November 2026 each notebook's default window starts on (its parameters cell), and the demo's."""
+    from pipeline.local.demo import DEFAULT_START
+
+    days = {"make demo": DEFAULT_START.day}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+        found = re.search(r'"2026-11-(\d{2})T', cell.source)
+        if found:
+            days[path.name[:2]] = int(found.group(1))
+    return days
+
+
+@pytest.mark.parametrize("where", ["00_overview_and_local_stack.ipynb", "notebooks/README.md"])
+def test_the_days_of_the_notebooks_are_their_windows(where: str) -> None:
+    """"Each notebook works on a day of its own (00 on 3 November, 01 on the 4th, ...; `make demo` on the 2nd)"."""
+    text = (ROOT / where).read_text() if where.endswith(".md") else document(where)
+    quoted = {m.group(1).strip("`"): int(m.group(2)) for m in re.finditer(r"(\d\d|`make demo`) on\s+the\s+(\d+)", text)}
+    first = re.search(r"00 on (\d+) November", text)  # "00 on 3 November, 01 on the 4th" or "00 on the 3rd"
+    if first:
+        quoted["00"] = int(first.group(1))
+    assert quoted, f"{where}: no longer names the notebooks' days"
+    assert quoted == notebook_days()

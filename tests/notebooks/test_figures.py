@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path("/work/shared/fixtures")
-WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+WORDS = {"thirty": 30, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
 
 
 def number(text: str) -> float:
@@ -90,6 +90,33 @@ def makefile_minutes() -> int:
     return int(made.group(1))
 
 
+def notebook_parameter(name: str, parameter: str) -> int:
+    """A number a notebook's parameters cell sets by default."""
+    cell = next(c for c in nbformat.read(ROOT / "notebooks" / name, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    found = re.search(rf"^{parameter} = (\d+)", cell.source, re.MULTILINE)
+    assert found, f"{name}: no parameter {parameter}"
+    return int(found.group(1))
+
+
+def session_minutes() -> int:
+    """The minutes of the NYSE session from the demo's default start to the close (the exchange's calendar)."""
+    from pipeline.calendar import XNYS, is_open
+    from pipeline.local.demo import DEFAULT_START
+
+    minutes = 0
+    while is_open(XNYS, DEFAULT_START + timedelta(minutes=minutes)):
+        minutes += 1
+    return minutes
+
+
+def last_session_minute() -> float:
+    """The demo's last scheduled minute over the rest of the session, as HH.MM for the comparison."""
+    from pipeline.local.demo import DEFAULT_START
+
+    last = DEFAULT_START + timedelta(minutes=session_minutes() - 1)
+    return last.hour + last.minute / 100
+
+
 def minutes_per_year(kind: str, per: str) -> int:
     from pipeline.analysis import MINUTES_PER_YEAR
 
@@ -139,6 +166,12 @@ FIGURES: list[tuple[str, str, str, Callable[[], float]]] = [
     ("08_analysis.ipynb", "coin days", r"a coin [\d,]+ minutes on (\d+) days", lambda: minutes_per_year("crypto", "year")),
     ("08_analysis.ipynb", "currency days", r"a\s+currency [\d,]+ minutes on (\d+) weekdays", lambda: minutes_per_year("fx", "year")),
     ("08_analysis.ipynb", "stock minutes a year", r"the square root of (\d+) x \d+", lambda: minutes_per_year("stock", "day")),
+    ("08_analysis.ipynb", "the session's minutes", r"`make demo MINUTES=(\d+)` runs the rest", lambda: session_minutes()),
+    ("08_analysis.ipynb", "the session's last minute", r"\(14:45 to (\d\d:\d\d) UTC\)", lambda: last_session_minute()),
+    ("README.md", "the session's minutes", r"`make demo MINUTES=(\d+)` runs the rest", lambda: session_minutes()),
+    ("08_analysis.ipynb", "a cent's step at $0.12", r"printed to the cent moves in steps of (\d+) %", lambda: round(100 * 0.01 / 0.12)),
+    ("08_analysis.ipynb", "returns in the window", r"(\w+) one-minute returns give a correlation", lambda: notebook_parameter("08_analysis.ipynb", "minutes")),
+    ("08_analysis.ipynb", "their standard error", r"a standard error of about ([\d.]+)", lambda: round(notebook_parameter("08_analysis.ipynb", "minutes") ** -0.5, 2)),
 ]
 # fmt: on
 
@@ -150,7 +183,7 @@ def test_the_text_quotes_the_codes_figure(where: str, what: str, pattern: str, e
     assert found, f"{where}: no longer says {what} ({pattern!r}): update the figure's pattern in this test"
     value = expected()
     for quoted in found:
-        shown = 5.0 if quoted == "fifth" else number(quoted)
+        shown = 5.0 if quoted == "fifth" else float(quoted.replace(":", ".")) if ":" in quoted else number(quoted)
         assert shown == pytest.approx(value), f"{where} says {what} is {quoted}; the code says {value}"
 
 

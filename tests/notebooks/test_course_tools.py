@@ -1,0 +1,82 @@
+"""The course's maintenance tools: recording a full layer build's sizes (`python -m pipeline course layer-sizes`)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.course import record_layer_sizes
+from pipeline.deploy.functions import all_functions
+
+BYTECODE_313 = "Python 3.13.0 (/usr/bin/python3.13, from PIPELINE_RUNTIME_PYTHON)"
+
+
+def fake_build(folder: Path, *, functions: list[str] | None = None, bytecode_by: str = BYTECODE_313) -> Path:
+    """A layer build's folder: sizes.json as `layer build` writes it, and two layer zips sharing a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    contents = {
+        "deps-a": {"python/pandas/core.py": 300, "python/pyarrow/lib.so": 500, "python/pyarrow-26.0.dist-info/RECORD": 7},
+        "deps-b": {"python/pandas/core.py": 300, "python/yfinance/base.py": 40},
+    }
+    layers = {}
+    for name, files in contents.items():
+        with zipfile.ZipFile(folder / f"{name}.zip", "w") as archive:
+            for path, size in files.items():
+                archive.writestr(path, b"x" * size)
+        layers[name] = {"zip": f"{name}.zip", "unzipped": sum(files.values()), "zipped": 1, "sha256": "0" * 64}
+    names = functions if functions is not None else [f.name for f in all_functions()]
+    sizes: dict[str, Any] = {
+        "runtime": "python3.13",
+        "bytecode_by": bytecode_by,
+        "limits": {"unzipped_bytes": 262_144_000},
+        "code": {"zip": "code.zip", "unzipped": 10, "zipped": 5, "sha256": "1" * 64},
+        "layers": layers,
+        "functions": [{"function": name, "layer": "deps-a"} for name in names],
+    }
+    (folder / "sizes.json").write_text(json.dumps(sizes))
+    return folder
+
+
+def test_a_full_build_is_recorded_with_its_date_runtime_and_one_layers_size(tmp_path: Path) -> None:
+    out = tmp_path / "layer_sizes.json"
+    document = record_layer_sizes(fake_build(tmp_path / "build"), out, on="2026-12-02")
+    assert json.loads(out.read_text()) == document
+    assert document["measured"]["on"] == "2026-12-02"
+    assert (document["measured"]["runtime"], document["measured"]["python"]) == ("python3.13", "3.13")
+    assert document["measured"]["bytecode_by"] == BYTECODE_313
+    assert [f["function"] for f in document["functions"]] == [f.name for f in all_functions()]
+    # the union of the layers' files: pandas once; without pyarrow's package and its dist-info
+    assert document["one_layer"] == {"unzipped": 300 + 500 + 7 + 40, "unzipped_without_pyarrow": 300 + 40}
+
+
+def test_a_partial_build_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "layer_sizes.json"
+    build = fake_build(tmp_path / "build", functions=[all_functions()[0].name])
+    with pytest.raises(RuntimeError, match="lacks .*build every function"):
+        record_layer_sizes(build, out)
+    assert not out.exists()
+
+
+def test_bytecode_of_another_python_is_refused(tmp_path: Path) -> None:
+    build = fake_build(tmp_path / "build", bytecode_by="")
+    with pytest.raises(RuntimeError, match="compiled by no Python, not python3.13's"):
+        record_layer_sizes(build, tmp_path / "layer_sizes.json")
+
+
+def test_no_build_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="run `python -m pipeline layer build` first"):
+        record_layer_sizes(tmp_path / "nothing", tmp_path / "layer_sizes.json")
+
+
+def test_refreshing_an_unknown_notebook_is_one_line_and_runs_nothing() -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, ["course", "notebooks", "42"])
+    assert result.exit_code == 1
+    assert "no notebook 42: the course has 00_overview_and_local_stack.ipynb" in result.output

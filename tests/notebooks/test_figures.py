@@ -239,3 +239,19 @@ def test_the_days_of_the_notebooks_are_their_windows(where: str) -> None:
         quoted["00"] = int(first.group(1))
     assert quoted, f"{where}: no longer names the notebooks' days"
     assert quoted == notebook_days()
+
+
+def test_notebook_06_builds_the_smallest_layer_to_download() -> None:
+    """06 builds the layer of its `build_function` because it is the smallest zip: so the measured sizes say."""
+    from pipeline.course import measured_layer_sizes
+    from pipeline.deploy.functions import get_function
+
+    cell = next(
+        c
+        for c in nbformat.read(ROOT / "notebooks" / "06_lambda_layers.ipynb", as_version=4).cells
+        if "parameters" in c.metadata.get("tags", [])
+    )
+    found = re.search(r'^build_function = "([^"]+)"', cell.source, re.MULTILINE)
+    assert found
+    layers = measured_layer_sizes()["layers"]
+    assert get_function(found.group(1)).layer_name == min(layers, key=lambda name: layers[name]["zipped"])

@@ -921,7 +921,28 @@ def execute_notebook(path: Path, timeout: int = NOTEBOOK_TIMEOUT_SECONDS, **para
     )  # fmt: skip
     client.execute()
     notebook.metadata.update(kept)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = coalesced_streams(cell.outputs)
     return notebook
+
+
+def coalesced_streams(outputs: list[Any]) -> list[Any]:
+    """A cell's outputs with consecutive pieces of one stream joined: the kernel sends a cell's prints in pieces
+    that depend on timing, so the stored notebook would change from run to run without it."""
+    joined: list[Any] = []
+    for output in outputs:
+        previous = joined[-1] if joined else None
+        if (
+            output.get("output_type") == "stream"
+            and previous is not None
+            and previous.get("output_type") == "stream"
+            and previous.get("name") == output.get("name")
+        ):
+            previous["text"] = "".join(previous["text"]) + "".join(output["text"])
+        else:
+            joined.append(output)
+    return joined
 
 
 def refresh_notebooks(

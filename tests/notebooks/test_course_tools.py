@@ -80,3 +80,24 @@ def test_refreshing_an_unknown_notebook_is_one_line_and_runs_nothing() -> None:
     result = CliRunner().invoke(app, ["course", "notebooks", "42"])
     assert result.exit_code == 1
     assert "no notebook 42: the course has 00_overview_and_local_stack.ipynb" in result.output
+
+
+def test_a_cells_prints_are_stored_as_one_output_per_stream() -> None:
+    """The kernel sends prints in pieces that depend on timing; the stored cell keeps one piece per stream run."""
+    import nbformat
+
+    from pipeline.course import coalesced_streams
+
+    pieces = [
+        nbformat.v4.new_output("stream", name="stdout", text="rows from the embedded JSON:"),
+        nbformat.v4.new_output("stream", name="stdout", text=" 10\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="warning\n"),
+        nbformat.v4.new_output("display_data", data={"text/plain": "a table"}),
+        nbformat.v4.new_output("stream", name="stdout", text="after\n"),
+    ]
+    assert [(o.get("name"), o.get("text")) for o in coalesced_streams(pieces)] == [
+        ("stdout", "rows from the embedded JSON: 10\n"),
+        ("stderr", "warning\n"),
+        (None, None),
+        ("stdout", "after\n"),
+    ]

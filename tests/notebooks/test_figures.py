@@ -255,3 +255,27 @@ def test_notebook_06_builds_the_smallest_layer_to_download() -> None:
     assert found
     layers = measured_layer_sizes()["layers"]
     assert get_function(found.group(1)).layer_name == min(layers, key=lambda name: layers[name]["zipped"])
+
+
+def test_the_demos_output_in_the_readme_adds_up() -> None:
+    """The README's `make demo` output: its minutes are the demo's, a coin row per coin and a rate row per currency
+    of the twin every minute (the demo's rates refresh every minute), and the reconciliation finds every raw row."""
+    from pipeline.constants import Env
+    from pipeline.local.demo import SIMULATED_OXR_PLAN
+
+    text = document("README.md")
+    minutes = makefile_minutes()
+    assert int(SIMULATED_OXR_PLAN[Env.OXR_REFRESH_SECONDS]) == 60  # so every minute writes the rates
+    from pipeline.local.demo import DEFAULT_START
+
+    start = DEFAULT_START.strftime("%Y-%m-%dT%H:%MZ").replace("Z", ":00Z")
+    assert f"{minutes} scheduled minutes from {start} (" in text
+    assert f"NYSE calendar: {minutes} of {minutes} minute(s) have stock bars to fetch" in text
+    per_minute = {"coinmarketcap": defaults().cmc_top_n, "openexchangerates": twin_currencies()}
+    for source, rows in per_minute.items():
+        run = re.search(rf"^ {source} +(\d+) +(\d+) +(\d+) +(\d+) +0 +0 ", text, re.MULTILINE)
+        assert run, f"README.md: the demo's run table has no {source} row"
+        assert [int(n) for n in run.groups()] == [minutes, 0, minutes, minutes * rows], source
+        check = re.search(rf"^ {source} +[A-Za-z ]+? +(\d+) +(\d+) +(\d+) +0 +0 +0 +ok$", text, re.MULTILINE)
+        assert check, f"README.md: the demo's reconciliation has no {source} row"
+        assert [int(n) for n in check.groups()] == [minutes, minutes * rows, minutes * rows], source

@@ -1,9 +1,9 @@
 """Placeholder layers, for a deploy to the local emulator only.
 
 moto creates Lambda functions and layer versions but cannot run any code, so a deploy to it checks the topology
-(queues, subscriptions, schedules, mappings, roles), never the dependencies. Building ~450 MB of real layers for
-that is waste: a placeholder layer is a tiny zip holding a README that says what it stands for. The code package
-stays real.
+(queues, subscriptions, schedules, mappings, roles), never the dependencies. Building the six real layers for that
+(some 540 MB unzipped, pipeline/data/layer_sizes.json) is waste: a placeholder layer is a tiny zip holding a README
+that says what it stands for. The code package stays real.
 
 A placeholder must never reach AWS: `deploy_pipeline` refuses a build holding one unless the endpoint is on this
 machine (a loopback address), and the zip's README says so to anyone who opens it.

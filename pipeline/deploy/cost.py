@@ -16,16 +16,15 @@ monthly, for a 30-day month.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
 from pipeline import registry
-from pipeline.cloudformation.template import TEMPLATE_PATH, Template
+from pipeline.cloudformation.template import TEMPLATE_PATH, Template, TemplateError, rate_period
 from pipeline.deploy.functions import PROJECT_ROOT, PackagingError
 
 DAYS: Final = 30
@@ -151,16 +150,13 @@ def _charge(key: str, quantity_in_units: float) -> tuple[float, float]:
     return quantity_in_units * price.usd, max(0.0, quantity_in_units - price.free) * price.usd
 
 
-_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
-
-
 def schedule_minutes(expression: str) -> int:
     """Invocations a month of an EventBridge `rate(...)` expression."""
-    match = _RATE.match(expression.strip())
-    if not match:
-        raise PackagingError(f"cost: cannot count schedule {expression!r} (only rate(N minutes|hours|days))")
-    every = int(match.group(1)) * {"minute": 1, "hour": 60, "day": MINUTES_PER_DAY}[match.group(2).rstrip("s")]
-    return DAYS * MINUTES_PER_DAY // every
+    try:
+        every = rate_period(expression)
+    except TemplateError:
+        raise PackagingError(f"cost: cannot count schedule {expression!r} (only rate(N minutes|hours|days))") from None
+    return int(timedelta(days=DAYS) / every)
 
 
 @cache

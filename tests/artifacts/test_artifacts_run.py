@@ -106,7 +106,7 @@ def test_each_function_is_initialised_once_and_then_runs_warm(
         assert f["invocations"] >= (1 if name.startswith("redrive-") else MINUTES), name
         assert f["cold_starts"] == 1, name
         assert f["init_ms"]["n"] == 1 and f["init_ms"]["median"] > 0, name
-        assert f["warm_invocation_ms"]["n"] == f["invocations"] - 1, name
+        assert (f["warm_invocation_ms"] or {"n": 0})["n"] == f["invocations"] - 1, name  # none after one run
         assert f["errors"] == [], name
         assert 0 < f["max_memory_used_mb"] < f["memory_mb"], name
 

@@ -98,3 +98,29 @@ def test_the_redrive_role_allows_exactly_what_a_redrive_calls(
     assert [str(f) for f in findings] == []
     received = clients.sqs().receive_message(QueueUrl=stack.queues[source], MaxNumberOfMessages=10)
     assert [json.loads(m["Body"])["key"] for m in received.get("Messages", [])] == [event.key]
+
+
+def test_a_redrive_that_finds_its_dead_letter_queue_empty_only_looks(
+    configured: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual run, every five minutes: one GetQueueAttributes, no sink built (no secret read, no connection)."""
+    stack = configured
+    config = function_config(bound_template(stack), Function("redrive", "yahoo_finance"))
+    for name in (Env.REDRIVE_QUEUE_URL, Env.REDRIVE_DEAD_LETTER_QUEUE_URL):
+        monkeypatch.setenv(name, config.environment[name])
+
+    def no_sink(source: str) -> Any:
+        raise AssertionError(f"the {source} sink was built for an empty dead-letter queue")
+
+    monkeypatch.setattr(clients, "sink", no_sink)
+    recorder = Recorder()
+    recorder.attach(clients.sqs())
+
+    result = redrive_handlers.yahoo_finance(
+        scheduled_event("yahoo_finance", datetime(2026, 11, 21, 15, 5, tzinfo=UTC)), None
+    )
+
+    assert (result["waiting"], result["redriven"], result["unhealthy"]) == (0, 0, None)
+    assert [(r["operation"], r["params"].get("QueueUrl")) for r in recorder.records] == [
+        ("GetQueueAttributes", stack.dead_letter_queues["yahoo_finance"])
+    ]

@@ -1,11 +1,12 @@
 """Is every source declared in full? The registry, the source and sink modules and the template, checked together.
 
 A source is declared once in `pipeline.registry`, but it also needs modules that exist (its `SOURCE`, its row
-model, its sink) and, in the CloudFormation template, two Lambda functions, a subscription of the topic filtered on
-it and a schedule rule for its ingest function. `problems()` lists, one line each, every place where that is not
-so: a template function whose source the registry does not know, a declared source without both template
-functions, a sink or row model path that does not resolve, a source module without `SOURCE`. The test suite
-asserts it finds nothing; CONTRIBUTING.md's checklist follows it.
+model, its sink) and, in the CloudFormation template, three Lambda functions (ingest, process and the scheduled
+redrive), a subscription of the topic filtered on it and schedule rules for its ingest and redrive functions.
+`problems()` lists, one line each, every place where that is not so: a template function whose source the
+registry does not know, a declared source without its three template functions or their rules, a sink or row
+model path that does not resolve, a source module without `SOURCE`. The test suite asserts it finds nothing;
+CONTRIBUTING.md's checklist follows it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pydantic import BaseModel
 from pipeline import registry
 from pipeline.registry import SourceSpec
 
-KINDS: Final = ("ingest", "process")
+KINDS: Final = ("ingest", "process", "redrive")  # the template's functions of a source
+EXTRA_KINDS: Final = ("ingest", "process")  # the functions whose extras the registry declares (redrive: process's)
+SCHEDULED_KINDS: Final = ("ingest", "redrive")  # the functions an EventBridge rule invokes
 HANDLER_PREFIX: Final = "pipeline.handlers."
 FUNCTION_TYPE: Final = "AWS::Lambda::Function"
 SOURCE_METHODS: Final = ("fetch", "parse", "load_payload")
@@ -27,8 +30,8 @@ SINK_METHODS: Final = ("from_settings", "load", "close", "stored_rows")
 
 
 def source_handler(handler: str) -> tuple[str, str] | None:
-    """(kind, source) of a source's handler string `pipeline.handlers.<ingest|process>.<source>`, else None
-    (another function of the stack, such as a scheduled redrive, maps to no source)."""
+    """(kind, source) of a source's handler string `pipeline.handlers.<ingest|process|redrive>.<source>`, else
+    None (another function of the stack, such as the RDS option's database creator, maps to no source)."""
     kind, _, source = handler.removeprefix(HANDLER_PREFIX).partition(".")
     if not handler.startswith(HANDLER_PREFIX) or kind not in KINDS or not source or "." in source:
         return None
@@ -88,9 +91,10 @@ def template_problems(body: Mapping[str, Any]) -> list[str]:
         )
         if source not in filtered:
             out.append(f"source {source!r}: no subscription of the topic filters on it (its queue gets no events)")
-        ingest = functions.get(("ingest", source))
-        if ingest is not None and ingest not in scheduled:
-            out.append(f"source {source!r}: no schedule rule targets its ingest function {ingest}")
+        for kind in SCHEDULED_KINDS:
+            function = functions.get((kind, source))
+            if function is not None and function not in scheduled:
+                out.append(f"source {source!r}: no schedule rule targets its {kind} function {function}")
     return out
 
 
@@ -145,7 +149,7 @@ def spec_problems(spec: SourceSpec) -> list[str]:
 def extras_problems(spec: SourceSpec, optional: Mapping[str, object]) -> list[str]:
     return [
         f"source {spec.id!r}: {kind} extra {extra!r} is not in pyproject's [project.optional-dependencies]"
-        for kind in KINDS
+        for kind in EXTRA_KINDS
         for extra in spec.extras(kind)
         if extra not in optional
     ]

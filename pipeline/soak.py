@@ -8,8 +8,12 @@ quarantine and back-off, and the scheduled redrive. Faults are injected where th
   (`clients.sink`) raises `SinkError` while the virtual clock is inside the outage;
 - S3 errors: a botocore hook on the functions' S3 client: `GetObject` of raw objects answers 503 SlowDown for a
   while, and some raw `PutObject`s answer 500 once;
-- the sources' own failures, at the fetch boundary: a 429 storm (Yahoo), a challenge page (CoinMarketCap), an
-  exhausted quota (Open Exchange Rates);
+- the sources' own failures, through their simulated twins' fault switches (`SWITCHES`: the settings a test or a
+  user sets), so the soak meets them on the code paths the live sources take: a 429 storm (the Yahoo twin
+  answers HTTP 429 past one request a minute, through yfinance, the circuit breaker and the cool-down), a
+  challenge page (the CoinMarketCap twin's edge challenge, HTTP 403), spent API credits (CoinMarketCap's error
+  1010 through its credit guard) and an exhausted quota (Open Exchange Rates answers `access_restricted`, 403,
+  through its quota guard);
 - duplicate deliveries (a second copy of an event sent to its queue: SQS delivers at least once) and duplicate
   publishes (the same event published again to the topic with its deduplication id);
 - poison messages (bodies that are not pipeline events) and raw objects with a bad row (a success row of a
@@ -46,6 +50,14 @@ from pipeline.sinks.base import SinkError
 DEFAULT_DAY = datetime(2026, 11, 17, tzinfo=UTC)
 DAY_MINUTES = 1440
 SINK_OF = {"yahoo_finance": "snowflake", "openexchangerates": "sqlserver", "coinmarketcap": "s3parquet"}
+# The simulated twins' fault switches (Settings fields), by the name a plan's window gives: while the window covers
+# the virtual clock, the functions' settings have them on.
+SWITCHES: dict[str, dict[str, Any]] = {
+    "429_storm": {"yahoo_twin_rate_limit": 1},  # HTTP 429 to every request past the first of a minute
+    "challenge": {"cmc_simulated_fault": "challenge"},  # the edge network's challenge page, HTTP 403
+    "credits_spent": {"cmc_simulated_fault": "exhausted"},  # the API plan's monthly credits spent (error 1010)
+    "quota_exhausted": {"oxr_simulated_fault": "access_restricted"},  # 403: restricted for over-use
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class Window:
     start: datetime
     end: datetime
     detail: str = ""
+    switch: str = ""  # source_failure: the twin's fault switch (a key of SWITCHES)
 
     def covers(self, at: datetime | None) -> bool:
         return at is not None and self.start <= at < self.end
@@ -83,6 +96,7 @@ class Plan:
     def listing(self) -> list[dict[str, str]]:
         out = [
             {"kind": w.kind, "target": w.target, "from": iso(w.start), "to": iso(w.end), "detail": w.detail}
+            | ({"switch": w.switch} if w.switch else {})
             for w in self.windows
         ]
         out += [{"kind": p.kind, "target": p.source, "at": iso(p.at), "detail": p.detail} for p in self.points]
@@ -106,9 +120,38 @@ def _day_plan(day: datetime) -> Plan:
             Window("outage", "snowflake", t("16:30"), t("22:30"), "Snowflake down six hours"),
             Window("outage", "sqlserver", t("03:00"), t("03:40"), "SQL Server down 40 minutes"),
             Window("s3_errors", "s3", t("06:00"), t("06:08"), "GetObject of raw objects answers 503 SlowDown"),
-            Window("source_failure", "yahoo_finance", t("15:50"), t("15:56"), "429 storm: every request throttled"),
-            Window("source_failure", "coinmarketcap", t("09:00"), t("09:05"), "challenge page instead of the listing"),
-            Window("source_failure", "openexchangerates", t("12:00"), t("12:30"), "monthly quota exhausted"),
+            Window(
+                "source_failure",
+                "yahoo_finance",
+                t("15:50"),
+                t("15:56"),
+                "429 storm: every request past the first a minute throttled",
+                "429_storm",
+            ),
+            Window(
+                "source_failure",
+                "coinmarketcap",
+                t("09:00"),
+                t("09:05"),
+                "challenge page instead of the listing",
+                "challenge",
+            ),
+            Window(
+                "source_failure",
+                "coinmarketcap",
+                t("18:00"),
+                t("18:10"),
+                "the API plan's credits spent",
+                "credits_spent",
+            ),
+            Window(
+                "source_failure",
+                "openexchangerates",
+                t("12:00"),
+                t("12:30"),
+                "monthly quota exhausted: access_restricted",
+                "quota_exhausted",
+            ),
         ]
     )
     for source, minutes in {
@@ -138,7 +181,23 @@ def _short_plan(start: datetime, minutes: int) -> Plan:
             Window("outage", "snowflake", t(q), t(q) + timedelta(minutes=2 * q), f"Snowflake down {2 * q} minutes"),
             Window("outage", "sqlserver", t(2 * q), t(2 * q) + timedelta(minutes=q), f"SQL Server down {q} minutes"),
             Window("s3_errors", "s3", t(3 * q), t(3 * q) + timedelta(minutes=2), "GetObject answers 503 SlowDown"),
-            Window("source_failure", "coinmarketcap", t(4 * q), t(4 * q) + timedelta(minutes=1), "challenge page"),
+            Window(
+                "source_failure",
+                "coinmarketcap",
+                t(4 * q),
+                t(4 * q) + timedelta(minutes=1),
+                "challenge page",
+                "challenge",
+            ),
+            Window("source_failure", "yahoo_finance", t(4 * q + 2), t(4 * q + 4), "429 storm", "429_storm"),
+            Window(
+                "source_failure",
+                "openexchangerates",
+                t(5 * q),
+                t(5 * q) + timedelta(minutes=1),
+                "monthly quota exhausted",
+                "quota_exhausted",
+            ),
         ]
     )
     for i, source in enumerate(SINK_OF):
@@ -202,8 +261,18 @@ def _client_error(code: str, status: int, operation: str) -> Exception:
 class Tally:
     s3_errors: int = 0
     s3_put_errors: int = 0
-    source_failures: int = 0
     events: dict[str, int] = field(default_factory=dict)
+
+
+def switched(plan: Plan, at: datetime | None) -> dict[str, Any]:
+    """The twins' fault switches on at `at` (Settings fields and values)."""
+    on: dict[str, Any] = {}
+    for window in plan.windows:
+        if window.kind == "source_failure" and window.covers(at):
+            if window.switch not in SWITCHES:
+                raise ValueError(f"soak: window {window.detail!r} of {window.target} has no known twin switch")
+            on.update(SWITCHES[window.switch])
+    return on
 
 
 @contextmanager
@@ -212,7 +281,6 @@ def inject(plan: Plan, clock: Callable[[], datetime | None], tally: Tally) -> It
     from unittest import mock
 
     from pipeline.handlers import clients
-    from pipeline.sources import NothingToIngest, UpstreamError, UpstreamRefused, get_source
 
     sinks: dict[str, FaultySink] = {}
     real_sink = clients.sink
@@ -243,33 +311,28 @@ def inject(plan: Plan, clock: Callable[[], datetime | None], tally: Tally) -> It
             tally.s3_put_errors += 1
             raise _client_error("InternalError", 500, "PutObject")
 
-    failures = {w.target: w for w in plan.windows if w.kind == "source_failure"}
+    real_settings = clients.settings
+    variants: dict[tuple[int, tuple[tuple[str, Any], ...]], Any] = {}
 
-    def failing_fetch(source: SourceId, fetch: Callable[..., Any]) -> Callable[..., Any]:
-        window = failures[source]
-
-        def fetch_or_fail(settings: Any, scheduled_at: datetime, state: Any = None) -> Any:
-            if window.covers(scheduled_at):
-                tally.source_failures += 1
-                if source == "yahoo_finance":
-                    raise UpstreamError(f"yahoo_finance: HTTP 429 Too Many Requests ({window.detail}, injected)")
-                if source == "openexchangerates":
-                    raise NothingToIngest(f"openexchangerates: {window.detail} (injected)")
-                raise UpstreamRefused(f"{source}: {window.detail} (injected)")
-            return fetch(settings, scheduled_at, state)
-
-        return fetch_or_fail
+    def settings() -> Any:
+        """The functions' settings, with the twins' fault switches the plan has on at the virtual clock."""
+        base = real_settings()
+        on = tuple(sorted(switched(plan, clock()).items()))
+        if not on:
+            return base
+        key = (id(base), on)
+        if key not in variants:
+            variants[key] = base.model_copy(update=dict(on))
+        return variants[key]
 
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(clients, "sink", sink))
+        stack.enter_context(mock.patch.object(clients, "settings", settings))
         s3 = clients.s3()
         s3.meta.events.register("before-parameter-build.s3.GetObject", on_get, unique_id="soak-get")
         s3.meta.events.register("before-parameter-build.s3.PutObject", on_put, unique_id="soak-put")
         stack.callback(s3.meta.events.unregister, "before-parameter-build.s3.GetObject", unique_id="soak-get")
         stack.callback(s3.meta.events.unregister, "before-parameter-build.s3.PutObject", unique_id="soak-put")
-        for source in failures:
-            src = get_source(source)
-            stack.enter_context(mock.patch.object(src, "fetch", failing_fetch(source, src.fetch)))
         yield sinks
 
 
@@ -449,6 +512,11 @@ def soak(
     }
     report.loads = {source: sink.loaded for source, sink in faulty.items()}
     report.figures["s3_errors_answered"] = tally.s3_errors + tally.s3_put_errors
+    report.figures["source_fault_minutes"] = {  # scheduled minutes a twin's fault switch was on, by source
+        s: sum(1 for i in range(minutes) if any(w.target == s and w.covers(start + timedelta(minutes=i))
+                                                for w in plan.windows if w.kind == "source_failure"))
+        for s in chosen
+    }  # fmt: skip
     report.figures["extra_messages_sent"] = extra_messages
     report.wall_seconds = time.monotonic() - began
     return report

@@ -12,6 +12,8 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -109,6 +111,22 @@ def load_template(path: Path | str = TEMPLATE_PATH) -> dict[str, Any]:
 
 
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
+_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
+_RATE_UNITS: Final = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+def rate_period(expression: str) -> timedelta:
+    """The period of an EventBridge `rate(N minutes|hours|days)` expression (cron expressions are refused)."""
+    match = _RATE.match(expression.strip())
+    if not match or int(match.group(1)) < 1:
+        raise TemplateError(f"cannot read schedule {expression!r}: only rate(N minutes|hours|days)")
+    return int(match.group(1)) * _RATE_UNITS[match.group(2).rstrip("s")]
+
+
+@cache
+def redrive_period(path: Path | str = TEMPLATE_PATH) -> timedelta:
+    """How often the template's redrive functions run by default (`RedriveSchedule`): the local runtime's clock."""
+    return rate_period(str(load_template(path)["Parameters"]["RedriveSchedule"]["Default"]))
 
 
 class Template:

@@ -1,8 +1,9 @@
 """What a month of the deployed stack costs, computed from the template, the registry and measured durations.
 
 `python -m pipeline cost` reads:
-- the template (`infra/cloudformation/template.yaml`, with `--parameter` overrides): each source's schedule,
-  the functions' memory, the alarms and their metrics, the Open Exchange Rates refresh period;
+- the template (`infra/cloudformation/template.yaml`, with `--parameter` overrides): each source's schedule
+  and its redrive function's (`RedriveSchedule`, counted while its rule is enabled), the functions' memory, the
+  alarms and their metrics, the Open Exchange Rates refresh period;
 - the registry (`pipeline.registry`): each source's market (XNYS sessions or 24/7), so the minutes in which the
   yahoo_finance ingest does work and writes a raw object, and those in which it returns at once;
 - the durations `python -m pipeline run --artifacts` measured (`DURATIONS_FILE`), when that file exists; else the
@@ -15,16 +16,15 @@ monthly, for a 30-day month.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
 from pipeline import registry
-from pipeline.cloudformation.template import TEMPLATE_PATH, Template
+from pipeline.cloudformation.template import TEMPLATE_PATH, Template, TemplateError, rate_period
 from pipeline.deploy.functions import PROJECT_ROOT, PackagingError
 
 DAYS: Final = 30
@@ -82,6 +82,10 @@ ASSUMED_DURATIONS_MS: Final[dict[str, float]] = {
     "process-yahoo_finance": 5_000,
     "process-coinmarketcap": 1_000,
     "process-openexchangerates": 1_000,
+    # A redrive run that finds its dead-letter queue empty: one GetQueueAttributes, no sink built.
+    "redrive-yahoo_finance": 300,
+    "redrive-coinmarketcap": 300,
+    "redrive-openexchangerates": 300,
 }
 # Where `run --artifacts` leaves its measurements: {"functions": {"<function>": {"invocation_ms": ...}}}.
 DURATIONS_FILE: Final = PROJECT_ROOT / "reports" / "artifacts" / "durations.json"
@@ -146,16 +150,13 @@ def _charge(key: str, quantity_in_units: float) -> tuple[float, float]:
     return quantity_in_units * price.usd, max(0.0, quantity_in_units - price.free) * price.usd
 
 
-_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
-
-
 def schedule_minutes(expression: str) -> int:
     """Invocations a month of an EventBridge `rate(...)` expression."""
-    match = _RATE.match(expression.strip())
-    if not match:
-        raise PackagingError(f"cost: cannot count schedule {expression!r} (only rate(N minutes|hours|days))")
-    every = int(match.group(1)) * {"minute": 1, "hour": 60, "day": MINUTES_PER_DAY}[match.group(2).rstrip("s")]
-    return DAYS * MINUTES_PER_DAY // every
+    try:
+        every = rate_period(expression)
+    except TemplateError:
+        raise PackagingError(f"cost: cannot count schedule {expression!r} (only rate(N minutes|hours|days))") from None
+    return int(timedelta(days=DAYS) / every)
 
 
 @cache
@@ -205,15 +206,28 @@ def _memory_gb(template: Template, handler: str) -> float:
     return int(template.resolve(_function(template, handler)[1]["MemorySize"])) / 1024
 
 
-def _schedule(template: Template, source: str) -> str:
-    """The schedule expression of the rule that invokes the source's ingest function."""
-    function_id, _ = _function(template, f"pipeline.handlers.ingest.{source}")
+def _rule(template: Template, source: str, kind: str = "ingest") -> Mapping[str, Any]:
+    """The properties of the rule that invokes the source's `kind` function (ingest or redrive)."""
+    function_id, _ = _function(template, f"pipeline.handlers.{kind}.{source}")
     for _, rule in template.resources("AWS::Events::Rule"):
         props = rule.get("Properties", {})
         targets = [t.get("Arn", {}).get("Fn::GetAtt", [None])[0] for t in props.get("Targets", [])]
         if function_id in targets and "ScheduleExpression" in props:
-            return str(template.resolve(props["ScheduleExpression"]))
-    raise PackagingError(f"cost: no schedule rule invokes the {source} ingest function")
+            return props  # type: ignore[no-any-return]
+    raise PackagingError(f"cost: no schedule rule invokes the {source} {kind} function")
+
+
+def _schedule(template: Template, source: str) -> str:
+    """The schedule expression of the rule that invokes the source's ingest function."""
+    return str(template.resolve(_rule(template, source)["ScheduleExpression"]))
+
+
+def redrive_runs(template: Template, source: str) -> int:
+    """Runs a month of the source's redrive function: none while its rule is disabled (`RedriveEnabled`)."""
+    props = _rule(template, source, "redrive")
+    if template.resolve(props.get("State", "ENABLED")) != "ENABLED":
+        return 0
+    return schedule_minutes(str(template.resolve(props["ScheduleExpression"])))
 
 
 def _alarm_metrics(template: Template) -> int:
@@ -269,11 +283,16 @@ def compute(
         gb_seconds += written * ms[process_name] / 1000 * process_gb
         bill.invocations[ingest_name] = scheduled
         bill.invocations[process_name] = written
-        requests += scheduled + written
-        log_bytes += (scheduled + written) * LOG_BYTES_PER_INVOCATION
-        # SQS: the mapping's idle long polls, plus send (by SNS), receive and delete of each event
+        # The scheduled redrive: a short run that finds the dead-letter queue empty (one GetQueueAttributes)
+        redrive_name, redriven = f"redrive-{source}", redrive_runs(template, source)
+        gb_seconds += redriven * ms[redrive_name] / 1000 * _memory_gb(template, f"pipeline.handlers.redrive.{source}")
+        bill.invocations[redrive_name] = redriven
+        requests += scheduled + written + redriven
+        log_bytes += (scheduled + written + redriven) * LOG_BYTES_PER_INVOCATION
+        # SQS: the mapping's idle long polls, plus send (by SNS), receive and delete of each event, plus the
+        # redrive's look at the dead-letter queue
         polls = ESM_POLLERS * DAYS * MINUTES_PER_DAY * 60 // LONG_POLL_SECONDS
-        sqs_requests += polls + 3 * written
+        sqs_requests += polls + 3 * written + redriven
         publishes += written
         # S3: the ingest reads its state and the key it writes (never overwriting with less), writes raw and
         # state; the process reads the raw object; the Parquet sink writes one object per raw object.
@@ -293,6 +312,7 @@ def compute(
         + ": "
         + ", ".join(f"{name} {value / 1000:g} s" for name, value in ms.items()),
         f"each SQS event source mapping long-polls with {ESM_POLLERS} connections every {LONG_POLL_SECONDS} s",
+        "each redrive run finds its dead-letter queue empty (one SQS request); a redrive after an outage is extra",
         f"{LOG_BYTES_PER_INVOCATION} bytes of logs per invocation; events of {EVENT_BYTES} bytes",
         f"{secrets} secrets (live mode), each read every {SECRET_REFRESH_SECONDS // 60} min by one warm function",
     ]
@@ -333,7 +353,8 @@ def compute(
     custom = sum(1 for _ in template.resources("AWS::Logs::MetricFilter"))
     usd, after = _charge("custom_metrics", custom)
     bill.lines.append(Line("CloudWatch", "custom metrics (RawObjectsWritten)", custom, "metrics", usd, after))
-    bill.lines.append(Line("EventBridge", "scheduled rules", len(registry.specs()), "rules", 0.0, 0.0, "free"))
+    rules = sum(1 for _ in template.resources("AWS::Events::Rule"))
+    bill.lines.append(Line("EventBridge", "scheduled rules (ingest, redrive)", rules, "rules", 0.0, 0.0, "free"))
 
     bill.snowflake = snowflake_cost(warehouse, credit_price, bill.raw_objects.get("yahoo_finance", 0))
     return bill

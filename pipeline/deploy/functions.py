@@ -1,4 +1,5 @@
-"""The six Lambda functions and the dependencies each one needs.
+"""The pipeline's Lambda functions (an ingest, a process and a redrive function per source) and the dependencies
+each one needs.
 
 Which extra of pyproject.toml a function needs is stated here once; what an extra contains is read from
 pyproject.toml itself, so adding a package to an extra adds it to every layer built from that extra.
@@ -22,8 +23,11 @@ from pipeline import registry
 from pipeline.constants import SourceId
 from pipeline.errors import PipelineError
 
-Kind = Literal["ingest", "process"]
-KINDS: Final[tuple[Kind, ...]] = ("ingest", "process")
+Kind = Literal["ingest", "process", "redrive"]
+KINDS: Final[tuple[Kind, ...]] = ("ingest", "process", "redrive")
+# The redrive function probes its source's sink, so it needs what the process function needs (and shares its
+# layer); the other kinds have their own extras in the registry.
+_EXTRAS_OF: Final[dict[Kind, str]] = {"ingest": "ingest", "process": "process", "redrive": "process"}
 
 # Distributions the Lambda Python runtimes already have on their path (/var/runtime) and that only the AWS
 # SDK needs. The runtime also ships python-dateutil, six and urllib3, but at versions AWS picks for its SDK;
@@ -70,7 +74,7 @@ class Function:
 
     @property
     def extras(self) -> tuple[str, ...]:
-        return registry.get(self.source).extras(self.kind)
+        return registry.get(self.source).extras(_EXTRAS_OF[self.kind])
 
     @property
     def lazy_modules(self) -> tuple[str, ...]:
@@ -110,7 +114,7 @@ def deferred_imports(module: str) -> list[str]:
 
 
 def all_functions() -> tuple[Function, ...]:
-    """The six Lambda functions: an ingest and a process function per declared source."""
+    """The pipeline's Lambda functions: an ingest, a process and a scheduled redrive function per declared source."""
     return tuple(Function(kind, source) for kind in KINDS for source in registry.source_ids())
 
 

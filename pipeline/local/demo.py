@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,9 +68,10 @@ def local_runtime(
     *,
     ingest_handlers: Mapping[SourceId, Handler] | None = None,
     process_handlers: Mapping[SourceId, Handler] | None = None,
+    redrive: Callable[[SourceId], int] | None = None,
 ) -> LocalRuntime:
-    """The local runtime over the stack's queues for `sources` (`ingest_handlers`/`process_handlers` replace the
-    in-process handlers, as the artifacts run does)."""
+    """The local runtime over the stack's queues for `sources` (`ingest_handlers`/`process_handlers`/`redrive`
+    replace the in-process handlers and redrive, as the artifacts run does)."""
     from pipeline.local.runtime import LocalRuntime
 
     return LocalRuntime(
@@ -81,6 +82,7 @@ def local_runtime(
         region=settings.region,
         ingest_handlers=ingest_handlers,
         process_handlers=process_handlers,
+        redrive=redrive,
     )
 
 

@@ -12,8 +12,9 @@ It calls the same handler functions that Lambda calls, with Lambda-shaped events
 - `ChangeMessageVisibility(Batch)` calls a handler makes (the process functions' back-off) are honoured on the
   virtual clock: the record becomes visible again `VisibilityTimeout` virtual seconds after its delivery (the
   real timeout sent to moto is the longest SQS allows, so wall-clock time never releases it early);
-- the scheduled redrive (`pipeline.redrive.auto_redrive`, rate(5 minutes) in the template) runs on its schedule:
-  what reached a dead-letter queue goes back to its queue once its sink answers a health probe.
+- the scheduled redrive (`pipeline.redrive.auto_redrive`, the redrive functions' code) runs on the template's
+  `RedriveSchedule` (rate(5 minutes)): what reached a dead-letter queue goes back to its queue once its sink
+  answers a health probe.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pipeline.cloudformation.template import redrive_period
 from pipeline.constants import SourceId
 from pipeline.contracts import Event, floor_minute, iso
 from pipeline.registry import source_ids
 
 BATCH_SIZE = 10
-REDRIVE_EVERY = timedelta(minutes=5)  # the scheduled redrive function's rate in the template
 REAL_VISIBILITY_SECONDS = 36_000  # what moto is told when a handler changes a visibility (virtual time decides)
 INGEST_ATTEMPTS = 3  # one invocation and Lambda's two retries of an asynchronous invocation
 
@@ -192,6 +193,7 @@ class LocalRuntime:
         ingest_handlers: Mapping[str, Handler] | None = None,
         process_handlers: Mapping[str, Handler] | None = None,
         redrive: Callable[[SourceId], int] | None = None,
+        redrive_every: timedelta | None = None,
     ) -> None:
         from pipeline.handlers import ingest, process
 
@@ -208,6 +210,8 @@ class LocalRuntime:
         self.stats: dict[SourceId, SourceStats] = {s: SourceStats() for s in self.sources}
         self.redrive = redrive if redrive is not None else self._redrive
         self._last_redrive: datetime | None = None
+        # The redrive functions' schedule: the template's RedriveSchedule unless a test sets its own.
+        self.redrive_every = redrive_every if redrive_every is not None else redrive_period()
         self.now: datetime | None = None  # the virtual time of the invocation in progress (faults read it)
         self._extended: dict[str, datetime] = {}  # receipt handle -> virtual time it becomes visible again
         self._hooked: set[int] = set()
@@ -342,8 +346,8 @@ class LocalRuntime:
 
     # -- the scheduled redrive ---------------------------------------------------------------------------------
     def scheduled_redrive(self, now: datetime) -> None:
-        """Every `REDRIVE_EVERY` of virtual time: the redrive function, once per source."""
-        if self._last_redrive is not None and now - self._last_redrive < REDRIVE_EVERY:
+        """Every `redrive_every` of virtual time: the redrive function, once per source."""
+        if self._last_redrive is not None and now - self._last_redrive < self.redrive_every:
             return
         self._last_redrive = now
         self.now = now
@@ -402,7 +406,7 @@ class LocalRuntime:
             if not visible:
                 wakes = list(due)
                 if dead and self._last_redrive is not None:
-                    wakes.append(self._last_redrive + REDRIVE_EVERY)
+                    wakes.append(self._last_redrive + self.redrive_every)
                 following = max(following, min(wakes, default=following))
             now = min(following, end)
             self.poll(now)

@@ -51,6 +51,16 @@ for _name, _source in (("YahooFinance", "yahoo_finance"), ("CoinMarketCap", "coi
         (f"Process{_name}Role", "sqs:GetQueueUrl", _queue),
         (f"Process{_name}Role", "sqs:ChangeMessageVisibility", _queue),
     }
+    # The scheduled redrive of a clean run finds its dead-letter queue empty (one GetQueueAttributes) and stops:
+    # moving messages back and the sink's health probe are what it does after an outage.
+    _dead = f"market-data-pipeline-{_source}-dlq.fifo"
+    NOT_EXERCISED |= {
+        (f"Redrive{_name}Role", "sqs:ReceiveMessage", _dead),
+        (f"Redrive{_name}Role", "sqs:DeleteMessage", _dead),
+        (f"Redrive{_name}Role", "sqs:ChangeMessageVisibility", _dead),
+        (f"Redrive{_name}Role", "sqs:SendMessage", _queue),
+    }
+NOT_EXERCISED.add(("RedriveCoinMarketCapRole", "s3:ListBucket", ""))  # the Parquet sink's probe: a listing
 
 
 def _key(finding: iam.Finding) -> tuple[str, str, str]:
@@ -92,10 +102,11 @@ def test_each_function_is_initialised_once_and_then_runs_warm(
     functions = report.as_dict()["functions"]
     assert sorted(functions) == sorted(f.name for f in all_functions())
     for name, f in functions.items():
-        assert f["invocations"] >= MINUTES, name
+        # the redrive functions run every five minutes (the template's RedriveSchedule): once in a short run
+        assert f["invocations"] >= (1 if name.startswith("redrive-") else MINUTES), name
         assert f["cold_starts"] == 1, name
         assert f["init_ms"]["n"] == 1 and f["init_ms"]["median"] > 0, name
-        assert f["warm_invocation_ms"]["n"] == f["invocations"] - 1, name
+        assert (f["warm_invocation_ms"] or {"n": 0})["n"] == f["invocations"] - 1, name  # none after one run
         assert f["errors"] == [], name
         assert 0 < f["max_memory_used_mb"] < f["memory_mb"], name
 

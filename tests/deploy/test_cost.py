@@ -41,6 +41,22 @@ def test_the_counts_follow_the_schedules_the_markets_and_the_oxr_refresh_period(
     assert faster.raw_objects["openexchangerates"] == 1_440 and faster.invocations["ingest-coinmarketcap"] == 8_640
 
 
+def test_the_scheduled_redrive_is_billed_while_its_rule_runs() -> None:
+    bill = compute(durations={})
+    # every five minutes of a 30-day month, per source
+    assert {bill.invocations[f"redrive-{s}"] for s in ("yahoo_finance", "coinmarketcap", "openexchangerates")} == {
+        8_640
+    }
+    off = compute({"RedriveEnabled": "false"}, durations={})
+    assert all(off.invocations[f"redrive-{s}"] == 0 for s in ("yahoo_finance", "coinmarketcap", "openexchangerates"))
+    [requests], [off_requests] = ([line.quantity for line in b.lines if line.item == "requests"] for b in (bill, off))
+    assert requests - off_requests == 3 * 8_640
+    [sqs], [off_sqs] = ([line.quantity for line in b.lines if line.service == "SQS"] for b in (bill, off))
+    assert sqs - off_sqs == 3 * 8_640  # one look at the dead-letter queue a run
+    hourly = compute({"RedriveSchedule": "rate(1 hour)"}, durations={})
+    assert hourly.invocations["redrive-coinmarketcap"] == 720
+
+
 def test_lambda_compute_follows_memory_and_measured_durations() -> None:
     base = compute(durations={})
     doubled = compute({"IngestMemorySize": "2048", "ProcessMemorySize": "2048"}, durations={})

@@ -180,7 +180,10 @@ def test_the_deployed_stack_reads_back_its_topology(
     assert subscriptions == sorted((f"{STACK}-{s}.fifo", {"source": [s]}, True) for s in SOURCES)
 
     schedules = {row["invokes"]: (row["schedule"], row["state"]) for row in deployed.schedules()}
-    assert schedules == {f"{STACK}-ingest-{s}": ("rate(1 minute)", "ENABLED") for s in SOURCES}
+    assert schedules == {
+        **{f"{STACK}-ingest-{s}": ("rate(1 minute)", "ENABLED") for s in SOURCES},
+        **{f"{STACK}-redrive-{s}": ("rate(5 minutes)", "ENABLED") for s in SOURCES},
+    }
 
     mappings = {row["queue"]: (row["function"], row["responses"]) for row in deployed.mappings()}
     assert mappings == {f"{STACK}-{s}.fifo": (f"{STACK}-process-{s}", "ReportBatchItemFailures") for s in SOURCES}

@@ -27,7 +27,8 @@ def of_type(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def pipeline_functions() -> dict[str, dict[str, Any]]:
-    """The six functions of the flow (not the custom resource that creates the RDS option's database)."""
+    """The nine functions of the flow: ingest, process and redrive per source (not the custom resource that creates
+    the RDS option's database)."""
     return {
         lid: f
         for lid, f in of_type("AWS::Lambda::Function").items()
@@ -74,11 +75,12 @@ def test_queues_hide_a_message_six_times_the_process_timeout_and_allow_five_rece
         assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}, logical_id
 
 
-def test_one_function_pair_per_source_with_existing_handlers_and_their_own_layer() -> None:
+def test_three_functions_per_source_with_existing_handlers_and_their_layers() -> None:
     functions = pipeline_functions()
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
-    assert handlers == sorted(f"pipeline.handlers.{kind}.{s}" for kind in ("ingest", "process") for s in SOURCES)
-    layers_used = []
+    kinds = ("ingest", "process", "redrive")
+    assert handlers == sorted(f"pipeline.handlers.{kind}.{s}" for kind in kinds for s in SOURCES)
+    layers_used = {}
     for logical_id, function in functions.items():
         props = function["Properties"]
         module, name = props["Handler"].rsplit(".", 1)
@@ -89,10 +91,14 @@ def test_one_function_pair_per_source_with_existing_handlers_and_their_own_layer
         ], layer_id
         assert props["Code"] == {"S3Bucket": {"Ref": "ArtifactBucket"}, "S3Key": {"Ref": "CodeKey"}}
         [layer] = props["Layers"]
-        layers_used.append(layer["Ref"])
+        layers_used[logical_id] = layer["Ref"]
         layer_key = RESOURCES[layer["Ref"]]["Properties"]["Content"]["S3Key"]["Ref"]
         assert layer_key in BODY["Parameters"], logical_id
-    assert len(set(layers_used)) == len(functions)  # one layer per function
+    own = {lid: layer for lid, layer in layers_used.items() if not lid.startswith("Redrive")}
+    assert len(set(own.values())) == len(own)  # one layer per ingest and process function
+    for logical_id, layer in layers_used.items():  # a redrive function probes its sink: its process's layer
+        if logical_id.startswith("Redrive"):
+            assert layer == layers_used["Process" + logical_id.removeprefix("Redrive")], logical_id
 
 
 def test_the_runtime_is_python313_with_python312_selectable_and_python311_gone() -> None:
@@ -121,14 +127,84 @@ def test_each_process_function_reads_its_own_queue_reporting_partial_batch_failu
     assert BODY["Parameters"]["BatchSize"]["Default"] == 10
 
 
+def _rule_targets() -> dict[str, str]:
+    """Rule logical id -> the handler of the function it invokes."""
+    found = {}
+    for logical_id, rule in of_type("AWS::Events::Rule").items():
+        [target] = rule["Properties"]["Targets"]
+        found[logical_id] = RESOURCES[target["Arn"]["Fn::GetAtt"][0]]["Properties"]["Handler"]
+    return found
+
+
 def test_each_source_has_a_schedule_rule_whose_expression_is_a_parameter() -> None:
     rules = of_type("AWS::Events::Rule")
-    assert len(rules) == len(SOURCES)
-    for logical_id, rule in rules.items():
-        parameter = rule["Properties"]["ScheduleExpression"]["Ref"]
+    ingest = {lid for lid, handler in _rule_targets().items() if handler.startswith("pipeline.handlers.ingest.")}
+    assert len(ingest) == len(SOURCES)
+    for logical_id in ingest:
+        parameter = rules[logical_id]["Properties"]["ScheduleExpression"]["Ref"]
         assert BODY["Parameters"][parameter]["Default"] == "rate(1 minute)", logical_id
-        [target] = rule["Properties"]["Targets"]
-        assert RESOURCES[target["Arn"]["Fn::GetAtt"][0]]["Properties"]["Handler"].startswith("pipeline.handlers.ingest")
+
+
+def test_each_source_has_a_redrive_rule_on_one_schedule_parameter_that_can_turn_it_off() -> None:
+    rules = of_type("AWS::Events::Rule")
+    redrive = {lid: h for lid, h in _rule_targets().items() if h.startswith("pipeline.handlers.redrive.")}
+    assert sorted(h.rsplit(".", 1)[1] for h in redrive.values()) == sorted(SOURCES)
+    assert set(_rule_targets()) == {*redrive, *(lid for lid, h in _rule_targets().items() if ".ingest." in h)}
+    assert BODY["Parameters"]["RedriveSchedule"]["Default"] == "rate(5 minutes)"
+    for logical_id in redrive:
+        props = rules[logical_id]["Properties"]
+        assert props["ScheduleExpression"] == {"Ref": "RedriveSchedule"}, logical_id
+        assert Template(BODY).resolve(props["State"]) == "ENABLED"
+        assert Template(BODY, {"RedriveEnabled": "false"}).resolve(props["State"]) == "DISABLED"
+        assert Template(BODY, {"SchedulesEnabled": "false"}).resolve(props["State"]) == "DISABLED"
+    timeout = BODY["Parameters"]["RedriveTimeoutSeconds"]
+    assert int(timeout["MaxValue"]) < 5 * 60  # a run ends before the next one starts
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_redrive_function_moves_only_its_own_dead_letter_queue_back_to_its_own_queue(source: str) -> None:
+    """Least privilege for what `pipeline.redrive.auto_redrive` calls: the dead-letter queue's attributes, receive,
+    delete and visibility; SendMessage to the source queue only; no move task, no other queue, no publish."""
+    [(function_id, function)] = [
+        (lid, f)
+        for lid, f in pipeline_functions().items()
+        if f["Properties"]["Handler"] == f"pipeline.handlers.redrive.{source}"
+    ]
+    props = function["Properties"]
+    name = function_id.removeprefix("Redrive").removesuffix("Function")
+    env = props["Environment"]["Variables"]
+    assert env[Env.REDRIVE_QUEUE_URL] == {"Ref": f"{name}Queue"}
+    assert env[Env.REDRIVE_DEAD_LETTER_QUEUE_URL] == {"Ref": f"{name}DeadLetterQueue"}
+    assert RESOURCES[f"{name}Queue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": [f"{name}DeadLetterQueue", "Arn"]
+    }
+    process_env = RESOURCES[f"Process{name}Function"]["Properties"]["Environment"]["Variables"]
+    assert {k: v for k, v in env.items() if "REDRIVE" not in k and "POWERTOOLS" not in k} == {
+        k: v for k, v in process_env.items() if "POWERTOOLS" not in k
+    }  # the sink is configured as the process function's is
+    assert props.get("VpcConfig") == RESOURCES[f"Process{name}Function"]["Properties"].get("VpcConfig")
+    sqs = {}
+    for statement in _statements(RESOURCES[props["Role"]["Fn::GetAtt"][0]]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            if action.startswith("sqs:"):
+                sqs[action] = statement["Resource"]["Fn::GetAtt"][0]
+    dead = f"{name}DeadLetterQueue"
+    assert sqs == {
+        "sqs:GetQueueAttributes": dead, "sqs:ReceiveMessage": dead, "sqs:DeleteMessage": dead,
+        "sqs:ChangeMessageVisibility": dead, "sqs:SendMessage": f"{name}Queue",
+    }  # fmt: skip
+
+
+def test_a_redrive_function_logs_to_its_own_group_with_the_retention() -> None:
+    for logical_id, function in pipeline_functions().items():
+        if not logical_id.startswith("Redrive"):
+            continue
+        group = RESOURCES[function["DependsOn"]]["Properties"]
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert group["LogGroupName"] == {
+            "Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-redrive-{function['Properties']['Handler'].rsplit('.', 1)[1]}"
+        }
 
 
 def test_every_dead_letter_queue_has_an_alarm_that_notifies_the_alert_topic() -> None:
@@ -189,11 +265,13 @@ def test_a_failed_ingest_minute_is_not_invoked_again_and_yahoo_runs_one_at_a_tim
         for c in of_type("AWS::Lambda::EventInvokeConfig").values()
     }
     ingest = {lid for lid, f in of_type("AWS::Lambda::Function").items() if ".ingest." in f["Properties"]["Handler"]}
-    assert set(configs) == ingest
-    for props in configs.values():
+    redrive = {lid for lid, f in of_type("AWS::Lambda::Function").items() if ".redrive." in f["Properties"]["Handler"]}
+    assert set(configs) == ingest | redrive
+    for function_id, props in configs.items():
+        age = 60 if function_id in ingest else 300  # a redrive run is not retried either: the next one comes
         assert (props["MaximumRetryAttempts"], props["MaximumEventAgeInSeconds"], props["Qualifier"]) == (
             0,
-            60,
+            age,
             "$LATEST",
         )
     yahoo = RESOURCES["IngestYahooFinanceFunction"]["Properties"]["ReservedConcurrentExecutions"]
@@ -314,7 +392,7 @@ def test_roles_touch_only_their_own_source() -> None:
     for role_id, role in of_type("AWS::IAM::Role").items():
         if role_id not in flow_roles:
             continue
-        kind = "Ingest" if role_id.startswith("Ingest") else "Process"
+        kind = next(k for k in ("Ingest", "Process", "Redrive") if role_id.startswith(k))
         own = role_id.removeprefix(kind).removesuffix("Role")
         text = json.dumps(_statements(role))
         for other_name, other_source in names.items():
@@ -327,8 +405,10 @@ def test_roles_touch_only_their_own_source() -> None:
             if own != "CoinMarketCap":  # only the Parquet sink writes objects, besides quarantine records
                 assert all(own_quarantine in w for w in writes), role_id
             assert any(own_quarantine in w for w in writes), f"{role_id} cannot quarantine"
-        else:
+        elif kind == "Ingest":
             assert "sqs:ReceiveMessage" not in text, role_id
+        else:  # a redrive function writes no object and publishes nothing
+            assert "s3:PutObject" not in text and "sns:Publish" not in text, role_id
 
 
 def test_secrets_are_read_only_by_the_functions_that_need_them() -> None:
@@ -342,6 +422,8 @@ def test_secrets_are_read_only_by_the_functions_that_need_them() -> None:
         "IngestOpenExchangeRatesRole": {"OxrAppIdSecretArn"},
         "ProcessYahooFinanceRole": {"SnowflakeSecretArn"},
         "ProcessOpenExchangeRatesRole": {"SqlServerUrlSecretArn", "SqlServerUrlSecret"},  # given, or created
+        "RedriveYahooFinanceRole": {"SnowflakeSecretArn"},  # the sink's health probe signs in as the process does
+        "RedriveOpenExchangeRatesRole": {"SqlServerUrlSecretArn", "SqlServerUrlSecret"},
         "SqlServerDatabaseRole": {"SqlServerMasterSecret"},  # creates the RDS option's database, once
     }
 

@@ -144,3 +144,17 @@ def test_the_bucket_is_encrypted_private_and_has_the_declared_lifecycle(
         assert rules[rule["Id"]]["Filter"].get("Prefix", "") == rule.get("Prefix", "")
         if "ExpirationInDays" in rule:
             assert rules[rule["Id"]]["Expiration"]["Days"] == int(rule["ExpirationInDays"])
+
+
+def test_the_local_runtime_redrives_on_the_templates_schedule(local_stack: LocalStack, live: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    from pipeline.cloudformation.template import load_template, rate_period, redrive_period
+    from pipeline.local.runtime import LocalRuntime
+
+    expression = load_template()["Parameters"]["RedriveSchedule"]["Default"]
+    runtime = LocalRuntime(live["sqs"], local_stack.queues, local_stack.dead_letter_queues)
+    assert runtime.redrive_every == rate_period(expression) == redrive_period() == timedelta(minutes=5)
+    assert rate_period("rate(2 hours)") == timedelta(hours=2) and rate_period("rate(1 day)") == timedelta(days=1)
+    with pytest.raises(ValueError, match=r"cannot read schedule 'cron\(0/5 \* \* \* \? \*\)'"):
+        rate_period("cron(0/5 * * * ? *)")

@@ -1,6 +1,7 @@
 """A source declared in part is caught: GIVEN a template function the registry does not know, a declared source
-without both template functions, a sink or a source module that does not exist, THEN `declarations.problems()`
-names it in one line. The project as it stands is declared in full."""
+without its three template functions (ingest, process, redrive) or their schedules, a sink or a source module
+that does not exist, THEN `declarations.problems()` names it in one line. The project as it stands is declared
+in full."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ TEMPLATE = load_template()
 
 def template(*, wired: bool = False, **functions: str) -> dict[str, Any]:
     """The project's template plus functions (logical id -> handler), copied from its first ingest function;
-    `wired`: with the fake source's subscription and the schedule rule of its ingest function, copied alike."""
+    `wired`: with the fake source's subscription and the schedule rules of its ingest and redrive functions, copied
+    alike."""
     body = copy.deepcopy(TEMPLATE)
     resources = body["Resources"]
     for logical_id, handler in functions.items():
@@ -29,12 +31,16 @@ def template(*, wired: bool = False, **functions: str) -> dict[str, Any]:
         resources["TreasuryYieldsSubscription"]["Properties"]["FilterPolicy"] = {"source": ["treasury_yields"]}
         resources["TreasuryYieldsScheduleRule"] = rule = copy.deepcopy(resources["YahooFinanceScheduleRule"])
         rule["Properties"]["Targets"][0]["Arn"] = {"Fn::GetAtt": ["IngestTreasuryYieldsFunction", "Arn"]}
+        redrive_rule = copy.deepcopy(resources["RedriveYahooFinanceScheduleRule"])
+        resources["RedriveTreasuryYieldsScheduleRule"] = rule = redrive_rule
+        rule["Properties"]["Targets"][0]["Arn"] = {"Fn::GetAtt": ["RedriveTreasuryYieldsFunction", "Arn"]}
     return body
 
 
 WITH_FAKE_FUNCTIONS = {
     "IngestTreasuryYieldsFunction": "pipeline.handlers.ingest.treasury_yields",
     "ProcessTreasuryYieldsFunction": "pipeline.handlers.process.treasury_yields",
+    "RedriveTreasuryYieldsFunction": "pipeline.handlers.redrive.treasury_yields",
 }
 
 
@@ -57,12 +63,16 @@ def test_a_declared_source_without_its_template_functions() -> None:
             "(Handler: pipeline.handlers.ingest.treasury_yields)",
             "source 'treasury_yields': the template has no process function "
             "(Handler: pipeline.handlers.process.treasury_yields)",
+            "source 'treasury_yields': the template has no redrive function "
+            "(Handler: pipeline.handlers.redrive.treasury_yields)",
             "source 'treasury_yields': no subscription of the topic filters on it (its queue gets no events)",
         ]
         only_ingest = template(wired=True, IngestTreasuryYieldsFunction="pipeline.handlers.ingest.treasury_yields")
         assert declarations.problems(only_ingest) == [
             "source 'treasury_yields': the template has no process function "
-            "(Handler: pipeline.handlers.process.treasury_yields)"
+            "(Handler: pipeline.handlers.process.treasury_yields)",
+            "source 'treasury_yields': the template has no redrive function "
+            "(Handler: pipeline.handlers.redrive.treasury_yields)",
         ]
 
 
@@ -72,6 +82,15 @@ def test_a_declared_source_whose_ingest_function_no_rule_schedules() -> None:
         del body["Resources"]["TreasuryYieldsScheduleRule"]
         assert declarations.problems(body) == [
             "source 'treasury_yields': no schedule rule targets its ingest function IngestTreasuryYieldsFunction"
+        ]
+
+
+def test_a_declared_source_whose_redrive_function_no_rule_schedules() -> None:
+    with registry.registered(fake_source.spec()):
+        body = template(wired=True, **WITH_FAKE_FUNCTIONS)
+        del body["Resources"]["RedriveTreasuryYieldsScheduleRule"]
+        assert declarations.problems(body) == [
+            "source 'treasury_yields': no schedule rule targets its redrive function RedriveTreasuryYieldsFunction"
         ]
 
 
@@ -90,7 +109,7 @@ def test_a_declared_source_with_its_functions_subscription_and_rule_is_declared_
 
 
 def test_a_scheduled_function_that_is_not_a_source_handler_needs_no_source() -> None:
-    body = template(RedriveFunction="pipeline.handlers.redrive.scheduled")
+    body = template(HousekeepingFunction="pipeline.handlers.housekeeping.nightly.run")
     assert declarations.problems(body) == []
 
 

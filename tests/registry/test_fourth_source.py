@@ -73,9 +73,10 @@ def test_its_sink_is_built_from_the_settings(fourth: registry.SourceSpec) -> Non
     assert isinstance(get_sink(ID, Settings()), MemorySink)
 
 
-def test_the_deploy_has_its_two_functions_and_their_layers(fourth: registry.SourceSpec) -> None:
-    ingest, process = Function("ingest", ID), Function("process", ID)
-    assert {ingest, process} <= set(all_functions()) and len(all_functions()) == 2 * len(registry.source_ids())
+def test_the_deploy_has_its_three_functions_and_their_layers(fourth: registry.SourceSpec) -> None:
+    ingest, process, redrive = Function("ingest", ID), Function("process", ID), Function("redrive", ID)
+    assert {ingest, process, redrive} <= set(all_functions()) and len(all_functions()) == 3 * len(registry.source_ids())
+    assert redrive.layer_name == process.layer_name  # its sink's health probe needs what the process needs
     assert get_function("ingest-treasury_yields") == ingest
     assert (ingest.handler, process.handler) == (
         "pipeline.handlers.ingest.treasury_yields",
@@ -90,7 +91,7 @@ def test_the_deploy_has_its_two_functions_and_their_layers(fourth: registry.Sour
 
 
 def test_the_handler_modules_have_its_entry_points(fourth: registry.SourceSpec) -> None:
-    for kind in ("ingest", "process"):
+    for kind in ("ingest", "process", "redrive"):
         handler = getattr(importlib.import_module(f"pipeline.handlers.{kind}"), ID)
         assert callable(handler) and handler.__name__ == ID
 

@@ -34,3 +34,13 @@ def test_a_short_soak_under_every_kind_of_fault_loses_and_duplicates_nothing(cle
     records = list(quarantine.records(aws.client("s3", clean_stack.settings()), clean_stack.bucket))
     assert {r.scope for r in records} == {"rows", "message"}
     assert all(v["ok"] for v in figures["verification"].values()), figures["verification"]
+    # The sources' failures came from their twins' switches, through the live code paths: CoinMarketCap's challenge
+    # page failed its minute (HTTP 403, every attempt), Open Exchange Rates' refusal was not called again by the
+    # retry (its quota guard), Yahoo's 429s tripped the circuit breaker into a cool-down (minutes skipped)
+    assert all(figures["source_fault_minutes"][s] > 0 for s in figures["sources"]), figures["source_fault_minutes"]
+    sources = figures["sources"]
+    assert sources["coinmarketcap"]["ingest_failures"] >= 1, sources
+    assert sources["yahoo_finance"]["skipped_minutes"] >= 1, sources
+    assert report.sources["openexchangerates"]["ingest_failures"] == 0 and figures["retries"] > 0
+    assert {f.get("switch") for f in figures["faults"] if f["kind"] == "source_failure"} == {
+        "challenge", "429_storm", "quota_exhausted"}  # fmt: skip

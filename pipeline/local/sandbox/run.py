@@ -245,6 +245,21 @@ class ArtifactsRuntime:
 
         return {f.source: handler(self.environments[f.name]) for f in self.functions if f.kind == kind}
 
+    def redrive(self) -> Callable[[SourceId], int]:
+        """The scheduled redrive for the local runtime: the source's sandboxed redrive function, invoked with the
+        event its EventBridge rule sends; what it returns is the number of events it sent back."""
+        from pipeline.local.runtime import scheduled_event
+
+        handlers = self.handlers("redrive")
+
+        def run(source: SourceId) -> int:
+            if source not in handlers:
+                return 0
+            result = handlers[source](scheduled_event(source, datetime.now(UTC), self.template.region), None)
+            return int(result.get("redriven", 0))
+
+        return run
+
     def calls(self) -> dict[str, list[iam.Call]]:
         region, account = self.template.region, self.template.account_id
         return {name: iam.calls_of(env.api.calls, region, account) for name, env in self.environments.items()}
@@ -318,6 +333,7 @@ def run_artifacts(
             chosen,
             ingest_handlers=functions.handlers("ingest"),
             process_handlers=functions.handlers("process"),
+            redrive=functions.redrive(),
         )
         report = runtime.run(minutes, floor_minute(start or DEFAULT_START), speed=speed)
         return functions.report(report)

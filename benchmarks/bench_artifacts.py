@@ -1,4 +1,4 @@
-"""Init and invocation durations of the six functions run from their built artifacts, as Lambda runs them.
+"""Init and invocation durations of the functions run from their built artifacts, as Lambda runs them.
 
 A fresh local stack, then `BENCH_ARTIFACTS_MINUTES` (default 3) scheduled minutes of `pipeline run --artifacts`:
 each function in its own sandboxed python3.13 execution environment under awslambdaric (`make runtime-root`;

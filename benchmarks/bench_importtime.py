@@ -1,8 +1,9 @@
 """Cold-start import time of each Lambda handler, measured with `python -X importtime`.
 
-For each of the six functions, a fresh interpreter imports the handler module (what Lambda does at init) and then
-what the handler loads on its first call: its source or sink module and the libraries that module imports inside
-its functions (yfinance, bs4, requests, snowflake.connector). Each measurement is repeated, the median kept.
+For each function of the function table (pipeline/deploy/functions.py), a fresh interpreter imports the handler
+module (what Lambda does at init) and then what the handler loads on its first call: its source or sink module
+and the libraries that module imports inside its functions (yfinance, bs4, requests, snowflake.connector). Each
+measurement is repeated, the median kept.
 
 Three settings:
 - venv: the project's virtual environment (bytecode cached by earlier runs);

@@ -3,15 +3,17 @@
 A local stack of its own (a temporary PIPELINE_LOCAL_DIR: a fresh moto server, a fresh fakesnow server, empty
 tables), then the commands a user types, as subprocesses:
 
-- `pipeline run --minutes 20 --source yahoo_finance --json` on a trading morning: the issue's measurement. Each
-  minute's latency is SQS's SentTimestamp (the event published) to the message deleted (the bars MERGEd into the
-  Snowflake stand-in through the real connector), as the run report's p50/p95 give it;
+- `pipeline run --minutes 20 --source yahoo_finance --json` on a trading morning. Each minute's latency is SQS's
+  SentTimestamp (the event published) to the message deleted (the bars MERGEd into the Snowflake stand-in through
+  the real connector), as the run report's p50/p95 give it;
 - `pipeline run --minutes 390 --source yahoo_finance --json` on another day (a whole session, 9:30 to 16:00 New
   York) into the same tables, so the last minutes MERGE into a table that holds the day: whether the minute slows as
   the table grows.
 
-The minutes carry more than 503 bars: the rotation's look-back re-reads a share of the universe each minute (see
-`pipeline/sources/yahoo_finance.py`), so the bars per minute are recorded beside the times. Set
+The minutes carry more than the universe's 503 bars: each minute a fifth of the universe is read back seven minutes
+and more (see `pipeline/sources/yahoo_budget.py`; no setting gives one bar per symbol a minute, since a window
+always reaches back `LATE_MINUTES` and at most `yahoo_requests_per_minute` symbols go out), so the bars per minute
+are recorded beside the times. The first minutes of a fresh stack also create the table and warm fakesnow up. Set
 BENCH_RUN_DAY=0 to skip the whole session (about five minutes on two cores).
 
 Writes benchmarks/results/run.md. The load average is recorded: the times depend on what else the machine runs.

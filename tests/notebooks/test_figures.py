@@ -21,8 +21,19 @@ import pytest
 from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path("/work/shared/fixtures")
-WORDS = {"thirty": 30, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+FIXTURES = ROOT.parent / "shared" / "fixtures"  # the recorded responses beside the clone, when present
+WORDS = {
+    "thirty": 30,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
 
 
 def number(text: str) -> float:
@@ -92,7 +103,11 @@ def makefile_minutes() -> int:
 
 def notebook_parameter(name: str, parameter: str) -> int:
     """A number a notebook's parameters cell sets by default."""
-    cell = next(c for c in nbformat.read(ROOT / "notebooks" / name, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    cell = next(
+        c
+        for c in nbformat.read(ROOT / "notebooks" / name, as_version=4).cells
+        if "parameters" in c.metadata.get("tags", [])
+    )
     found = re.search(rf"^{parameter} = (\d+)", cell.source, re.MULTILINE)
     assert found, f"{name}: no parameter {parameter}"
     return int(found.group(1))
@@ -231,7 +246,7 @@ def notebook_days() -> dict[str, int]:
 
 @pytest.mark.parametrize("where", ["00_overview_and_local_stack.ipynb", "notebooks/README.md"])
 def test_the_days_of_the_notebooks_are_their_windows(where: str) -> None:
-    """"Each notebook works on a day of its own (00 on 3 November, 01 on the 4th, ...; `make demo` on the 2nd)"."""
+    """ "Each notebook works on a day of its own (00 on 3 November, 01 on the 4th, ...; `make demo` on the 2nd)"."""
     text = (ROOT / where).read_text() if where.endswith(".md") else document(where)
     quoted = {m.group(1).strip("`"): int(m.group(2)) for m in re.finditer(r"(\d\d|`make demo`) on\s+the\s+(\d+)", text)}
     first = re.search(r"00 on (\d+) November", text)  # "00 on 3 November, 01 on the 4th" or "00 on the 3rd"

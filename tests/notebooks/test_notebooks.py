@@ -8,7 +8,6 @@ nbval then re-runs the notebooks whose outputs are meant to be stable and compar
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -199,7 +198,10 @@ def check_07(values: dict[str, Any]) -> None:
     assert values["fifo_queues"] == values["fifo_queues_created"] == fifo >= 2 * len(sources) + 1
     # The month's bill, as `python -m pipeline cost` computes it
     bill = compute(durations=measured_durations())
-    assert (values["cost_usd"], values["cost_after_free_tier_usd"]) == (round(bill.total, 2), round(bill.total_after_free_tier, 2))
+    assert (values["cost_usd"], values["cost_after_free_tier_usd"]) == (
+        round(bill.total, 2),
+        round(bill.total_after_free_tier, 2),
+    )
     assert values["cost_durations_measured"] is bill.durations_measured
     assert values["redrive"] == [[f"{s}.fifo", template_max_receive_count()] for s in sources]
     assert values["filter_policies"] == {f"{s}.fifo": {"source": [s]} for s in sources}
@@ -393,7 +395,9 @@ def test_the_output_check_finds_what_a_learner_should_not_read() -> None:
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
         notebook.cells.append(cell)
     failed = nbformat.v4.new_code_cell("1 / 0")
-    failed.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    failed.outputs = [
+        nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])
+    ]
     notebook.cells.append(failed)
     assert output_problems(notebook) == [
         "cell 0: an ANSI escape",

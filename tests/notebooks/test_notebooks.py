@@ -141,10 +141,11 @@ def check_05(values: dict[str, Any]) -> None:
 
 def check_06(values: dict[str, Any]) -> None:
     from pipeline.deploy.functions import all_functions
+    from pipeline.deploy.layers import layer_specs
 
     functions = len(all_functions())  # the function table (pipeline/deploy/functions.py)
     assert values["functions"] == functions
-    assert len(values["layers"]) == functions
+    assert values["layers"] == sorted(layer_specs(all_functions()))  # one layer per set of extras: fewer than functions
     # Every function's size, from a full build here or from the measured file, each within Lambda's limit
     assert values["functions_sized"] == functions and values["all_within_limit"] is True
     assert values["full_build"] or values["sizes_from"].startswith("measured by `python -m pipeline layer build` on ")

@@ -62,7 +62,11 @@ def test_is_open_follows_the_exchange():
 
 
 @pytest.mark.stack
-def test_ingest_at_a_closed_minute_reports_it_skipped_and_a_session_minute_fetches_bars(local_env, tmp_path):
+def test_ingest_at_a_closed_minute_reports_it_skipped_and_a_session_minute_fetches_bars(
+    clean_stack, local_env, tmp_path
+):
+    """On an emptied bucket: Yahoo's state from another test (a cool-down the soak's 429 storm tripped, say) would
+    decide this minute instead."""
     from typer.testing import CliRunner
 
     from pipeline.cli import app

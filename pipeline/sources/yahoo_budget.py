@@ -80,6 +80,9 @@ def share_of(symbols: Sequence[str], at: datetime, rotation: int) -> tuple[int, 
     return k, tuple(symbols[k::rotation])
 
 
+COOLDOWN_REACH: Final = timedelta(hours=1)  # how far before its trip a cool-down holds minutes back
+
+
 @dataclass
 class YahooState:
     """The state document: per-symbol progress, the cool-down, today's 404s, the lease."""
@@ -87,6 +90,7 @@ class YahooState:
     through: dict[str, str] = field(default_factory=dict)  # symbol -> end of the last window it was fetched for
     not_found: dict[str, str] = field(default_factory=dict)  # symbol -> New York date it answered 404
     cooldown_until: str | None = None
+    cooldown_from: str | None = None  # the minute that tripped it: a minute before it is not in the cool-down
     cooldown_level: int = 0
     lease: dict[str, str] | None = None  # {"owner", "expires", "scheduled_at"}
     last: dict[str, Any] = field(default_factory=dict)  # what the last minute did (for people and metrics)
@@ -101,6 +105,7 @@ class YahooState:
             through=dict(doc.get("through") or {}),
             not_found=dict(doc.get("not_found") or {}),
             cooldown_until=doc.get("cooldown_until"),
+            cooldown_from=doc.get("cooldown_from"),
             cooldown_level=int(doc.get("cooldown_level") or 0),
             lease=doc.get("lease"),
             last=dict(doc.get("last") or {}),
@@ -111,6 +116,7 @@ class YahooState:
             "through": self.through,
             "not_found": self.not_found,
             "cooldown_until": self.cooldown_until,
+            "cooldown_from": self.cooldown_from,
             "cooldown_level": self.cooldown_level,
             "lease": self.lease,
             "last": self.last,
@@ -131,18 +137,21 @@ class YahooState:
     # ------------------------------------------------------------------------------------------ the breaker
 
     def cooling_down(self, at: datetime) -> datetime | None:
-        """The end of the cool-down if scheduled minute `at` falls in one."""
+        """The end of the cool-down if scheduled minute `at` falls in one: any minute before its end, back to an hour
+        before the minute that tripped it (a retry of a recent minute waits too; a replay of another day, a backfill
+        or the local demo's day after the soak's, is not held back by a cool-down that began long after it)."""
         if self.cooldown_until is None:
             return None
         until = to_utc(self.cooldown_until)
-        return until if at < until else None
+        began = to_utc(self.cooldown_from) if self.cooldown_from else None
+        return until if at < until and (began is None or began - COOLDOWN_REACH <= at) else None
 
     def trip(self, at: datetime, first_minutes: int, max_minutes: int) -> datetime:
         """Open the breaker at minute `at`: a cool-down twice the last one's length (the first: first_minutes)."""
         self.cooldown_level += 1
         minutes = min(max_minutes, first_minutes * 2 ** (self.cooldown_level - 1))
         until = at + timedelta(minutes=minutes)
-        self.cooldown_until = iso(until)
+        self.cooldown_until, self.cooldown_from = iso(until), iso(at)
         return until
 
     def calm(self) -> None:

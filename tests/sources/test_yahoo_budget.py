@@ -11,7 +11,7 @@ from pipeline.settings import Settings
 from pipeline.sources import NothingToIngest, UpstreamError
 from pipeline.sources import yahoo_finance as yahoo
 from pipeline.sources.universe import universe
-from pipeline.sources.yahoo_budget import STATE_NAME
+from pipeline.sources.yahoo_budget import STATE_NAME, YahooState
 from pipeline.sources.yahoo_replay import Faults, SimulatedYahoo
 from pipeline.state import MemoryState
 
@@ -81,6 +81,19 @@ def test_after_a_few_429s_the_minute_stops_and_nothing_is_sent_during_the_cool_d
         with pytest.raises(NothingToIngest, match="cooling down"):
             twin.fetch(minute)
     assert len(twin.session.seen) == sent
+
+
+def test_a_cool_down_holds_back_recent_minutes_but_not_a_replay_of_another_day():
+    """A retry of the minute before the trip waits like the next one; a backfill of last week (or the local demo's
+    day, run after the soak's) is not refused because of a cool-down that began a week after it."""
+    doc = YahooState()
+    tripped = datetime(2026, 11, 17, 15, 0, tzinfo=UTC)
+    until = doc.trip(tripped, first_minutes=2, max_minutes=30)
+    assert doc.cooling_down(tripped + timedelta(minutes=1)) == until
+    assert doc.cooling_down(tripped - timedelta(minutes=1)) == until  # an async retry of the minute before
+    assert doc.cooling_down(tripped - timedelta(days=15)) is None  # a replay of 2 November
+    assert doc.cooling_down(until) is None
+    assert YahooState(cooldown_until=until.isoformat()).cooling_down(tripped - timedelta(days=15)) == until
 
 
 def test_a_calm_minute_resets_the_cool_down_and_catches_up_on_what_was_missed():

@@ -954,6 +954,7 @@ def refresh_notebooks(
     import shutil
     import tempfile
     import time
+    from unittest import mock
 
     import nbformat
     from nbclient.exceptions import CellExecutionError
@@ -965,31 +966,25 @@ def refresh_notebooks(
     local_dir = Path(tempfile.mkdtemp(prefix="pipeline-notebooks-"))
     settings = Settings(local_dir=local_dir)
     stack = servers.up(settings, aws_port=0, snowflake_port=0)
-    env = {**stack.env(), "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
+    env = {**stack.env(), "POWERTOOLS_LOG_LEVEL": "WARNING"}  # the kernels inherit this process's environment
     written = []
     try:
-        report(f"a fresh local stack in {local_dir}")
-        for path in chosen:
-            began = time.monotonic()
-            try:
-                notebook = execute_notebook(path, timeout)
-            except CellExecutionError as exc:
-                failed = f"{exc.ename}: {exc.evalue}"
-                raise RuntimeError(f"{path.name}: a cell failed, so it is not written: {failed}") from None
-            problems = output_problems(notebook)
-            if problems:
-                raise RuntimeError(f"{path.name}: not written, its outputs hold {'; '.join(problems[:3])}")
-            nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
-            written.append(path)
-            report(f"{path.name}: executed and written ({time.monotonic() - began:.0f} s)")
+        with mock.patch.dict(os.environ, env):
+            report(f"a fresh local stack in {local_dir}")
+            for path in chosen:
+                began = time.monotonic()
+                try:
+                    notebook = execute_notebook(path, timeout)
+                except CellExecutionError as exc:
+                    failed = f"{exc.ename}: {exc.evalue}"
+                    raise RuntimeError(f"{path.name}: a cell failed, so it is not written: {failed}") from None
+                problems = output_problems(notebook)
+                if problems:
+                    raise RuntimeError(f"{path.name}: not written, its outputs hold {'; '.join(problems[:3])}")
+                nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
+                written.append(path)
+                report(f"{path.name}: executed and written ({time.monotonic() - began:.0f} s)")
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         servers.down(settings)
         shutil.rmtree(local_dir, ignore_errors=True)
     return written

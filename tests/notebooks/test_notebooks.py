@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import nbformat
 import pandas as pd
@@ -34,17 +35,8 @@ pytestmark = [pytest.mark.notebook, pytest.mark.stack, pytest.mark.slow]
 def stack_env(local_stack: LocalStack) -> Iterator[dict[str, str]]:
     """The test session's stack in this process's environment, which the notebook kernels inherit."""
     env = local_stack.env()
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    try:
+    with mock.patch.dict(os.environ, {**env, "POWERTOOLS_LOG_LEVEL": "WARNING"}):
         yield env
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def run(name: str, tmp_path: Path, **parameters: Any) -> dict[str, Any]:

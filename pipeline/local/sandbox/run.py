@@ -301,8 +301,9 @@ def write_durations(report: ArtifactsReport, path: Path | None = None) -> Path:
             document = json.loads(path.read_text())
     earlier = document.get("functions") if isinstance(document, dict) else None
     functions: dict[str, Any] = earlier if isinstance(earlier, dict) else {}
+    measured_at = iso(datetime.now(UTC))
     for name, ms in report.durations().items():
-        functions[name] = {"invocation_ms": ms, "measured_at": iso(datetime.now(UTC)), "by": "run --artifacts"}
+        functions[name] = {"invocation_ms": ms, "measured_at": measured_at, "by": "run --artifacts"}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"functions": functions}, indent=2, sort_keys=True) + "\n")
     return path

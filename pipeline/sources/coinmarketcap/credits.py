@@ -36,9 +36,14 @@ def _month(at: datetime) -> str:
     return f"{at:%Y-%m}"
 
 
-def _pace(monthly: int, now: datetime) -> int:
+def _month_span(now: datetime) -> tuple[datetime, datetime]:
+    """The start of `now`'s month and the start of the next, 00:00 UTC."""
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = (start + timedelta(days=32)).replace(day=1)
+    return start, (start + timedelta(days=32)).replace(day=1)
+
+
+def _pace(monthly: int, now: datetime) -> int:
+    start, end = _month_span(now)
     return min(monthly, 1 + math.floor(monthly * (now - start) / (end - start)))
 
 
@@ -96,14 +101,13 @@ def _wait(doc: dict[str, Any], minute: datetime, now: datetime, monthly: int, in
 def resets_at(period: str, doc: dict[str, Any], now: datetime) -> datetime:
     """When a spent allowance comes back: the next 00:00 UTC for the day's; for the month's, the plan's reset
     (from /v1/key/info) when it is later than now, else the 1st of next month, 00:00 UTC."""
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "day":
-        return midnight + timedelta(days=1)
+        return now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     with contextlib.suppress(KeyError, TypeError, ValueError, ContractError):
         reset = to_utc(doc["monthly_reset"])
         if reset > now:
             return reset
-    return (midnight.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return _month_span(now)[1]
 
 
 def guarded_call(
@@ -168,7 +172,6 @@ def credit_report(state: StateStore, monthly_credits: int, min_interval: int, no
     now = to_utc(now)
     doc = state.get(STATE) or {}
     used = credits_this_month(doc, now)
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = (start + timedelta(days=32)).replace(day=1)
+    _, end = _month_span(now)
     projected = used + math.ceil((end - now).total_seconds() / max(60, min_interval))
     return CreditReport(_month(now), used, monthly_credits, min_interval, projected, doc.get("last_call"))

@@ -86,7 +86,7 @@ def to_raw(rows: list[dict[str, Any]], *, scheduled_at: datetime, ingested_at: d
         raw["rank"] = int(row["rank"])
         for field in NUMBERS:
             value = raw[field]
-            raw[field] = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+            raw[field] = float(value) if _number(value) else None
         raw["coin_id"] = _coin_id(row.get("coin_id"))
         raw["last_updated"] = _time(row.get("last_updated"))
         out.append({**raw, **tail})

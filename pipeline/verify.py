@@ -10,7 +10,10 @@ typed, and their natural keys compared with what the sink holds:
 | openexchangerates | SQL Server rates | (base, currency, rate_ts) |
 
 A key is *missing* when no sink row has it. A sink row is *extra* when its raw key is in the window but that raw
-object has no such row (or no raw object exists), or when a natural key is held twice. A key that several raw
+object has no such row (or no raw object exists), or when a natural key is held twice; an open end of the window
+reaches every raw key, so with no window every row a sink holds is checked. Rows count as *quarantined* only by
+their raw object's own quarantine record (`pipeline.quarantine.marks`). A raw object that cannot be read is
+*unreadable*: one line with the reason, the rest of the report intact. A key that several raw
 objects carry (overlapping Yahoo look-backs; the same hourly rates served again from the quota guard's cache) is
 held once, attributed to the latest raw object that delivered it: it counts as found for every minute carrying it.
 A scheduled minute of the window without a raw object is *skipped* (its ingest had nothing new to write: the

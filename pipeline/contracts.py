@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.constants import PROCESSED_PREFIX, RAW_PREFIX, SourceId
 from pipeline.errors import TerminalError
@@ -16,9 +16,11 @@ from pipeline.errors import TerminalError
 STATUS_SUCCESS: Final = "success"
 STATUS_ERROR: Final = "error"
 
+# ASCII digits only, matched whole (no trailing newline, no other Unicode digits): the exact contract layout.
 _RAW_KEY = re.compile(
-    r"^raw/(?P<source>[a-z_]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<hh>\d{2})(?P<mm>\d{2})\.csv$"
+    r"raw/(?P<source>[a-z_]+)/(?P<y>[0-9]{4})/(?P<m>[0-9]{2})/(?P<d>[0-9]{2})/(?P<hh>[0-9]{2})(?P<mm>[0-9]{2})\.csv"
 )
+_LAYOUT = "raw/<source>/YYYY/MM/DD/HHMM.csv"
 
 
 class ContractError(TerminalError, ValueError):
@@ -42,7 +44,10 @@ def to_utc(value: datetime | str) -> datetime:
             raise ContractError(f"not an ISO-8601 time: {value!r}") from exc
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00-05:00 is past datetime.max in UTC
+        raise ContractError(f"not a time in range: {value.isoformat()!r}") from exc
 
 
 def floor_minute(value: datetime | str) -> datetime:
@@ -68,11 +73,14 @@ def raw_key(source: str, scheduled_at: datetime) -> str:
 
 
 def parse_raw_key(key: str) -> tuple[SourceId, datetime]:
-    match = _RAW_KEY.match(key)
+    match = _RAW_KEY.fullmatch(key)
     if not match:
-        raise ContractError(f"not a raw object key: {key!r} (expected raw/<source>/YYYY/MM/DD/HHMM.csv)")
+        raise ContractError(f"not a raw object key: {key!r} (expected {_LAYOUT})")
     g = match.groupdict()
-    at = datetime(int(g["y"]), int(g["m"]), int(g["d"]), int(g["hh"]), int(g["mm"]), tzinfo=UTC)
+    try:
+        at = datetime(int(g["y"]), int(g["m"]), int(g["d"]), int(g["hh"]), int(g["mm"]), tzinfo=UTC)
+    except ValueError as exc:
+        raise ContractError(f"not a raw object key: {key!r} ({exc}; expected {_LAYOUT})") from None
     return check_source(g["source"]), at
 
 
@@ -91,10 +99,31 @@ class Event(BaseModel):
     key: str
     source: SourceId
     scheduled_at: str
-    rows: int
+    rows: int = Field(ge=0)  # informational: the success rows the ingest wrote; counts come from what is loaded
 
     def deduplication_id(self, etag: str) -> str:
         return deduplication_id(self.bucket, self.key, etag)
+
+
+def check_event(event: Event, *, bucket: str, source: str) -> datetime:
+    """The scheduled minute of an event this pipeline can have written for `source`'s consumer, else a ContractError.
+
+    An event is an instruction to read one object: it is trusted only for the configured `bucket` and a key under
+    `raw/<source>/` in the exact contract layout, whose minute is the event's `scheduled_at`. The process and redrive
+    functions both ask here, before anything is read; what fails is a poison message.
+    """
+    if event.source != source:
+        raise ContractError(f"event for {event.source!r} reached the {source!r} consumer")
+    if event.bucket != bucket:
+        raise ContractError(f"event names bucket {event.bucket!r}, not this pipeline's bucket {bucket!r}")
+    prefix = f"{RAW_PREFIX}/{source}/"
+    if not event.key.startswith(prefix):
+        raise ContractError(f"event key {event.key!r} is not under {prefix}")
+    _, minute = parse_raw_key(event.key)
+    at = to_utc(event.scheduled_at)
+    if at != minute:
+        raise ContractError(f"event scheduled_at {event.scheduled_at!r} is not its key's minute {iso(minute)}")
+    return minute
 
 
 def deduplication_id(bucket: str, key: str, etag: str) -> str:

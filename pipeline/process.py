@@ -3,7 +3,8 @@
 Row by row: a success row that does not validate costs only itself. The good rows of the object are loaded, the
 bad ones come back in `Processed.rejected` (line number, reason) for the caller to quarantine. A raw object that
 cannot be read is a `TerminalError` when it is gone or refused (quarantined) and a `TransientError` when S3 could
-not answer (retried with back-off).
+not answer (retried with back-off). An event is only an instruction to read one object this pipeline wrote
+(`accept_event`): its `rows` is never counted, what was loaded is.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline import registry
-from pipeline.contracts import STATUS_SUCCESS, ContractError, Event
+from pipeline.contracts import STATUS_SUCCESS, ContractError, Event, check_event
 from pipeline.errors import TerminalError, TransientError, classify_botocore, one_line
 from pipeline.quarantine import RejectedRow
 from pipeline.raw import read_raw
@@ -32,6 +33,16 @@ def parse_event(body: str, expected_source: str | None = None) -> Event:
         raise ContractError(f"not a pipeline event: {one_line(exc)}") from None
     if expected_source and event.source != expected_source:
         raise ContractError(f"event for {event.source!r} reached the {expected_source!r} consumer")
+    return event
+
+
+def accept_event(body: str, *, source: str, bucket: str) -> Event:
+    """The event in an SQS message body if this pipeline can have written it for `source`'s consumer: the
+    configured `bucket`, a key under `raw/<source>/` in the contract layout, `scheduled_at` its key's minute
+    (`pipeline.contracts.check_event`). Anything else is a poison message (a ContractError), decided before any
+    object is read. The process and redrive functions and `quarantine retry` all accept events here."""
+    event = parse_event(body, expected_source=source)
+    check_event(event, bucket=bucket, source=source)
     return event
 
 

@@ -3,19 +3,24 @@
 A process function that meets a terminal error (`pipeline.errors.kind_of(exc) == "terminal"`) does not fail the
 record: it writes one JSON document and reports the record as done, so the FIFO message group moves on.
 
-- `quarantine/<source>/YYYY/MM/DD/HHMM-<message id>.json` (the raw object's scheduled minute, or the minute the
-  message was quarantined when it names no raw object);
+- `quarantine/<source>/YYYY/MM/DD/HHMM-<message id>.json` for a record of a raw object (its scheduled minute);
+- `quarantine/<source>/messages/<hash of the message id and body>.json` for a message that is not an event this
+  pipeline wrote (another bucket, a key of another source or outside the layout, a time that is not its key's):
+  such a record names no raw object and is never filed where a raw object's record goes;
 - `scope`: `rows` (some success rows of the raw object do not validate: the others were loaded, these are listed
   with their line numbers and reasons), `object` (the whole raw object: gone, unreadable, or refused by the sink
   for its content) or `message` (a message body that is not a pipeline event);
 - `raw_key`, `reason`, `message_id`, `message` (the body as received), `quarantined_at`.
 
-`verify` counts quarantined rows in their own column, never as lost. Once the cause is fixed (the raw object
-re-ingested, the parser or the sink corrected), `retry` processes the raw object again and removes the record.
+`verify` counts quarantined rows in their own column, never as lost, and only from a raw object's own record: filed
+under that object's minute, its message an event this pipeline wrote for that very key. Once the cause is fixed
+(the raw object re-ingested, the parser or the sink corrected), `retry` processes the raw object again and removes
+the record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pipeline.constants import QUARANTINE_PREFIX, SourceId
-from pipeline.contracts import iso, parse_raw_key
+from pipeline.contracts import ContractError, Event, check_event, iso, parse_raw_key
 from pipeline.errors import kind_of, one_line
 
 Scope = Literal["rows", "object", "message"]
@@ -53,7 +58,12 @@ class Record:
 
     @property
     def key(self) -> str:
-        minute = _minute(self.raw_key) or datetime.fromisoformat(self.quarantined_at.replace("Z", "+00:00"))
+        """Under its raw object's minute; a record that names no raw object of its source, under its message's
+        hash (so it can never stand in for a legitimate minute's record)."""
+        minute = _minute(self.raw_key, self.source) if self.scope != "message" else None
+        if minute is None:
+            digest = hashlib.sha256(f"{self.message_id}\n{self.message}".encode(errors="surrogatepass")).hexdigest()
+            return f"{QUARANTINE_PREFIX}/{self.source}/{MESSAGES}/{digest[:40]}.json"
         return f"{QUARANTINE_PREFIX}/{self.source}/{minute:%Y/%m/%d/%H%M}-{_safe(self.message_id)}.json"
 
     @property
@@ -80,13 +90,18 @@ class Record:
         )
 
 
-def _minute(raw_key: str | None) -> datetime | None:
+MESSAGES = "messages"
+
+
+def _minute(raw_key: str | None, source: str) -> datetime | None:
+    """The scheduled minute of `raw_key` if it is a raw object key of `source`, else None."""
     if not raw_key:
         return None
     try:
-        return parse_raw_key(raw_key)[1]
+        owner, minute = parse_raw_key(raw_key)
     except ValueError:
         return None
+    return minute if owner == source else None
 
 
 def _safe(message_id: str) -> str:
@@ -113,13 +128,39 @@ def put(s3: Any, bucket: str, entry: Record) -> str:
     return entry.key
 
 
-def records(s3: Any, bucket: str, source: SourceId | None = None) -> Iterator[Record]:
-    """Every quarantine record of `source` (or of every source), in key order."""
+def stored(s3: Any, bucket: str, source: SourceId | None = None) -> Iterator[tuple[str, Record | None, str]]:
+    """(S3 key, record, "") of every quarantine object of `source` (or of every source), in key order; an object
+    that is not a readable record comes as (S3 key, None, why)."""
     prefix = f"{QUARANTINE_PREFIX}/{source}/" if source else f"{QUARANTINE_PREFIX}/"
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            if item["Key"].endswith(".json"):
-                yield Record.from_json(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            if not item["Key"].endswith(".json"):
+                continue
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            try:
+                yield item["Key"], Record.from_json(body), ""
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                yield item["Key"], None, f"not a quarantine record: {one_line(exc)}"
+
+
+def records(s3: Any, bucket: str, source: SourceId | None = None) -> Iterator[Record]:
+    """Every readable quarantine record of `source` (or of every source), in key order."""
+    for _, entry, _ in stored(s3, bucket, source):
+        if entry is not None:
+            yield entry
+
+
+def own_event(entry: Record, bucket: str) -> Event | None:
+    """The event a raw object's record was written for, if the record is that object's own: the record names a raw
+    key of its source, and its message is an event this pipeline wrote for `bucket` and that very key."""
+    if entry.scope == "message" or _minute(entry.raw_key, entry.source) is None:
+        return None
+    try:
+        event = Event.model_validate_json(entry.message)
+        check_event(event, bucket=bucket, source=entry.source)
+    except (ValueError, ContractError):
+        return None
+    return event if event.key == entry.raw_key else None
 
 
 @dataclass
@@ -134,10 +175,12 @@ class Marks:
 
 
 def marks(s3: Any, bucket: str, source: SourceId) -> dict[str, Marks]:
-    """raw key -> the lines (or the whole object) quarantined, over every record of `source` (for `verify`)."""
+    """raw key -> the lines (or the whole object) quarantined, for `verify`: only from each raw object's own
+    records (filed under its minute, written for an event of this bucket and that key), never because some record
+    mentions the key."""
     found: dict[str, Marks] = {}
-    for entry in records(s3, bucket, source):
-        if entry.raw_key is None:
+    for stored_key, entry, _ in stored(s3, bucket, source):
+        if entry is None or entry.raw_key is None or stored_key != entry.key or own_event(entry, bucket) is None:
             continue
         mark = found.setdefault(entry.raw_key, Marks())
         mark.lines.update(r.line for r in entry.rows)
@@ -160,34 +203,37 @@ def retry(s3: Any, bucket: str, source: SourceId, sink: Any) -> RetryResult:
     A message record (a body that is not an event) is retried by parsing the body again: it stays unless the
     body is an event after all. The sinks are idempotent, so loading the good rows of an object again is safe.
     """
-    from pipeline.contracts import Event
-    from pipeline.process import parse_event, process_event
+    from pipeline.process import accept_event, process_event
 
     result = RetryResult()
-    for entry in list(records(s3, bucket, source)):
+    for stored_key, entry, problem in list(stored(s3, bucket, source)):
+        if entry is None:
+            result.still_failing.append((stored_key, problem))
+            continue
         try:
+            # a message record: its body is judged again (still not this pipeline's event: the record stays); a raw
+            # object's record: that object of this bucket, whatever bucket its message named
             if entry.raw_key is None:
-                event = parse_event(entry.message, source)  # still garbage: a ContractError, the record stays
+                event = accept_event(entry.message, source=source, bucket=bucket)
             else:
-                event = Event(
-                    bucket=_bucket_of(entry.message, bucket), key=entry.raw_key, source=source, scheduled_at="", rows=0
-                )
+                event = _event_for(entry, bucket)
             outcome = process_event(event, s3=s3, sink=sink)
         except Exception as exc:
             if kind_of(exc) == "transient":
                 raise
-            result.still_failing.append((entry.key, one_line(exc)))
+            result.still_failing.append((stored_key, one_line(exc)))
             continue
         if outcome.rejected:
-            result.still_failing.append((entry.key, outcome.rejected[0].reason))
+            result.still_failing.append((stored_key, outcome.rejected[0].reason))
             continue
-        s3.delete_object(Bucket=bucket, Key=entry.key)
-        result.resolved.append(entry.key)
+        s3.delete_object(Bucket=bucket, Key=stored_key)
+        result.resolved.append(stored_key)
     return result
 
 
-def _bucket_of(message: str, default: str) -> str:
-    try:
-        return str(json.loads(message).get("bucket") or default)
-    except (ValueError, AttributeError):
-        return default
+def _event_for(entry: Record, bucket: str) -> Event:
+    """The event of a raw object's record, for that object in `bucket` (a ContractError if the key is not one)."""
+    _, minute = parse_raw_key(entry.raw_key or "")
+    event = Event(bucket=bucket, key=entry.raw_key or "", source=entry.source, scheduled_at=iso(minute), rows=0)
+    check_event(event, bucket=bucket, source=entry.source)
+    return event

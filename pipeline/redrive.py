@@ -2,9 +2,10 @@
 
 A poison message in a FIFO queue can drag the good events received in the same batches into the dead-letter queue
 with it (every receive counts towards `maxReceiveCount`). Once the cause is fixed, `redrive` sends each message
-that is a pipeline event back to the source queue, in order, under a new deduplication id (or the queue would
-drop it as a duplicate of the original), and leaves what is not an event in the dead-letter queue, or, with
-`archive_to`, copies it to `dead-letters/<source>/<message id>.json` in the bucket before deleting it.
+that is a pipeline event (one this pipeline wrote: the configured bucket, a raw key of the source in the contract
+layout, the same check as the process function's) back to the source queue, in order, under a new deduplication
+id (or the queue would drop it as a duplicate of the original), and leaves what is not an event in the dead-letter
+queue, or, with `archive_to`, copies it to `dead-letters/<source>/<message id>.json` in the bucket before deleting it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from pipeline.constants import SOURCE_ATTRIBUTE, SourceId
 from pipeline.contracts import ContractError, Event
 from pipeline.errors import one_line
-from pipeline.process import parse_event
+from pipeline.process import accept_event
 
 DEAD_LETTER_PREFIX = "dead-letters"
 
@@ -44,11 +45,13 @@ class RedriveResult:
         return {"redriven": len(self.redriven), "archived": len(self.archived), "kept": self.kept}
 
 
-def judge(message: dict[str, Any], source: SourceId) -> DeadLetter:
-    """What a dead-lettered message is: the process function's own parser decides."""
+def judge(message: dict[str, Any], source: SourceId, bucket: str) -> DeadLetter:
+    """What a dead-lettered message is: the process function's own check decides (an event this pipeline wrote
+    for `bucket` and a raw key of `source`, or garbage), without reading anything it names."""
     count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
     try:
-        return DeadLetter(message["MessageId"], message["Body"], count, parse_event(message["Body"], source), None)
+        event = accept_event(message["Body"], source=source, bucket=bucket)
+        return DeadLetter(message["MessageId"], message["Body"], count, event, None)
     except ContractError as exc:
         return DeadLetter(message["MessageId"], message["Body"], count, None, str(exc))
 
@@ -62,8 +65,17 @@ def redrive(
     s3: Any = None,
     archive_to: str | None = None,
     max_messages: int = 10_000,
+    bucket: str | None = None,
 ) -> RedriveResult:
-    """Move the pipeline events of a dead-letter queue back to `queue_url`; see the module docstring."""
+    """Move the pipeline events of a dead-letter queue back to `queue_url`; see the module docstring.
+
+    An event is one this pipeline wrote for `bucket` (default: the configured bucket) and a raw key of `source`;
+    any other message is garbage, kept or archived like a body that is not an event.
+    """
+    if bucket is None:
+        from pipeline.handlers import clients
+
+        bucket = clients.settings().bucket
     result = RedriveResult()
     held: list[str] = []  # receipt handles of garbage left in the queue, made visible again at the end
     seen: set[str] = set()
@@ -80,7 +92,7 @@ def redrive(
             break
         for message in fresh:
             seen.add(message["MessageId"])
-            letter = judge(message, source)
+            letter = judge(message, source, bucket)
             if letter.event is not None:
                 sqs.send_message(
                     QueueUrl=queue_url,
@@ -143,7 +155,7 @@ class AutoRedriveResult(RedriveResult):
 
 
 def auto_redrive(
-    sqs: Any, source: SourceId, queue_url: str, dead_letter_queue_url: str, *, sink: Any
+    sqs: Any, source: SourceId, queue_url: str, dead_letter_queue_url: str, *, sink: Any, bucket: str | None = None
 ) -> AutoRedriveResult:
     """What the scheduled redrive function does for one source: nothing when the dead-letter queue is empty;
     nothing but a log line when the sink does not answer its probe; otherwise `redrive` (garbage stays)."""
@@ -153,5 +165,5 @@ def auto_redrive(
     reason = probe(sink, source)
     if reason is not None:
         return AutoRedriveResult(waiting=count, unhealthy=reason)
-    moved = redrive(sqs, source, queue_url, dead_letter_queue_url)
+    moved = redrive(sqs, source, queue_url, dead_letter_queue_url, bucket=bucket)
     return AutoRedriveResult(moved.redriven, moved.archived, moved.kept, waiting=count)

@@ -10,7 +10,10 @@ typed, and their natural keys compared with what the sink holds:
 | openexchangerates | SQL Server rates | (base, currency, rate_ts) |
 
 A key is *missing* when no sink row has it. A sink row is *extra* when its raw key is in the window but that raw
-object has no such row (or no raw object exists), or when a natural key is held twice. A key that several raw
+object has no such row (or no raw object exists), or when a natural key is held twice; an open end of the window
+reaches every raw key, so with no window every row a sink holds is checked. Rows count as *quarantined* only by
+their raw object's own quarantine record (`pipeline.quarantine.marks`). A raw object that cannot be read is
+*unreadable*: one line with the reason, the rest of the report intact. A key that several raw
 objects carry (overlapping Yahoo look-backs; the same hourly rates served again from the quota guard's cache) is
 held once, attributed to the latest raw object that delivered it: it counts as found for every minute carrying it.
 A scheduled minute of the window without a raw object is *skipped* (its ingest had nothing new to write: the
@@ -22,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -31,6 +34,7 @@ from rich.table import Table
 from pipeline import quarantine, registry
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_SUCCESS, floor_minute, parse_raw_key, raw_key, to_utc
+from pipeline.errors import one_line
 from pipeline.raw import read_raw
 from pipeline.replay import raw_objects
 from pipeline.settings import Settings
@@ -53,16 +57,19 @@ class MinuteCheck:
     extra: int = 0
     quarantined: int = 0  # success rows set aside under quarantine/ with their reason: accounted for, not lost
     note: str = ""
+    unreadable: str = ""  # why the raw object could not be read (its rows cannot be reconciled)
+    set_aside: bool = False  # the object's own quarantine record says the whole object was refused
 
     @property
     def ok(self) -> bool:
-        return self.missing == 0 and self.extra == 0
+        return self.missing == 0 and self.extra == 0 and (not self.unreadable or self.set_aside)
 
     @property
     def status(self) -> str:
         if self.ok:
             return "ok"
-        return " and ".join(s for s, n in (("missing", self.missing), ("extra", self.extra)) if n)
+        problems = [s for s, n in (("missing", self.missing), ("extra", self.extra)) if n]
+        return " and ".join(problems + (["unreadable"] if self.unreadable and not self.set_aside else []))
 
 
 @dataclass
@@ -216,6 +223,8 @@ def _first_minute(start: datetime | None) -> datetime | None:
 
 
 _ORPHAN = "not among the raw objects checked"
+_EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)  # four-digit years: raw keys sort as their minutes do
+_LATEST = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
 
 
 def _skipped(report: SourceReport, first: datetime | None, last: datetime | None) -> int:
@@ -239,10 +248,10 @@ def _verify_source(
     for key in keys:
         checks[key], expected[key] = _read_minute(spec, s3, bucket, key, times, set_aside.get(key))
 
-    lo = raw_key(source, first) if first is not None else (keys[0] if keys else None)
-    hi = raw_key(source, last) if last is not None else (keys[-1] if keys else None)
-    if lo is None or hi is None:
-        return SourceReport(source, [])
+    # an open end reaches every raw key the sink can hold, not just the first and last raw objects still stored:
+    # sink rows whose raw objects are gone are extra, never out of the window
+    lo = raw_key(source, first if first is not None else _EARLIEST)
+    hi = raw_key(source, last if last is not None else _LATEST)
     stored: list[StoredRow] = sink.stored_rows(lo, hi, min(times, default=None), max(times, default=None))
     _count_held(checks, expected, stored, set_aside)
     _count_extra(source, checks, expected, stored, lo, hi)
@@ -261,8 +270,13 @@ def _read_minute(
     natural keys its sink should hold; the natural times of its rows are added to `times`."""
     model = spec.model()
     mark = mark or quarantine.Marks()
-    check = MinuteCheck(spec.id, key, parse_raw_key(key)[1])
-    rows = read_raw(s3, bucket, key, spec.id)
+    check = MinuteCheck(spec.id, key, parse_raw_key(key)[1], set_aside=mark.whole)
+    try:
+        rows = read_raw(s3, bucket, key, spec.id)
+    except Exception as exc:  # any object, whatever its bytes: one line for it, the rest of the report intact
+        check.unreadable = one_line(exc)
+        check.note = f"unreadable: {check.unreadable}"
+        return check, set()
     check.raw_rows = sum(1 for row in rows if row.get("status") == STATUS_SUCCESS)
     found: set[tuple[Any, ...]] = set()
     invalid = 0
@@ -297,6 +311,9 @@ def _count_held(
     held = {row.key for row in stored}
     for key, found in expected.items():
         check = checks[key]
+        if check.unreadable:  # what its rows should be is unknown: the sink's rows of it are counted, not judged
+            check.sink_rows = sum(1 for row in stored if row.raw_key == key)
+            continue
         check.sink_rows = sum(1 for k in found if k in held)
         absent = sum(1 for k in found if k not in held)
         if key in set_aside and set_aside[key].whole:  # the whole object was refused and set aside
@@ -322,7 +339,8 @@ def _count_extra(
         in_window = lo <= held_row.raw_key <= hi
         duplicate = held_row.key in seen
         seen.add(held_row.key)
-        unexpected = in_window and held_row.key not in expected.get(held_row.raw_key, ())
+        unreadable = held_row.raw_key in checks and checks[held_row.raw_key].unreadable
+        unexpected = in_window and not unreadable and held_row.key not in expected.get(held_row.raw_key, ())
         if unexpected or (duplicate and (in_window or held_row.key in wanted)):
             if held_row.raw_key in checks:
                 checks[held_row.raw_key].extra += 1

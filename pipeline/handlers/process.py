@@ -1,5 +1,11 @@
 """Process functions, one per source, fed by an SQS FIFO event source mapping with ReportBatchItemFailures.
 
+An event is an instruction to read one object this pipeline wrote (`pipeline.process.accept_event`): the
+configured bucket, a key under `raw/<own source>/` in the contract layout, `scheduled_at` its key's minute. Any other
+message is a poison message, quarantined with its reason before anything is read; its record is filed under a key
+derived from the message, never as a raw object's record. The rows counted are the rows loaded, never the event's
+`rows`.
+
 Two kinds of failure, two answers (`pipeline.errors.kind_of`):
 
 - terminal (a poison body, an object that is gone, rows that can never validate, rows the sink refuses for what
@@ -27,7 +33,7 @@ from pipeline import quarantine
 from pipeline.constants import SourceId
 from pipeline.errors import kind_of, one_line
 from pipeline.handlers import Handler, clients, entry_point
-from pipeline.process import parse_event, process_event
+from pipeline.process import accept_event, process_event
 
 logger = Logger(service="process")
 processor = SqsFifoPartialProcessor()
@@ -57,8 +63,8 @@ def _quarantine(source: SourceId, record: SQSRecord, entry: quarantine.Record) -
 
 def _record_handler(source: SourceId) -> Callable[[SQSRecord], int]:
     def handle(record: SQSRecord) -> int:
-        try:
-            event = parse_event(record.body, expected_source=source)
+        try:  # an event is trusted only for what this pipeline wrote: anything else is quarantined unread
+            event = accept_event(record.body, source=source, bucket=clients.settings().bucket)
         except Exception as exc:
             if kind_of(exc) != "terminal":
                 raise

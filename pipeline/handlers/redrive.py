@@ -23,7 +23,9 @@ def _handle(source: SourceId, event: dict[str, Any], context: Any) -> dict[str, 
     queue_url, dead_letter_queue_url = os.environ[Env.REDRIVE_QUEUE_URL], os.environ[Env.REDRIVE_DEAD_LETTER_QUEUE_URL]
     if not waiting(sqs, dead_letter_queue_url):  # the usual run: no sink built, no secret read, no connection
         return {"source": source, **AutoRedriveResult(waiting=0).as_dict()}
-    result = auto_redrive(sqs, source, queue_url, dead_letter_queue_url, sink=clients.sink(source))
+    result = auto_redrive(
+        sqs, source, queue_url, dead_letter_queue_url, sink=clients.sink(source), bucket=clients.settings().bucket
+    )
     summary = {"source": source, **result.as_dict()}
     if result.unhealthy:
         logger.warning("sink not healthy: nothing redriven", extra=summary)

@@ -72,7 +72,7 @@ def csv_to_rows(source: SourceId, body: bytes, where: str = "") -> list[dict[str
             raise ContractError(f"{where}: raw CSV lacks contract column(s) {', '.join(missing)}")
         rows = list(reader)
     except csv.Error as exc:
-        raise ContractError(f"{where}: line {reader.line_num}: unreadable CSV ({exc})") from None
+        raise ContractError(f"{where}: line {reader.line_num + 1}: unreadable CSV ({exc})") from None
     later = [c for c in spec.added_columns if c not in fieldnames]
     for row in rows:  # an object written before a column was added reads it as empty
         row.update(dict.fromkeys(later, ""))

@@ -55,6 +55,7 @@ from pipeline.sinks.base import (
     batch_params,
     column_refusals,
     finite,
+    integer_bits,
     integer_digits,
     sink_error,
     text,
@@ -84,7 +85,9 @@ COLUMN_TYPES: Final = {
 # What each column can hold, checked in Python before anything is sent: a value the server would refuse for its
 # type costs only its row, and never reaches a statement (see `SnowflakeSink.session` for what a refused
 # statement does to the local stand-in). Snowflake recommends years 1582 to 9999 for timestamps; the last day is
-# left out so that every offset of a stored time still converts.
+# left out so that every offset of a stored time still converts. VOLUME is NUMBER(38, 0), but the rows travel as
+# one JSON document whose integers are read exactly only up to 2**63 - 1 (beyond, as a rounded double): a larger
+# volume would be stored as another number, so it is refused.
 VALUE_CHECKS: Final[dict[str, Check]] = {
     "symbol": text(32),
     "ts": timestamp(datetime(1582, 10, 15, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)),
@@ -92,7 +95,7 @@ VALUE_CHECKS: Final[dict[str, Check]] = {
     "high": finite,
     "low": finite,
     "close": finite,
-    "volume": integer_digits(38),
+    "volume": lambda v: integer_digits(38)(v) or integer_bits(64)(v),
 }
 
 

@@ -227,8 +227,8 @@ class SnowflakeSink:
     @contextmanager
     def session(self, doing: str = "query failed") -> Iterator[Any]:
         """A cursor on an open connection; a driver error becomes one line of its kind: `SinkRejected` when the
-        server refuses the statement for what it holds (a value its type cannot take: SQL state class 22, a
-        constraint: class 23), `SinkError` when it could not answer (down, timing out, a session to sign in again).
+        server refuses the statement for what it is (a `ProgrammingError`, such as SQL state 22007 for a value its
+        type cannot take), `SinkError` when it could not answer (down, timing out, a session to sign in again).
 
         Against fakesnow the session ends when the block does (see the module docstring); against Snowflake the
         connection stays open for the next load. After an error the open transaction is rolled back and the

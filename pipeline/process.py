@@ -71,22 +71,36 @@ def read_rows(s3: Any, bucket: str, key: str, source: str) -> list[dict[str, str
 
 def type_rows(source: str, rows: list[dict[str, str]]) -> tuple[list[Any], list[RejectedRow]]:
     """(typed success rows, rejected success rows); line numbers count the header as line 1."""
+    typed, rejected = _typed_lines(source, rows)
+    return [row for _, row in typed], rejected
+
+
+def _typed_lines(source: str, rows: list[dict[str, str]]) -> tuple[list[tuple[int, Any]], list[RejectedRow]]:
     model = registry.get(source).model()
-    typed: list[Any] = []
+    typed: list[tuple[int, Any]] = []
     rejected: list[RejectedRow] = []
     for line, row in enumerate(rows, start=2):
         if row.get("status") != STATUS_SUCCESS:
             continue
         try:
-            typed.append(model.model_validate(row))
+            typed.append((line, model.model_validate(row)))
         except ValidationError as exc:
             rejected.append(RejectedRow(line, describe(exc), {k: v for k, v in row.items() if k}))
     return typed, rejected
 
 
 def process_event(event: Event, *, s3: Any, sink: Sink) -> Processed:
-    """Load one raw object's valid success rows; the invalid ones come back rejected, never loaded."""
+    """Load one raw object's valid success rows; the invalid ones, and those whose values the sink's column types
+    cannot hold (`Sink.refusals`), come back rejected, never loaded."""
     rows = read_rows(s3, event.bucket, event.key, event.source)
-    typed, rejected = type_rows(event.source, rows)
-    loaded = sink.load(typed, event.key) if typed or not rejected else 0
-    return Processed(loaded, tuple(rejected))
+    typed, rejected = _typed_lines(event.source, rows)
+    refusals = getattr(sink, "refusals", None)  # a sink without the check refuses a whole batch in `load`
+    refused = refusals([row for _, row in typed]) if refusals is not None else {}
+    for index, reason in refused.items():
+        line = typed[index][0]
+        rejected.append(
+            RejectedRow(line, f"refused by the sink: {reason}", {k: v for k, v in rows[line - 2].items() if k})
+        )
+    good = [row for index, (_, row) in enumerate(typed) if index not in refused]
+    loaded = sink.load(good, event.key) if good or not rejected else 0
+    return Processed(loaded, tuple(sorted(rejected, key=lambda r: r.line)))

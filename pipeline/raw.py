@@ -7,7 +7,7 @@ import io
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
@@ -20,6 +20,13 @@ if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client
 
 log = logging.getLogger(__name__)
+
+# A raw object holds one scheduled minute of one source: a few hundred kilobytes at most (the full stock universe
+# with its lookback is about 2 MB). Anything larger is not a raw object this pipeline wrote; it is refused unread.
+RAW_OBJECT_MAX_BYTES: Final = 64 * 1024 * 1024
+# The csv module refuses a field over 128 KiB by default. A field may be as large as the object itself (the
+# object's cap already bounds memory); the reader's limit is set once, to the cap, for every reader in the process.
+csv.field_size_limit(RAW_OBJECT_MAX_BYTES)
 
 
 def _cell(value: Any) -> str:
@@ -45,14 +52,28 @@ def rows_to_csv(source: SourceId, rows: Iterable[Mapping[str, Any]]) -> bytes:
 
 
 def csv_to_rows(source: SourceId, body: bytes, where: str = "") -> list[dict[str, str]]:
-    """The rows of a raw CSV; an object that lacks a contract column is an error naming it."""
-    reader = csv.DictReader(io.StringIO(body.decode("utf-8-sig")))
+    """The rows of a raw CSV. What the bytes themselves break is a `ContractError` naming the object (and the line):
+    a lacking contract column, text that is not UTF-8, a line the csv module cannot read, an object over the cap.
+    No retry can change the bytes, so these are terminal."""
+    where = where or source
+    if len(body) > RAW_OBJECT_MAX_BYTES:
+        raise ContractError(f"{where}: {len(body):,} bytes, over the raw object cap of {RAW_OBJECT_MAX_BYTES:,}")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].count(b"\n") + 1
+        raise ContractError(f"{where}: line {line}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    reader = csv.DictReader(io.StringIO(text))
     spec = registry.get(source)
-    missing = [c for c in spec.raw_columns if c not in (reader.fieldnames or []) and c not in spec.added_columns]
-    if missing:
-        raise ContractError(f"{where or source}: raw CSV lacks contract column(s) {', '.join(missing)}")
-    rows = list(reader)
-    later = [c for c in spec.added_columns if c not in (reader.fieldnames or [])]
+    try:
+        fieldnames = reader.fieldnames or []
+        missing = [c for c in spec.raw_columns if c not in fieldnames and c not in spec.added_columns]
+        if missing:
+            raise ContractError(f"{where}: raw CSV lacks contract column(s) {', '.join(missing)}")
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ContractError(f"{where}: line {reader.line_num + 1}: unreadable CSV ({exc})") from None
+    later = [c for c in spec.added_columns if c not in fieldnames]
     for row in rows:  # an object written before a column was added reads it as empty
         row.update(dict.fromkeys(later, ""))
     return rows
@@ -102,5 +123,11 @@ def write_raw(s3: S3Client, bucket: str, key: str, source: SourceId, rows: Seque
 
 
 def read_raw(s3: S3Client, bucket: str, key: str, source: SourceId) -> list[dict[str, str]]:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return csv_to_rows(source, body, where=f"s3://{bucket}/{key}")
+    """The rows of a raw object; one over the cap is refused before its body is read (see `csv_to_rows`)."""
+    where = f"s3://{bucket}/{key}"
+    response = s3.get_object(Bucket=bucket, Key=key)
+    size = int(response.get("ContentLength") or 0)
+    if size > RAW_OBJECT_MAX_BYTES:
+        response["Body"].close()
+        raise ContractError(f"{where}: {size:,} bytes, over the raw object cap of {RAW_OBJECT_MAX_BYTES:,}")
+    return csv_to_rows(source, response["Body"].read(RAW_OBJECT_MAX_BYTES + 1), where=where)

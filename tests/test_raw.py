@@ -63,3 +63,63 @@ def test_an_equal_or_better_answer_replaces_it(s3):
     better = write_raw(s3, "raw-test-bucket", KEY, "openexchangerates", [rate("EUR"), rate("GBP")])
     assert not better.kept_existing
     assert len(read_raw(s3, "raw-test-bucket", KEY, "openexchangerates")) == 2
+
+
+# --- what the bytes of a raw object break is terminal, named with the object and the line ----------------------
+
+HEADER = "base,currency,rate,rate_ts,status,error,scheduled_at,ingested_at\n"
+GOOD_LINE = "USD,EUR,0.9,2026-11-02T14:00:00Z,success,,2026-11-02T14:45:00Z,2026-11-02T14:45:02Z\n"
+
+
+def test_a_field_over_the_csv_modules_default_limit_is_read():
+    """The csv module stops at 128 KiB a field; a raw object's rows are read up to the object cap."""
+    big = "x" * (200 * 1024)
+    body = (HEADER + GOOD_LINE + GOOD_LINE.replace(",,", f",{big},", 1)).encode()
+    rows = csv_to_rows("openexchangerates", body, where="s3://b/k.csv")
+    assert [len(r["error"]) for r in rows] == [0, 200 * 1024]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ((HEADER + GOOD_LINE + "USD,GBP,0.8\xff\n").encode("latin-1"), r"^s3://b/k\.csv: line 3: not UTF-8"),
+        (b"\xfe\xff" + HEADER.encode(), r"^s3://b/k\.csv: line 1: not UTF-8"),
+        ((HEADER + GOOD_LINE + GOOD_LINE.replace(",,", f",{'y' * 5000},", 1)).encode(), r"^s3://b/k\.csv: line 3: "),
+        (("z" * 9000 + "\n").encode(), r"^s3://b/k\.csv: 9,001 bytes, over the raw object cap of 8,192$"),
+    ],
+    ids=["latin-1 byte", "utf-16 bom", "a field the csv module refuses", "object over the cap"],
+)
+def test_bytes_no_retry_can_read_are_a_terminal_error_naming_the_object_and_line(body, message, monkeypatch):
+    monkeypatch.setattr("pipeline.raw.RAW_OBJECT_MAX_BYTES", 8192)
+    import csv
+
+    limit = csv.field_size_limit(4096)  # under the cap here, so that the csv module's own error is met
+    try:
+        with pytest.raises(ContractError, match=message) as caught:
+            csv_to_rows("openexchangerates", body, where="s3://b/k.csv")
+    finally:
+        csv.field_size_limit(limit)
+    assert caught.value.kind == "terminal" and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        ("\ufeff" + HEADER + GOOD_LINE).encode(),  # a byte order mark
+        (HEADER + GOOD_LINE).replace("\n", "\r\n").encode(),  # CRLF line ends
+        (HEADER + GOOD_LINE.replace("EUR", '"EUR"')).encode(),  # a quoted cell
+    ],
+    ids=["bom", "crlf", "quoted"],
+)
+def test_the_same_rows_written_other_right_ways_read_the_same(body):
+    (row,) = csv_to_rows("openexchangerates", body)
+    assert (row["currency"], row["rate"], row["status"]) == ("EUR", "0.9", "success")
+
+
+def test_a_raw_object_over_the_cap_is_refused_unread(s3, monkeypatch):
+    monkeypatch.setattr("pipeline.raw.RAW_OBJECT_MAX_BYTES", 100)
+    s3.put_object(Bucket="raw-test-bucket", Key=KEY, Body=(HEADER + GOOD_LINE).encode())
+    with pytest.raises(
+        ContractError, match=rf"^s3://raw-test-bucket/{KEY}: 149 bytes, over the raw object cap of 100$"
+    ):
+        read_raw(s3, "raw-test-bucket", KEY, "openexchangerates")

@@ -1,9 +1,16 @@
 """What every sink provides. One folder per sink, the same file names in each:
-`configuration.py` (typed credentials/settings that refuse to be built incomplete) and `loader.py` (the Sink)."""
+`configuration.py` (typed credentials/settings that refuse to be built incomplete) and `loader.py` (the Sink).
+
+A sink's errors are of two kinds, decided where the driver's error is caught: `SinkError` (transient: the sink is
+down, throttling or timing out; the event is retried) and `SinkRejected` (terminal: what was sent can never be
+stored; the event is quarantined). A value the sink's column type cannot hold costs only its row: `refusals`
+names those rows before anything is sent, and the process loads the others.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+import math
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -23,14 +30,16 @@ class SinkError(TransientError):
     """A sink could not take the rows now (down, timing out, throttling): the message is retried later."""
 
 
-class SinkRejected(TerminalError, SinkError):
-    """A sink refuses the rows for what they are (a row it cannot store, a bad key): retrying cannot help."""
-
-    kind: Kind = "terminal"
+class SinkRejected(TerminalError):
+    """A sink refuses the rows for what they are (a value its type cannot hold, a bad key): retrying cannot help."""
 
 
 class Sink(Protocol):
     source: SourceId
+
+    def refusals(self, rows: Sequence[Any]) -> dict[int, str]:
+        """The rows this sink's column types cannot hold, by index in `rows`, each with its reason (no I/O)."""
+        ...
 
     def load(self, rows: Sequence[Any], raw_key: str) -> int:
         """Store the typed rows of one raw object, idempotently by natural key; returns rows written."""
@@ -39,9 +48,102 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-def sink_error(message: str, kind: Kind) -> SinkError:
+def sink_error(message: str, kind: Kind) -> SinkError | SinkRejected:
     """The sink error of a driver's failure once its kind is known (see the `pipeline.errors` classifiers)."""
     return SinkRejected(message) if kind == "terminal" else SinkError(message)
+
+
+# --- what a column type can hold -------------------------------------------------------------------------------
+
+Check = Callable[[Any], str | None]
+
+
+def finite(value: Any) -> str | None:
+    """A float column (Snowflake FLOAT, SQL Server FLOAT(53), Parquet double) holds finite numbers only here:
+    JSON and the drivers have no infinity, and a NaN is not a price."""
+    if value is None or (isinstance(value, float) and math.isfinite(value)) or isinstance(value, int):
+        return None
+    return f"{value!r} is not a finite number"
+
+
+def integer_digits(digits: int) -> Check:
+    """NUMBER(digits, 0) / DECIMAL(digits, 0): an integer of at most `digits` digits."""
+
+    def check(value: Any) -> str | None:
+        if value is None or (isinstance(value, int) and abs(value) < 10**digits):
+            return None
+        return f"{value!r} does not fit NUMBER({digits}, 0)"
+
+    return check
+
+
+def integer_bits(bits: int) -> Check:
+    """A signed integer column of `bits` bits (Parquet int32, int64)."""
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def check(value: Any) -> str | None:
+        if value is None or (isinstance(value, int) and low <= value <= high):
+            return None
+        return f"{value!r} does not fit a {bits}-bit integer"
+
+    return check
+
+
+def text(max_length: int | None = None) -> Check:
+    """A text column: no NUL character (the drivers and the tools that read the tables end a string there), and at
+    most `max_length` characters."""
+
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            return f"{type(value).__name__} is not text"
+        if "\x00" in value:
+            return "holds a NUL character"
+        if max_length is not None and len(value) > max_length:
+            return f"{len(value):,} characters, over the column's {max_length}"
+        return None
+
+    return check
+
+
+def timestamp(first: datetime, last: datetime) -> Check:
+    """A timestamp column: an aware datetime whose UTC time lies in [first, last] (the type's range, or the range
+    its readers can convert back)."""
+
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            return f"{value!r} is not a UTC timestamp"
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            return f"{value.isoformat()} cannot be converted to UTC"
+        if not first <= utc <= last:
+            return f"{utc.isoformat()} is outside [{first:%Y-%m-%d}, {last:%Y-%m-%d}]"
+        return None
+
+    return check
+
+
+def column_refusals(rows: Sequence[Any], model: type[BaseModel], columns: Mapping[str, Check]) -> dict[int, str]:
+    """The rows that are not valid rows of `model`, or hold a value a column's check refuses: {index: reason}."""
+    refused: dict[int, str] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, model):
+            refused[index] = f"a {type(row).__name__}, expected {model.__name__}"
+            continue
+        try:
+            model.model_validate(row.__dict__)
+        except ValidationError as exc:
+            refused[index] = describe(exc)
+            continue
+        for name, check in columns.items():
+            if (why := check(getattr(row, name, None))) is not None:
+                refused[index] = f"{name}: {why}"
+                break
+    return refused
 
 
 @dataclass(frozen=True)
@@ -57,19 +159,20 @@ def latest_by_key(rows: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
     return list({key(row): row for row in rows}.values())
 
 
-def check_rows(rows: Sequence[Any], model: type[BaseModel], where: str) -> None:
-    """Every row is a valid row of the sink's model, or one error naming the first that is not.
+def check_rows(
+    rows: Sequence[Any], model: type[BaseModel], where: str, columns: Mapping[str, Check] | None = None
+) -> None:
+    """Every row is a valid row of the sink's model whose values its columns hold, or one error naming the first
+    that is not.
 
-    Rows normally arrive validated; a row built around validation (`model_construct`) is caught here, before
-    anything is sent, so a bad row never leaves half a batch behind.
+    The process loads only rows the sink does not refuse (`Sink.refusals`); a row built around validation
+    (`model_construct`) or a caller that skipped the refusals is caught here, before anything is sent, so a bad
+    row never reaches the driver and never leaves half a batch behind.
     """
-    for line, row in enumerate(rows, start=1):
-        if not isinstance(row, model):
-            raise SinkRejected(f"{where}: row {line} is a {type(row).__name__}, expected {model.__name__}")
-        try:
-            model.model_validate(row.__dict__)
-        except ValidationError as exc:
-            raise SinkRejected(f"{where}: row {line}: {describe(exc)}; nothing was written") from None
+    refused = column_refusals(rows, model, columns or {})
+    if refused:
+        index, reason = next(iter(refused.items()))
+        raise SinkRejected(f"{where}: row {index + 1}: {reason}; nothing was written")
 
 
 def batch_params(
@@ -79,12 +182,13 @@ def batch_params(
     where: str,
     key: Callable[[Any], Hashable],
     to_params: Callable[[Any, str, datetime], P],
+    columns: Mapping[str, Check] | None = None,
 ) -> list[P]:
     """The bound parameters of one raw object's rows: checked, one per natural key, with the raw key and load time.
 
     Everything is checked before anything is sent, so a bad row or key never leaves half a batch behind.
     """
-    check_rows(rows, model, f"{where}: {raw_key}")
+    check_rows(rows, model, f"{where}: {raw_key}", columns)
     try:
         parse_raw_key(raw_key)
     except ContractError as exc:

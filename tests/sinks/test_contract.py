@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.sinks.base import SinkError
+from pipeline.sinks.base import SinkError, SinkRejected
 from tests.sinks.conftest import FakesnowServer, MotoServer
 from tests.sinks.harness import INJECTION, Harness, ParquetHarness, SnowflakeHarness, SqlServerHarness, natural_key
 
@@ -89,7 +89,7 @@ def test_a_batch_with_a_bad_row_fails_clearly_and_writes_nothing(harness: Harnes
     before = harness.stored()
     batch = [*harness.rows(30, first="NEW", price=300.0)[1:], harness.bad_row()]
 
-    with pytest.raises(SinkError) as failure:
+    with pytest.raises(SinkRejected) as failure:
         harness.sink.load(batch, harness.raw_key(1))
 
     message = str(failure.value)
@@ -99,7 +99,7 @@ def test_a_batch_with_a_bad_row_fails_clearly_and_writes_nothing(harness: Harnes
 
 def test_a_row_of_another_source_is_refused_by_name(harness: Harness):
     other = SqlServerHarness.rows if harness.source != "openexchangerates" else SnowflakeHarness.rows
-    with pytest.raises(SinkError, match="row 1 is a"):
+    with pytest.raises(SinkRejected, match="row 1: a "):
         harness.sink.load(other(harness, 1), harness.raw_key())  # type: ignore[arg-type]
 
 

@@ -22,7 +22,18 @@ from pipeline.contracts import ContractError, processed_key
 from pipeline.errors import classify_botocore, one_line
 from pipeline.schemas import Coin
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, SinkRejected, StoredRow, check_rows, sink_error
+from pipeline.sinks.base import (
+    Check,
+    SinkError,
+    SinkRejected,
+    StoredRow,
+    check_rows,
+    column_refusals,
+    finite,
+    integer_bits,
+    sink_error,
+    text,
+)
 from pipeline.sinks.s3parquet.configuration import ParquetConfig
 
 TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
@@ -47,6 +58,16 @@ SCHEMA: Final = pa.schema(
     ]
 )
 _COIN_FIELDS: Final = [f.name for f in SCHEMA if f.name not in ("raw_key", "loaded_at")]
+
+# What each column can hold, checked before the table is built: one value Arrow refuses (a rank beyond int32)
+# would otherwise refuse the whole table, and a non-finite double is not a price.
+VALUE_CHECKS: Final[dict[str, Check]] = {
+    "rank": integer_bits(32),
+    "coin_id": integer_bits(64),
+    "name": text(),
+    "symbol": text(),
+    **{f.name: finite for f in SCHEMA if pa.types.is_floating(f.type)},
+}
 
 
 def to_table(rows: Sequence[Coin], raw_key: str, loaded_at: datetime) -> pa.Table:
@@ -75,19 +96,25 @@ class ParquetSink:
     def where(self, key: str) -> str:
         return f"s3://{self.config.bucket}/{key}"
 
+    def refusals(self, rows: Sequence[Any]) -> dict[int, str]:
+        """The coins the Parquet schema cannot hold (see `VALUE_CHECKS`), by index, with the reason."""
+        return column_refusals(rows, Coin, VALUE_CHECKS)
+
     def load(self, rows: Sequence[Any], raw_key: str) -> int:
+        """One Parquet object for the raw object's coins. Rows Arrow refuses (`ArrowInvalid`, an overflow) are
+        `SinkRejected` before anything is written; S3 failures are classified by `classify_botocore`."""
         try:
             key = processed_key(raw_key)
         except ContractError as exc:
             raise SinkRejected(f"parquet sink: {exc}") from None
-        check_rows(rows, Coin, f"{self.where(key)}: from {raw_key}")
+        check_rows(rows, Coin, f"{self.where(key)}: from {raw_key}", VALUE_CHECKS)
         try:
             table = to_table(rows, raw_key, datetime.now(UTC))
-        except (pa.ArrowException, TypeError, ValueError) as exc:
+            buffer = io.BytesIO()
+            pq.write_table(table, buffer, compression=self.config.compression)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
             message = f"{self.where(key)}: rows from {raw_key} do not fit the schema: {one_line(exc)}"
             raise SinkRejected(message) from None
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression=self.config.compression)
         try:
             self.s3.put_object(
                 Bucket=self.config.bucket,

@@ -37,7 +37,7 @@ import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -47,7 +47,20 @@ from pipeline.contracts import to_utc
 from pipeline.errors import SNOWFLAKE_SESSION_EXPIRED, classify_snowflake, one_line
 from pipeline.schemas import Bar
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, SinkRejected, StoredRow, batch_params, sink_error
+from pipeline.sinks.base import (
+    Check,
+    SinkError,
+    SinkRejected,
+    StoredRow,
+    batch_params,
+    column_refusals,
+    finite,
+    integer_bits,
+    integer_digits,
+    sink_error,
+    text,
+    timestamp,
+)
 from pipeline.sinks.snowflake.configuration import SnowflakeCredentials
 
 log = logging.getLogger(__name__)
@@ -66,6 +79,23 @@ COLUMN_TYPES: Final = {
     "VOLUME": "NUMBER(38, 0) NOT NULL",
     "RAW_KEY": "VARCHAR(256) NOT NULL",
     "LOADED_AT": "TIMESTAMP_TZ NOT NULL",
+}
+
+
+# What each column can hold, checked in Python before anything is sent: a value the server would refuse for its
+# type costs only its row, and never reaches a statement (see `SnowflakeSink.session` for what a refused
+# statement does to the local stand-in). Snowflake recommends years 1582 to 9999 for timestamps; the last day is
+# left out so that every offset of a stored time still converts. VOLUME is NUMBER(38, 0), but the rows travel as
+# one JSON document whose integers are read exactly only up to 2**63 - 1 (beyond, as a rounded double): a larger
+# volume would be stored as another number, so it is refused.
+VALUE_CHECKS: Final[dict[str, Check]] = {
+    "symbol": text(32),
+    "ts": timestamp(datetime(1582, 10, 15, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)),
+    "open": finite,
+    "high": finite,
+    "low": finite,
+    "close": finite,
+    "volume": lambda v: integer_digits(38)(v) or integer_bits(64)(v),
 }
 
 
@@ -149,15 +179,20 @@ class SnowflakeSink:
         return cls(SnowflakeCredentials.from_settings(settings))
 
     # -- loading ---------------------------------------------------------------------------------------------
+    def refusals(self, rows: Sequence[Any]) -> dict[int, str]:
+        """The bars the table cannot hold (see `VALUE_CHECKS`), by index, with the reason."""
+        return column_refusals(rows, Bar, VALUE_CHECKS)
+
     def load(self, rows: Sequence[Any], raw_key: str) -> int:
         params = batch_params(
-            rows, Bar, raw_key, self.credentials.where, key=registry.get("yahoo_finance").row_key, to_params=bar_params
-        )
+            rows, Bar, raw_key, self.credentials.where, key=registry.get("yahoo_finance").row_key,
+            to_params=bar_params, columns=VALUE_CHECKS,
+        )  # fmt: skip
         if not params:
             return 0
         try:
             document = rows_document(params)
-        except ValueError as exc:  # an infinite price: JSON has no such number, and neither has the table
+        except ValueError as exc:  # pragma: no cover - the checks above refuse what JSON cannot write
             raise SinkRejected(f"{self.credentials.where}: {raw_key}: {exc}; nothing was written") from None
         sql = merge_sql(self.table, batch_window(params))
 
@@ -191,10 +226,13 @@ class SnowflakeSink:
 
     @contextmanager
     def session(self, doing: str = "query failed") -> Iterator[Any]:
-        """A cursor on an open connection; any driver error becomes one `SinkError` line (the event is retried).
+        """A cursor on an open connection; a driver error becomes one line of its kind: `SinkRejected` when the
+        server refuses the statement for what it is (a `ProgrammingError`, such as SQL state 22007 for a value its
+        type cannot take), `SinkError` when it could not answer (down, timing out, a session to sign in again).
 
         Against fakesnow the session ends when the block does (see the module docstring); against Snowflake the
-        connection stays open for the next load and is dropped after an error.
+        connection stays open for the next load. After an error the open transaction is rolled back and the
+        connection dropped, so nothing a refused statement left behind reaches the next load.
         """
         import snowflake.connector
 
@@ -203,16 +241,35 @@ class SnowflakeSink:
             with connection.cursor() as cursor:
                 yield cursor
         except snowflake.connector.errors.Error as exc:
-            self._disconnect()
-            message = f"{self.credentials.where}: {doing}: {_driver_message(exc)}"
-            if getattr(exc, "errno", None) == SNOWFLAKE_SESSION_EXPIRED:
-                raise SessionExpired(message) from None
-            if (held := self._held_by_another_session(exc)) is not None:
-                raise SinkError(f"{self.credentials.where}: {doing}: {held}") from None
-            raise sink_error(message, classify_snowflake(exc)) from None
+            self._reset()
+            raise self._translate(exc, doing) from None
         finally:
             if self.credentials.is_fakesnow:
                 self._disconnect()
+
+    def _translate(self, exc: BaseException, doing: str) -> SinkError | SinkRejected:
+        """A connector error as the sink's error of its kind (decided here, where it is caught)."""
+        message = f"{self.credentials.where}: {doing}: {_driver_message(exc)}"
+        if getattr(exc, "errno", None) == SNOWFLAKE_SESSION_EXPIRED:
+            return SessionExpired(message)
+        if any(sign in str(exc) for sign in DUCKDB_LOCK_SIGNS):
+            return SinkError(f"{self.credentials.where}: {doing}: {self._lock_message()}")
+        kind = classify_snowflake(exc)
+        if kind == "terminal":
+            return SinkRejected(message)
+        if (held := self._held_by_another_session(exc)) is not None:
+            return SinkError(f"{self.credentials.where}: {doing}: {held}")
+        return sink_error(message, kind)
+
+    def _reset(self) -> None:
+        """Roll back whatever the failed statement left open, then drop the connection (a new one next time)."""
+        connection = self._connection
+        if connection is not None and not connection.is_closed():
+            try:
+                connection.rollback()
+            except Exception as exc:  # a connection already broken has nothing left to roll back
+                log.debug("rolling back after an error failed: %s", one_line(exc))
+        self._disconnect()
 
     def _connect(self) -> Any:
         use_tmp_for_connector_caches()
@@ -235,9 +292,12 @@ class SnowflakeSink:
         if not self.credentials.is_fakesnow or self.credentials.db_path is None:
             return None
         path = self.credentials.db_path / f"{self.credentials.database}.db"
-        text = str(exc)
-        if not any(sign in text for sign in DUCKDB_LOCK_SIGNS) and not database_file_locked(path):
+        if not any(sign in str(exc) for sign in DUCKDB_LOCK_SIGNS) and not database_file_locked(path):
             return None
+        return self._lock_message()
+
+    def _lock_message(self) -> str:
+        path = (self.credentials.db_path or Path(".")) / f"{self.credentials.database}.db"
         return (
             f"another session holds the lock on the local Snowflake's database file {path} "
             "(a connector session left open, in a notebook or a shell?): end it with "

@@ -15,7 +15,7 @@ one. Every value is a bound parameter; only the table name (checked in `configur
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -30,7 +30,18 @@ from pipeline.contracts import to_utc
 from pipeline.errors import classify_sqlalchemy, one_line
 from pipeline.schemas import Rate
 from pipeline.settings import Settings
-from pipeline.sinks.base import SinkError, StoredRow, batch_params, sink_error
+from pipeline.sinks.base import (
+    Check,
+    SinkError,
+    SinkRejected,
+    StoredRow,
+    batch_params,
+    column_refusals,
+    finite,
+    sink_error,
+    text,
+    timestamp,
+)
 from pipeline.sinks.sqlserver.configuration import SqlServerConfig
 
 KEY: Final = ("base", "currency", "rate_ts")
@@ -40,6 +51,17 @@ SQLITE_ROWS_PER_UPSERT: Final = 5000  # at most 32,766 variables a statement
 
 # Times are stored in UTC, without an offset (DATETIME2 on SQL Server).
 UtcDateTime = sa.DateTime().with_variant(mssql.DATETIME2(), "mssql")  # type: ignore[no-untyped-call]
+
+
+# What each column can hold, checked before anything is sent: FLOAT(53) has no infinity or NaN (pymssql and
+# SQL Server refuse them), DATETIME2 runs from year 1 to 9999, and the key columns are NVARCHAR(8).
+_DATETIME2: Final = timestamp(datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+VALUE_CHECKS: Final[dict[str, Check]] = {
+    "base": text(8),
+    "currency": text(8),
+    "rate": finite,
+    "rate_ts": _DATETIME2,
+}
 
 
 def rates_table(name: str, metadata: sa.MetaData | None = None) -> sa.Table:
@@ -130,11 +152,19 @@ class SqlServerSink:
     def backend(self) -> str:
         return self.engine.dialect.name
 
+    def refusals(self, rows: Sequence[Any]) -> dict[int, str]:
+        """The rates the table cannot hold (see `VALUE_CHECKS`), by index, with the reason."""
+        return column_refusals(rows, Rate, VALUE_CHECKS)
+
     def load(self, rows: Sequence[Any], raw_key: str) -> int:
+        """Upsert the rates in one transaction. A value the database refuses (`DataError`, `IntegrityError`, a
+        number the driver cannot bind) rolls the transaction back and is `SinkRejected`; a database that is down,
+        locked or timing out (`OperationalError`) is a `SinkError`, retried."""
         where = self.config.where
         params = batch_params(
-            rows, Rate, raw_key, where, key=registry.get("openexchangerates").row_key, to_params=rate_params
-        )
+            rows, Rate, raw_key, where, key=registry.get("openexchangerates").row_key, to_params=rate_params,
+            columns=VALUE_CHECKS,
+        )  # fmt: skip
         if not params:
             return 0
         try:
@@ -144,6 +174,8 @@ class SqlServerSink:
         except SQLAlchemyError as exc:
             message = f"{where}: could not load {raw_key}: {_driver_message(exc)}"
             raise sink_error(message, classify_sqlalchemy(exc)) from None
+        except (OverflowError, ValueError, TypeError) as exc:  # a value the driver cannot bind, before any SQL ran
+            raise SinkRejected(f"{where}: could not load {raw_key}: {one_line(exc)}; nothing was written") from None
         return len(params)
 
     def ensure_table(self, connection: Connection) -> None:

@@ -3,9 +3,9 @@
 Text. A page writes its numbers in one format, its locale's: CoinMarketCap's home page is en-US, commas group
 thousands in threes and a point starts the decimals ("$64,123.45", "$1.23T", "19.7M BTC"). The separators real
 pages use are known: comma, point, space, no-break space (U+00A0), narrow no-break space (U+202F), apostrophe (')
-and right single quote (’). The whole run of digits and separators is taken as one number, then read only if it
+and right single quote (U+2019). The whole run of digits and separators is taken as one number, then read only if it
 is written exactly in the page's `NumberFormat`; anything else raises `MalformedNumber` naming the text:
-"$70 517,58" (a French page), "$70’517.58" (a Swiss one), "$70.517,58" (a German one), "1,23" or "1,23,456" are
+"$70 517,58" (a French page), "$70\u2019517.58" (a Swiss one), "$70.517,58" (a German one), "1,23" or "1,23,456" are
 refused on an en-US page, never read as the part that happens to match ("70", a price a thousand times too low).
 "1,234" is 1234 on an en-US page and 1.234 on a page whose format says the comma is the decimal mark: the page's
 format decides, never a guess from the digits.
@@ -28,7 +28,7 @@ from functools import cached_property
 from typing import Any
 
 # Every character real pages put between the groups of thousands, or before the decimals.
-SEPARATORS = frozenset(",. \u00a0\u202f'’")
+SEPARATORS = frozenset(",. \u00a0\u202f'\u2019")
 _SEPARATOR_CLASS = "".join(re.escape(c) for c in sorted(SEPARATORS))
 # A run of digits with the separators inside it (a separator at either end is punctuation, not part of it).
 _RUN = re.compile(rf"[.,]?\d(?:[\d{_SEPARATOR_CLASS}]*\d)?")
@@ -38,7 +38,7 @@ _SUBSCRIPT = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 _SUBSCRIPT_ZEROS = re.compile(r"0\.0([₀₁₂₃₄₅₆₇₈₉]+)")
 _NAMES = {
     ",": "a comma", ".": "a point", " ": "a space", "\u00a0": "a no-break space", "\u202f": "a narrow no-break space",
-    "'": "an apostrophe", "’": "an apostrophe (’)",
+    "'": "an apostrophe", "\u2019": "an apostrophe (U+2019)",
 }  # fmt: skip
 SHOWN = 60  # characters of a value quoted in an error
 

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.contracts import ContractError, to_utc
-
 from pipeline.settings import Settings
 from pipeline.sources.base import PayloadError, UpstreamError, UpstreamRefused, after_fetch
 from pipeline.sources.coinmarketcap.page import TIMEOUT

@@ -1,7 +1,7 @@
 """Numbers as CoinMarketCap prints them: "$1.23T", "$64,123.45", "19.7M BTC", "$0.0₄52".
 
 The page is en-US: the shared strict routine (`pipeline.sources.numbers`) reads its cells in that format and
-refuses a number written any other way ("$70 517,58", "$70’517.58", "$70.517,58", "1,23") with `MalformedNumber`,
+refuses a number written any other way ("$70 517,58", "$70\u2019517.58", "$70.517,58", "1,23") with `MalformedNumber`,
 never reading the part that happens to match ("70", a price a thousand times too low).
 """
 

@@ -3,12 +3,13 @@ market cap, volume, supply and chart cells (columns found by their header when t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.sources.base import PayloadError
-from pipeline.sources.numbers import shown
 from pipeline.sources.coinmarketcap.numbers import MalformedNumber, dollars, number
 from pipeline.sources.coinmarketcap.rows import ERROR
+from pipeline.sources.numbers import shown
 
 _HEADERS = {
     "#": "rank", "name": "name", "price": "price_usd", "1h%": "change_1h_pct", "24h%": "change_24h_pct",
@@ -76,7 +77,7 @@ def _percent(cell: Any, where: str) -> float | None:
 def _values(cells: list[Any], columns: dict[str, int], where: str) -> dict[str, Any]:
     """The number cells of one coin's row; a cell written in another format than the page's (`MalformedNumber`)
     is left empty and names the row's error (`ERROR`): that coin only becomes an error row."""
-    readers = {
+    readers: dict[str, Callable[[Any], float | None]] = {
         "price_usd": dollars, "market_cap_usd": dollars, "volume_24h_usd": dollars,
         "circulating_supply": lambda cell: number(cell.get_text(" ", strip=True)),
         "change_1h_pct": lambda cell: _percent(cell, f"{where} 1h %"),

@@ -68,7 +68,14 @@ from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, 
 from pipeline.errors import one_line
 from pipeline.settings import Settings
 from pipeline.sources import simulator
-from pipeline.sources.base import NothingToIngest, PayloadError, RawRow, UpstreamError, after_fetch, fetch_time
+from pipeline.sources.base import (
+    NothingToIngest,
+    PayloadError,
+    RawRow,
+    UpstreamError,
+    after_fetch,
+    fetch_time,
+)
 from pipeline.sources.universe import universe
 from pipeline.sources.yahoo_budget import (
     LEASE_MARGIN,
@@ -363,10 +370,6 @@ def bar_problem(
     """Why a bar is not a real, closed bar (None when it is one): checked in this order."""
     if ts.second or ts.microsecond or ts.nanosecond:
         return f"bar stamped {ts.strftime('%H:%M:%S')}Z is not on a minute boundary (the live, unfinished minute)"
-    if closed_by is not None:
-        late = after_fetch(ts.to_pydatetime(), closed_by + CLOSED_GRACE, f"bar of {ts.strftime('%Y-%m-%d %H:%M')}Z")
-        if late:
-            return late
     if closed_by is not None and ts + pd.Timedelta(seconds=BAR_SECONDS) > pd.Timestamp(closed_by):
         return (
             f"bar of {ts.strftime('%H:%M')}Z had not closed when fetched "
@@ -408,7 +411,9 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
     keep = (
         (ts >= pd.Timestamp(payload.start)) & (ts < pd.Timestamp(payload.end)) & prices.notna().any(axis=1).to_numpy()
     )
-    closed_by = (payload.fetched_at or fetch_time(scheduled_at, ingested_at)) - CLOSED_GRACE
+    # when the bars were fetched: the payload's own clock, else the later of the scheduled minute and the ingest
+    fetched = to_utc(payload.fetched_at) if payload.fetched_at is not None else fetch_time(scheduled_at, ingested_at)
+    closed_by = payload.fetched_at - CLOSED_GRACE if payload.fetched_at is not None else None
     rows: list[RawRow] = []
     with_bars: set[str] = set()
     symbols = bars["symbol"].to_numpy()[keep].tolist()
@@ -419,7 +424,8 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
         digits = payload.price_hints.get(symbol)
         if digits is not None:
             o, h, lo, c = (round(x, digits) for x in (o, h, lo, c))
-        problem = bar_problem(stamp, o, h, lo, c, v, closed_by)
+        problem = after_fetch(stamp.to_pydatetime(), fetched, "bar")
+        problem = problem or bar_problem(stamp, o, h, lo, c, v, closed_by)
         with_bars.add(symbol)
         rows.append(
             {
@@ -498,6 +504,8 @@ def load_chart(path: Path, *, session_factory: Callable[..., Any] | None = None)
     last_trade = recorded_at(document)
     # the last trade proves the bars that ended by then had closed: no grace on top of it
     payload.fetched_at = last_trade + CLOSED_GRACE if last_trade is not None else None
+    if payload.fetched_at is not None:  # a chart claiming a last trade after now was not fetched then
+        payload.fetched_at = min(payload.fetched_at, datetime.now(UTC))
     return payload
 
 

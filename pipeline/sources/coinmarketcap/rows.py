@@ -31,22 +31,25 @@ def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def value_problem(row: dict[str, Any]) -> str | None:
-    """Why a coin's values cannot be stored (None when they can): a price that is missing, not a finite number
+def field_problem(field: str, value: Any) -> str | None:
+    """Why one number of a coin cannot be stored (None when it can): a price that is missing, not a finite number
     or not above 0; another number that is there but is not a finite number, or an amount below 0."""
-    for field in NUMBERS:
-        value = row.get(field)
-        if value is None and field != "price_usd":
-            continue  # an absent change or supply stays an empty cell, never a 0
-        try:
-            amount = json_number(value, field)
-        except NotANumber as exc:
-            return str(exc)
-        if field == "price_usd" and not amount > 0:
-            return f"price_usd is {shown(value)}, not above 0"
-        if field in AMOUNTS and amount < 0:
-            return f"{field} is {shown(value)}, below 0"
+    if value is None and field != "price_usd":
+        return None  # an absent change or supply stays an empty cell, never a 0
+    try:
+        amount = json_number(value, field)
+    except NotANumber as exc:
+        return str(exc)
+    if field == "price_usd" and not amount > 0:
+        return f"price_usd is {shown(value)}, not above 0"
+    if field in AMOUNTS and amount < 0:
+        return f"{field} is {shown(value)}, below 0"
     return None
+
+
+def value_problem(row: dict[str, Any]) -> str | None:
+    """The first of a coin's numbers that cannot be stored, named (None when all can)."""
+    return next((p for p in (field_problem(f, row.get(f)) for f in NUMBERS) if p), None)
 
 
 def check_rows(rows: list[dict[str, Any]], where: str) -> None:
@@ -126,8 +129,8 @@ def to_raw(rows: list[dict[str, Any]], *, scheduled_at: datetime, ingested_at: d
     for row in rows:
         raw = {field: row.get(field) for field in FIELDS}
         raw["rank"] = int(row["rank"])
-        for field in NUMBERS:
-            raw[field] = _cell(raw[field])
+        for field in NUMBERS:  # a number that cannot be stored is an empty cell of an error row, never a value
+            raw[field] = None if field_problem(field, raw[field]) else _cell(raw[field])
         raw["coin_id"] = _coin_id(row.get("coin_id"))
         raw["last_updated"], late = _last_updated(row.get("last_updated"), fetched)
         symbol = row.get("symbol") or row.get("name")

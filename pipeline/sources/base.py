@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline.constants import SourceId
+from pipeline.contracts import iso, to_utc
 from pipeline.errors import Kind, PipelineError, TerminalError, TransientError
 from pipeline.settings import Settings
 from pipeline.state import StateStore
 
 RawRow = dict[str, Any]
+
+# How far a payload's own time may lie after the fetch before it is refused: clocks of servers disagree by
+# seconds, rarely by a minute; a time beyond this is not data of the fetched minute (a wrong clock, a forged body).
+MAX_CLOCK_SKEW = timedelta(minutes=3)
+
+
+def fetch_time(scheduled_at: datetime, ingested_at: datetime) -> datetime:
+    """When a payload was fetched, as far as its parse can tell: the later of the scheduled minute (the simulated
+    world's clock, and a minute just asked of the service) and the ingest's wall clock."""
+    return max(to_utc(scheduled_at), to_utc(ingested_at))
+
+
+def after_fetch(when: datetime, fetched: datetime, what: str) -> str | None:
+    """Why a time is refused as data (None when it is not): it lies more than `MAX_CLOCK_SKEW` after the fetch."""
+    if when > fetched + MAX_CLOCK_SKEW:
+        return (
+            f"{what} {iso(when)} is after the fetch at {iso(fetched)} (more than "
+            f"{int(MAX_CLOCK_SKEW.total_seconds() // 60)} minutes of clock skew): not data of this minute"
+        )
+    return None
 
 
 class SourceError(PipelineError):

@@ -4,7 +4,9 @@ Payload (what `fetch` returns and `parse` reads): the JSON body of GET https://o
 as a dict: `{"disclaimer", "license", "timestamp" (epoch s of the rates), "base": "USD", "rates": {code: rate}}`.
 An error body `{"error": true, "status", "message", "description"}` raises `UpstreamError` naming `message` and
 the HTTP status (never the app id, which comes from `PIPELINE_OXR_APP_ID` or its secret ARN).
-Raw rows: one per currency: base, currency, rate, rate_ts (the upstream `timestamp`).
+Raw rows: one per currency: base, currency, rate, rate_ts (the upstream `timestamp`). A rate that cannot be read
+(null, a string, true, 0 or below, 1e400, an object) is an error row for its currency naming the rate, never a
+value; a body whose `timestamp` lies after the fetch (beyond `MAX_CLOCK_SKEW`) is refused whole (`parse_body`).
 
 Error bodies are classified: 401 (`missing_app_id`, `invalid_app_id`) and 403 (`not_allowed`,
 `access_restricted`: the plan does not allow it, or its quota is spent) raise `UpstreamRefused` (terminal, never
@@ -57,10 +59,19 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pipeline.constants import SourceId
-from pipeline.contracts import STATUS_SUCCESS, floor_minute, iso, to_utc
+from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, to_utc
 from pipeline.errors import one_line
 from pipeline.settings import Settings
-from pipeline.sources.base import NothingToIngest, PayloadError, RawRow, UpstreamError, UpstreamRefused
+from pipeline.sources.base import (
+    NothingToIngest,
+    PayloadError,
+    RawRow,
+    UpstreamError,
+    UpstreamRefused,
+    after_fetch,
+    fetch_time,
+)
+from pipeline.sources.numbers import NotANumber, json_number, shown
 from pipeline.state import MemoryState, StateConflict, StateStore
 
 LATEST_URL = "https://openexchangerates.org/api/latest.json"
@@ -453,28 +464,56 @@ def rates_time(body: Any) -> datetime:
         raise upstream_error(body, None) or UpstreamError("openexchangerates error body")
     if not isinstance(body, dict) or not isinstance(body.get("rates"), dict) or not body["rates"]:
         raise PayloadError("openexchangerates body has no 'rates' object: not a latest.json answer")
+    stamp = body.get("timestamp")
     try:
-        return datetime.fromtimestamp(int(body["timestamp"]), UTC)
-    except (KeyError, TypeError, ValueError, OverflowError):
-        raise PayloadError("openexchangerates body has no usable 'timestamp' (epoch seconds)") from None
+        if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+            raise TypeError
+        return datetime.fromtimestamp(int(stamp), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise PayloadError(
+            f"openexchangerates body has no usable 'timestamp' (epoch seconds): {shown(stamp)}"
+        ) from None
 
 
 _CURRENCY = re.compile(r"[A-Z]{3,8}")  # ISO 4217 codes, and the few longer ones the Rate row allows
 
 
+def rate_problem(currency: Any, rate: Any) -> str | None:
+    """Why one currency's rate cannot be stored (None when it can): the code is not a currency code, or the rate
+    is missing, not a finite number (true, "abc", an object, 1e400) or not above 0."""
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+        return f"{shown(currency)} is not a currency code"
+    try:
+        value = json_number(rate, f"rate of {currency}")
+    except NotANumber as exc:
+        return str(exc)
+    return None if value > 0 else f"rate of {currency} is {shown(rate)}, not above 0"
+
+
 def parse_body(body: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
-    rate_ts = iso(rates_time(body))
+    """One row per currency. A rate that cannot be read is an error row for that currency, naming the rate; the
+    others stay success rows. The body as a whole is refused (`PayloadError`) when it cannot be read at all (no
+    rates object, no timestamp, a base that is not a currency) or when its own `timestamp` lies after the fetch
+    (`fetch_time`) by more than `MAX_CLOCK_SKEW`: every rate in it carries that time."""
+    rates_at = rates_time(body)
+    late = after_fetch(rates_at, fetch_time(scheduled_at, ingested_at), "timestamp")
+    if late:
+        raise PayloadError(f"openexchangerates body refused: its {late}")
+    rate_ts = iso(rates_at)
     base = body.get("base") or "USD"
     if not isinstance(base, str) or not _CURRENCY.fullmatch(base):
         raise PayloadError(f"openexchangerates body: base {str(base)[:40]!r} is not a currency code")
-    tail = {"status": STATUS_SUCCESS, "error": "", "scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
+    tail = {"scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
     rows = []
     for currency, rate in sorted(body["rates"].items()):
-        if not _CURRENCY.fullmatch(currency):
-            raise PayloadError(f"openexchangerates body: {currency[:40]!r} is not a currency code")
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < math.inf:
-            raise PayloadError(f"openexchangerates body: rate of {currency} is {rate!r}, not a positive number")
-        rows.append({"base": base, "currency": str(currency), "rate": float(rate), "rate_ts": rate_ts, **tail})
+        problem = rate_problem(currency, rate)
+        code = "".join(ch for ch in str(currency) if ch.isprintable())[:16]
+        rows.append(
+            {
+                "base": base, "currency": code, "rate": None if problem else float(rate), "rate_ts": rate_ts,
+                "status": STATUS_ERROR if problem else STATUS_SUCCESS, "error": problem or "", **tail,
+            }
+        )  # fmt: skip
     return rows
 
 

@@ -28,9 +28,17 @@ data. A bar Yahoo sends with null prices, a minute without trades, is no bar and
 symbol that failed or returned no bar in the window, naming why (a delisted symbol's 404 "Not Found" chart body is
 such a failure). `ts` is the bar start in UTC.
 
+Yahoo's error answers are named as what they are in the symbol's error row: HTTP 404 "Not Found" (possibly
+delisted); HTTP 422 "Unprocessable Entity" for a 1-minute window starting beyond the ~30 days Yahoo keeps (yfinance
+raises its description as `YFPricesMissingError`: "1m data not available for startTime=... Only 30 days worth of
+1m granularity data are allowed to be fetched per request."); HTTP 429 "Too Many Requests", a plain-text body that
+yfinance raises as `YFRateLimitError` (rate limited: the budget's circuit breaker counts it).
+
 Saved payloads (`pipeline parse yahoo_finance FILE`): a chart JSON body as the API returns it (or
-`{"status": 404, "body": {...}}`), run through yfinance's own parsing with a `ReplaySession`, then `parse`; a chart
-saved mid-session was fetched at its `regularMarketTime` (its last trade), so its live last minute is no success row.
+`{"status": 404, "body": {...}}`, `{"status": 429, "body": "Too Many Requests"}`, or the 429's plain text itself,
+the symbol then taken from a file name like chart_AAPL_...), run through yfinance's own parsing with a
+`ReplaySession`, then `parse`; a chart saved mid-session was fetched at its `regularMarketTime` (its last trade),
+so its live last minute is no success row.
 """
 
 from __future__ import annotations
@@ -60,7 +68,14 @@ from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, 
 from pipeline.errors import one_line
 from pipeline.settings import Settings
 from pipeline.sources import simulator
-from pipeline.sources.base import NothingToIngest, PayloadError, RawRow, UpstreamError
+from pipeline.sources.base import (
+    NothingToIngest,
+    PayloadError,
+    RawRow,
+    UpstreamError,
+    after_fetch,
+    fetch_time,
+)
 from pipeline.sources.universe import universe
 from pipeline.sources.yahoo_budget import (
     LEASE_MARGIN,
@@ -72,7 +87,7 @@ from pipeline.sources.yahoo_budget import (
     plan,
 )
 from pipeline.sources.yahoo_metrics import emit, emit_cooldown
-from pipeline.sources.yahoo_replay import Faults, SimulatedYahoo
+from pipeline.sources.yahoo_replay import TOO_MANY_REQUESTS, Faults, SimulatedYahoo
 from pipeline.state import StateStore
 
 INTERVAL = "1m"
@@ -122,6 +137,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 NOT_FOUND = "possibly delisted"
+RATE_LIMITED = "rate limited by Yahoo (HTTP 429 Too Many Requests)"
+BEYOND_HISTORY = "HTTP 422 Unprocessable Entity"
+# What Yahoo's 422 body says when a 1-minute window starts before the ~30 days it keeps
+_HISTORY_LIMIT = re.compile(r"data not available for startTime|days worth of 1m granularity", re.IGNORECASE)
 
 
 def _reason(symbol: str, exc: BaseException) -> str:
@@ -134,6 +153,12 @@ def _reason(symbol: str, exc: BaseException) -> str:
         return f"Yahoo has no data for {symbol} (no exchange timezone): {NOT_FOUND}"
     if isinstance(exc, YFPricesMissingError) and "No data found, symbol may be delisted" in str(exc):
         return f"Yahoo has no data for {symbol} (HTTP 404 Not Found): {NOT_FOUND}"  # the chart's 404 body
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status == 422 or _HISTORY_LIMIT.search(str(exc)):  # yfinance raises the 422 body as YFPricesMissingError
+        return (
+            f"Yahoo refused the window for {symbol} ({BEYOND_HISTORY}): 1-minute bars reach back about 30 days; "
+            f"Yahoo said: {re.sub(r'^.*?: ', '', one_line(exc), count=1)[:300]}"
+        )
     return re.sub(r"\?\S*", "", _one_line(exc))
 
 
@@ -243,7 +268,7 @@ def download(
             frame, hint = _history(symbol, first, end, session)
             return symbol, _long(symbol, frame), hint, None
         except YFRateLimitError:
-            return symbol, None, None, "rate limited by Yahoo (HTTP 429)"
+            return symbol, None, None, RATE_LIMITED
         except Exception as exc:  # one symbol's failure must not lose the others
             if _caused_by(exc, BreakerOpen):
                 return symbol, None, None, UNFETCHED
@@ -369,8 +394,11 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
     """Raw rows: one per (symbol, bar) in the window, then one error row per symbol without bars.
 
     A bar is a success row only if it is a real, closed bar (`bar_problem`); any other bar in the window is an
-    error row naming why, so one bad bar never travels as data. A bar whose prices are all missing is a minute
-    without trades, no bar at all: it is left out. Prices are rounded to the chart's `priceHint`.
+    error row naming why, so one bad bar never travels as data: a price or the volume missing (null) in a bar
+    that has other prices, a bar that had not closed, a bar dated after the fetch (a row's own time: that row
+    only, the other bars stay). The fetch is `payload.fetched_at`, else the later of the scheduled minute and the
+    ingest (`fetch_time`). A bar whose prices are all missing is a minute without trades, no bar at all: it is
+    left out, never written as zeros or as the previous minute's. Prices are rounded to the chart's `priceHint`.
     """
     tail = {"scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
     bars = payload.bars
@@ -383,6 +411,8 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
     keep = (
         (ts >= pd.Timestamp(payload.start)) & (ts < pd.Timestamp(payload.end)) & prices.notna().any(axis=1).to_numpy()
     )
+    # when the bars were fetched: the payload's own clock, else the later of the scheduled minute and the ingest
+    fetched = to_utc(payload.fetched_at) if payload.fetched_at is not None else fetch_time(scheduled_at, ingested_at)
     closed_by = payload.fetched_at - CLOSED_GRACE if payload.fetched_at is not None else None
     rows: list[RawRow] = []
     with_bars: set[str] = set()
@@ -394,7 +424,8 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
         digits = payload.price_hints.get(symbol)
         if digits is not None:
             o, h, lo, c = (round(x, digits) for x in (o, h, lo, c))
-        problem = bar_problem(stamp, o, h, lo, c, v, closed_by)
+        problem = after_fetch(stamp.to_pydatetime(), fetched, "bar")
+        problem = problem or bar_problem(stamp, o, h, lo, c, v, closed_by)
         with_bars.add(symbol)
         rows.append(
             {
@@ -436,12 +467,24 @@ def load_chart(path: Path, *, session_factory: Callable[..., Any] | None = None)
     from pipeline.sources.yahoo_replay import Recorded, ReplaySession
 
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+        document = json.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
         raise PayloadError(f"{path}: not a Yahoo chart JSON file ({_one_line(exc)})") from exc
+    except json.JSONDecodeError as exc:
+        if not text.strip().lower().startswith(TOO_MANY_REQUESTS.lower()):
+            raise PayloadError(f"{path}: not a Yahoo chart JSON file ({_one_line(exc)})") from exc
+        document = {"status": 429, "body": text.strip()}  # Yahoo's plain-text 429, saved as it came
     status = 200
-    if isinstance(document, dict) and "chart" not in document and isinstance(document.get("body"), dict):
+    if isinstance(document, dict) and "chart" not in document and isinstance(document.get("body"), dict | str):
         status, document = int(document.get("status", 200)), document["body"]
+    if isinstance(document, str):
+        if status != 429:
+            raise PayloadError(f"{path}: a text body with HTTP {status}: not a Yahoo chart answer")
+        symbol = _chart_symbol({}, Path(path))
+        session = (session_factory or ReplaySession)({symbol: Recorded(document, status)})
+        end = floor_minute(datetime.now(UTC))
+        return download([symbol], end - timedelta(minutes=1), end, session=session, workers=1)
     if not isinstance(document, dict) or not isinstance(document.get("chart"), dict):
         raise PayloadError(f"{path}: not a Yahoo chart JSON body (no 'chart' object at the top)")
     symbol = _chart_symbol(document, Path(path))
@@ -461,6 +504,8 @@ def load_chart(path: Path, *, session_factory: Callable[..., Any] | None = None)
     last_trade = recorded_at(document)
     # the last trade proves the bars that ended by then had closed: no grace on top of it
     payload.fetched_at = last_trade + CLOSED_GRACE if last_trade is not None else None
+    if payload.fetched_at is not None:  # a chart claiming a last trade after now was not fetched then
+        payload.fetched_at = min(payload.fetched_at, datetime.now(UTC))
     return payload
 
 

@@ -14,7 +14,8 @@ recorded from `GET /v8/finance/chart/<SYMBOL>`, the way the real service would a
 
 `pipeline parse yahoo_finance FILE` uses it to run a saved chart JSON through yfinance, and the tests use it to
 exercise the live path. `SimulatedYahoo` answers from the simulated market instead, with Yahoo's faults on
-demand (rate limits, the live tail, late, revised and bad bars, symbols that answer 404): the twin that the
+demand (rate limits answered with the plain-text 429, the live tail, late, revised and bad bars, symbols that
+answer 404) and, always, Yahoo's HTTP 422 for a 1-minute window starting more than 30 days back: the twin that the
 simulated mode, the tests, the soak and the benchmark send yfinance's real requests to.
 """
 
@@ -36,6 +37,24 @@ from requests.structures import CaseInsensitiveDict
 NOT_FOUND_BODY: dict[str, Any] = {
     "chart": {"result": None, "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"}}
 }
+TOO_MANY_REQUESTS = "Too Many Requests"  # Yahoo's 429 body: plain text, not JSON
+HISTORY_DAYS = 30  # how far back Yahoo serves 1-minute bars; a window starting earlier gets HTTP 422
+
+
+def beyond_history_body(period1: int, period2: int) -> dict[str, Any]:
+    """Yahoo's HTTP 422 body for a 1-minute window that starts beyond the history it keeps."""
+    return {
+        "chart": {
+            "result": None,
+            "error": {
+                "code": "Unprocessable Entity",
+                "description": f"1m data not available for startTime={period1} and endTime={period2}. Only "
+                f"{HISTORY_DAYS} days worth of 1m granularity data are allowed to be fetched per request.",
+            },
+        }
+    }
+
+
 CRUMB = "replay-crumb"
 
 
@@ -130,7 +149,8 @@ class _ReplayAdapter(BaseAdapter):
 def _response(request: requests.PreparedRequest, answer: Recorded) -> requests.Response:
     response = requests.Response()
     response.status_code = answer.status
-    response.reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests"}.get(answer.status, "")
+    reasons = {200: "OK", 404: "Not Found", 422: "Unprocessable Entity", 429: "Too Many Requests"}
+    response.reason = reasons.get(answer.status, "")
     if isinstance(answer.body, str):
         response._content = answer.body.encode()
         content_type = "text/plain;charset=utf-8"
@@ -239,7 +259,7 @@ class SimulatedYahoo:
             if limited:
                 self._count("429")
         if limited:
-            return Recorded("Too Many Requests", 429)
+            return Recorded(TOO_MANY_REQUESTS, 429)
         if not path.startswith("/v8/finance/chart/"):
             return None  # cookie, crumb, consent pages: the replay's fixed answers
         symbol = path.rsplit("/", 1)[-1].upper()
@@ -250,6 +270,9 @@ class SimulatedYahoo:
         if not first or not last:  # a range query (yfinance's timezone lookup): a day's bars
             end = int(now.timestamp())
             return Recorded(self.chart(symbol, end - 86400, end, now))
+        if int(first[0]) < now.timestamp() - HISTORY_DAYS * 86400:  # as Yahoo: 1-minute bars only so far back
+            self._count("422")
+            return Recorded(beyond_history_body(int(first[0]), int(last[0])), 422)
         return Recorded(self.chart(symbol, int(first[0]), int(last[0]), now))
 
     def _draw(self, symbol: str, stamp: int, what: str) -> float:

@@ -15,8 +15,11 @@ Payload (what `fetch` returns and `parse` reads) is a `CmcPayload(kind, body, to
      only ranks 1..N are the top N, and the known listing paths come first (`next_data`).
   The table is used when it has the rows, with full-precision numbers, the coin id and the quote time taken
   from __NEXT_DATA__ for the same coins; otherwise __NEXT_DATA__ alone. A page where neither way yields rows
-  raises `PayloadError` (never a zero-row file); rows that make no sense (no price, ranks not 1..N, a % change
-  without its caret) raise too: a changed layout fails loudly.
+  raises `PayloadError` (never a zero-row file); a listing that makes no sense (ranks not 1..N, a coin without a
+  name or symbol, a % change without its caret) raises too: a changed layout fails loudly. One coin whose cell
+  cannot be read (no price, a price written in another locale, a negative amount) is an error row naming the cell;
+  the other coins stay. A quote whose `last_updated` lies after the fetch is an error row for that coin; an API body
+  whose `status.timestamp` does is refused whole.
 - `kind="api"`: the body of GET pro-api.coinmarketcap.com/v1/cryptocurrency/listings/latest, used when
   `PIPELINE_CMC_API_KEY` (or its secret ARN) is set, within the plan's credits (`credits`). Key and plan errors
   raise `UpstreamRefused` (terminal), rate limits and server errors `UpstreamError` (`api`).

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
+from pipeline.contracts import ContractError, to_utc
 from pipeline.settings import Settings
-from pipeline.sources.base import PayloadError, UpstreamError, UpstreamRefused
+from pipeline.sources.base import PayloadError, UpstreamError, UpstreamRefused, after_fetch
 from pipeline.sources.coinmarketcap.page import TIMEOUT
 from pipeline.sources.coinmarketcap.rows import CmcPayload, check_rows
 
@@ -68,8 +70,26 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def parse_api(text: str, top_n: int = 10) -> list[dict[str, Any]]:
-    """The top `top_n` coins of a /v1/cryptocurrency/listings/latest body, by `cmc_rank`."""
+def _check_time(status: Any, fetched: datetime | None) -> None:
+    """Refuse a body whose own `status.timestamp` lies after the fetch: the whole body is of another time."""
+    stamp = status.get("timestamp") if isinstance(status, dict) else None
+    if fetched is None or stamp is None:
+        return
+    try:
+        at = to_utc(str(stamp))
+    except ContractError:
+        raise PayloadError(f"coinmarketcap API body: status.timestamp {str(stamp)[:40]!r} is not a time") from None
+    late = after_fetch(at, fetched, "status.timestamp")
+    if late:
+        raise PayloadError(f"coinmarketcap API body refused: its {late}")
+
+
+def parse_api(text: str, top_n: int = 10, fetched: datetime | None = None) -> list[dict[str, Any]]:
+    """The top `top_n` coins of a /v1/cryptocurrency/listings/latest body, by `cmc_rank`.
+
+    A body whose `status.timestamp` (the body's own time) lies after `fetched` beyond the clock skew is refused
+    whole (`PayloadError`); a coin whose values cannot be read (no `quote.USD`, a price that is null or not a
+    number) is marked for an error row by `check_rows`, the other coins stay."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -77,6 +97,7 @@ def parse_api(text: str, top_n: int = 10) -> list[dict[str, Any]]:
     status = document.get("status") if isinstance(document, dict) else None
     if isinstance(status, dict) and status.get("error_code") not in (0, None, "0"):
         raise api_error(200, status) or UpstreamError("coinmarketcap API error")
+    _check_time(status, fetched)
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, list) or not data:
         raise PayloadError("coinmarketcap API body has no 'data' list of coins")

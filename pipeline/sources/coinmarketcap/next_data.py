@@ -158,12 +158,13 @@ def _ranks(rows: list[dict[str, Any]]) -> list[Any]:
 
 
 def _top(candidate: Candidate, top_n: int) -> list[dict[str, Any]] | None:
-    """The candidate's first `top_n` coins by rank, if they are exactly ranks 1..N with dollar prices."""
+    """The candidate's first `top_n` coins by rank, if they are exactly ranks 1..N and quoted in dollars (a coin
+    without a price is kept: `check_rows` makes it an error row; a list without any dollar price is no listing)."""
     rows = [r for r in candidate.rows if isinstance(r.get("rank"), int | float) and not isinstance(r["rank"], bool)]
     if len(rows) != len(candidate.rows) or not rows:
         return None
     rows = sorted(rows, key=lambda r: r["rank"])[:top_n]
-    if _ranks(rows) != list(range(1, len(rows) + 1)) or any(r.get("price_usd") is None for r in rows):
+    if _ranks(rows) != list(range(1, len(rows) + 1)) or all(r.get("price_usd") is None for r in rows):
         return None
     return rows
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.sources.base import PayloadError, UpstreamError
 from pipeline.sources.coinmarketcap.next_data import next_data_listing
-from pipeline.sources.coinmarketcap.rows import FIELDS, CmcPayload, check_rows, check_top
+from pipeline.sources.coinmarketcap.rows import ERROR, FIELDS, CmcPayload, check_rows, check_top
 from pipeline.sources.coinmarketcap.table import table_rows
 
 HOME_URL = "https://coinmarketcap.com/"
@@ -85,12 +85,13 @@ def _soup(text: str) -> Any:
 
 
 def _enrich(table: list[dict[str, Any]], embedded: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Table rows with the full-precision numbers, coin id and quote time of the same coin in __NEXT_DATA__."""
+    """Table rows with the full-precision numbers, coin id and quote time of the same coin in __NEXT_DATA__ (a row
+    whose cells could not be read stays an error row: the two halves of the page disagree on it)."""
     by_rank = {int(r["rank"]): r for r in embedded}
     out = []
     for row in table:
         same = by_rank.get(int(row["rank"]))
-        if same is not None and same.get("symbol") == row.get("symbol"):
+        if same is not None and same.get("symbol") == row.get("symbol") and not row.get(ERROR):
             row = {**row, **{k: same[k] for k in FIELDS[3:] if same.get(k) is not None}}
         out.append(row)
     return out

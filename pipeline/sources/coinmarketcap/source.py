@@ -11,7 +11,7 @@ from typing import Any
 from pipeline.constants import SourceId
 from pipeline.contracts import floor_minute, to_utc
 from pipeline.settings import Settings
-from pipeline.sources.base import PayloadError, RawRow
+from pipeline.sources.base import PayloadError, RawRow, fetch_time
 from pipeline.sources.coinmarketcap.api import api_key, fetch_api, key_info, parse_api
 from pipeline.sources.coinmarketcap.credits import guarded_call
 from pipeline.sources.coinmarketcap.page import fetch_page, parse_page
@@ -62,8 +62,11 @@ class CoinMarketCap:
     def parse(self, payload: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
         if not isinstance(payload, CmcPayload):
             raise PayloadError(f"coinmarketcap: expected a CmcPayload, got {type(payload).__name__}")
+        fetched = fetch_time(scheduled_at, ingested_at)
         rows = (
-            parse_api(payload.body, payload.top_n) if payload.kind == "api" else parse_page(payload.body, payload.top_n)
+            parse_api(payload.body, payload.top_n, fetched)
+            if payload.kind == "api"
+            else parse_page(payload.body, payload.top_n)
         )
         return to_raw(rows, scheduled_at=scheduled_at, ingested_at=ingested_at)
 

@@ -3,10 +3,13 @@ market cap, volume, supply and chart cells (columns found by their header when t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.sources.base import PayloadError
 from pipeline.sources.coinmarketcap.numbers import MalformedNumber, dollars, number
+from pipeline.sources.coinmarketcap.rows import ERROR
+from pipeline.sources.numbers import shown
 
 _HEADERS = {
     "#": "rank", "name": "name", "price": "price_usd", "1h%": "change_1h_pct", "24h%": "change_24h_pct",
@@ -57,17 +60,40 @@ def _sign(cell: Any) -> int | None:
     return None
 
 
-def _percent(cell: Any, where: str) -> float:
+def _percent(cell: Any, where: str) -> float | None:
+    """A signed % change; None when the cell shows none ("--" for a coin too new to have one), never a 0."""
     text = cell.get_text(" ", strip=True)
     value = number(text)
     if value is None:
-        raise PayloadError(f"coinmarketcap page: {where}: no number in {text!r}; the listing markup changed")
+        return None
     sign = _sign(cell)
     if text.lstrip().startswith(("-", "−")):
         sign = -1
     if sign is None and value != 0:
         raise PayloadError(f"coinmarketcap page: {where}: no up/down caret gives the sign; the listing markup changed")
     return value * (sign or 1) if value else 0.0
+
+
+def _values(cells: list[Any], columns: dict[str, int], where: str) -> dict[str, Any]:
+    """The number cells of one coin's row; a cell written in another format than the page's (`MalformedNumber`)
+    is left empty and names the row's error (`ERROR`): that coin only becomes an error row."""
+    readers: dict[str, Callable[[Any], float | None]] = {
+        "price_usd": dollars, "market_cap_usd": dollars, "volume_24h_usd": dollars,
+        "circulating_supply": lambda cell: number(cell.get_text(" ", strip=True)),
+        "change_1h_pct": lambda cell: _percent(cell, f"{where} 1h %"),
+        "change_24h_pct": lambda cell: _percent(cell, f"{where} 24h %"),
+        "change_7d_pct": lambda cell: _percent(cell, f"{where} 7d %"),
+    }  # fmt: skip
+    values: dict[str, Any] = {}
+    for field, read in readers.items():
+        cell = cells[columns[field]]
+        try:
+            values[field] = read(cell)
+        except MalformedNumber as exc:
+            values[field] = None
+            text = cell.get_text(" ", strip=True)
+            values.setdefault(ERROR, f"coinmarketcap page: {where}: {field} cell {shown(text)}: {exc}")
+    return values
 
 
 def table_rows(soup: Any, top_n: int) -> list[dict[str, Any]] | None:
@@ -89,23 +115,13 @@ def table_rows(soup: Any, top_n: int) -> list[dict[str, Any]] | None:
         where = f"row {len(rows) + 1} ({symbol or name})"
         try:
             rank = number(cells[columns["rank"]].get_text(" ", strip=True))
-            supply_text = cells[columns["circulating_supply"]].get_text(" ", strip=True)
-            rows.append(
-                {
-                    "rank": int(rank) if rank is not None else None,
-                    "name": name,
-                    "symbol": symbol,
-                    "price_usd": dollars(cells[columns["price_usd"]]),
-                    "change_1h_pct": _percent(cells[columns["change_1h_pct"]], f"{where} 1h %"),
-                    "change_24h_pct": _percent(cells[columns["change_24h_pct"]], f"{where} 24h %"),
-                    "change_7d_pct": _percent(cells[columns["change_7d_pct"]], f"{where} 7d %"),
-                    "market_cap_usd": dollars(cells[columns["market_cap_usd"]]),
-                    "volume_24h_usd": dollars(cells[columns["volume_24h_usd"]]),
-                    "circulating_supply": number(supply_text),
-                }
-            )
         except MalformedNumber as exc:
-            raise PayloadError(f"coinmarketcap page: {where}: {exc}; another locale or the markup changed") from None
+            raise PayloadError(
+                f"coinmarketcap page: {where}: rank {exc}; another locale or the markup changed"
+            ) from None
+        row: dict[str, Any] = {"rank": int(rank) if rank is not None else None, "name": name, "symbol": symbol}
+        row.update(_values(cells, columns, where))
+        rows.append(row)
         if len(rows) >= top_n:
             break
     return rows

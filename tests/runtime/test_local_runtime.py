@@ -86,3 +86,23 @@ def test_a_failed_record_is_retried_in_fifo_order_and_the_rest_of_its_batch_too(
     assert processed == ["m0", "m1", "m2", "m3"]
     assert runtime.stats["coinmarketcap"].failed_deliveries == 3
     assert runtime.dead_letters() == {"coinmarketcap": 0}
+
+
+def test_run_json_is_one_json_document_on_stdout_and_the_logs_go_to_stderr(clean_stack):
+    """`python -m pipeline run --json | jq`: the handlers' Powertools logs go to stderr, stdout is the report."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **clean_stack.env(), "POWERTOOLS_LOG_LEVEL": "INFO"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--minutes", "2", "--start", "2026-11-02T14:45Z",
+         "--source", "coinmarketcap", "--json"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["sources"]["coinmarketcap"]["events_delivered"] == 2
+    assert '"level":"INFO"' in result.stderr.replace(" ", "")

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -95,6 +96,20 @@ def json_stdout(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
         out.flush()
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (`kill`, a CI job cancelled) interrupts like Ctrl-C, so a run releases the messages it holds."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _redirect_fd(fd: int, to: int) -> int | None:
     """Point file descriptor `fd` at `to` (for subprocesses and C code); the saved original, if `fd` is the
     process's real stdout."""
@@ -172,7 +187,7 @@ def run(
     start_at = _time(start, "start")
     source = [check_source(s) for s in source] if source else None
     stack = _local_stack()
-    with json_stdout(as_json) as emit:
+    with json_stdout(as_json) as emit, _sigterm_interrupts():
         if artifacts:
             from pipeline.local.sandbox.run import run_artifacts, write_durations
 

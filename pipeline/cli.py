@@ -130,9 +130,10 @@ def _local_stack() -> Any:
     from pipeline.local.demo import use_stack
     from pipeline.settings import Settings
 
-    stack = local_stack.status(Settings())
+    settings = Settings()
+    stack = local_stack.status(settings)
     if stack is None:
-        raise CommandError("the local stack is not running: start it with `python -m pipeline local up`")
+        raise CommandError(local_stack.down_reason(local_stack.recorded(settings)))
     use_stack(stack)
     return stack
 

@@ -6,12 +6,17 @@ Expected failures end with one line on stderr and a non-zero exit, never a trace
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
+import signal
 import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -32,7 +37,9 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
+
 SourceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(source_ids())}")]
+SourcesOpt = Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")]
 TimeOpt = Annotated[str | None, typer.Option(help="ISO-8601 time, UTC unless it says otherwise")]
 
 
@@ -40,13 +47,81 @@ class CommandError(PipelineError):
     """An expected failure of a command: printed as one line, exit code 1."""
 
 
+# The scheduled minutes a command accepts: the simulated sources run any day, but a minute must leave room for the
+# runs and windows computed from it (9999-12-31 overflows the first `+ timedelta`).
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2100
+
+
 def _time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return to_utc(value)
-    except ValueError as exc:
-        raise CommandError(f"--{name}: {exc}") from None
+        when = to_utc(value)
+    except (ValueError, OverflowError) as exc:
+        raise CommandError(f"--{name}: {exc} (write e.g. 2026-11-02T14:45Z)") from None
+    if not EARLIEST_YEAR <= when.year <= LATEST_YEAR:
+        raise CommandError(f"--{name}: {value!r} is outside the years {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return when
+
+
+@contextlib.contextmanager
+def json_stdout(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
+    """While a `--json` command works, everything it or its libraries write to stdout (the handlers' Powertools
+    logs, a subprocess's output) goes to stderr; the document given to the function yielded is written to stdout
+    once the work is over (also when it ends in an error or an exit code)."""
+    out = sys.stdout
+    documents: list[Any] = []
+
+    def emit(document: Any) -> None:
+        documents.append(document)
+
+    if not enabled:
+        yield lambda document: print(json.dumps(document, indent=2, default=str))
+        return
+    for logger in [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (out, sys.__stdout__):
+                handler.setStream(sys.stderr)
+    saved = _redirect_fd(1, 2)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield emit
+    finally:
+        if saved is not None:
+            sys.stderr.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        for document in documents:
+            out.write(json.dumps(document, indent=2, default=str) + "\n")
+        out.flush()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (`kill`, a CI job cancelled) interrupts like Ctrl-C, so a run releases the messages it holds."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _redirect_fd(fd: int, to: int) -> int | None:
+    """Point file descriptor `fd` at `to` (for subprocesses and C code); the saved original, if `fd` is the
+    process's real stdout."""
+    try:
+        if sys.stdout.fileno() != fd:
+            return None
+    except (AttributeError, ValueError, io.UnsupportedOperation):  # captured: no descriptor to redirect
+        return None
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    os.dup2(to, fd)
+    return saved
 
 
 def _local_stack() -> Any:
@@ -55,9 +130,10 @@ def _local_stack() -> Any:
     from pipeline.local.demo import use_stack
     from pipeline.settings import Settings
 
-    stack = local_stack.status(Settings())
+    settings = Settings()
+    stack = local_stack.status(settings)
     if stack is None:
-        raise CommandError("the local stack is not running: start it with `python -m pipeline local up`")
+        raise CommandError(local_stack.down_reason(local_stack.recorded(settings)))
     use_stack(stack)
     return stack
 
@@ -78,10 +154,11 @@ def _target() -> tuple[Any, Any]:
     return stack.settings(), stack
 
 
-def _print_report(report: Any, as_json: bool) -> None:
-    """A run or verification report as a table (or JSON); exit 1 unless it is all well."""
+def _print_report(report: Any, as_json: bool, emit: Callable[[Any], None] | None = None) -> None:
+    """A run or verification report as a table (or JSON, through `emit` of `json_stdout`); exit 1 unless it is
+    all well."""
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2, default=str))
+        (emit or (lambda doc: print(json.dumps(doc, indent=2, default=str))))(report.as_dict())
     else:
         console.print(report.table())
     if not report.ok:
@@ -93,7 +170,7 @@ def run(
     minutes: Annotated[int, typer.Option(min=1, help="How many scheduled minutes to run")] = 30,
     start: TimeOpt = None,
     speed: Annotated[float | None, typer.Option(min=0.01, help="Times real time; default: as fast as possible")] = None,
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+    source: SourcesOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON")] = False,
     artifacts: Annotated[
         bool,
@@ -105,21 +182,24 @@ def run(
     ] = False,
 ) -> None:
     """Run the schedule and the consumers over the local stack for N scheduled minutes (simulated sources)."""
+    from pipeline.contracts import check_source
     from pipeline.local.demo import run_minutes
 
+    start_at = _time(start, "start")
+    source = [check_source(s) for s in source] if source else None
     stack = _local_stack()
-    if artifacts:
-        from pipeline.local.sandbox.run import run_artifacts, write_durations
+    with json_stdout(as_json) as emit, _sigterm_interrupts():
+        if artifacts:
+            from pipeline.local.sandbox.run import run_artifacts, write_durations
 
-        start_at = _time(start, "start")
-        artifacts_report = run_artifacts(stack, minutes, start_at, speed=speed, sources=source)
-        written = write_durations(artifacts_report)  # what `pipeline cost` reads
-        _print_report(artifacts_report, as_json)
-        if not as_json:
-            typer.echo(f"durations for `pipeline cost`: {written}")
-        return
-    report = run_minutes(stack, minutes, _time(start, "start"), speed=speed, sources=source, progress=not as_json)
-    _print_report(report, as_json)
+            artifacts_report = run_artifacts(stack, minutes, start_at, speed=speed, sources=source)
+            written = write_durations(artifacts_report)  # what `pipeline cost` reads
+            _print_report(artifacts_report, as_json, emit)
+            if not as_json:
+                typer.echo(f"durations for `pipeline cost`: {written}")
+            return
+        report = run_minutes(stack, minutes, start_at, speed=speed, sources=source, progress=not as_json)
+        _print_report(report, as_json, emit)
 
 
 @app.command()
@@ -131,7 +211,8 @@ def ingest(
     from pipeline.contracts import check_source
     from pipeline.local.runtime import scheduled_event
 
-    sid, when = check_source(source), to_utc(at)
+    sid, when = check_source(source), _time(at, "at")
+    assert when is not None  # a required option
     _target()  # before the handler module is imported: it sets up its logger from the environment
     from pipeline.handlers import ingest as handlers
 
@@ -164,20 +245,24 @@ def verify(
     """Reconcile the raw objects' success rows against every sink, minute by minute. Exit 1 on any difference."""
     from pipeline.verify import verify as reconcile
 
+    first, last = _time(start, "from"), _time(end, "to")
     settings, _ = _target()
-    _print_report(reconcile(settings, _time(start, "from"), _time(end, "to")), as_json)
+    with json_stdout(as_json) as emit:
+        _print_report(reconcile(settings, first, last), as_json, emit)
 
 
 @app.command()
 def replay(
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+    source: SourcesOpt = None,
     start: Annotated[str | None, typer.Option("--from", help="First scheduled minute (ISO-8601)")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last scheduled minute (ISO-8601)")] = None,
 ) -> None:
     """Publish the events of stored raw objects again (the sinks are idempotent, so this is always safe)."""
     from pipeline import aws
+    from pipeline.contracts import check_source
     from pipeline.replay import replay as republish
 
+    source = [check_source(s) for s in source] if source else None
     settings, _ = _target()
     count = republish(
         aws.client("s3", settings),
@@ -229,7 +314,7 @@ def redrive(
 def soak(
     minutes: Annotated[int, typer.Option(min=1, help="Scheduled minutes (default: a whole day)")] = 1440,
     start: TimeOpt = None,
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+    source: SourcesOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
     output: Annotated[Path | None, typer.Option(help="Also write the figures as JSON to this file")] = None,
 ) -> None:
@@ -239,25 +324,26 @@ def soak(
     from pipeline.soak import DEFAULT_DAY, figures_json
     from pipeline.soak import soak as run_soak
 
-    stack = _local_stack()
     chosen = tuple(check_source(s) for s in source) if source else None
     first = _time(start, "start") or DEFAULT_DAY
-    if as_json:
-        report = run_soak(stack, start=first, minutes=minutes, sources=chosen)
-    else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    stack = _local_stack()
+    with json_stdout(as_json) as emit:
+        if as_json:
+            report = run_soak(stack, start=first, minutes=minutes, sources=chosen)
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, transient=True, console=err) as bar:
-            task = bar.add_task("scheduled minutes", total=minutes)
-            report = run_soak(
-                stack, start=first, minutes=minutes, sources=chosen,
-                on_minute=lambda _i, at: bar.update(task, advance=1, description=f"minute {at:%H:%M}Z"),
-            )  # fmt: skip
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(figures_json(report) + "\n", encoding="utf-8")
-    _print_report(report, as_json)
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, transient=True, console=err) as bar:
+                task = bar.add_task("scheduled minutes", total=minutes)
+                report = run_soak(
+                    stack, start=first, minutes=minutes, sources=chosen,
+                    on_minute=lambda _i, at: bar.update(task, advance=1, description=f"minute {at:%H:%M}Z"),
+                )  # fmt: skip
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(figures_json(report) + "\n", encoding="utf-8")
+        _print_report(report, as_json, emit)
 
 
 quarantine_app = typer.Typer(help="Show and retry what was set aside under quarantine/ (terminal errors).")
@@ -266,7 +352,7 @@ app.add_typer(quarantine_app, name="quarantine")
 
 @quarantine_app.command("list")
 def quarantine_list(
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+    source: SourcesOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON")] = False,
 ) -> None:
     """The quarantine records: raw key, scope, rows set aside and the reason."""
@@ -280,9 +366,10 @@ def quarantine_list(
 
     settings, _ = _target()
     s3 = aws.client("s3", settings)
-    found = [r for sid in (source or source_ids()) for r in q.records(s3, settings.bucket, check_source(sid))]
+    with json_stdout(as_json) as emit:
+        found = [r for sid in (source or source_ids()) for r in q.records(s3, settings.bucket, check_source(sid))]
     if as_json:
-        print(json.dumps([asdict(r) | {"key": r.key} for r in found], indent=2, default=str))
+        emit([asdict(r) | {"key": r.key} for r in found])
         return
     table = Table(title=f"{len(found)} quarantine record(s) in s3://{settings.bucket}/quarantine/")
     for name in ("source", "raw key", "scope", "rows", "reason"):
@@ -294,7 +381,7 @@ def quarantine_list(
 
 @quarantine_app.command("retry")
 def quarantine_retry(
-    source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")] = None,
+    source: SourcesOpt = None,
 ) -> None:
     """Process every quarantined raw object again (once its cause is fixed); a record that now loads is removed."""
     from pipeline import aws
@@ -390,26 +477,39 @@ _mount_subcommands()
 
 
 def main() -> None:
-    """Entry point: expected errors become one line on stderr and exit code 1."""
+    """Entry point: usage errors are Click's usage line and exit 2; expected errors (a bad setting or time, a
+    stack that is down, a refused payload) one line on stderr and exit 1; never a traceback for what a user typed."""
+    import click
     from botocore.exceptions import BotoCoreError, ClientError
+    from pydantic import ValidationError
+    from typer.exceptions import TyperException
+
+    from pipeline.settings import describe_error, is_settings_error
 
     expected: tuple[type[BaseException], ...] = (PipelineError, BotoCoreError, ClientError)
     try:
         code = app(standalone_mode=False)
     except expected as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except typer.Exit as exc:
+        _fail(str(exc))
+    except ValidationError as exc:
+        if not is_settings_error(exc):
+            raise
+        _fail(describe_error(exc))
+    except (TyperException, click.ClickException) as exc:  # typer bundles its own click: both kinds
+        show = getattr(exc, "show", None)
+        if show is None:
+            _fail(str(exc))
+        show()
         sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, click.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+    sys.exit(1)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.constants import Env
@@ -180,3 +180,45 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (cached; tests build their own `Settings(...)`)."""
     return Settings()
+
+
+_SETTINGS_CLASSES: dict[str, type[BaseSettings]] = {
+    "Settings": Settings,
+    "SnowflakeSettings": SnowflakeSettings,
+    "SqlServerSettings": SqlServerSettings,
+}
+
+
+_SECRET_WORDS = ("KEY", "PASSWORD", "TOKEN", "SECRET", "URL", "APP_ID", "PASSPHRASE")
+
+
+def is_settings_error(exc: BaseException) -> bool:
+    """True when `exc` is a settings object refusing a value of the environment (or `.env`)."""
+    return isinstance(exc, ValidationError) and exc.title in _SETTINGS_CLASSES
+
+
+def _variable(title: str, name: str) -> str:
+    """The environment variable behind a field (`port` of SnowflakeSettings: PIPELINE_SNOWFLAKE_PORT)."""
+    cls = _SETTINGS_CLASSES[title]
+    field = cls.model_fields.get(name)
+    if field is not None and isinstance(field.validation_alias, str | AliasChoices):
+        alias = field.validation_alias
+        first = alias if isinstance(alias, str) else alias.choices[0]
+        return first if isinstance(first, str) else name
+    if field is None:
+        return name  # already the variable (the field was read by its alias)
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return prefix + name.upper()
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line naming each refused variable, its value and why (`PIPELINE_SNOWFLAKE_PORT='abc': ...`)."""
+    parts = []
+    for error in exc.errors():
+        loc = error.get("loc") or ("?",)
+        variable = _variable(exc.title, str(loc[0]))
+        value = error.get("input")
+        secret = any(word in variable.upper() for word in _SECRET_WORDS)  # never echo what may be a secret
+        shown = f"={value!r}" if isinstance(value, str | int | float) and not secret else ""
+        parts.append(f"{variable}{shown}: {error['msg']}")
+    return "; ".join(parts) + " (fix the variable in the environment or .env)"

@@ -79,7 +79,7 @@ def test_parse_a_page_with_neither_way_in_fails_with_one_line(tmp_path):
     assert "layout changed" in lines[0]
 
 
-def test_an_unknown_source_is_one_line_naming_the_known_ones(tmp_path):
+def test_an_unknown_source_is_one_line_naming_the_known_ones(tmp_path):  # see also the table below
     page = tmp_path / "x.html"
     page.write_text("<html></html>")
     result = pipeline("parse", "bloomberg", str(page))
@@ -104,3 +104,85 @@ def test_every_documented_command_has_help(command):
     result = pipeline(command, "--help")
     assert result.returncode == 0, result.stderr
     assert "Usage" in result.stdout
+
+
+# -- what a user can type wrong: Click's usage line and exit 2, or one line and exit 1; never a traceback ----------
+PAGE = str(FIXTURES / "home_listing_table.html")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["ingest", "yahoo_finance"], {}, "Error: Missing option '--at'."),
+        (["run", "--minutes", "-1"], {}, "Error: Invalid value for '--minutes': Input should be greater than or equal"),
+        (["run", "--minutes", "abc"], {}, "Error: Invalid value for '--minutes': Input should be a valid integer"),
+        (["run", "--speed", "0"], {}, "Error: Invalid value for '--speed': Input should be greater than or equal"),
+        (["run", "--speed", "-1"], {}, "Error: Invalid value for '--speed': Input should be greater than or equal"),
+        (["parse", "coinmarketcap", "/"], {}, "Error: Invalid value for 'file': file '/' is a directory."),
+        (["parse", "coinmarketcap", "/no/such/page.html"], {},
+         "Error: Invalid value for 'file': file '/no/such/page.html' does not exist."),
+        (["nosuch"], {}, "Error: No such command 'nosuch'."),
+        (["local", "sideways"], {}, "Error: No such command 'sideways'."),
+        (["run", "--frobnicate"], {}, "Error: No such option: --frobnicate"),
+    ],
+)  # fmt: skip
+def test_a_usage_error_is_clicks_usage_line_and_exit_2(args, env, says):
+    result = pipeline(*args, env=env)
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("Usage: python -m pipeline")
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert len(errors) == 1 and errors[0].startswith(says), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (["parse", "bloomberg", PAGE], {},
+         "error: unknown source 'bloomberg': expected one of yahoo_finance, coinmarketcap, openexchangerates"),
+        (["run", "--source", "bloomberg"], {},
+         "error: unknown source 'bloomberg': expected one of yahoo_finance, coinmarketcap, openexchangerates"),
+        (["verify"], {"PIPELINE_SNOWFLAKE_PORT": "abc"},
+         "error: PIPELINE_SNOWFLAKE_PORT='abc': Input should be a valid integer, unable to parse string as an integer "
+         "(fix the variable in the environment or .env)"),
+        (["run"], {"PIPELINE_UNIVERSE_LIMIT": "0"},
+         "error: PIPELINE_UNIVERSE_LIMIT='0': Input should be greater than or equal to 1 "
+         "(fix the variable in the environment or .env)"),
+        (["local", "status"], {"PIPELINE_MODE": "sideways"},
+         "error: PIPELINE_MODE='sideways': Input should be 'live' or 'simulated' "
+         "(fix the variable in the environment or .env)"),
+        (["ingest", "yahoo_finance", "--at", "9999-12-31T00:00Z"], {},
+         "error: --at: '9999-12-31T00:00Z' is outside the years 1970-2100"),
+        (["ingest", "yahoo_finance", "--at", "0001-01-01T00:00Z"], {},
+         "error: --at: '0001-01-01T00:00Z' is outside the years 1970-2100"),
+        (["ingest", "yahoo_finance", "--at", "yesterday"], {},
+         "error: --at: not an ISO-8601 time: 'yesterday' (write e.g. 2026-11-02T14:45Z)"),
+        (["run", "--start", "garbage"], {},
+         "error: --start: not an ISO-8601 time: 'garbage' (write e.g. 2026-11-02T14:45Z)"),
+        (["verify", "--from", "2026-13-40"], {},
+         "error: --from: not an ISO-8601 time: '2026-13-40' (write e.g. 2026-11-02T14:45Z)"),
+        (["parse", "coinmarketcap", PAGE, "--at", "14:45 tomorrow"], {},
+         "error: --at: not an ISO-8601 time: '14:45 tomorrow' (write e.g. 2026-11-02T14:45Z)"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_setting_or_time_is_one_line_naming_it_and_exit_1(tmp_path, args, env, line):
+    result = pipeline(*args, env={"PIPELINE_LOCAL_DIR": str(tmp_path), **env})
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [line]
+
+
+@pytest.mark.parametrize(
+    "at",
+    ["2026-11-02T14:45:00Z", "2026-11-02T14:45Z", "2026-11-02T14:45:00+00:00", "2026-11-02 14:45",
+     "2026-11-02T15:45+01:00", "2026-11-02T09:45:00-05:00", " 2026-11-02T14:45:00Z "],
+)  # fmt: skip
+def test_a_time_written_other_ways_is_the_same_minute(at):
+    result = pipeline("parse", "coinmarketcap", PAGE, "--at", at)
+
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {r["scheduled_at"] for r in rows} == {"2026-11-02T14:45:00Z"}

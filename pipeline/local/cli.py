@@ -66,11 +66,14 @@ def up(
     except (local_stack.LocalStackError, TemplateError) as exc:
         raise _fail(exc) from None
     if as_json:
-        print(json.dumps({**stack.describe(), "already_running": stack.already_running}, indent=2))
+        extra = {"already_running": stack.already_running, "restarted": list(stack.restarted)}
+        print(json.dumps({**stack.describe(), **extra}, indent=2))
         return
     title = "local stack already running" if stack.already_running else "local stack started"
+    if stack.restarted:
+        title = f"local stack: {', '.join(stack.restarted)} started again, moto and its state kept"
     console.print(_table(stack, title))
-    if not stack.already_running:
+    if not stack.already_running and not stack.restarted:
         console.print(f"state: {stack.local_dir}/{local_stack.STATE_FILE}")
 
 
@@ -94,8 +97,7 @@ def _running() -> local_stack.LocalStack:
     except local_stack.LocalStackError as exc:
         raise _fail(exc) from None
     if stack is None or not stack.healthy():
-        what = "is not running" if stack is None else "was started but its servers do not answer"
-        raise _fail(local_stack.LocalStackError(f"the local stack {what}: start it with `python -m pipeline local up`"))
+        raise _fail(local_stack.LocalStackError(local_stack.down_reason(stack)))
     return stack
 
 

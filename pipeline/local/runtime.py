@@ -214,6 +214,7 @@ class LocalRuntime:
         self.redrive_every = redrive_every if redrive_every is not None else redrive_period()
         self.now: datetime | None = None  # the virtual time of the invocation in progress (faults read it)
         self._extended: dict[str, datetime] = {}  # receipt handle -> virtual time it becomes visible again
+        self._in_flight: dict[str, SourceId] = {}  # receipt handles of a batch being handled -> their source
         self._hooked: set[int] = set()
 
     # -- ChangeMessageVisibility on the virtual clock ------------------------------------------------------------
@@ -296,6 +297,7 @@ class LocalRuntime:
         if not messages:
             return False
         stats = self.stats[source]
+        self._in_flight.update({m["ReceiptHandle"]: source for m in messages})
         self._hook()
         self.now = now
         try:
@@ -315,6 +317,7 @@ class LocalRuntime:
         finished = time.time() * 1000
         stats.rows_processed += _rows_loaded(source, [m["Body"] for m in done])
         for m in messages:
+            self._in_flight.pop(m["ReceiptHandle"], None)
             stats.events.add(m["MessageId"])
             if m["MessageId"] in failed:
                 stats.failed_deliveries += 1
@@ -413,6 +416,23 @@ class LocalRuntime:
             self.scheduled_redrive(now)
         return now
 
+    def release(self) -> int:
+        """Make every message this runtime holds visible again at once (ChangeMessageVisibility 0): the batch being
+        handled and the failed ones waiting out their visibility on the virtual clock. What an interrupted run
+        does before it exits, so that the next run delivers them instead of waiting out the queue's timeout."""
+        held = [(source, r.receipt_handle) for source, rs in self._retries.items() for r in rs]
+        held += [(source, handle) for handle, source in self._in_flight.items()]
+        released = 0
+        for source, handle in held:
+            with contextlib.suppress(Exception):  # deleted, dead-lettered, or the server is gone: nothing to free
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queues[source], ReceiptHandle=handle, VisibilityTimeout=0
+                )
+                released += 1
+        self._retries = {s: [] for s in self.sources}
+        self._in_flight.clear()
+        return released
+
     # -- a run ---------------------------------------------------------------------------------------------------
     def run(
         self,
@@ -422,7 +442,23 @@ class LocalRuntime:
         speed: float | None = None,
         on_minute: Callable[[int, datetime], None] | None = None,
     ) -> RunReport:
-        """`minutes` scheduled minutes from `start`: as fast as possible, or `speed` times real time."""
+        """`minutes` scheduled minutes from `start`: as fast as possible, or `speed` times real time. Interrupted
+        (Ctrl-C, or SIGTERM where the caller turns it into KeyboardInterrupt), it releases the messages it holds
+        before the interruption goes on."""
+        try:
+            return self._run(minutes, start, speed=speed, on_minute=on_minute)
+        except BaseException:
+            self.release()
+            raise
+
+    def _run(
+        self,
+        minutes: int,
+        start: datetime,
+        *,
+        speed: float | None = None,
+        on_minute: Callable[[int, datetime], None] | None = None,
+    ) -> RunReport:
         start = floor_minute(start)
         began = time.monotonic()
         now = start

@@ -103,6 +103,8 @@ class LocalStack:
     started_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     # True when `up` found the stack already running (not saved).
     already_running: bool = field(default=False, compare=False)
+    # The servers `up` found dead and started again, keeping the other one and its state (not saved).
+    restarted: tuple[str, ...] = field(default=(), compare=False)
     # Settings fields this process sets on top of the stack's own (`demo.use_stack`; not saved): defaults that the
     # environment may override, then the caller's overrides.
     defaults: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -192,6 +194,7 @@ class LocalStack:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("already_running")
+        data.pop("restarted")
         data.pop("defaults")
         data.pop("overrides")
         return data
@@ -237,7 +240,9 @@ def up(
             if existing.healthy():
                 existing.already_running = True
                 return existing
-            _stop_recorded(existing)  # leftovers of a stack that died: stop what is still ours
+            if _moto_alive(existing):  # only fakesnow died: start it again, keep moto and everything it holds
+                return _restart_fakesnow(local_dir, existing, timeout)
+            _stop_recorded(existing)  # moto died (its state with it): stop what is still ours, start afresh
             _state_path(local_dir).unlink(missing_ok=True)
 
         template = Template.load(
@@ -264,13 +269,48 @@ def up(
         return stack
 
 
+def _moto_alive(stack: LocalStack) -> bool:
+    return stack.moto.running() and _answers(stack.moto.url + "/moto-api/")
+
+
+def _restart_fakesnow(local_dir: Path, stack: LocalStack, timeout: float) -> LocalStack:
+    """Start the fakesnow server again on its recorded port (its DuckDB files keep the rows), moto untouched."""
+    _stop(stack.fakesnow)  # a hung one that no longer answers
+    port = stack.fakesnow.port
+    if _port_in_use(port):
+        raise LocalStackError(
+            f"the fakesnow server died and something else now uses its port {port}: stop it, then run "
+            "`python -m pipeline local up` again (moto and its bucket and queues are still running)"
+        )
+    fakesnow = _start_fakesnow(local_dir, port)
+    try:
+        _wait_until_up(fakesnow, fakesnow.url, timeout)
+    except BaseException:
+        _stop(fakesnow)
+        raise
+    stack.fakesnow = fakesnow
+    _write_state(local_dir, stack)
+    stack.restarted = ("fakesnow",)
+    return stack
+
+
+def _start_fakesnow(local_dir: Path, port: int) -> ServerProcess:
+    (local_dir / SNOWFLAKE_DIR).mkdir(parents=True, exist_ok=True)
+    return _start(
+        "fakesnow",
+        [sys.executable, "-m", "fakesnow", "-s", "-p", str(port), "--host", HOST],
+        port,
+        local_dir / LOG_DIR / "fakesnow.log",
+        _FAKESNOW_MARKER,
+    )
+
+
 def _start_servers(
     local_dir: Path, aws_port: int, snowflake_port: int, timeout: float
 ) -> tuple[ServerProcess, ServerProcess]:
     """The moto and fakesnow servers, started and answering; neither is left running if either fails."""
     logs = local_dir / LOG_DIR
     logs.mkdir(parents=True, exist_ok=True)
-    (local_dir / SNOWFLAKE_DIR).mkdir(parents=True, exist_ok=True)
     started: list[ServerProcess] = []
     try:
         moto = _start(
@@ -281,13 +321,7 @@ def _start_servers(
             _MOTO_MARKER,
         )
         started.append(moto)
-        fakesnow = _start(
-            "fakesnow",
-            [sys.executable, "-m", "fakesnow", "-s", "-p", str(snowflake_port), "--host", HOST],
-            snowflake_port,
-            logs / "fakesnow.log",
-            _FAKESNOW_MARKER,
-        )
+        fakesnow = _start_fakesnow(local_dir, snowflake_port)
         started.append(fakesnow)
         _wait_until_up(moto, moto.url + "/moto-api/", timeout)
         _wait_until_up(fakesnow, fakesnow.url, timeout)
@@ -338,6 +372,21 @@ def status(settings: Settings | None = None) -> LocalStack | None:
     if stack is None or not stack.healthy():
         return None
     return stack
+
+
+def down_reason(stack: LocalStack | None) -> str:
+    """One line: what of the stack is not running, and exactly what to type."""
+    if stack is None:
+        return "the local stack is not running: start it with `python -m pipeline local up`"
+    if _moto_alive(stack):
+        return (
+            f"the fakesnow server (port {stack.fakesnow.port}) is not answering: `python -m pipeline local up` "
+            "starts it again and keeps moto's bucket and queues (the Snowflake rows are in its DuckDB files)"
+        )
+    return (
+        f"the moto server (port {stack.moto.port}) is not answering, and the bucket, queues and messages it held in "
+        "memory are gone: `python -m pipeline local up` starts a new, empty one (the sinks keep their rows)"
+    )
 
 
 def recorded(settings: Settings | None = None) -> LocalStack | None:

@@ -178,3 +178,66 @@ def test_down_leaves_a_recycled_pid_alone(tmp_path: Path) -> None:
         for process in (stranger, ours):
             process.kill()
             process.wait()
+
+
+def _kill(pid: int) -> None:
+    os.kill(pid, 9)
+    for _ in range(200):  # the detached server is reaped by init; wait until the pid is gone or a zombie
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+
+
+def test_up_after_fakesnow_died_starts_only_fakesnow_and_moto_keeps_its_objects_and_messages(tmp_path: Path) -> None:
+    import boto3
+
+    from pipeline.cloudformation.topology import LOCAL_CREDENTIALS
+
+    # GIVEN a stack whose bucket holds an object and whose queue holds a message, and a fakesnow that died
+    started = json.loads(_local(tmp_path, "up", "--json").stdout)
+    try:
+        session = boto3.session.Session(LOCAL_CREDENTIALS, LOCAL_CREDENTIALS, region_name=started["region"])
+        s3 = session.client("s3", endpoint_url=started["aws_endpoint_url"])
+        sqs = session.client("sqs", endpoint_url=started["aws_endpoint_url"])
+        s3.put_object(Bucket=started["bucket"], Key="raw/coinmarketcap/2026/11/02/1445.csv", Body=b"rank\n1\n")
+        queue = started["queues"]["coinmarketcap"]
+        sqs.send_message(QueueUrl=queue, MessageBody="{}", MessageGroupId="g", MessageDeduplicationId="kept")
+        _kill(started["processes"]["fakesnow"]["pid"])
+
+        # THEN status names the server that died and what to type
+        status = _local(tmp_path, "status")
+        assert status.returncode == 1
+        [line] = status.stderr.strip().splitlines()
+        assert line.startswith("error: the fakesnow server (port ") and "`python -m pipeline local up`" in line
+
+        # WHEN `local up` runs THEN only fakesnow is started again, on its port, and moto kept everything
+        up = _local(tmp_path, "up", "--json")
+        assert up.returncode == 0, up.stderr
+        again = json.loads(up.stdout)
+        assert again["restarted"] == ["fakesnow"] and again["already_running"] is False
+        assert again["processes"]["moto"] == started["processes"]["moto"]
+        assert again["processes"]["fakesnow"]["port"] == started["processes"]["fakesnow"]["port"]
+        assert again["queues"] == started["queues"]
+        body = s3.get_object(Bucket=started["bucket"], Key="raw/coinmarketcap/2026/11/02/1445.csv")["Body"].read()
+        assert body == b"rank\n1\n"
+        assert len(sqs.receive_message(QueueUrl=queue).get("Messages", [])) == 1
+        assert _local(tmp_path, "status").returncode == 0
+    finally:
+        local_stack_module.down(Settings(local_dir=tmp_path))
+
+
+def test_status_after_moto_died_says_its_state_is_gone_and_what_to_type(tmp_path: Path) -> None:
+    started = json.loads(_local(tmp_path, "up", "--json").stdout)
+    try:
+        _kill(started["processes"]["moto"]["pid"])
+
+        status = _local(tmp_path, "status")
+
+        assert status.returncode == 1 and "Traceback" not in status.stderr
+        assert status.stderr.strip().splitlines() == [
+            f"error: the moto server (port {started['processes']['moto']['port']}) is not answering, and the bucket, "
+            "queues and messages it held in memory are gone: `python -m pipeline local up` starts a new, empty one "
+            "(the sinks keep their rows)"
+        ]
+    finally:
+        local_stack_module.down(Settings(local_dir=tmp_path))

@@ -86,3 +86,49 @@ def test_a_failed_record_is_retried_in_fifo_order_and_the_rest_of_its_batch_too(
     assert processed == ["m0", "m1", "m2", "m3"]
     assert runtime.stats["coinmarketcap"].failed_deliveries == 3
     assert runtime.dead_letters() == {"coinmarketcap": 0}
+
+
+def test_run_json_is_one_json_document_on_stdout_and_the_logs_go_to_stderr(clean_stack):
+    """`python -m pipeline run --json | jq`: the handlers' Powertools logs go to stderr, stdout is the report."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **clean_stack.env(), "POWERTOOLS_LOG_LEVEL": "INFO"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--minutes", "2", "--start", "2026-11-02T14:45Z",
+         "--source", "coinmarketcap", "--json"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["sources"]["coinmarketcap"]["events_delivered"] == 2
+    assert '"level":"INFO"' in result.stderr.replace(" ", "")
+
+
+def test_a_run_interrupted_mid_batch_releases_what_it_held_and_the_next_run_delivers_it(clean_stack, local_env):
+    """GIVEN a run interrupted (Ctrl-C) while the process handler holds its first batch
+    WHEN the next run starts THEN it delivers those events at once (not after the queue's 360 s visibility
+    timeout), every raw object reaches its sink, and verify is clean."""
+    from pipeline.local.demo import local_runtime, use_stack
+    from pipeline.verify import verify
+
+    settings = use_stack(clean_stack)
+    sources = ("coinmarketcap",)
+
+    def interrupted(_event, _context):
+        raise KeyboardInterrupt
+
+    first = local_runtime(clean_stack, settings, sources, process_handlers={"coinmarketcap": interrupted})
+    with pytest.raises(KeyboardInterrupt):
+        first.run(3, T0)
+
+    second = local_runtime(clean_stack, settings, sources)
+    second.poll(T0 + timedelta(minutes=1))  # the next run's first poll, before it ingests anything
+
+    stats = second.stats["coinmarketcap"]
+    assert len(stats.events) == 1 and stats.failed_deliveries == 0
+    report = verify(settings, T0, T0)
+    assert report.ok, report.as_dict()

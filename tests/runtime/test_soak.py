@@ -44,3 +44,23 @@ def test_a_short_soak_under_every_kind_of_fault_loses_and_duplicates_nothing(cle
     assert report.sources["openexchangerates"]["ingest_failures"] == 0 and figures["retries"] > 0
     assert {f.get("switch") for f in figures["faults"] if f["kind"] == "source_failure"} == {
         "challenge", "429_storm", "quota_exhausted"}  # fmt: skip
+
+
+def test_soak_json_is_one_json_document_on_stdout_and_the_logs_go_to_stderr(clean_stack):
+    """`python -m pipeline soak --json | jq`: the handlers' Powertools logs (here at INFO, so there are many) go to
+    stderr; stdout parses as one JSON document whose day lost and duplicated nothing."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **clean_stack.env(), Env.UNIVERSE_LIMIT: "5", "POWERTOOLS_LOG_LEVEL": "INFO"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "soak", "--minutes", "12", "--start", "2026-11-17T15:00Z", "--json"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout)
+    assert (figures["lost"], figures["duplicated"]) == (0, 0)
+    assert '"level":"INFO"' in result.stderr.replace(" ", "")  # the logs were written, to stderr

@@ -9,7 +9,7 @@ database (the instance itself is snapshotted when the stack is deleted).
 CloudFormation waits for the answer at most the resource's `ServiceTimeout` (300 s in the template), so nothing
 here waits long: a Delete is answered SUCCESS before anything is read or checked (a resource whose create failed,
 or never ran, is deleted at once), and the clients have timeouts well inside the function's 120 s: Secrets
-Manager `SECRETS_TIMEOUTS`, the SQL Server login `LOGIN_TIMEOUT_S` and the statement `QUERY_TIMEOUT_S`.
+Manager's connect and read timeouts, pymssql's login (`LOGIN_TIMEOUT_S`) and statement (`QUERY_TIMEOUT_S`).
 
 The answer to CloudFormation is a PUT of a JSON document to the pre-signed S3 URL of the request (reached through
 the VPC's S3 gateway endpoint).
@@ -30,7 +30,8 @@ CREATE: Final = "IF DB_ID(%(name)s) IS NULL EXEC('CREATE DATABASE ' + QUOTENAME(
 
 LOGIN_TIMEOUT_S: Final = 15
 QUERY_TIMEOUT_S: Final = 60
-SECRETS_TIMEOUTS: Final = {"connect_timeout": 5, "read_timeout": 10, "retries": {"max_attempts": 3, "mode": "standard"}}
+SECRETS_CONNECT_TIMEOUT_S: Final = 5
+SECRETS_READ_TIMEOUT_S: Final = 10
 
 Execute = Callable[[Mapping[str, Any], str], None]  # (master credentials, database name) -> None
 
@@ -39,7 +40,12 @@ def _master_credentials(secret_arn: str) -> dict[str, Any]:
     import boto3
     from botocore.config import Config
 
-    client = boto3.client("secretsmanager", config=Config(**SECRETS_TIMEOUTS))
+    config = Config(
+        connect_timeout=SECRETS_CONNECT_TIMEOUT_S,
+        read_timeout=SECRETS_READ_TIMEOUT_S,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    client = boto3.client("secretsmanager", config=config)
     secret = client.get_secret_value(SecretId=secret_arn)["SecretString"]
     credentials: dict[str, Any] = json.loads(secret)
     return credentials

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import subprocess
 import sys
@@ -232,7 +233,7 @@ def _evaluate(expression: str, visible: list[float]) -> list[float]:
     CloudWatch defines them (FILL(m, 0): a missing point is 0; DIFF: each point minus the one before)."""
     assert expression == "DIFF(FILL(visible, 0))", "teach this test the new expression"
     filled = [0.0 if v is None else v for v in visible]
-    return [b - a for a, b in zip(filled, filled[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(filled)]
 
 
 @pytest.mark.parametrize(

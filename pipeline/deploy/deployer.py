@@ -436,6 +436,7 @@ def deploy_pipeline(
     console = console or Console()
     given = dict(parameters or {})
     body = load_template(template)
+    check_parameter_names(body.get("Parameters", {}), given)
     preflight.check_stack_name(stack_name, body, given)
     if not is_local_endpoint(endpoint_url):
         warning = preflight.check_alert_email(given, without_alerts=without_alerts)

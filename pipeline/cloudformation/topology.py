@@ -265,13 +265,18 @@ def subscription_sources(props: Mapping[str, Any]) -> list[SourceId]:
 
 def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     """A CloudFormation lifecycle rule in the shape of S3's PutBucketLifecycleConfiguration."""
-    out: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    prefix = rule.get("Prefix", "")
+    sizes = {k: int(rule[k]) for k in ("ObjectSizeGreaterThan", "ObjectSizeLessThan") if k in rule}
+    selected: dict[str, Any] = {"And": {"Prefix": prefix, **sizes}} if sizes else {"Prefix": prefix}
+    out: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"], "Filter": selected}
     if "Transitions" in rule:
         out["Transitions"] = [
             {"Days": int(t["TransitionInDays"]), "StorageClass": t["StorageClass"]} for t in rule["Transitions"]
         ]
     if "ExpirationInDays" in rule:
         out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    elif rule.get("ExpiredObjectDeleteMarker"):
+        out["Expiration"] = {"ExpiredObjectDeleteMarker": True}
     if "NoncurrentVersionExpiration" in rule:
         out["NoncurrentVersionExpiration"] = {
             "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])

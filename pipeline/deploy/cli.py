@@ -29,6 +29,7 @@ from pipeline.deploy.deployer import (
 )
 from pipeline.deploy.emulator import is_local_endpoint
 from pipeline.deploy.functions import PackagingError, all_functions, get_function
+from pipeline.deploy.preflight import PreflightError, check_alert_email, check_stack_name
 from pipeline.deploy.runtime import DEFAULT_RUNTIME, SUPPORTED_RUNTIMES, LambdaRuntime, lambda_runtime
 from pipeline.deploy.sizes import print_sizes
 
@@ -162,8 +163,19 @@ def deploy(
             "The default for a local --endpoint-url when no real build is cached; refused for any other endpoint",
         ),
     ] = False,
+    without_alerts: Annotated[
+        bool,
+        typer.Option(
+            "--without-alerts",
+            help="Deploy a live stack without AlertEmail (refused otherwise): its alarms reach only those who "
+            "subscribe to the AlertTopicArn output",
+        ),
+    ] = False,
 ) -> None:
     """Build (or reuse) code and layers, upload them, create or update the stack through a change set.
+
+    Refused before anything is built: a stack name that makes a resource's name too long, and a live deployment
+    without --parameter AlertEmail=... (unless --without-alerts).
 
     To the local emulator (`--endpoint-url` on localhost or 127.x) nothing is downloaded: the real layers when a
     `layer build` is cached, placeholder layers otherwise (moto cannot run code anyway).
@@ -183,7 +195,11 @@ def deploy(
         if not template.is_file():
             raise DeployError(f"no template at {template}: run from the repository root or pass --template")
         values = parse_parameters(parameter or [])
-        check_parameter_names(load_template(template).get("Parameters", {}), values)
+        body = load_template(template)
+        check_parameter_names(body.get("Parameters", {}), values)
+        check_stack_name(stack, body, values)
+        if not local:
+            check_alert_email(values, without_alerts=without_alerts)
         runtime = lambda_runtime(values.get(RUNTIME_PARAMETER, DEFAULT_RUNTIME))
         if local and not rebuild:
             chosen = build_for_emulator(out, placeholders=emulator_layers, runtime=runtime)
@@ -199,6 +215,7 @@ def deploy(
             endpoint_url=endpoint_url,
             parameters=values,
             console=console,
+            without_alerts=without_alerts,
         )
-    except (PackagingError, DeployError, TemplateError) as exc:
+    except (PackagingError, DeployError, TemplateError, PreflightError) as exc:
         raise _fail(exc) from None

@@ -1,9 +1,12 @@
 """What a month of the deployed stack costs, computed from the template, the registry and measured durations.
 
 `python -m pipeline cost` reads:
-- the template (`infra/cloudformation/template.yaml`, with `--parameter` overrides): each source's schedule
-  and its redrive function's (`RedriveSchedule`, counted while its rule is enabled), the functions' memory, the
-  alarms and their metrics, the Open Exchange Rates refresh period;
+- the template (`infra/cloudformation/template.yaml`, with `--parameter` overrides): each source's schedule,
+  counted while its rule is enabled (`SchedulesEnabled=false`: no ingest, so no event, no process run and no
+  metric), and its redrive function's (`RedriveSchedule`, likewise), the functions' memory, the alarms and
+  their metrics (those whose Condition holds), the metric filters, the topics and queues encrypted with a KMS
+  key, the Open Exchange Rates refresh period;
+- the metrics the code writes in embedded metric format (`EMF_METRICS`, the Yahoo ingest's figures);
 - the registry (`pipeline.registry`): each source's market (XNYS sessions or 24/7), so the minutes in which the
   yahoo_finance ingest does work and writes a raw object, and those in which it returns at once;
 - the durations `python -m pipeline run --artifacts` measured (`DURATIONS_FILE`), when that file exists; else the
@@ -61,7 +64,21 @@ PRICES: Final[dict[str, Price]] = {
     "secrets_api": Price("10,000 API calls", 0.05, 0.0, "", "secretsmanager"),
     "logs_ingestion": Price("GB ingested", 0.50, 5.0, "always", "cloudwatch logs (5 GB free)"),
     "alarm_metrics": Price("alarm metric-month", 0.10, 10.0, "always", "cloudwatch (standard resolution)"),
-    "custom_metrics": Price("metric-month", 0.30, 10.0, "always", "cloudwatch (from the metric filters)"),
+    "custom_metrics": Price("metric-month", 0.30, 10.0, "always", "cloudwatch (metric filters and EMF)"),
+    "kms_requests": Price("10,000 requests", 0.03, 2.0, "always", "kms (AWS managed keys: no monthly fee)"),
+}
+
+# The metrics the Yahoo ingest writes each fetched minute in embedded metric format (pipeline.sources.yahoo_metrics;
+# one dimension set, service=yahoo_finance): each one a custom metric while the ingest runs.
+EMF_METRICS: Final[dict[str, tuple[str, ...]]] = {
+    "yahoo_finance": (
+        "YahooRequests",
+        "YahooRateLimited",
+        "YahooCoolingDown",
+        "YahooErrorRowShare",
+        "YahooBars",
+        "YahooUnfetched",
+    ),
 }
 
 # Snowflake: an X-Small warehouse burns 1 credit an hour while running, billed per second with 60 s minimum
@@ -222,6 +239,20 @@ def _schedule(template: Template, source: str) -> str:
     return str(template.resolve(_rule(template, source)["ScheduleExpression"]))
 
 
+def ingest_runs(template: Template, source: str) -> int:
+    """Scheduled ingests a month of the source: none while its rule is disabled (`SchedulesEnabled=false`)."""
+    props = _rule(template, source)
+    if template.resolve(props.get("State", "ENABLED")) != "ENABLED":
+        return 0
+    return schedule_minutes(_schedule(template, source))
+
+
+def kms_encrypted(template: Template, kind: str) -> list[str]:
+    """The logical ids of the resources of `kind` (an SNS topic or SQS queue) encrypted with a KMS key: each
+    message sent through them costs KMS requests (SQS-managed and S3-managed encryption cost none)."""
+    return [lid for lid, r in template.resources(kind) if r.get("Properties", {}).get("KmsMasterKeyId")]
+
+
 def redrive_runs(template: Template, source: str) -> int:
     """Runs a month of the source's redrive function: none while its rule is disabled (`RedriveEnabled`)."""
     props = _rule(template, source, "redrive")
@@ -265,7 +296,7 @@ def compute(
     s3_put = s3_get = 0
     for spec in registry.specs():
         source = spec.id
-        scheduled = schedule_minutes(_schedule(template, source))
+        scheduled = ingest_runs(template, source)
         ingest_gb = _memory_gb(template, f"pipeline.handlers.ingest.{source}")
         process_gb = _memory_gb(template, f"pipeline.handlers.process.{source}")
         open_minutes = min(scheduled, market_minutes(spec.market))
@@ -298,6 +329,8 @@ def compute(
         # state; the process reads the raw object; the Parquet sink writes one object per raw object.
         s3_get += scheduled + 2 * written
         s3_put += written + (written if source != "coinmarketcap" else 2 * written)
+    emf = sum(len(names) for source, names in EMF_METRICS.items() if bill.invocations.get(f"ingest-{source}"))
+    kms = _kms_requests(template, publishes, secrets) if any(bill.invocations.values()) else 0
     bill.assumptions += [
         f"a {DAYS}-day month; XNYS open {market_minutes('XNYS'):,} minutes (a twelfth of its "
         f"{_year_sessions('XNYS')[0]} sessions in {REFERENCE_YEAR}, early closes short); 24/7 sources "
@@ -315,6 +348,8 @@ def compute(
         "each redrive run finds its dead-letter queue empty (one SQS request); a redrive after an outage is extra",
         f"{LOG_BYTES_PER_INVOCATION} bytes of logs per invocation; events of {EVENT_BYTES} bytes",
         f"{secrets} secrets (live mode), each read every {SECRET_REFRESH_SECONDS // 60} min by one warm function",
+        "one KMS request per event published to an encrypted topic and per secret read (an upper bound: AWS "
+        "managed keys, no key-month fee)",
     ]
 
     usd, after = _charge("lambda_requests", requests / 1e6)
@@ -339,7 +374,8 @@ def compute(
     bill.lines.append(Line("S3", "PUT (raw, state, processed)", s3_put, "requests", usd, after))
     usd, after = _charge("s3_get", s3_get / 1000)
     bill.lines.append(Line("S3", "GET and HEAD", s3_get, "requests", usd, after))
-    secret_calls = secrets * DAYS * MINUTES_PER_DAY * 60 // SECRET_REFRESH_SECONDS
+    running = any(bill.invocations.values())  # with the schedules off no function runs, and none reads a secret
+    secret_calls = secrets * DAYS * MINUTES_PER_DAY * 60 // SECRET_REFRESH_SECONDS if running else 0
     stored, _ = _charge("secrets", secrets)
     calls, _ = _charge("secrets_api", secret_calls / 10_000)
     item = f"{secrets} secrets and their reads"
@@ -350,14 +386,27 @@ def compute(
     alarm_metrics = _alarm_metrics(template)
     usd, after = _charge("alarm_metrics", alarm_metrics)
     bill.lines.append(Line("CloudWatch", "alarms", alarm_metrics, "alarm metrics", usd, after))
-    custom = sum(1 for _ in template.resources("AWS::Logs::MetricFilter"))
+    # A metric filter publishes RawObjectsWritten only when its ingest writes: none while the schedules are off
+    filters = sum(1 for _ in template.resources("AWS::Logs::MetricFilter")) if any(bill.raw_objects.values()) else 0
+    custom = filters + emf
     usd, after = _charge("custom_metrics", custom)
-    bill.lines.append(Line("CloudWatch", "custom metrics (RawObjectsWritten)", custom, "metrics", usd, after))
+    item = f"custom metrics (RawObjectsWritten {filters}, embedded metric format {emf})"
+    bill.lines.append(Line("CloudWatch", item, custom, "metrics", usd, after))
+    usd, after = _charge("kms_requests", kms / 10_000)
+    bill.lines.append(Line("KMS", "requests (encrypted topic, secrets)", kms, "requests", usd, after))
     rules = sum(1 for _ in template.resources("AWS::Events::Rule"))
     bill.lines.append(Line("EventBridge", "scheduled rules (ingest, redrive)", rules, "rules", 0.0, 0.0, "free"))
 
     bill.snowflake = snowflake_cost(warehouse, credit_price, bill.raw_objects.get("yahoo_finance", 0))
     return bill
+
+
+def _kms_requests(template: Template, publishes: int, secrets: int) -> int:
+    """KMS requests a month: each publish to the encrypted event topic, each read of a secret (Secrets Manager
+    decrypts it with its key)."""
+    topic = publishes if "EventTopic" in kms_encrypted(template, "AWS::SNS::Topic") else 0
+    queues = 3 * publishes if kms_encrypted(template, "AWS::SQS::Queue") else 0  # send and receive of each event
+    return topic + queues + secrets * DAYS * MINUTES_PER_DAY * 60 // SECRET_REFRESH_SECONDS
 
 
 def snowflake_cost(warehouse: str, credit_price: float, loads: int, auto_suspend_seconds: int = 60) -> dict[str, Any]:
@@ -367,7 +416,7 @@ def snowflake_cost(warehouse: str, credit_price: float, loads: int, auto_suspend
         raise PackagingError(
             f"cost: unknown warehouse size {warehouse!r}: one of {', '.join(SNOWFLAKE_CREDITS_PER_HOUR)}"
         )
-    sessions = market_sessions("XNYS")
+    sessions = market_sessions("XNYS") if loads else 0  # no load, no resume
     if auto_suspend_seconds >= 60:
         seconds = loads * 60 + sessions * auto_suspend_seconds
     else:

@@ -24,7 +24,7 @@ from pipeline.aws import is_not_found
 from pipeline.cloudformation.template import load_template, references
 from pipeline.deploy.archive import Artifact
 from pipeline.deploy.build import Build
-from pipeline.deploy.emulator import emulator_only_refusal
+from pipeline.deploy.emulator import emulator_only_refusal, is_local_endpoint
 from pipeline.deploy.functions import Function, all_functions
 from pipeline.errors import PipelineError
 
@@ -403,7 +403,8 @@ def first_failure(events: Sequence[Mapping[str, Any]]) -> str:
 def _clients(session: Any, endpoint_url: str | None) -> dict[str, Any]:
     from pipeline.aws import session_client
 
-    return {name: session_client(session, name, endpoint_url) for name in ("cloudformation", "s3", "sns", "sqs", "sts")}
+    names = ("cloudformation", "s3", "sns", "sqs", "sts", "lambda")
+    return {name: session_client(session, name, endpoint_url) for name in names}
 
 
 def deploy_pipeline(
@@ -416,24 +417,36 @@ def deploy_pipeline(
     parameters: Mapping[str, str] | None = None,
     console: Console | None = None,
     poll_seconds: float | None = None,
+    without_alerts: bool = False,
 ) -> dict[str, str]:
     """Upload the build, create or update the stack through a change set, and return its outputs.
+
+    Refused before anything is created (`pipeline.deploy.preflight`): a stack name too long for the names the
+    template builds from it; a live deployment without AlertEmail unless `without_alerts` (not checked for the
+    local emulator); YahooIngestReservedConcurrency=1 on an account that cannot reserve it.
 
     With `endpoint_url` (the local moto server) the template is adapted to moto's gaps (`moto_gaps`). A build
     with placeholder layers (`pipeline.deploy.emulator`) is refused, before anything is sent, unless
     `endpoint_url` is on this machine.
     """
-    from pipeline.deploy import moto_gaps
+    from pipeline.deploy import moto_gaps, preflight
 
     if refusal := emulator_only_refusal(build.placeholder_layers, endpoint_url):
         raise DeployError(refusal)
     console = console or Console()
-    clients = _clients(session, endpoint_url)
-    region = str(session.region_name)
     given = dict(parameters or {})
+    body = load_template(template)
+    check_parameter_names(body.get("Parameters", {}), given)
+    preflight.check_stack_name(stack_name, body, given)
+    if not is_local_endpoint(endpoint_url):
+        warning = preflight.check_alert_email(given, without_alerts=without_alerts)
+        if warning:
+            console.print(f"[bold red]warning:[/bold red] {warning}", soft_wrap=True)
+    clients = _clients(session, endpoint_url)
+    preflight.check_reserved_concurrency(clients["lambda"], given)
+    region = str(session.region_name)
     account = clients["sts"].get_caller_identity()["Account"]
     bucket = given.get(ARTIFACT_BUCKET_PARAMETER) or artifact_bucket_name(account, region)
-    body = load_template(template)
     deployer = Deployer(
         stack_name,
         clients["cloudformation"],

@@ -6,6 +6,11 @@ it creates the database when it is missing (`IF DB_ID(...) IS NULL CREATE DATABA
 openexchangerates process function reads names that database, never `master`. Deleting the resource keeps the
 database (the instance itself is snapshotted when the stack is deleted).
 
+CloudFormation waits for the answer at most the resource's `ServiceTimeout` (300 s in the template), so nothing
+here waits long: a Delete is answered SUCCESS before anything is read or checked (a resource whose create failed,
+or never ran, is deleted at once), and the clients have timeouts well inside the function's 120 s: Secrets
+Manager's connect and read timeouts, pymssql's login (`LOGIN_TIMEOUT_S`) and statement (`QUERY_TIMEOUT_S`).
+
 The answer to CloudFormation is a PUT of a JSON document to the pre-signed S3 URL of the request (reached through
 the VPC's S3 gateway endpoint).
 """
@@ -23,13 +28,25 @@ from pipeline.errors import one_line
 NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 CREATE: Final = "IF DB_ID(%(name)s) IS NULL EXEC('CREATE DATABASE ' + QUOTENAME(%(name)s))"
 
+LOGIN_TIMEOUT_S: Final = 15
+QUERY_TIMEOUT_S: Final = 60
+SECRETS_CONNECT_TIMEOUT_S: Final = 5
+SECRETS_READ_TIMEOUT_S: Final = 10
+
 Execute = Callable[[Mapping[str, Any], str], None]  # (master credentials, database name) -> None
 
 
 def _master_credentials(secret_arn: str) -> dict[str, Any]:
     import boto3
+    from botocore.config import Config
 
-    secret = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    config = Config(
+        connect_timeout=SECRETS_CONNECT_TIMEOUT_S,
+        read_timeout=SECRETS_READ_TIMEOUT_S,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    client = boto3.client("secretsmanager", config=config)
+    secret = client.get_secret_value(SecretId=secret_arn)["SecretString"]
     credentials: dict[str, Any] = json.loads(secret)
     return credentials
 
@@ -46,12 +63,17 @@ def create_database(credentials: Mapping[str, Any], name: str) -> None:
         port=int(credentials["port"]),
         database="master",
     )
-    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT", connect_args=connect_args())
     try:
         with engine.connect() as connection:
             connection.exec_driver_sql(CREATE, {"name": name})
     finally:
         engine.dispose()
+
+
+def connect_args() -> dict[str, int]:
+    """pymssql's timeouts: the login, and each statement."""
+    return {"login_timeout": LOGIN_TIMEOUT_S, "timeout": QUERY_TIMEOUT_S}
 
 
 def respond(event: Mapping[str, Any], status: str, reason: str, data: Mapping[str, str]) -> None:
@@ -81,13 +103,14 @@ def handle(
     credentials: Callable[[str], Mapping[str, Any]] = _master_credentials,
     execute: Execute = create_database,
 ) -> tuple[str, str, dict[str, str]]:
-    """(status, reason, data) of one request: Create and Update make the database, Delete keeps it."""
-    props: Mapping[str, Any] = event.get("ResourceProperties", {})
+    """(status, reason, data) of one request: Create and Update make the database, Delete keeps it (and is
+    answered first, whatever the properties: a resource that failed to create must still delete)."""
+    props: Mapping[str, Any] = event.get("ResourceProperties") or {}
     name = str(props.get("DatabaseName", ""))
+    if event.get("RequestType") == "Delete":
+        return "SUCCESS", f"database {name or '(none)'} kept", {}
     if not NAME.match(name) or name.lower() in ("master", "model", "msdb", "tempdb", "rdsadmin"):
         return "FAILED", f"database name {name!r} is not a new database's name (letters, digits, _)", {}
-    if event.get("RequestType") == "Delete":
-        return "SUCCESS", f"database {name} kept", {"Name": name}
     try:
         master = dict(credentials(str(props["SecretArn"])))
         master.setdefault("host", props.get("Host"))
@@ -100,5 +123,8 @@ def handle(
 
 def handler(event: dict[str, Any], context: Any) -> None:
     """The Lambda entry point of the custom resource."""
-    status, reason, data = handle(event)
+    try:
+        status, reason, data = handle(event)
+    except Exception as exc:  # whatever happened, CloudFormation hears of it now rather than at the timeout
+        status, reason, data = "FAILED", f"custom resource: {one_line(exc)}", {}
     respond(event, status, reason, data)

@@ -33,13 +33,11 @@ LAST = START + timedelta(minutes=MINUTES - 1)
 # 50 of the 503 symbols: this runs on a machine shared by many (the Snowflake stand-in is the slow part).
 PARAMETERS = {"UniverseLimit": 50}
 
-# Granted on purpose for what a short simulated run does not do. Every source's fetch is handed its own state
-# document (pipeline.ingest); of the sources on main only openexchangerates keeps one (its quota guard).
+# Granted on purpose for what a short simulated run does not do. The state document of CoinMarketCap's API guard
+# is used in API mode only (test_a_mode_with_a_secret_calls_nothing_its_role_denies runs it).
 NOT_EXERCISED = {
-    ("IngestYahooFinanceRole", "s3:GetObject", "state/yahoo_finance.json"),
-    ("IngestYahooFinanceRole", "s3:PutObject", "state/yahoo_finance.json"),
-    ("IngestCoinMarketCapRole", "s3:GetObject", "state/coinmarketcap.json"),
-    ("IngestCoinMarketCapRole", "s3:PutObject", "state/coinmarketcap.json"),
+    ("IngestCoinMarketCapRole", "s3:GetObject", "state/coinmarketcap_api.json"),
+    ("IngestCoinMarketCapRole", "s3:PutObject", "state/coinmarketcap_api.json"),
 }
 # The process functions' failure paths, which a clean run never takes: a terminal error is quarantined
 # (pipeline.quarantine), a transient one backs the message's visibility off (pipeline.handlers.process).
@@ -191,3 +189,35 @@ def test_the_command_line_runs_the_artifacts_and_verify_reconciles(
         [sys.executable, "-m", "pipeline", "verify", *window], capture_output=True, text=True, env=env, check=False
     )
     assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
+
+
+# The modes a user can deploy beyond the defaults, each run from the artifacts with its secret in the local Secrets
+# Manager: the role must allow every call the mode makes (the state document of CoinMarketCap's API guard, the
+# secret read by its ARN; the simulated rates need no app id, so that mode reads none).
+SECRET_MODES = {
+    "coinmarketcap-api": ("coinmarketcap", "CmcApiKeySecretArn", "state/coinmarketcap_api.json", True),
+    "openexchangerates-app-id": ("openexchangerates", "OxrAppIdSecretArn", "state/openexchangerates.json", False),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(SECRET_MODES))
+def test_a_mode_with_a_secret_calls_nothing_its_role_denies(
+    mode: str, runtime_root_dir: Path, local_stack: LocalStack
+) -> None:
+    from pipeline import aws
+
+    source, parameter, state_key, reads_secret = SECRET_MODES[mode]
+    secrets = aws.client("secretsmanager", local_stack.settings())
+    arn = secrets.create_secret(Name=f"pipeline-{mode}", SecretString="k-local")["ARN"]
+    saved = dict(os.environ)
+    try:
+        report = run_artifacts(
+            local_stack, 2, START + timedelta(hours=1), sources=[source], parameters={**PARAMETERS, parameter: arn}
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    ingest = report.calls[f"ingest-{source}"]
+    assert (("secretsmanager:GetSecretValue", arn) in {(c.action, c.resource) for c in ingest}) is reads_secret
+    assert any(c.action == "s3:PutObject" and c.resource.endswith(state_key) for c in ingest)
+    assert [str(f) for f in report.missing] == []

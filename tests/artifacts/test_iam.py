@@ -1,15 +1,21 @@
 """The IAM check's own rules (calls to actions and ARNs, roles' statements both ways), and parliament's lint of
-every role's policies, with the template's options off and on."""
+every role's policies, with the template's options off and on; the state documents each source keeps, in each
+mode a user can deploy, against its ingest role."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from parliament import analyze_policy_string
 
+from pipeline import registry
 from pipeline.cloudformation.template import Template
 from pipeline.local.sandbox import iam
+from pipeline.settings import Settings
+from pipeline.state import MemoryState, S3State, Versioned
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pipeline-{}-AbCdEf"
 EVERY_OPTION = {
@@ -112,3 +118,83 @@ def test_lambdas_own_use_of_the_role_comes_from_the_template() -> None:
     assert ("logs:PutLogEvents", "Lambda: logs") in needs
     ingest = function_config(template, get_function("ingest-coinmarketcap"))
     assert any(c.action == "sqs:SendMessage" and "dead-letter" in c.why for c in iam.platform_needs(template, ingest))
+
+
+# -- the state documents the sources keep, in every mode a user can deploy -----------------------------------------
+class RecordingState(MemoryState):
+    """A state store that notes which documents a fetch read and wrote."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used: set[tuple[str, str]] = set()
+
+    def read(self, name: str) -> Versioned:
+        self.used.add(("s3:GetObject", name))
+        return super().read(name)
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        self.used.add(("s3:GetObject", name))
+        return super().get(name)
+
+    def put(self, name: str, value: dict[str, Any]) -> None:
+        self.used.add(("s3:PutObject", name))
+        super().put(name, value)
+
+    def put_if(self, name: str, value: dict[str, Any], version: str | None) -> str:
+        self.used.add(("s3:PutObject", name))
+        return super().put_if(name, value, version)
+
+
+AT = datetime(2026, 11, 3, 15, 0, tzinfo=UTC)  # a Tuesday, the market open: every source fetches
+# (source, the settings of the mode, the template's parameters of that mode)
+MODES = {
+    "yahoo_finance": ("yahoo_finance", {"universe_limit": 5}, {"UniverseLimit": "5"}),
+    "coinmarketcap-page": ("coinmarketcap", {}, {}),
+    "coinmarketcap-api": ("coinmarketcap", {"cmc_api_key": "k-1"}, {"CmcApiKeySecretArn": SECRET.format("cmc")}),
+    "openexchangerates": ("openexchangerates", {"oxr_app_id": "a-1"}, {"OxrAppIdSecretArn": SECRET.format("oxr")}),
+    "openexchangerates-rds": ("openexchangerates", {"oxr_app_id": "a-1"}, {"CreateSqlServer": "true"}),
+}
+INGEST_ROLES = {
+    "yahoo_finance": "IngestYahooFinanceRole",
+    "coinmarketcap": "IngestCoinMarketCapRole",
+    "openexchangerates": "IngestOpenExchangeRatesRole",
+}
+
+
+def state_calls(mode: str) -> tuple[str, list[iam.Call]]:
+    """(the source, the S3 permissions its fetch needed on its state documents in `mode`)."""
+    source, settings, _ = MODES[mode]
+    store = RecordingState()
+    registry.get(source).source().fetch(Settings(mode="simulated", **settings), AT, store)
+    keys = S3State(None, "market-data-local")
+    return source, [
+        iam.Call(action, f"arn:aws:s3:::market-data-local/{keys.key(name)}", f"{mode}: state {name}")
+        for action, name in sorted(store.used)
+    ]
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_every_state_document_a_source_keeps_is_granted_to_its_ingest_role(mode: str) -> None:
+    source, needed = state_calls(mode)
+    template = bound(**MODES[mode][2])
+    role = INGEST_ROLES[source]
+    missing = [
+        f for f in iam.check_role(source, role, iam.role_statements(template, role), needed) if f.kind == "missing"
+    ]
+    assert [str(f) for f in missing] == []
+
+
+def test_every_state_document_an_ingest_role_is_granted_is_one_its_source_keeps_in_some_mode() -> None:
+    used: dict[str, list[iam.Call]] = {}
+    for mode in MODES:
+        source, needed = state_calls(mode)
+        used.setdefault(source, []).extend(needed)
+    template = bound(**{k: v for _, _, parameters in MODES.values() for k, v in parameters.items()})
+    unused = [
+        str(f)
+        for source, role in INGEST_ROLES.items()
+        for f in iam.check_role(source, role, iam.role_statements(template, role), used[source])
+        if f.kind == "unused" and "/state/" in f.resource
+    ]
+    assert unused == []
+    assert {source for source, calls in used.items() if calls} == set(INGEST_ROLES)  # each keeps one

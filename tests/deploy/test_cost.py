@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,3 +160,72 @@ def test_the_artifacts_run_leaves_the_durations_the_bill_then_uses(tmp_path: Pat
     bill = compute(durations=durations)
     assert bill.durations_measured and bill.durations_ms["ingest-yahoo_finance"] == 320.0
     assert compute(durations={}).total > bill.total  # 20 s assumed for a Yahoo minute, 0.32 s measured
+
+
+def _line(bill: Any, service: str, starts: str = "") -> Any:
+    [line] = [line for line in bill.lines if line.service == service and line.item.startswith(starts)]
+    return line
+
+
+SOURCES = ("yahoo_finance", "coinmarketcap", "openexchangerates")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "ingests"),
+    [
+        ({}, 43_200),
+        ({"SchedulesEnabled": "true"}, 43_200),
+        ({"SchedulesEnabled": "false"}, 0),
+        ({"SchedulesEnabled": "false", "RedriveEnabled": "true"}, 0),
+        ({"SchedulesEnabled": "false", "YahooFinanceSchedule": "rate(5 minutes)"}, 0),
+    ],
+)
+def test_the_bill_follows_the_schedules_state(parameters: dict[str, str], ingests: int) -> None:
+    bill = compute(parameters, durations={})
+    assert {bill.invocations[f"ingest-{s}"] for s in SOURCES} == {ingests}
+    if ingests:
+        return
+    # nothing runs: no event, no process run, no redrive, no metric written, no secret read, no Snowflake load
+    assert set(bill.invocations.values()) == {0} and set(bill.raw_objects.values()) == {0}
+    assert _line(bill, "Lambda", "compute").quantity == 0 and _line(bill, "SNS").quantity == 0
+    assert _line(bill, "CloudWatch", "custom metrics").quantity == 0
+    assert _line(bill, "Secrets Manager").quantity == 0 and _line(bill, "KMS").quantity == 0
+    assert bill.snowflake["usd"] == 0
+    # what stays: the secrets stored, the event source mappings' idle polls, the alarms (freshness ones gone)
+    assert _line(bill, "Secrets Manager").usd > 0 and _line(bill, "SQS").quantity > 0
+    assert (
+        _line(bill, "CloudWatch", "alarms").quantity
+        == _line(compute(durations={}), "CloudWatch", "alarms").quantity - 3
+    )
+
+
+def test_the_metrics_the_yahoo_ingest_writes_are_billed_as_custom_metrics() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.deploy.cost import EMF_METRICS
+    from pipeline.sources import yahoo_metrics
+
+    # the names the ingest writes, for a minute with rows and for a minute that failed as a whole
+    payload = SimpleNamespace(stats={"requests": 3}, unfetched=[])
+    written = set(yahoo_metrics.figures(payload, [{"status": "success"}])) | set(yahoo_metrics.figures(payload, None))  # type: ignore[arg-type]
+    assert set(EMF_METRICS["yahoo_finance"]) == written
+    bill = compute(durations={})
+    filters = 3  # RawObjectsWritten, one dimension value per source
+    assert _line(bill, "CloudWatch", "custom metrics").quantity == filters + len(written)
+
+
+def test_kms_requests_follow_the_encrypted_topic_and_the_secrets(tmp_path: Path) -> None:
+    from pipeline.cloudformation.template import TEMPLATE_PATH, load_template
+    from pipeline.deploy.cost import DAYS, SECRET_REFRESH_SECONDS
+
+    bill = compute(durations={})
+    publishes = _line(bill, "SNS").quantity
+    secret_reads = 3 * DAYS * 24 * 3600 // SECRET_REFRESH_SECONDS
+    assert load_template(TEMPLATE_PATH)["Resources"]["EventTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert _line(bill, "KMS").quantity == publishes + secret_reads
+    # the same stack with an unencrypted topic: the secrets alone
+    body = load_template(TEMPLATE_PATH)
+    del body["Resources"]["EventTopic"]["Properties"]["KmsMasterKeyId"]
+    plain = tmp_path / "template.json"
+    plain.write_text(json.dumps(body))
+    assert _line(compute(durations={}, template_path=plain), "KMS").quantity == secret_reads

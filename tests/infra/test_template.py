@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import subprocess
 import sys
@@ -207,24 +208,79 @@ def test_a_redrive_function_logs_to_its_own_group_with_the_retention() -> None:
         }
 
 
+def _dead_letter_alarms() -> dict[str, dict[str, Any]]:
+    """{dead-letter queue: the properties of the alarm that watches it}."""
+    found = {}
+    for alarm in of_type("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        for query in props.get("Metrics", [props]):
+            metric = query.get("MetricStat", {}).get("Metric", query)
+            if metric.get("MetricName") == "ApproximateNumberOfMessagesVisible":
+                found[metric["Dimensions"][0]["Value"]["Fn::GetAtt"][0]] = props
+    return found
+
+
 def test_every_dead_letter_queue_has_an_alarm_that_notifies_the_alert_topic() -> None:
     dead_letter_queues = {
         lid for lid, q in of_type("AWS::SQS::Queue").items() if "DeadLetter" in lid
     }  # the three FIFO ones, the ingest one and the event delivery one
     assert len(dead_letter_queues) == len(SOURCES) + 2
-    watched = set()
-    for alarm in of_type("AWS::CloudWatch::Alarm").values():
-        props = alarm["Properties"]
-        if props.get("MetricName") != "ApproximateNumberOfMessagesVisible":
-            continue
-        assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
-        watched.add(props["Dimensions"][0]["Value"]["Fn::GetAtt"][0])
-    assert watched == dead_letter_queues
+    assert set(_dead_letter_alarms()) == dead_letter_queues
 
 
-def test_every_alarm_notifies_the_alert_topic() -> None:
+def _evaluate(expression: str, visible: list[float]) -> list[float]:
+    """The dead-letter alarms' expression over a series of one-minute maxima: the math functions it uses, as
+    CloudWatch defines them (FILL(m, 0): a missing point is 0; DIFF: each point minus the one before)."""
+    assert expression == "DIFF(FILL(visible, 0))", "teach this test the new expression"
+    filled = [0.0 if v is None else v for v in visible]
+    return [b - a for a, b in itertools.pairwise(filled)]
+
+
+@pytest.mark.parametrize(
+    ("visible", "alarms"),
+    [
+        # (messages visible minute by minute, the minutes that notify)
+        ([0, 1, 1, 1, 2, 2], [1, 4]),  # the second dead letter of the week notifies again
+        ([0, 3, 3, 0, 0, 1], [1, 5]),  # redriven away, then a new one
+        ([0, 0, 0, 0], []),
+        ([5, 5, 5, 4, 3], []),  # a backlog draining is not news
+        ([None, None, 1, 1], [2]),  # an idle queue publishes no metric: its first message still counts
+    ],
+)
+def test_a_dead_letter_alarm_notifies_on_each_new_dead_letter_and_is_ok_again_after(
+    visible: list[float], alarms: list[int]
+) -> None:
+    for queue, props in _dead_letter_alarms().items():
+        [result] = [q for q in props["Metrics"] if q.get("ReturnData")]
+        values = _evaluate(result["Expression"], visible)
+        assert (props["ComparisonOperator"], props["Threshold"], props["EvaluationPeriods"]) == (
+            "GreaterThanThreshold", 0, 1,
+        ), queue  # fmt: skip
+        # CloudWatch acts on a change of state: ALARM, then OK the minute after, then ALARM again
+        assert [i + 1 for i, v in enumerate(values) if v > 0] == alarms, queue
+        assert props["OKActions"] == props["AlarmActions"] == [{"Ref": "AlertTopic"}], queue
+
+
+def test_every_alarm_notifies_the_alert_topic_when_it_fires_and_when_it_is_ok_again() -> None:
     alarms = of_type("AWS::CloudWatch::Alarm")
-    assert alarms and all(a["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}] for a in alarms.values())
+    assert len(alarms) >= 37
+    for logical_id, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "AlertTopic"}], logical_id
+        assert props["OKActions"] == [{"Ref": "AlertTopic"}], logical_id
+
+
+@pytest.mark.parametrize(("schedules", "freshness_alarms"), [("true", 3), ("false", 0)])
+def test_freshness_alarms_exist_only_while_the_schedules_run(schedules: str, freshness_alarms: int) -> None:
+    template = Template(BODY, {"SchedulesEnabled": schedules})
+    present = [
+        lid
+        for lid, alarm in of_type("AWS::CloudWatch::Alarm").items()
+        if lid.endswith("FreshnessAlarm") and ("Condition" not in alarm or template.condition(alarm["Condition"]))
+    ]
+    assert len(present) == freshness_alarms
+    others = [a for lid, a in of_type("AWS::CloudWatch::Alarm").items() if not lid.endswith("FreshnessAlarm")]
+    assert all("Condition" not in a for a in others)  # dead letters and errors still alarm with schedules off
 
 
 def _alarm_metrics(props: dict[str, Any]) -> list[tuple[str, str]]:
@@ -274,9 +330,16 @@ def test_a_failed_ingest_minute_is_not_invoked_again_and_yahoo_runs_one_at_a_tim
             age,
             "$LATEST",
         )
+    # A new account (concurrency limit 10) cannot reserve any: nothing is reserved unless asked, and the
+    # state document's lease keeps the Yahoo runs one at a time (pipeline.sources.yahoo_budget)
     yahoo = RESOURCES["IngestYahooFinanceFunction"]["Properties"]["ReservedConcurrentExecutions"]
-    assert Template(BODY).resolve(yahoo) == 1
+    assert Template(BODY).resolve(yahoo) is NO_VALUE
     assert Template(BODY, {"YahooIngestReservedConcurrency": "0"}).resolve(yahoo) is NO_VALUE
+    assert Template(BODY, {"YahooIngestReservedConcurrency": "1"}).resolve(yahoo) == 1
+    reserved = [
+        lid for lid, f in of_type("AWS::Lambda::Function").items() if "ReservedConcurrentExecutions" in f["Properties"]
+    ]
+    assert reserved == ["IngestYahooFinanceFunction"]
 
 
 def test_undeliverable_events_go_to_a_fifo_dead_letter_queue_the_topic_may_send_to() -> None:
@@ -471,7 +534,10 @@ def test_an_ingest_role_reads_and_writes_only_its_own_source_objects_and_state(r
         for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
         if isinstance(resource, dict) and "Fn::Sub" in resource and "DataBucket.Arn}/" in resource["Fn::Sub"]
     ]
-    assert sorted(objects) == [f"${{DataBucket.Arn}}/raw/{source}/*", f"${{DataBucket.Arn}}/state/{source}.json"]
+    # The names of the state documents each source keeps (tests/artifacts/test_iam.py finds them by running each
+    # source's fetch in every mode and checks them against the role)
+    state = {"coinmarketcap": "coinmarketcap_api"}.get(source, source)
+    assert sorted(objects) == [f"${{DataBucket.Arn}}/raw/{source}/*", f"${{DataBucket.Arn}}/state/{state}.json"]
 
 
 def test_the_yahoo_ingest_alarms_watch_metrics_the_ingest_emits_in_the_stacks_namespace() -> None:
@@ -508,3 +574,81 @@ def _yahoo_payload() -> Any:
 
     at = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
     return YahooPayload(start=at, end=at, symbols=(), bars=pd.DataFrame(), stats={"requests": 0})
+
+
+S3_MINIMUM_TRANSITION_BYTES = 128 * 1024  # S3 moves no smaller object to another class (its default since 2024)
+
+
+def _lifecycle_rules(parameters: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    config = RESOURCES["DataBucket"]["Properties"]["LifecycleConfiguration"]
+    template = Template(BODY, parameters or {})
+    return [template.resolve(rule) for rule in config["Rules"]]
+
+
+def _applies(rule: dict[str, Any], key: str, size: int) -> bool:
+    """Whether a lifecycle rule (Prefix and ObjectSizeGreaterThan/LessThan, as CloudFormation spells them) selects
+    an object."""
+    if rule.get("Status") != "Enabled" or not key.startswith(rule.get("Prefix", "")):
+        return False
+    return int(rule.get("ObjectSizeGreaterThan", -1)) < size < int(rule.get("ObjectSizeLessThan", 2**63))
+
+
+def _effect(key: str, size: int, days: int) -> dict[str, Any]:
+    """What the bucket's rules do to an object of `size` bytes under `key`, `days` after it was written."""
+    rules = [r for r in _lifecycle_rules() if _applies(r, key, size)]
+    config = RESOURCES["DataBucket"]["Properties"]["LifecycleConfiguration"]
+    minimum = {"all_storage_classes_128K": S3_MINIMUM_TRANSITION_BYTES, "varies_by_storage_class": 0}[
+        config.get("TransitionDefaultMinimumObjectSize", "all_storage_classes_128K")
+    ]
+    classes = [
+        t["StorageClass"]
+        for r in rules
+        for t in r.get("Transitions", [])
+        if int(t["TransitionInDays"]) <= days and size >= minimum
+    ]
+    expired = any(int(r["ExpirationInDays"]) <= days for r in rules if "ExpirationInDays" in r)
+    noncurrent = [
+        int(r["NoncurrentVersionExpiration"]["NoncurrentDays"]) for r in rules if "NoncurrentVersionExpiration" in r
+    ]
+    return {
+        "class": classes[-1] if classes else "STANDARD",
+        "expired": expired,
+        "noncurrent_days": min(noncurrent, default=None),
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "size", "days", "storage_class", "expired"),
+    [
+        ("raw/yahoo_finance/2026/11/03/1500.csv", 60_000, 31, "STANDARD", False),  # a minute's CSV is small
+        ("raw/yahoo_finance/2026/11/03/1500.csv", 200_000, 31, "STANDARD_IA", False),
+        ("raw/yahoo_finance/2026/11/03/1500.csv", 200_000, 29, "STANDARD", False),
+        ("raw/coinmarketcap/2026/11/03/1500.csv", 3_000, 365, "STANDARD", True),  # small ones expire too
+        ("raw/openexchangerates/2026/11/03/1500.csv", 300_000, 366, "STANDARD_IA", True),
+        ("state/yahoo_finance.json", 5_000, 400, "STANDARD", False),
+        ("processed/coinmarketcap/2026/11/03/1500.parquet", 10_000, 400, "STANDARD", False),
+    ],
+)
+def test_the_lifecycle_moves_and_expires_what_the_docs_say(
+    key: str, size: int, days: int, storage_class: str, expired: bool
+) -> None:
+    effect = _effect(key, size, days)
+    assert (effect["class"], effect["expired"]) == (storage_class, expired)
+
+
+@pytest.mark.parametrize(
+    "key", ["state/yahoo_finance.json", "state/coinmarketcap_api.json", "raw/x/2026/01/01/0000.csv", "quarantine/x/a"]
+)
+def test_every_prefix_keeps_a_replaced_version_a_week_only(key: str) -> None:
+    # state/ is rewritten every minute: the versioned bucket would keep 43,200 versions a month of each document
+    assert _effect(key, 1_000, 0)["noncurrent_days"] == 7
+
+
+def test_a_transition_never_names_objects_s3_would_not_move_and_incomplete_uploads_are_aborted() -> None:
+    rules = _lifecycle_rules()
+    for rule in rules:
+        if rule.get("Transitions"):
+            assert int(rule.get("ObjectSizeGreaterThan", 0)) >= S3_MINIMUM_TRANSITION_BYTES, rule["Id"]
+            assert "ExpirationInDays" not in rule, rule["Id"]  # else only large objects would ever expire
+    [abort] = [r for r in rules if "AbortIncompleteMultipartUpload" in r]
+    assert abort["Prefix"] == "" and int(abort["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]) <= 7

@@ -45,7 +45,7 @@ def main() -> None:
         try:
             report = run_artifacts(stack, MINUTES, DEFAULT_START, parameters={"UniverseLimit": UNIVERSE})
         finally:
-            servers.down(settings)
+            servers.down(settings, keep=False)
     data = report.as_dict()
     stamp = (root.root_dir() / root.STAMP).read_text(encoding="utf-8").split()
     lines = [

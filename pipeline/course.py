@@ -985,6 +985,6 @@ def refresh_notebooks(
                 written.append(path)
                 report(f"{path.name}: executed and written ({time.monotonic() - began:.0f} s)")
     finally:
-        servers.down(settings)
+        servers.down(settings, keep=False)
         shutil.rmtree(local_dir, ignore_errors=True)
     return written

@@ -29,7 +29,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     try:
         yield stack
     finally:
-        local_stack_module.down(settings)
+        local_stack_module.down(settings, keep=False)
 
 
 @pytest.fixture

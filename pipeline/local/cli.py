@@ -66,28 +66,39 @@ def up(
     except (local_stack.LocalStackError, TemplateError) as exc:
         raise _fail(exc) from None
     if as_json:
-        extra = {"already_running": stack.already_running, "restarted": list(stack.restarted)}
+        kept = None if stack.kept is None else {"objects": stack.kept.objects, "messages": stack.kept.messages}
+        extra = {"already_running": stack.already_running, "restarted": list(stack.restarted), "restored": kept}
         print(json.dumps({**stack.describe(), **extra}, indent=2))
         return
     title = "local stack already running" if stack.already_running else "local stack started"
     if stack.restarted:
         title = f"local stack: {', '.join(stack.restarted)} started again, moto and its state kept"
     console.print(_table(stack, title))
+    if stack.kept is not None:
+        console.print(f"put back {stack.kept} kept by the last `local down`")
     if not stack.already_running and not stack.restarted:
         console.print(f"state: {stack.local_dir}/{local_stack.STATE_FILE}")
 
 
 @app.command()
-def down() -> None:
-    """Stop the servers `local up` started (only those) and remove the stack's state file."""
+def down(
+    discard: Annotated[
+        bool, typer.Option("--discard", help="Drop what moto holds (bucket, queues) instead of keeping it for `up`.")
+    ] = False,
+) -> None:
+    """Stop the servers `local up` started (only those), keeping what moto holds for the next `local up`."""
     try:
-        stack = local_stack.down(Settings())
+        stack = local_stack.down(Settings(), keep=not discard)
     except local_stack.LocalStackError as exc:
         raise _fail(exc) from None
     if stack is None:
         console.print("no local stack is recorded: nothing to stop")
-    else:
-        console.print(f"stopped moto (pid {stack.moto.pid}) and fakesnow (pid {stack.fakesnow.pid})")
+        return
+    console.print(f"stopped moto (pid {stack.moto.pid}) and fakesnow (pid {stack.fakesnow.pid})")
+    if stack.kept is not None:
+        console.print(f"kept {stack.kept} for the next `local up` (the sinks keep their rows in {stack.local_dir})")
+    elif discard:
+        console.print("discarded the bucket and the queues; the sinks keep their rows until `make clean`")
 
 
 def _running() -> local_stack.LocalStack:

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +32,7 @@ from pipeline.cloudformation.template import TEMPLATE_PATH, Template, TemplateEr
 from pipeline.cloudformation.topology import LOCAL_CREDENTIALS, Topology, build_topology
 from pipeline.constants import Env
 from pipeline.errors import PipelineError
+from pipeline.local import snapshot
 from pipeline.settings import Settings
 
 STATE_FILE: Final = "stack.json"
@@ -105,6 +107,8 @@ class LocalStack:
     already_running: bool = field(default=False, compare=False)
     # The servers `up` found dead and started again, keeping the other one and its state (not saved).
     restarted: tuple[str, ...] = field(default=(), compare=False)
+    # What `up` put back from the snapshot the last `down` kept, or what `down` kept (not saved).
+    kept: snapshot.Kept | None = field(default=None, compare=False)
     # Settings fields this process sets on top of the stack's own (`demo.use_stack`; not saved): defaults that the
     # environment may override, then the caller's overrides.
     defaults: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -265,8 +269,24 @@ def up(
                 raise LocalStackError(f"cannot build the topology from {template_path}: {exc}") from exc
             raise
         stack = _new_stack(settings, local_dir, moto, fakesnow, topology)
+        try:
+            stack.kept = snapshot.restore(local_dir, **_snapshot_args(stack))
+        except Exception as exc:
+            for process in (moto, fakesnow):
+                _stop(process)
+            raise LocalStackError(
+                f"cannot put back what the last `local down` kept in {local_dir / snapshot.SNAPSHOT_DIR} ({exc}): "
+                f"fix the cause and run `python -m pipeline local up` again, or `python -m pipeline local down "
+                f"--discard` to start empty"
+            ) from exc
         _write_state(local_dir, stack)
         return stack
+
+
+def _snapshot_args(stack: LocalStack) -> dict[str, Any]:
+    queues = {f"queue:{k}": v for k, v in stack.queues.items()}
+    queues.update({f"dead-letter:{k}": v for k, v in stack.dead_letter_queues.items()})
+    return {"endpoint_url": stack.aws_endpoint_url, "region": stack.region, "bucket": stack.bucket, "queues": queues}
 
 
 def _moto_alive(stack: LocalStack) -> bool:
@@ -354,13 +374,30 @@ def _new_stack(
     )
 
 
-def down(settings: Settings | None = None) -> LocalStack | None:
-    """Stop the processes `up` started (only those) and remove the state; the stack that was stopped, if any."""
+def down(settings: Settings | None = None, *, keep: bool = True) -> LocalStack | None:
+    """Stop the processes `up` started (only those) and remove the state; the stack that was stopped, if any.
+
+    With `keep` (the default), what moto holds in memory (the bucket's objects, the queues' messages) is first
+    copied to `<local_dir>/moto-snapshot/` for the next `up` to put back (`stack.kept` says how much); without it,
+    that and any earlier copy are dropped. A moto that no longer answers has nothing left to copy.
+    """
     local_dir = _local_dir(settings or Settings())
     with _locked(local_dir):
         stack = _read_state(local_dir)
         if stack is None:
+            if not keep:
+                shutil.rmtree(local_dir / snapshot.SNAPSHOT_DIR, ignore_errors=True)
             return None
+        if keep and _moto_alive(stack):
+            try:
+                stack.kept = snapshot.save(local_dir, **_snapshot_args(stack))
+            except Exception as exc:
+                raise LocalStackError(
+                    f"cannot keep what moto holds before stopping it ({exc}): the stack is still running; "
+                    "fix the cause, or stop it and lose that state with `python -m pipeline local down --discard`"
+                ) from exc
+        elif not keep:
+            shutil.rmtree(local_dir / snapshot.SNAPSHOT_DIR, ignore_errors=True)
         _stop_recorded(stack)
         _state_path(local_dir).unlink(missing_ok=True)
         return stack

@@ -72,7 +72,7 @@ def _number_text(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
     if isinstance(value, str):
-        text = value.strip()
+        text = value.strip(" ")
         if not _NUMBER.fullmatch(text):
             raise ValueError("not a finite decimal number")
         return text
@@ -127,8 +127,10 @@ CoinId = Annotated[int, BeforeValidator(_integral), Field(ge=1, le=INT64_MAX)]
 
 def _instant(value: Any) -> datetime:
     """A UTC datetime from a datetime or ISO-8601 text (not a bare number), between EARLIEST and LATEST."""
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip(" ")):
         raise ValueError("a bare number is not an ISO-8601 time")
+    if isinstance(value, str) and value != value.strip(" ").strip():
+        raise ValueError("has a control character or a line break around the time")
     if not isinstance(value, str | datetime):
         raise ValueError("not an ISO-8601 time")
     try:
@@ -172,13 +174,14 @@ def _currency(value: str) -> str:
 
 
 def _text(value: Any) -> Any:
+    """Text, checked before the spaces around it are stripped (a tab or a line break is never stripped away)."""
     if not isinstance(value, str):  # a number is not a name: no str(42) behind the row's back
         raise ValueError("not text")
-    return value
+    return _printable(value)
 
 
-Symbol = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=32), AfterValidator(_printable)]
-Name = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=200), AfterValidator(_printable)]
+Symbol = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=32)]
+Name = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=200)]
 Currency = Annotated[str, BeforeValidator(_text), AfterValidator(_currency)]
 
 

@@ -233,7 +233,7 @@ def parse(
 
     sid = check_source(source)
     rows = parse_file(sid, file, scheduled_at=_time(at, "at"))
-    sys.stdout.write(rows_to_csv(sid, rows).decode())
+    sys.stdout.write(rows_to_csv(sid, rows, for_people=True).decode())  # cells a spreadsheet would run: quoted
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -37,8 +38,27 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def rows_to_csv(source: SourceId, rows: Iterable[Mapping[str, Any]]) -> bytes:
-    """UTF-8 CSV with a header: the contract columns first, in order, then any extra columns the rows carry."""
+# What makes a spreadsheet read a cell as a formula (also in their full-width forms), and what keeps it a number.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+def spreadsheet_cell(text: str) -> str:
+    """A cell a spreadsheet shows as the text it is: one that would start a formula gets a leading apostrophe.
+
+    Only for CSV written for people (`pipeline parse`): the raw layer keeps every value as it came. A number
+    (`-0.5`, `+3`, `-1e-05`) is left alone, so negative changes stay numbers.
+    """
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def rows_to_csv(source: SourceId, rows: Iterable[Mapping[str, Any]], *, for_people: bool = False) -> bytes:
+    """UTF-8 CSV with a header: the contract columns first, in order, then any extra columns the rows carry.
+
+    `for_people` neutralises the cells a spreadsheet would execute (`spreadsheet_cell`); the raw layer never does.
+    """
     rows = list(rows)
     columns = list(registry.get(source).raw_columns)
     for row in rows:
@@ -47,7 +67,8 @@ def rows_to_csv(source: SourceId, rows: Iterable[Mapping[str, Any]]) -> bytes:
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in columns})
+        cells = {k: _cell(row.get(k)) for k in columns}
+        writer.writerow({k: spreadsheet_cell(v) for k, v in cells.items()} if for_people else cells)
     return buffer.getvalue().encode("utf-8")
 
 

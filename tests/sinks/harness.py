@@ -57,6 +57,11 @@ class Harness:
         raise NotImplementedError
 
 
+def currency_code(i: int) -> str:
+    """The i-th three-letter code after AAA (AAB, AAC, ...): a rate's currency is three uppercase letters."""
+    return "".join(chr(65 + (i // 26**k) % 26) for k in (2, 1, 0))
+
+
 def names(n: int, first: str) -> list[str]:
     return [first if i == 0 else f"S{i:04d}" for i in range(n)]
 
@@ -128,7 +133,7 @@ class SqlServerHarness(Harness):
         return SqlServerSink.from_settings(self.settings)
 
     def rows(self, n: int, *, first: str = "AAA", price: float = 100.0) -> list[Rate]:
-        currencies = [first if i == 0 else f"C{i:03d}" for i in range(n)]
+        currencies = [first if i == 0 else currency_code(i) for i in range(n)]
         return [Rate(base="USD", currency=c, rate=price + i, rate_ts=T0) for i, c in enumerate(currencies)]
 
     def bad_row(self) -> Rate:

@@ -55,9 +55,7 @@ def _clients(endpoint_url: str, region: str) -> tuple[Any, Any]:
     return session.client("s3", endpoint_url=endpoint_url), session.client("sqs", endpoint_url=endpoint_url)
 
 
-def save(
-    local_dir: Path, *, endpoint_url: str, region: str, bucket: str, queues: dict[str, str]
-) -> Kept:
+def save(local_dir: Path, *, endpoint_url: str, region: str, bucket: str, queues: dict[str, str]) -> Kept:
     """Copy the bucket's current objects and every queue's waiting messages to `<local_dir>/moto-snapshot/`.
 
     `queues` maps a name to its URL (queues and dead-letter queues alike). The messages are received and deleted

@@ -2,8 +2,9 @@
 processes, with the pipeline's topology created on moto from the CloudFormation template.
 
 Everything `up` starts is recorded in `<local_dir>/stack.json` (pids, ports, endpoints, names); `down` stops those
-processes, and only those, and removes the record. The rest of the project reaches the stack through
-`status(settings).env()` or `.settings()`.
+processes, and only those, and removes the record. What moto holds in memory is kept across `down` and `up`
+(`pipeline.local.snapshot`); a fakesnow that died is started again alone, moto untouched. The rest of the project
+reaches the stack through `status(settings).env()` or `.settings()`.
 """
 
 from __future__ import annotations

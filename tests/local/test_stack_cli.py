@@ -94,7 +94,7 @@ def test_up_twice_is_idempotent_and_down_stops_the_servers(tmp_path: Path) -> No
             "error: the local stack is not running: start it with `python -m pipeline local up`"
         ]
     finally:
-        local_stack_module.down(Settings(local_dir=tmp_path))
+        local_stack_module.down(Settings(local_dir=tmp_path), keep=False)
 
 
 def test_up_on_a_port_in_use_fails_in_one_line(tmp_path: Path) -> None:
@@ -223,7 +223,7 @@ def test_up_after_fakesnow_died_starts_only_fakesnow_and_moto_keeps_its_objects_
         assert len(sqs.receive_message(QueueUrl=queue).get("Messages", [])) == 1
         assert _local(tmp_path, "status").returncode == 0
     finally:
-        local_stack_module.down(Settings(local_dir=tmp_path))
+        local_stack_module.down(Settings(local_dir=tmp_path), keep=False)
 
 
 def test_status_after_moto_died_says_its_state_is_gone_and_what_to_type(tmp_path: Path) -> None:
@@ -240,4 +240,77 @@ def test_status_after_moto_died_says_its_state_is_gone_and_what_to_type(tmp_path
             "(the sinks keep their rows)"
         ]
     finally:
-        local_stack_module.down(Settings(local_dir=tmp_path))
+        local_stack_module.down(Settings(local_dir=tmp_path), keep=False)
+
+
+def _pipeline(local_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPELINE_", "AWS_"))}
+    env["PIPELINE_LOCAL_DIR"] = str(local_dir)
+    env["PIPELINE_UNIVERSE_LIMIT"] = "5"
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _objects(s3, bucket: str) -> dict[str, tuple[bytes, str]]:
+    found: dict[str, tuple[bytes, str]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            got = s3.get_object(Bucket=bucket, Key=item["Key"])
+            found[item["Key"]] = (got["Body"].read(), got["ETag"])
+    return found
+
+
+def _bodies(sqs, url: str) -> list[tuple[str, str | None]]:
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0)
+    return [(m["Body"], m["Attributes"].get("MessageGroupId")) for m in got.get("Messages", [])]
+
+
+def test_down_then_up_keeps_the_bucket_the_queues_and_the_dead_letters(tmp_path: Path) -> None:
+    import boto3
+
+    from pipeline.cloudformation.topology import LOCAL_CREDENTIALS
+
+    # GIVEN a stack that ran two minutes of the pipeline, with a message waiting in a queue and one dead-lettered
+    started = json.loads(_local(tmp_path, "up", "--json").stdout)
+    try:
+        ran = _pipeline(tmp_path, "run", "--minutes", "2", "--json")
+        assert ran.returncode == 0, ran.stderr
+        session = boto3.session.Session(LOCAL_CREDENTIALS, LOCAL_CREDENTIALS, region_name=started["region"])
+        s3 = session.client("s3", endpoint_url=started["aws_endpoint_url"])
+        sqs = session.client("sqs", endpoint_url=started["aws_endpoint_url"])
+        queue, dead = started["queues"]["openexchangerates"], started["dead_letter_queues"]["coinmarketcap"]
+        for n in (1, 2):
+            sqs.send_message(QueueUrl=queue, MessageBody=f"waiting {n}", MessageGroupId="openexchangerates",
+                             MessageDeduplicationId=f"w{n}")  # fmt: skip
+        sqs.send_message(QueueUrl=dead, MessageBody="dead", MessageGroupId="coinmarketcap", MessageDeduplicationId="d")
+        before = _objects(s3, started["bucket"])
+        assert any(k.startswith("raw/") for k in before) and any(k.startswith("state/") for k in before)
+
+        # WHEN the stack is stopped and started again
+        down = _local(tmp_path, "down")
+        assert down.returncode == 0, down.stderr
+        assert f"kept {len(before)} object(s) and 3 queued message(s)" in down.stdout
+        up = _local(tmp_path, "up", "--json")
+        assert up.returncode == 0, up.stderr
+        again = json.loads(up.stdout)
+
+        # THEN every object is back byte for byte (same ETag: event deduplication ids are made of it), the messages
+        # are back in their queues in order, and verify still finds every raw row in its sink
+        assert again["restored"] == {"objects": len(before), "messages": 3}
+        s3 = session.client("s3", endpoint_url=again["aws_endpoint_url"])
+        sqs = session.client("sqs", endpoint_url=again["aws_endpoint_url"])
+        assert _objects(s3, again["bucket"]) == before
+        assert _bodies(sqs, again["queues"]["openexchangerates"]) == [
+            ("waiting 1", "openexchangerates"), ("waiting 2", "openexchangerates"),
+        ]  # fmt: skip
+        assert _bodies(sqs, again["dead_letter_queues"]["coinmarketcap"]) == [("dead", "coinmarketcap")]
+        verified = _pipeline(tmp_path, "verify")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+
+        # AND a second up (nothing stopped in between) puts nothing back twice
+        assert json.loads(_local(tmp_path, "up", "--json").stdout)["already_running"] is True
+        _local(tmp_path, "down", "--discard")
+        assert json.loads(_local(tmp_path, "up", "--json").stdout)["restored"] is None
+    finally:
+        local_stack_module.down(Settings(local_dir=tmp_path), keep=False)

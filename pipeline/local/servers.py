@@ -319,7 +319,7 @@ def _start_fakesnow(local_dir: Path, port: int) -> ServerProcess:
     (local_dir / SNOWFLAKE_DIR).mkdir(parents=True, exist_ok=True)
     return _start(
         "fakesnow",
-        [sys.executable, "-m", "fakesnow", "-s", "-p", str(port), "--host", HOST],
+        [sys.executable, "-m", "pipeline.local.fakesnow_server", "--port", str(port), "--host", HOST],
         port,
         local_dir / LOG_DIR / "fakesnow.log",
         _FAKESNOW_MARKER,
@@ -484,6 +484,8 @@ def free_port() -> int:
 
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # as the servers bind: a port whose last connections wait out TIME_WAIT is free, one with a listener is not
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

@@ -39,7 +39,8 @@ def _wait(port: int, up: bool, timeout: float = 30) -> None:
 
 @dataclass
 class FakesnowServer:
-    """A fakesnow server in a subprocess; `stop()` and `start()` again on the same port (state is in files)."""
+    """The local stack's fakesnow server in a subprocess; `stop()` and `start()` again on the same port (state is in
+    files)."""
 
     log: Path
     port: int = field(default_factory=free_port)
@@ -48,7 +49,7 @@ class FakesnowServer:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "fakesnow", "-s", "-p", str(self.port), "--host", HOST],
+                [sys.executable, "-m", "pipeline.local.fakesnow_server", "--port", str(self.port), "--host", HOST],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -57,7 +58,7 @@ class FakesnowServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGINT)  # fakesnow shuts down on SIGINT
+        self.process.send_signal(signal.SIGINT)  # uvicorn shuts down on SIGINT
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

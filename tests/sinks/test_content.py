@@ -33,6 +33,9 @@ SCHEDULED = T0 + timedelta(minutes=1)
 BIG = "X" * (200 * 1024)  # over the csv module's default field limit of 128 KiB
 
 
+CURRENCIES = ("AUD", "CAD", "CHF", "EUR", "GBP", "JPY", "NOK", "SEK")
+
+
 def good_rows(source: str, n: int) -> list[dict[str, Any]]:
     """`n` success rows of a raw object as the ingest writes them (symbols S0000...)."""
     common = {"status": "success", "error": "", "scheduled_at": SCHEDULED.isoformat(),
@@ -44,7 +47,7 @@ def good_rows(source: str, n: int) -> list[dict[str, Any]]:
         return [{"rank": i + 1, "name": f"Coin {i}", "symbol": f"S{i:04d}", "price_usd": 10.0 + i,
                  "market_cap_usd": 1e9, "volume_24h_usd": 1e8, "circulating_supply": 1e7, **common}
                 for i in range(n)]  # fmt: skip
-    return [{"base": "USD", "currency": f"C{i:02d}", "rate": 1.5 + i, "rate_ts": T0.isoformat(), **common}
+    return [{"base": "USD", "currency": CURRENCIES[i], "rate": 1.5 + i, "rate_ts": T0.isoformat(), **common}
             for i in range(n)]  # fmt: skip
 
 
@@ -65,6 +68,7 @@ BAD = [
     ("sqlserver", "rate", "nan"),
     ("sqlserver", "currency", "E\x00R"),
     ("sqlserver", "currency", BIG),
+    ("sqlserver", "rate", "5e-324"),  # a subnormal double: SQL Server's FLOAT refuses it
     ("parquet", "rank", str(2**31)),  # over Parquet's int32
     ("parquet", "price_usd", "inf"),
     ("parquet", "price_usd", "nan"),
@@ -82,11 +86,11 @@ GOOD = [
     ("snowflake", "symbol", "BRK-B"),
     ("snowflake", "symbol", "Ä" * 32),
     ("sqlserver", "rate", "1.7976931348623157e308"),  # the largest finite FLOAT(53)
-    ("sqlserver", "rate", "5e-324"),
+    ("sqlserver", "rate", "2.2250738585072014e-308"),  # the smallest normal double
     ("sqlserver", "currency", "XAU"),
     ("parquet", "rank", str(2**31 - 1)),
     ("parquet", "market_cap_usd", "1.7976931348623157e308"),
-    ("parquet", "name", "Ωmega " + "x" * 1000),
+    ("parquet", "name", "Ωmega " + "x" * 194),  # 200 characters, the longest name a row holds
 ]
 
 SOURCE = {"snowflake": "yahoo_finance", "sqlserver": "openexchangerates", "parquet": "coinmarketcap"}

@@ -348,3 +348,34 @@ def test_a_session_left_open_is_named_in_the_sink_error(fakesnow_server, tmp_pat
         plain.close()
     harness.sink.load(harness.rows(2), harness.raw_key(1))  # the lock is gone with the session
     assert harness.count() == 2
+
+
+def test_a_statement_the_server_refuses_never_wedges_the_local_snowflake(fakesnow_server, tmp_path: Path):
+    # GIVEN a MERGE the server refuses for a value (a volume past NUMBER(38,0), sent past the sink's own checks, as
+    # a value they might miss would be): the failed statement's session is ended by the sink
+    from datetime import UTC, datetime
+
+    from pipeline.sinks.base import SinkRejected
+    from pipeline.sinks.snowflake.loader import batch_window, merge_sql, rows_document
+
+    harness = SnowflakeHarness(fakesnow_server, tmp_path)
+    sink = harness.sink
+    ts = datetime(2026, 11, 2, 14, 45, tzinfo=UTC)
+    bad = [("MSFT", ts, 1.0, 1.0, 1.0, 1.0, 10**41, harness.raw_key(0), ts)]
+
+    def merge(cur):
+        sink.ensure_table(cur)
+        sink.execute(cur, merge_sql(sink.table, batch_window(bad)), (rows_document(bad),))
+
+    with pytest.raises(SinkRejected, match="Failed to cast value to numerical"):
+        sink.run("could not load", merge)
+
+    # WHEN the next files load, on the same sink and on a new one (another Lambda), THEN both succeed: the
+    # refused statement's DuckDB connection was released with its session
+    sink.load(harness.rows(2), harness.raw_key(1))
+    other = SnowflakeSink.from_settings(harness.settings)
+    try:
+        other.load(harness.rows(1, first="QQQ"), harness.raw_key(2))
+    finally:
+        other.close()
+    assert harness.count() == 3

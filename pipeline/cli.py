@@ -71,9 +71,17 @@ def json_stdout(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
     once the work is over (also when it ends in an error or an exit code)."""
     out = sys.stdout
     documents: list[Any] = []
+    done = False
 
-    def emit(document: Any) -> None:
-        documents.append(document)
+    def write(document: Any) -> None:
+        out.write(json.dumps(document, indent=2, default=str) + "\n")
+        out.flush()
+
+    def emit(document: Any) -> None:  # written at once when the block is over already
+        if done:
+            write(document)
+        else:
+            documents.append(document)
 
     if not enabled:
         yield lambda document: print(json.dumps(document, indent=2, default=str))
@@ -91,9 +99,9 @@ def json_stdout(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
             sys.stderr.flush()
             os.dup2(saved, 1)
             os.close(saved)
+        done = True
         for document in documents:
-            out.write(json.dumps(document, indent=2, default=str) + "\n")
-        out.flush()
+            write(document)
 
 
 @contextlib.contextmanager

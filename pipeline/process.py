@@ -10,12 +10,13 @@ not answer (retried with back-off). An event is only an instruction to read one 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from pipeline import registry
-from pipeline.contracts import STATUS_SUCCESS, ContractError, Event, check_event
+from pipeline.contracts import STATUS_SUCCESS, ContractError, Event, check_event, iso, parse_raw_key, to_utc
 from pipeline.errors import TerminalError, TransientError, classify_botocore, one_line
 from pipeline.quarantine import RejectedRow
 from pipeline.raw import read_raw
@@ -69,13 +70,21 @@ def read_rows(s3: Any, bucket: str, key: str, source: str) -> list[dict[str, str
         raise ContractError(f"s3://{bucket}/{key}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
-def type_rows(source: str, rows: list[dict[str, str]]) -> tuple[list[Any], list[RejectedRow]]:
-    """(typed success rows, rejected success rows); line numbers count the header as line 1."""
-    typed, rejected = _typed_lines(source, rows)
+def type_rows(
+    source: str, rows: list[dict[str, str]], minute: datetime | None = None
+) -> tuple[list[Any], list[RejectedRow]]:
+    """(typed success rows, rejected success rows); line numbers count the header as line 1.
+
+    With `minute` (the scheduled minute of the raw key the rows were read from), a row whose own `scheduled_at` is
+    another minute is rejected: the raw object holds what one invocation fetched, never another minute's rows.
+    """
+    typed, rejected = _typed_lines(source, rows, minute)
     return [row for _, row in typed], rejected
 
 
-def _typed_lines(source: str, rows: list[dict[str, str]]) -> tuple[list[tuple[int, Any]], list[RejectedRow]]:
+def _typed_lines(
+    source: str, rows: list[dict[str, str]], minute: datetime | None = None
+) -> tuple[list[tuple[int, Any]], list[RejectedRow]]:
     model = registry.get(source).model()
     typed: list[tuple[int, Any]] = []
     rejected: list[RejectedRow] = []
@@ -83,17 +92,34 @@ def _typed_lines(source: str, rows: list[dict[str, str]]) -> tuple[list[tuple[in
         if row.get("status") != STATUS_SUCCESS:
             continue
         try:
-            typed.append((line, model.model_validate(row)))
+            typed_row = model.model_validate(row)
         except ValidationError as exc:
             rejected.append(RejectedRow(line, describe(exc), {k: v for k, v in row.items() if k}))
+            continue
+        if minute is not None and (why := _not_of_minute(row.get("scheduled_at"), minute)):
+            rejected.append(RejectedRow(line, why, {k: v for k, v in row.items() if k}))
+            continue
+        typed.append((line, typed_row))
     return typed, rejected
+
+
+def _not_of_minute(scheduled_at: str | None, minute: datetime) -> str | None:
+    """Why a row's `scheduled_at` is not its raw key's minute, or None when it is."""
+    try:
+        at = to_utc(scheduled_at or "")
+    except (ContractError, ValueError):
+        return f"scheduled_at: {scheduled_at!r} is not a time (its raw key's minute is {iso(minute)})"
+    if at != minute:
+        return f"scheduled_at: {scheduled_at!r} is not its raw key's minute {iso(minute)}"
+    return None
 
 
 def process_event(event: Event, *, s3: Any, sink: Sink) -> Processed:
     """Load one raw object's valid success rows; the invalid ones, and those whose values the sink's column types
     cannot hold (`Sink.refusals`), come back rejected, never loaded."""
     rows = read_rows(s3, event.bucket, event.key, event.source)
-    typed, rejected = _typed_lines(event.source, rows)
+    _, minute = parse_raw_key(event.key)
+    typed, rejected = _typed_lines(event.source, rows, minute)
     refusals = getattr(sink, "refusals", None)  # a sink without the check refuses a whole batch in `load`
     refused = refusals([row for _, row in typed]) if refusals is not None else {}
     for index, reason in refused.items():

@@ -283,13 +283,13 @@ def _read_minute(
     for line, row in enumerate(rows, start=2):  # line numbers as the process function quarantines them
         if row.get("status") != STATUS_SUCCESS:
             continue
+        if mark.covers(line):  # set aside by the process function (a value, its minute, or the sink refused it)
+            check.quarantined += 1
+            continue
         try:
             typed = model.model_validate(row)
         except ValidationError:
-            if mark.covers(line):
-                check.quarantined += 1
-            else:
-                invalid += 1
+            invalid += 1
             continue
         found.add(spec.stored_key(typed, key))
         if (t := spec.time_of(typed)) is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def local_env(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Setti
 
 @pytest.fixture
 def clean_stack(local_stack: LocalStack) -> LocalStack:
-    """The local stack with every queue and dead-letter queue purged and the bucket emptied (all versions).
+    """The local stack with every queue and dead-letter queue purged, the bucket emptied (all versions) and the
+    sinks emptied too (rows whose raw objects are gone would be "extra" to `verify`).
 
     FIFO deduplication ids are remembered for 5 minutes across a purge: use a new id in each test.
     """
@@ -64,7 +66,27 @@ def clean_stack(local_stack: LocalStack) -> LocalStack:
         ]
         if objects:
             s3.delete_objects(Bucket=local_stack.bucket, Delete={"Objects": objects, "Quiet": True})
+    _empty_sinks(local_stack)
     return local_stack
+
+
+def _empty_sinks(stack: LocalStack) -> None:
+    """Delete every row of the Snowflake and SQL Server sinks (the Parquet sink lives in the bucket)."""
+    import sqlalchemy
+
+    from pipeline.sinks.base import SinkError, SinkRejected
+    from pipeline.sinks.snowflake import query
+
+    settings = stack.settings()
+    with contextlib.suppress(SinkError, SinkRejected):  # no table yet: nothing loaded
+        query(f"DELETE FROM {settings.snowflake.table}", settings=settings)
+    engine = sqlalchemy.create_engine(stack.sqlserver_url)
+    try:
+        with engine.begin() as connection:
+            if sqlalchemy.inspect(connection).has_table(settings.sqlserver.table):
+                connection.execute(sqlalchemy.text(f"DELETE FROM {settings.sqlserver.table}"))
+    finally:
+        engine.dispose()
 
 
 def _drain(sqs, url: str) -> None:

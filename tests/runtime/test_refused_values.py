@@ -43,10 +43,16 @@ def corrupt(s3, bucket, key, changes):
     s3.put_object(Bucket=bucket, Key=key, Body=out.getvalue().encode())
 
 
+# A row whose scheduled_at is another minute than its raw key's (16:06 in the 16:05 object) is refused too.
 CASES = {
-    "openexchangerates": {(3, "rate"): "inf", (5, "rate"): "1e309", (7, "currency"): "EU\x00R"},
-    "yahoo_finance": {(2, "symbol"): "AA\x00PL", (3, "close"): "-inf", (4, "ts"): "2031-11-04T16:00:00Z"},
-}
+    "openexchangerates": {
+        (3, "rate"): "inf", (5, "rate"): "1e309", (7, "currency"): "EU\x00R", (9, "scheduled_at"): "2026-11-04T16:06Z",
+    },
+    "yahoo_finance": {
+        (2, "symbol"): "AA\x00PL", (3, "close"): "-inf", (4, "ts"): "2031-11-04T16:00:00Z",
+        (5, "scheduled_at"): "2026-11-04T16:06:00+00:00",
+    },
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("source", list(CASES))

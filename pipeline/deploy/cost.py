@@ -331,12 +331,12 @@ def compute(
         s3_put += written + (written if source != "coinmarketcap" else 2 * written)
     compaction = _compaction(template, ms)
     gb_seconds += compaction["gb_seconds"]
-    requests += compaction["runs"]
-    log_bytes += compaction["runs"] * LOG_BYTES_PER_INVOCATION
-    s3_get += compaction["gets"]
-    s3_put += compaction["lists_and_puts"]
+    requests += int(compaction["runs"])
+    log_bytes += int(compaction["runs"]) * LOG_BYTES_PER_INVOCATION
+    s3_get += int(compaction["gets"])
+    s3_put += int(compaction["lists_and_puts"])
     if compaction["runs"]:
-        bill.invocations["compact-coinmarketcap"] = compaction["runs"]
+        bill.invocations["compact-coinmarketcap"] = int(compaction["runs"])
     bill.assumptions += [
         f"a {DAYS}-day month; XNYS open {market_minutes('XNYS'):,} minutes (a twelfth of its "
         f"{_year_sessions('XNYS')[0]} sessions in {REFERENCE_YEAR}, early closes short); 24/7 sources "

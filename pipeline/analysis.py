@@ -12,6 +12,8 @@ the next one: Open Exchange Rates publishes at most once per refresh period, so 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -69,17 +71,16 @@ def load_bars(settings: Settings, start: datetime, end: datetime) -> pd.DataFram
 
 
 def load_coins(settings: Settings, start: datetime, end: datetime, s3: Any = None) -> pd.DataFrame:
-    """Coin snapshots of the scheduled minutes in [start, end] from the processed Parquet objects in S3."""
-    import pyarrow as pa
-
+    """Coin snapshots of the scheduled minutes in [start, end], in one call over the processed area: the window's
+    minute objects and compacted days alike, each minute once (`pipeline.sinks.s3parquet.dataset`)."""
     from pipeline import aws
-    from pipeline.sinks.s3parquet.loader import ParquetSink
+    from pipeline.sinks.s3parquet.dataset import ProcessedDataset
 
-    sink = ParquetSink.from_settings(settings, s3=s3 or aws.client("s3", settings))
-    tables = list(sink.tables(raw_key("coinmarketcap", start), raw_key("coinmarketcap", end)).values())
-    if not tables:
+    dataset = ProcessedDataset(s3 or aws.client("s3", settings), settings.bucket)
+    table = dataset.read(raw_key("coinmarketcap", start), raw_key("coinmarketcap", end))
+    if table is None:
         return pd.DataFrame(columns=COIN_COLUMNS)
-    frame = pa.concat_tables(tables, promote_options="default").to_pandas()  # objects from before coin_id too
+    frame = table.to_pandas()
     frame["scheduled_at"] = pd.to_datetime(frame["scheduled_at"], utc=True)
     return frame.sort_values(["scheduled_at", "rank"]).reset_index(drop=True)
 
@@ -113,6 +114,108 @@ def load_rates(
     frame["rate_ts"] = pd.to_datetime(frame["rate_ts"], utc=True)
     frame["rate"] = frame["rate"].astype(float)
     return frame
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Windows longer than a day: Snowflake computes what is plotted, only the result travels
+# ---------------------------------------------------------------------------------------------------------
+AGGREGATE_COLUMNS: Final = ["symbol", "start", "open", "high", "low", "close", "volume", "vwap", "bars"]
+_SYMBOL: Final = re.compile(r"[A-Z0-9][A-Z0-9.\-]{0,11}")
+MAX_SYMBOLS: Final = 503
+
+
+def _checked_symbols(symbols: Sequence[str] | None) -> list[str]:
+    if symbols is None:
+        return []
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    out = []
+    for symbol in symbols:
+        cleaned = str(symbol).strip().upper()
+        if not _SYMBOL.fullmatch(cleaned):
+            raise ValueError(f"not a stock symbol: {symbol!r} (letters, digits, '.' or '-', as in BRK-B)")
+        out.append(cleaned)
+    if len(out) > MAX_SYMBOLS:
+        raise ValueError(f"{len(out)} symbols: at most {MAX_SYMBOLS} (the universe), or None for all")
+    return list(dict.fromkeys(out))
+
+
+def _checked_every(every: str | int | timedelta) -> int:
+    """A bar length in whole minutes, 1 to 1440 (one UTC day)."""
+    try:
+        minutes = pd.Timedelta(every if not isinstance(every, int) else f"{every}min").total_seconds() / 60
+    except ValueError:
+        raise ValueError(f"not a bar length: {every!r} (e.g. '5min', '1h', '1D')") from None
+    if not float(minutes).is_integer() or not 1 <= minutes <= 1440:
+        raise ValueError(f"bar length {every!r}: whole minutes from 1 to 1440 (one day)")
+    return int(minutes)
+
+
+def _aggregate_sql(table: str, every: int, symbols: int) -> str:
+    """Bars of `every` minutes per symbol: first open, highest high, lowest low, last close, summed volume, VWAP
+    of the typical price (high + low + close) / 3; `ts` is the bar start, so is a bucket's `start` (UTC)."""
+    where = "TS BETWEEN ? AND ?" + (f" AND SYMBOL IN ({', '.join('?' * symbols)})" if symbols else "")
+    # the table is the sink's checked identifier, `every` an int, every value a bound parameter
+    return (
+        f"SELECT SYMBOL, TIME_SLICE(TS, {every:d}, 'MINUTE') AS BUCKET, MIN_BY(OPEN, TS), MAX(HIGH), MIN(LOW), "  # noqa: S608
+        "MAX_BY(CLOSE, TS), SUM(VOLUME), SUM((HIGH + LOW + CLOSE) / 3 * VOLUME) / NULLIF(SUM(VOLUME), 0), COUNT(*) "
+        f"FROM {table} WHERE {where} GROUP BY SYMBOL, BUCKET ORDER BY SYMBOL, BUCKET"
+    )
+
+
+def stock_bars(
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    every: str | int | timedelta = "1D",
+    symbols: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Stock bars resampled to `every` (whole minutes up to one day) in Snowflake, for bars starting in
+    [start, end], of the given symbols (None: all): one row per symbol and bar, `AGGREGATE_COLUMNS`.
+
+    Only the aggregates leave the warehouse: a month of daily bars of the universe is about 10,000 rows where the
+    1-minute bars are 4 million."""
+    from pipeline.sinks.snowflake.loader import SnowflakeSink
+
+    minutes, chosen = _checked_every(every), _checked_symbols(symbols)
+    sink = SnowflakeSink.from_settings(settings)
+    try:
+        with sink.session("could not aggregate the bars") as cursor:
+            if not sink.table_exists(cursor):
+                return pd.DataFrame(columns=AGGREGATE_COLUMNS)
+            cursor.execute(_aggregate_sql(sink.table, minutes, len(chosen)), (start, end, *chosen))
+            frame = pd.DataFrame(cursor.fetchall(), columns=AGGREGATE_COLUMNS)
+    finally:
+        sink.close()
+    frame["start"] = pd.to_datetime(frame["start"], utc=True)
+    for column in ("open", "high", "low", "close", "vwap"):
+        frame[column] = frame[column].astype(float)
+    frame["volume"] = frame["volume"].astype("int64")
+    frame["bars"] = frame["bars"].astype("int64")
+    return frame
+
+
+def stock_daily(
+    settings: Settings, start: datetime, end: datetime, symbols: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Daily aggregates (UTC days) of the stocks, computed in Snowflake: open, high, low, close, volume, VWAP."""
+    return stock_bars(settings, start, end, "1D", symbols)
+
+
+def stock_returns(
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    symbols: Sequence[str],
+    every: str | int | timedelta = "1D",
+) -> pd.DataFrame:
+    """Log returns of the closes of `every` bars of the chosen symbols (one column each, indexed by bar start),
+    the bars computed in Snowflake; the first bar of each symbol has no return."""
+    if not _checked_symbols(symbols):
+        raise ValueError("no symbols: returns are computed for the symbols chosen")
+    bars = stock_bars(settings, start, end, every, symbols)
+    closes = bars.pivot(index="start", columns="symbol", values="close").sort_index()
+    return np.log(closes).diff().iloc[1:]
 
 
 @dataclass

@@ -129,6 +129,11 @@ def redrive_period(path: Path | str = TEMPLATE_PATH) -> timedelta:
     return rate_period(str(load_template(path)["Parameters"]["RedriveSchedule"]["Default"]))
 
 
+def compaction_period(path: Path | str = TEMPLATE_PATH) -> timedelta:
+    """How often the template's compaction function runs by default (`CompactionSchedule`)."""
+    return rate_period(str(load_template(path)["Parameters"]["CompactionSchedule"]["Default"]))
+
+
 class Template:
     """A loaded template with parameter values bound: conditions, resources and intrinsic functions.
 

@@ -103,6 +103,10 @@ ASSUMED_DURATIONS_MS: Final[dict[str, float]] = {
     "redrive-yahoo_finance": 300,
     "redrive-coinmarketcap": 300,
     "redrive-openexchangerates": 300,
+    # The scheduled compaction: most runs list the processed area and find no finished day to merge; one run a
+    # day merges the day's 1,440 minute objects into one file (GETs in parallel, one PUT, DeleteObjects).
+    "compact-coinmarketcap": 300,
+    "compact-coinmarketcap:day": 30_000,
 }
 # Where `run --artifacts` leaves its measurements: {"functions": {"<function>": {"invocation_ms": ...}}}.
 DURATIONS_FILE: Final = PROJECT_ROOT / "reports" / "artifacts" / "durations.json"
@@ -261,6 +265,33 @@ def redrive_runs(template: Template, source: str) -> int:
     return schedule_minutes(str(template.resolve(props["ScheduleExpression"])))
 
 
+def _compaction(template: Template, ms: Mapping[str, float]) -> dict[str, float]:
+    """A month of the compaction function: its runs (while its rule is enabled), their GB-seconds and S3 requests."""
+    rule = next(
+        (
+            props
+            for _, resource in template.resources("AWS::Events::Rule")
+            for props in [resource.get("Properties", {})]
+            for target in props.get("Targets", [])
+            if isinstance(target.get("Arn"), dict)
+            and target["Arn"].get("Fn::GetAtt", [""])[0] == "CompactCoinMarketCapFunction"
+        ),
+        None,
+    )
+    if rule is None or template.resolve(rule.get("State", "ENABLED")) != "ENABLED":
+        return {"runs": 0, "gb_seconds": 0.0, "gets": 0, "lists_and_puts": 0}
+    runs = schedule_minutes(str(template.resolve(rule["ScheduleExpression"])))
+    gb = _memory_gb(template, "pipeline.handlers.compact.coinmarketcap")
+    seconds = (DAYS * ms["compact-coinmarketcap:day"] + (runs - DAYS) * ms["compact-coinmarketcap"]) / 1000
+    pages = -(-MINUTES_PER_DAY // 1000)  # a day's minute objects listed 1,000 a page, twice (merge, then delete)
+    return {
+        "runs": runs,
+        "gb_seconds": seconds * gb,
+        "gets": DAYS * MINUTES_PER_DAY,
+        "lists_and_puts": runs + DAYS * (2 * pages + 1),
+    }
+
+
 def _alarm_metrics(template: Template) -> int:
     count = 0
     for _, alarm in template.resources("AWS::CloudWatch::Alarm"):
@@ -329,6 +360,14 @@ def compute(
         # state; the process reads the raw object; the Parquet sink writes one object per raw object.
         s3_get += scheduled + 2 * written
         s3_put += written + (written if source != "coinmarketcap" else 2 * written)
+    compaction = _compaction(template, ms)
+    gb_seconds += compaction["gb_seconds"]
+    requests += int(compaction["runs"])
+    log_bytes += int(compaction["runs"]) * LOG_BYTES_PER_INVOCATION
+    s3_get += int(compaction["gets"])
+    s3_put += int(compaction["lists_and_puts"])
+    if compaction["runs"]:
+        bill.invocations["compact-coinmarketcap"] = int(compaction["runs"])
     emf = sum(len(names) for source, names in EMF_METRICS.items() if bill.invocations.get(f"ingest-{source}"))
     kms = _kms_requests(template, publishes, secrets) if any(bill.invocations.values()) else 0
     bill.assumptions += [
@@ -346,6 +385,9 @@ def compute(
         + ", ".join(f"{name} {value / 1000:g} s" for name, value in ms.items()),
         f"each SQS event source mapping long-polls with {ESM_POLLERS} connections every {LONG_POLL_SECONDS} s",
         "each redrive run finds its dead-letter queue empty (one SQS request); a redrive after an outage is extra",
+        "the compaction merges one day a day (its 1,440 minute objects read, one file written, the minute objects "
+        "deleted: DELETE is free); its other runs list and find nothing; the Glue table is free (Data Catalog "
+        "under 1M objects); Athena queries are extra, $5 per TB scanned (a month of snapshots is a few MB)",
         f"{LOG_BYTES_PER_INVOCATION} bytes of logs per invocation; events of {EVENT_BYTES} bytes",
         f"{secrets} secrets (live mode), each read every {SECRET_REFRESH_SECONDS // 60} min by one warm function",
         "one KMS request per event published to an encrypted topic and per secret read (an upper bound: AWS "
@@ -395,7 +437,9 @@ def compute(
     usd, after = _charge("kms_requests", kms / 10_000)
     bill.lines.append(Line("KMS", "requests (encrypted topic, secrets)", kms, "requests", usd, after))
     rules = sum(1 for _ in template.resources("AWS::Events::Rule"))
-    bill.lines.append(Line("EventBridge", "scheduled rules (ingest, redrive)", rules, "rules", 0.0, 0.0, "free"))
+    bill.lines.append(
+        Line("EventBridge", "scheduled rules (ingest, redrive, compaction)", rules, "rules", 0.0, 0.0, "free")
+    )
 
     bill.snowflake = snowflake_cost(warehouse, credit_price, bill.raw_objects.get("yahoo_finance", 0))
     return bill

@@ -1,5 +1,5 @@
-"""The pipeline's Lambda functions (an ingest, a process and a redrive function per source) and the dependencies
-each one needs.
+"""The pipeline's Lambda functions (an ingest, a process and a redrive function per source, and the compaction of
+the processed Parquet area) and the dependencies each one needs.
 
 Which extra of pyproject.toml a function needs is stated here once; what an extra contains is read from
 pyproject.toml itself, so adding a package to an extra adds it to every layer built from that extra.
@@ -23,11 +23,19 @@ from pipeline import registry
 from pipeline.constants import SourceId
 from pipeline.errors import PipelineError
 
-Kind = Literal["ingest", "process", "redrive"]
-KINDS: Final[tuple[Kind, ...]] = ("ingest", "process", "redrive")
+Kind = Literal["ingest", "process", "redrive", "compact"]
+KINDS: Final[tuple[Kind, ...]] = ("ingest", "process", "redrive", "compact")
+# The scheduled compaction of the processed Parquet area (`pipeline.handlers.compact`): only the sources whose sink
+# is that area have one; it reads and writes Parquet, so it shares its process function's layer too.
+COMPACTED_SOURCES: Final[tuple[SourceId, ...]] = ("coinmarketcap",)
 # The redrive function probes its source's sink, so it needs what the process function needs (and shares its
 # layer); the other kinds have their own extras in the registry.
-_EXTRAS_OF: Final[dict[Kind, str]] = {"ingest": "ingest", "process": "process", "redrive": "process"}
+_EXTRAS_OF: Final[dict[Kind, str]] = {
+    "ingest": "ingest",
+    "process": "process",
+    "redrive": "process",
+    "compact": "process",
+}
 
 # Distributions the Lambda Python runtimes already have on their path (/var/runtime) and that only the AWS
 # SDK needs. The runtime also ships python-dateutil, six and urllib3, but at versions AWS picks for its SDK;
@@ -81,6 +89,8 @@ class Function:
         """The package modules the handler imports on its first call (its source, or its sink)."""
         if self.kind == "ingest":
             return (registry.get(self.source).module,)
+        if self.kind == "compact":
+            return ("pipeline.sinks.s3parquet.dataset",)
         return (registry.get(self.source).sink_module,)
 
     def first_call_modules(self) -> tuple[str, ...]:
@@ -114,8 +124,14 @@ def deferred_imports(module: str) -> list[str]:
 
 
 def all_functions() -> tuple[Function, ...]:
-    """The pipeline's Lambda functions: an ingest, a process and a scheduled redrive function per declared source."""
-    return tuple(Function(kind, source) for kind in KINDS for source in registry.source_ids())
+    """The pipeline's Lambda functions: an ingest, a process and a scheduled redrive function per declared source,
+    and the scheduled compaction of each source whose sink is the processed Parquet area."""
+    return tuple(
+        Function(kind, source)
+        for kind in KINDS
+        for source in registry.source_ids()
+        if kind != "compact" or source in COMPACTED_SOURCES
+    )
 
 
 def get_function(name: str) -> Function:

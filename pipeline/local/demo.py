@@ -69,9 +69,10 @@ def local_runtime(
     ingest_handlers: Mapping[SourceId, Handler] | None = None,
     process_handlers: Mapping[SourceId, Handler] | None = None,
     redrive: Callable[[SourceId], int] | None = None,
+    compact_handlers: Mapping[SourceId, Handler] | None = None,
 ) -> LocalRuntime:
-    """The local runtime over the stack's queues for `sources` (`ingest_handlers`/`process_handlers`/`redrive`
-    replace the in-process handlers and redrive, as the artifacts run does)."""
+    """The local runtime over the stack's queues for `sources` (`ingest_handlers`/`process_handlers`/`redrive`/
+    `compact_handlers` replace the in-process handlers, redrive and compaction, as the artifacts run does)."""
     from pipeline.local.runtime import LocalRuntime
 
     return LocalRuntime(
@@ -83,6 +84,7 @@ def local_runtime(
         ingest_handlers=ingest_handlers,
         process_handlers=process_handlers,
         redrive=redrive,
+        compact_handlers=compact_handlers,
     )
 
 

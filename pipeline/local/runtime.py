@@ -14,7 +14,10 @@ It calls the same handler functions that Lambda calls, with Lambda-shaped events
   real timeout sent to moto is the longest SQS allows, so wall-clock time never releases it early);
 - the scheduled redrive (`pipeline.redrive.auto_redrive`, the redrive functions' code) runs on the template's
   `RedriveSchedule` (rate(5 minutes)): what reached a dead-letter queue goes back to its queue once its sink
-  answers a health probe.
+  answers a health probe;
+- the scheduled compaction (`pipeline.handlers.compact`, the compaction function) runs on the template's
+  `CompactionSchedule` (rate(1 hour)) when the run includes a source whose sink is the processed Parquet area:
+  each finished day's per-minute objects merged into one file.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.cloudformation.template import redrive_period
+from pipeline.cloudformation.template import compaction_period, redrive_period
 from pipeline.constants import SourceId
 from pipeline.contracts import Event, floor_minute, iso
 from pipeline.registry import source_ids
@@ -194,6 +197,8 @@ class LocalRuntime:
         process_handlers: Mapping[str, Handler] | None = None,
         redrive: Callable[[SourceId], int] | None = None,
         redrive_every: timedelta | None = None,
+        compact_handlers: Mapping[str, Handler] | None = None,
+        compact_every: timedelta | None = None,
     ) -> None:
         from pipeline.handlers import ingest, process
 
@@ -212,6 +217,13 @@ class LocalRuntime:
         self._last_redrive: datetime | None = None
         # The redrive functions' schedule: the template's RedriveSchedule unless a test sets its own.
         self.redrive_every = redrive_every if redrive_every is not None else redrive_period()
+        # The compaction functions' schedule: the template's CompactionSchedule unless a test sets its own.
+        self.compact_every = compact_every if compact_every is not None else compaction_period()
+        self.compact_handlers = (
+            dict(compact_handlers) if compact_handlers is not None else _compact_handlers(self.sources)
+        )
+        self._last_compaction: datetime | None = None
+        self.compactions: list[dict[str, Any]] = []  # what each compaction run merged (days with something to do)
         self.now: datetime | None = None  # the virtual time of the invocation in progress (faults read it)
         self._extended: dict[str, datetime] = {}  # receipt handle -> virtual time it becomes visible again
         self._in_flight: dict[str, SourceId] = {}  # receipt handles of a batch being handled -> their source
@@ -360,6 +372,25 @@ class LocalRuntime:
         finally:
             self.now = None
 
+    # -- the scheduled compaction ------------------------------------------------------------------------------
+    def scheduled_compaction(self, now: datetime) -> None:
+        """Every `compact_every` of virtual time: the compaction function, with the scheduled event of `now`."""
+        if not self.compact_handlers:
+            return
+        if self._last_compaction is not None and now - self._last_compaction < self.compact_every:
+            return
+        self._last_compaction = now
+        for source, handler in self.compact_handlers.items():
+            self.now = now
+            try:
+                result = handler(scheduled_event(source, now, self.region), None)
+            except Exception as exc:  # as in AWS: the run fails, its alarm fires, the next run does the work
+                self.stats[source].process_errors.append(f"compaction at {iso(now)}: {type(exc).__name__}: {exc}")
+                continue
+            finally:
+                self.now = None
+            self.compactions.extend(day for day in result.get("days", []))
+
     def _redrive(self, source: SourceId) -> int:
         from pipeline.handlers import clients
         from pipeline.redrive import auto_redrive
@@ -472,6 +503,7 @@ class LocalRuntime:
                 self.tick(now, [source])
                 self.poll(now + timedelta(seconds=59), [source])
             self.scheduled_redrive(now)
+            self.scheduled_compaction(now)
             if on_minute:
                 on_minute(i, now)
         self.settle(now + timedelta(minutes=1))
@@ -479,6 +511,13 @@ class LocalRuntime:
         for source, count in self.dead_letters().items():
             self.stats[source].dead_letters = count
         return report
+
+
+def _compact_handlers(sources: Iterable[SourceId]) -> dict[str, Handler]:
+    """The compaction entry points of the run's sources that have one (`pipeline.handlers.compact`)."""
+    from pipeline.handlers import compact
+
+    return {s: getattr(compact, s) for s in sources if s in compact.COMPACTED_SOURCES}
 
 
 def _rows_loaded(source: SourceId, bodies: Iterable[str]) -> int:

@@ -276,9 +276,9 @@ def test_each_function_family_installs_its_pyproject_extra_plus_the_base() -> No
     names = {r.split(">")[0].split("<")[0].split("=")[0].lower() for r in process_oxr}
     assert {"pydantic", "pydantic-settings", "aws-lambda-powertools", "sqlalchemy", "pymssql"} <= names
     assert "pyarrow" not in names and "yfinance" not in names
-    # nine functions (ingest, process, redrive per source), one layer per distinct extra set: six, as a redrive
-    # function needs its process function's
-    assert len(all_functions()) == 9 and len(layer_specs()) == len({f.extras for f in all_functions()}) == 6
+    # ten functions (ingest, process, redrive per source, the compaction), one layer per distinct extra set: six,
+    # as a redrive function and the compaction need their process function's
+    assert len(all_functions()) == 10 and len(layer_specs()) == len({f.extras for f in all_functions()}) == 6
     assert get_function("redrive-openexchangerates").layer_name == get_function("process-openexchangerates").layer_name
 
 

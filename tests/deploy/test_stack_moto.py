@@ -183,6 +183,7 @@ def test_the_deployed_stack_reads_back_its_topology(
     assert schedules == {
         **{f"{STACK}-ingest-{s}": ("rate(1 minute)", "ENABLED") for s in SOURCES},
         **{f"{STACK}-redrive-{s}": ("rate(5 minutes)", "ENABLED") for s in SOURCES},
+        f"{STACK}-compact-coinmarketcap": ("rate(1 hour)", "ENABLED"),
     }
 
     mappings = {row["queue"]: (row["function"], row["responses"]) for row in deployed.mappings()}

@@ -29,11 +29,12 @@ def of_type(kind: str) -> dict[str, dict[str, Any]]:
 
 def pipeline_functions() -> dict[str, dict[str, Any]]:
     """The nine functions of the flow: ingest, process and redrive per source (not the custom resource that creates
-    the RDS option's database)."""
+    the RDS option's database, nor the compaction of the processed area: tests/infra/test_compaction.py)."""
     return {
         lid: f
         for lid, f in of_type("AWS::Lambda::Function").items()
         if f["Properties"]["Handler"].startswith("pipeline.handlers.")
+        and not f["Properties"]["Handler"].startswith("pipeline.handlers.compact.")
     }
 
 
@@ -150,7 +151,8 @@ def test_each_source_has_a_redrive_rule_on_one_schedule_parameter_that_can_turn_
     rules = of_type("AWS::Events::Rule")
     redrive = {lid: h for lid, h in _rule_targets().items() if h.startswith("pipeline.handlers.redrive.")}
     assert sorted(h.rsplit(".", 1)[1] for h in redrive.values()) == sorted(SOURCES)
-    assert set(_rule_targets()) == {*redrive, *(lid for lid, h in _rule_targets().items() if ".ingest." in h)}
+    others = {lid for lid, h in _rule_targets().items() if ".ingest." in h or ".compact." in h}
+    assert set(_rule_targets()) == {*redrive, *others}
     assert BODY["Parameters"]["RedriveSchedule"]["Default"] == "rate(5 minutes)"
     for logical_id in redrive:
         props = rules[logical_id]["Properties"]
@@ -321,7 +323,11 @@ def test_a_failed_ingest_minute_is_not_invoked_again_and_yahoo_runs_one_at_a_tim
         for c in of_type("AWS::Lambda::EventInvokeConfig").values()
     }
     ingest = {lid for lid, f in of_type("AWS::Lambda::Function").items() if ".ingest." in f["Properties"]["Handler"]}
-    redrive = {lid for lid, f in of_type("AWS::Lambda::Function").items() if ".redrive." in f["Properties"]["Handler"]}
+    redrive = {
+        lid
+        for lid, f in of_type("AWS::Lambda::Function").items()
+        if ".redrive." in f["Properties"]["Handler"] or ".compact." in f["Properties"]["Handler"]
+    }
     assert set(configs) == ingest | redrive
     for function_id, props in configs.items():
         age = 60 if function_id in ingest else 300  # a redrive run is not retried either: the next one comes

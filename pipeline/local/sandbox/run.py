@@ -335,6 +335,7 @@ def run_artifacts(
             ingest_handlers=functions.handlers("ingest"),
             process_handlers=functions.handlers("process"),
             redrive=functions.redrive(),
+            compact_handlers=functions.handlers("compact"),
         )
         report = runtime.run(minutes, floor_minute(start or DEFAULT_START), speed=speed)
         return functions.report(report)

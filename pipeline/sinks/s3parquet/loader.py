@@ -165,13 +165,18 @@ class ParquetSink:
     def stored_rows(
         self, first_raw_key: str, last_raw_key: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[StoredRow]:
-        """The coins of every processed object derived from a raw key in [first_raw_key, last_raw_key].
+        """The coins of every raw key in [first_raw_key, last_raw_key], from its minute object or its day's
+        compacted file alike (`pipeline.sinks.s3parquet.dataset`: each minute once, its latest write).
 
-        The natural key is (processed object, symbol): each object is keyed 1:1 by its raw key.
+        The natural key is (processed object, symbol), the processed object derived 1:1 from the row's raw key.
         """
+        from pipeline.sinks.s3parquet.dataset import ProcessedDataset
+
+        table = ProcessedDataset(self.s3, self.config.bucket).read(first_raw_key, last_raw_key, columns=["symbol"])
+        if table is None:
+            return []
         return [
-            StoredRow((key, symbol), str(row_raw_key))
-            for key, table in self.tables(first_raw_key, last_raw_key).items()
+            StoredRow((processed_key(str(row_raw_key)), symbol), str(row_raw_key))
             for symbol, row_raw_key in zip(
                 table.column("symbol").to_pylist(), table.column("raw_key").to_pylist(), strict=True
             )

@@ -35,6 +35,42 @@ def after_fetch(when: datetime, fetched: datetime, what: str) -> str | None:
     return None
 
 
+def refused_by_model(source_id: SourceId, rows: list[RawRow]) -> list[RawRow]:
+    """The rows, each success row the row model refuses turned into an error row whose `error` names the field.
+
+    Every source builds its raw rows through this last step, so a parser never emits a success row that the
+    process function would quarantine: a value the parser read but the model refuses (a change of -101%, a
+    subnormal price, a control character in a symbol, a currency code of four letters) costs that instrument's
+    row in the raw layer, with the model's one line (`describe`), and the other rows stay success rows. Each
+    success row is checked as the process function will read it: through the raw CSV, as text. The refused row
+    keeps its values as they came (the raw layer keeps content); only its status and error change.
+    """
+    from pydantic import ValidationError
+
+    from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS
+    from pipeline.raw import csv_to_rows, rows_to_csv
+    from pipeline.registry import get
+    from pipeline.schemas import describe
+
+    model = get(source_id).model()
+    out: list[RawRow] = []
+    for row in rows:
+        if row.get("status") != STATUS_SUCCESS:
+            out.append(row)
+            continue
+        try:
+            (read,) = csv_to_rows(source_id, rows_to_csv(source_id, [row]))
+            model.model_validate(read)
+        except ValidationError as exc:
+            out.append({**row, "status": STATUS_ERROR, "error": describe(exc)})
+            continue
+        except ValueError as exc:  # a row the raw CSV cannot carry as one row (a ContractError)
+            out.append({**row, "status": STATUS_ERROR, "error": f"row: not one raw CSV row ({exc})"})
+            continue
+        out.append(row)
+    return out
+
+
 class SourceError(PipelineError):
     """An expected failure of a source, with a one-line message a person can act on."""
 
@@ -73,3 +109,6 @@ class Source(Protocol):
     def load_payload(self, path: Path) -> Any:
         """A saved payload (what `fetch` returns, as a file) for `pipeline parse`."""
         ...
+
+    # Optional: `saved_at(payload) -> datetime | None`, the scheduled minute a saved payload is of (None when it
+    # cannot tell); `pipeline parse` uses it when no `--at` is given.

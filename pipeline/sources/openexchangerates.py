@@ -60,7 +60,7 @@ from typing import Any, Literal, Protocol
 
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, to_utc
-from pipeline.errors import one_line
+from pipeline.errors import PipelineError, one_line
 from pipeline.settings import Settings
 from pipeline.sources.base import (
     NothingToIngest,
@@ -70,6 +70,7 @@ from pipeline.sources.base import (
     UpstreamRefused,
     after_fetch,
     fetch_time,
+    refused_by_model,
 )
 from pipeline.sources.numbers import NotANumber, json_number, shown
 from pipeline.state import MemoryState, StateConflict, StateStore
@@ -514,7 +515,7 @@ def parse_body(body: Any, *, scheduled_at: datetime, ingested_at: datetime) -> l
                 "status": STATUS_ERROR if problem else STATUS_SUCCESS, "error": problem or "", **tail,
             }
         )  # fmt: skip
-    return rows
+    return refused_by_model("openexchangerates", rows)
 
 
 def wall_clock() -> datetime:
@@ -551,6 +552,13 @@ class OpenExchangeRates:
 
     def parse(self, payload: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
         return parse_body(payload, scheduled_at=scheduled_at, ingested_at=ingested_at)
+
+    def saved_at(self, payload: Any) -> datetime | None:
+        """The minute of a saved body's own `timestamp` (None for a body without a usable one)."""
+        try:
+            return rates_time(payload)
+        except (PipelineError, AttributeError):
+            return None
 
     def load_payload(self, path: Path) -> dict[str, Any]:
         try:

@@ -75,6 +75,7 @@ from pipeline.sources.base import (
     UpstreamError,
     after_fetch,
     fetch_time,
+    refused_by_model,
 )
 from pipeline.sources.universe import universe
 from pipeline.sources.yahoo_budget import (
@@ -446,7 +447,7 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
                 "volume": None, "status": STATUS_ERROR, "error": reason, **tail,
             }
         )  # fmt: skip
-    return rows
+    return refused_by_model("yahoo_finance", rows)
 
 
 # ---------------------------------------------------------------------------------------------------- saved payloads
@@ -692,6 +693,10 @@ class YahooFinance:
 
     def load_payload(self, path: Path) -> YahooPayload:
         return load_chart(path)
+
+    def saved_at(self, payload: Any) -> datetime | None:
+        """A saved chart is of the minute after its last bar (the window's end)."""
+        return to_utc(payload.end) if isinstance(payload, YahooPayload) else None
 
 
 SOURCE = YahooFinance()

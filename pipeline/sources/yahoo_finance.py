@@ -495,8 +495,14 @@ def load_chart(path: Path, *, session_factory: Callable[..., Any] | None = None)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError):
         stamps = []
     if stamps:
-        start = datetime.fromtimestamp(min(stamps), UTC)
-        end = datetime.fromtimestamp(max(stamps), UTC) + timedelta(minutes=1)
+        try:
+            start = datetime.fromtimestamp(min(stamps), UTC)
+            end = datetime.fromtimestamp(max(stamps), UTC) + timedelta(minutes=1)
+        except (OverflowError, ValueError, OSError):
+            bad = next(t for t in (min(stamps), max(stamps)) if not _is_time(t))
+            raise PayloadError(
+                f"{path}: chart timestamp {bad} is not a time (epoch seconds between years 1 and 9999)"
+            ) from None
     else:
         end = floor_minute(datetime.now(UTC))
         start = end - timedelta(days=1)
@@ -519,9 +525,18 @@ def recorded_at(body: dict[str, Any]) -> datetime | None:
         last = int(meta["regularMarketTime"])
         regular = meta["currentTradingPeriod"]["regular"]
         opens, closes = int(regular["start"]), int(regular["end"])
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError):
         return None
-    return datetime.fromtimestamp(last, UTC) if opens <= last < closes else None
+    return datetime.fromtimestamp(last, UTC) if opens <= last < closes and _is_time(last) else None
+
+
+def _is_time(stamp: int) -> bool:
+    """Whether epoch seconds name a time a datetime can hold (and one minute after it)."""
+    try:
+        datetime.fromtimestamp(stamp, UTC) + timedelta(minutes=1)
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
 
 
 SIMULATED_FETCH_DELAY = timedelta(seconds=10)  # when a scheduled invocation reaches the twin after its minute

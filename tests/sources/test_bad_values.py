@@ -468,3 +468,27 @@ def test_every_success_row_of_a_parse_validates_as_the_process_function_reads_it
     for row in rows:
         if row["status"] == "success":
             model.model_validate(row)
+
+
+@pytest.mark.parametrize("stamp", [10**15, -(10**15), 10**20, 253402300800, -62135596801])
+def test_a_chart_timestamp_that_is_no_time_is_one_line_and_exit_1(tmp_path, chart, stamp):
+    body = chart("AAPL", YAHOO_FIRST, [226.1, 226.2, 226.3])
+    body["chart"]["result"][0]["timestamp"][1] = stamp
+    path = tmp_path / "chart_AAPL_1m.json"
+    path.write_text(json.dumps(body))
+    with pytest.raises(PayloadError) as caught:  # what the command prints as one line, exit 1
+        cli_parse("yahoo_finance", path, YAHOO_AT)
+    assert (
+        str(caught.value) == f"{path}: chart timestamp {stamp} is not a time (epoch seconds between years 1 and 9999)"
+    )
+
+
+@pytest.mark.parametrize("written", [lambda t: t, float, lambda t: t + 0.0])
+def test_chart_timestamps_written_other_ways_are_read(tmp_path, chart, written):
+    body = chart("AAPL", YAHOO_FIRST, [226.1, 226.2, 226.3])
+    result = body["chart"]["result"][0]
+    result["timestamp"] = [written(t) for t in result["timestamp"]]
+    path = tmp_path / "chart_AAPL_1m.json"
+    path.write_text(json.dumps(body))
+    rows = cli_parse("yahoo_finance", path, YAHOO_AT)
+    assert [r["ts"][11:16] for r in rows if r["status"] == "success"][:2] == ["14:00", "14:01"]

@@ -7,7 +7,15 @@ from importlib import import_module
 from pathlib import Path
 
 from pipeline.contracts import check_source, floor_minute
-from pipeline.sources.base import NothingToIngest, PayloadError, Source, SourceError, UpstreamError, UpstreamRefused
+from pipeline.sources.base import (
+    NothingToIngest,
+    PayloadError,
+    Source,
+    SourceError,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamRefused,
+)
 
 __all__ = [
     "NothingToIngest",
@@ -15,6 +23,7 @@ __all__ = [
     "Source",
     "SourceError",
     "UpstreamError",
+    "UpstreamFailure",
     "UpstreamRefused",
     "get_source",
     "parse_file",
@@ -57,7 +66,7 @@ def parse_file(
         return source.parse(payload, scheduled_at=at, ingested_at=ingested_at or now)
     except PayloadError:
         raise
-    except UpstreamError as exc:
+    except UpstreamFailure as exc:
         raise PayloadError(f"{path}: the saved body is an error answer: {exc}") from exc
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise PayloadError(f"{path}: not a {source_id} payload ({type(exc).__name__}: {exc})") from exc

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pipeline.constants import SourceId
 from pipeline.contracts import iso, to_utc
-from pipeline.errors import Kind, PipelineError, TerminalError, TransientError
+from pipeline.errors import PipelineError, TerminalError, TransientError
 from pipeline.settings import Settings
 from pipeline.state import StateStore
 
@@ -79,14 +79,17 @@ class PayloadError(TerminalError, SourceError):
     """A payload that cannot be turned into raw rows (a changed page layout, a malformed body)."""
 
 
-class UpstreamError(TransientError, SourceError):
+class UpstreamFailure(SourceError):
+    """The service answered with an error, or not at all. Never raised itself: each failure is one of the two
+    kinds below, by class; catch this to handle either."""
+
+
+class UpstreamError(TransientError, UpstreamFailure):
     """The service could not answer now (an HTTP error, a rate limit, a timeout): the next try may succeed."""
 
 
-class UpstreamRefused(TerminalError, UpstreamError):
+class UpstreamRefused(TerminalError, UpstreamFailure):
     """The service refuses the request for what it is (a key or plan it does not accept): never retried."""
-
-    kind: Kind = "terminal"
 
 
 class NothingToIngest(Exception):

@@ -67,6 +67,7 @@ from pipeline.sources.base import (
     PayloadError,
     RawRow,
     UpstreamError,
+    UpstreamFailure,
     UpstreamRefused,
     after_fetch,
     fetch_time,
@@ -200,7 +201,7 @@ def _error_message(body: Any, status: int | None) -> str | None:
     return None
 
 
-def upstream_error(body: Any, status: int | None, *, alarm: bool = False) -> UpstreamError | None:
+def upstream_error(body: Any, status: int | None, *, alarm: bool = False) -> UpstreamFailure | None:
     """The error an answer stands for (None when it is a good answer): a key or plan error is `UpstreamRefused`
     (terminal, logged as an alarm), a rate limit or server error `UpstreamError` (transient)."""
     message = _error_message(body, status)
@@ -331,7 +332,7 @@ def _reconciled(doc: dict[str, Any] | None, minute: datetime, now: datetime, ser
     try:
         usage = service.usage()["data"]["usage"]
         requests_made = int(usage["requests"])
-    except (UpstreamError, KeyError, TypeError, ValueError) as exc:  # the guard goes on with its own count
+    except (UpstreamFailure, KeyError, TypeError, ValueError) as exc:  # the guard goes on with its own count
         log.warning("openexchangerates usage.json not read: %s", one_line(exc))
         return record
     record["usage"] = {k: usage.get(k) for k in ("requests", "requests_quota", "requests_remaining")}

@@ -492,3 +492,24 @@ def test_chart_timestamps_written_other_ways_are_read(tmp_path, chart, written):
     path.write_text(json.dumps(body))
     rows = cli_parse("yahoo_finance", path, YAHOO_AT)
     assert [r["ts"][11:16] for r in rows if r["status"] == "success"][:2] == ["14:00", "14:01"]
+
+
+@pytest.mark.parametrize("bar", [0, 2, 4])
+def test_a_bar_with_prices_and_a_null_volume_is_an_error_row_never_a_zero(tmp_path, chart, bar):
+    """yfinance fills a null volume with 0; the parser reads the nulls from Yahoo's answer itself."""
+    path = _yahoo(tmp_path, chart, lambda q: q["volume"].__setitem__(bar, None))
+    rows = cli_parse("yahoo_finance", path, YAHOO_AT)
+    ts = f"2024-10-02T14:0{bar}:00Z"
+    (row,) = [r for r in rows if r["ts"] == ts]
+    assert (row["status"], row["volume"]) == ("error", "") and "volume is missing" in row["error"]
+    others = _bars(rows)
+    others.pop(ts)
+    assert {status for status, _ in others.values()} == {"success"} and len(others) == 4
+
+
+@pytest.mark.parametrize("volume", [0, 1220, 1220.0, 10**12])
+def test_volumes_written_other_ways_are_success_rows(tmp_path, chart, volume):
+    path = _yahoo(tmp_path, chart, lambda q: q["volume"].__setitem__(2, volume))
+    rows = cli_parse("yahoo_finance", path, YAHOO_AT)
+    (row,) = [r for r in rows if r["ts"] == "2024-10-02T14:02:00Z"]
+    assert (row["status"], row["volume"]) == ("success", str(int(volume)))

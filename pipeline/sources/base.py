@@ -53,13 +53,19 @@ def refused_by_model(source_id: SourceId, rows: list[RawRow]) -> list[RawRow]:
     from pipeline.schemas import describe
 
     model = get(source_id).model()
+    try:  # all rows through the CSV at once; one row at a time only when the whole cannot be read back
+        as_read: list[dict[str, str] | None] = list(csv_to_rows(source_id, rows_to_csv(source_id, rows)))
+    except ValueError:
+        as_read = [None] * len(rows)
+    if len(as_read) != len(rows):
+        as_read = [None] * len(rows)
     out: list[RawRow] = []
-    for row in rows:
+    for row, read_back in zip(rows, as_read, strict=True):
         if row.get("status") != STATUS_SUCCESS:
             out.append(row)
             continue
         try:
-            (read,) = csv_to_rows(source_id, rows_to_csv(source_id, [row]))
+            (read,) = [read_back] if read_back is not None else csv_to_rows(source_id, rows_to_csv(source_id, [row]))
             model.model_validate(read)
         except ValidationError as exc:
             out.append({**row, "status": STATUS_ERROR, "error": describe(exc)})

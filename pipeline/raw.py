@@ -65,10 +65,14 @@ def rows_to_csv(source: SourceId, rows: Iterable[Mapping[str, Any]], *, for_peop
         columns.extend(k for k in row if k not in columns)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    # The writer quotes a cell holding "\n" but not one holding a lone "\r", which a reader takes for a line end:
+    # such a row is written with every cell quoted (the same values read back).
+    quoted = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writeheader()
     for row in rows:
         cells = {k: _cell(row.get(k)) for k in columns}
-        writer.writerow({k: spreadsheet_cell(v) for k, v in cells.items()} if for_people else cells)
+        out = {k: spreadsheet_cell(v) for k, v in cells.items()} if for_people else cells
+        (quoted if any("\r" in v for v in out.values()) else writer).writerow(out)
     return buffer.getvalue().encode("utf-8")
 
 

@@ -7,7 +7,15 @@ from importlib import import_module
 from pathlib import Path
 
 from pipeline.contracts import check_source, floor_minute
-from pipeline.sources.base import NothingToIngest, PayloadError, Source, SourceError, UpstreamError, UpstreamRefused
+from pipeline.sources.base import (
+    NothingToIngest,
+    PayloadError,
+    Source,
+    SourceError,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamRefused,
+)
 
 __all__ = [
     "NothingToIngest",
@@ -15,6 +23,7 @@ __all__ = [
     "Source",
     "SourceError",
     "UpstreamError",
+    "UpstreamFailure",
     "UpstreamRefused",
     "get_source",
     "parse_file",
@@ -36,7 +45,12 @@ def parse_file(
     scheduled_at: datetime | None = None,
     ingested_at: datetime | None = None,
 ) -> list[dict[str, object]]:
-    """The raw rows of a saved payload (`pipeline parse SOURCE FILE`); times default to the current minute.
+    """The raw rows of a saved payload (`pipeline parse SOURCE FILE`).
+
+    The scheduled minute defaults to the minute the payload itself is of, when its source can tell
+    (`saved_at`: a Yahoo chart's last bar, an Open Exchange Rates body's `timestamp`) and it is not in the future,
+    else to the current minute; the ingest time defaults to now. So a payload saved last month parses as it would
+    have been ingested then, and a payload dated after now is still refused as after its fetch.
 
     Anything that keeps the file from becoming rows (a missing file, a changed page layout, an error body saved
     from the service) raises `PayloadError` with one line naming the file and the problem.
@@ -48,10 +62,18 @@ def parse_file(
     now = floor_minute(datetime.now(UTC))
     try:
         payload = source.load_payload(path)
-        return source.parse(payload, scheduled_at=scheduled_at or now, ingested_at=ingested_at or now)
+        at = floor_minute(scheduled_at) if scheduled_at is not None else _own_minute(source, payload, now)
+        return source.parse(payload, scheduled_at=at, ingested_at=ingested_at or now)
     except PayloadError:
         raise
-    except UpstreamError as exc:
+    except UpstreamFailure as exc:
         raise PayloadError(f"{path}: the saved body is an error answer: {exc}") from exc
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise PayloadError(f"{path}: not a {source_id} payload ({type(exc).__name__}: {exc})") from exc
+
+
+def _own_minute(source: Source, payload: object, now: datetime) -> datetime:
+    """The scheduled minute a saved payload belongs to (`saved_at`, a source's optional method), never after now."""
+    saved_at = getattr(source, "saved_at", None)
+    own = saved_at(payload) if saved_at is not None else None
+    return min(floor_minute(own), now) if own is not None else now

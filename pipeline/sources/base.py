@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pipeline.constants import SourceId
 from pipeline.contracts import iso, to_utc
-from pipeline.errors import Kind, PipelineError, TerminalError, TransientError
+from pipeline.errors import PipelineError, TerminalError, TransientError
 from pipeline.settings import Settings
 from pipeline.state import StateStore
 
@@ -35,6 +35,48 @@ def after_fetch(when: datetime, fetched: datetime, what: str) -> str | None:
     return None
 
 
+def refused_by_model(source_id: SourceId, rows: list[RawRow]) -> list[RawRow]:
+    """The rows, each success row the row model refuses turned into an error row whose `error` names the field.
+
+    Every source builds its raw rows through this last step, so a parser never emits a success row that the
+    process function would quarantine: a value the parser read but the model refuses (a change of -101%, a
+    subnormal price, a control character in a symbol, a currency code of four letters) costs that instrument's
+    row in the raw layer, with the model's one line (`describe`), and the other rows stay success rows. Each
+    success row is checked as the process function will read it: through the raw CSV, as text. The refused row
+    keeps its values as they came (the raw layer keeps content); only its status and error change.
+    """
+    from pydantic import ValidationError
+
+    from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS
+    from pipeline.raw import csv_to_rows, rows_to_csv
+    from pipeline.registry import get
+    from pipeline.schemas import describe
+
+    model = get(source_id).model()
+    try:  # all rows through the CSV at once; one row at a time only when the whole cannot be read back
+        as_read: list[dict[str, str] | None] = list(csv_to_rows(source_id, rows_to_csv(source_id, rows)))
+    except ValueError:
+        as_read = [None] * len(rows)
+    if len(as_read) != len(rows):
+        as_read = [None] * len(rows)
+    out: list[RawRow] = []
+    for row, read_back in zip(rows, as_read, strict=True):
+        if row.get("status") != STATUS_SUCCESS:
+            out.append(row)
+            continue
+        try:
+            (read,) = [read_back] if read_back is not None else csv_to_rows(source_id, rows_to_csv(source_id, [row]))
+            model.model_validate(read)
+        except ValidationError as exc:
+            out.append({**row, "status": STATUS_ERROR, "error": describe(exc)})
+            continue
+        except ValueError as exc:  # a row the raw CSV cannot carry as one row (a ContractError)
+            out.append({**row, "status": STATUS_ERROR, "error": f"row: not one raw CSV row ({exc})"})
+            continue
+        out.append(row)
+    return out
+
+
 class SourceError(PipelineError):
     """An expected failure of a source, with a one-line message a person can act on."""
 
@@ -43,14 +85,17 @@ class PayloadError(TerminalError, SourceError):
     """A payload that cannot be turned into raw rows (a changed page layout, a malformed body)."""
 
 
-class UpstreamError(TransientError, SourceError):
+class UpstreamFailure(SourceError):
+    """The service answered with an error, or not at all. Never raised itself: each failure is one of the two
+    kinds below, by class; catch this to handle either."""
+
+
+class UpstreamError(TransientError, UpstreamFailure):
     """The service could not answer now (an HTTP error, a rate limit, a timeout): the next try may succeed."""
 
 
-class UpstreamRefused(TerminalError, UpstreamError):
+class UpstreamRefused(TerminalError, UpstreamFailure):
     """The service refuses the request for what it is (a key or plan it does not accept): never retried."""
-
-    kind: Kind = "terminal"
 
 
 class NothingToIngest(Exception):
@@ -73,3 +118,6 @@ class Source(Protocol):
     def load_payload(self, path: Path) -> Any:
         """A saved payload (what `fetch` returns, as a file) for `pipeline parse`."""
         ...
+
+    # Optional: `saved_at(payload) -> datetime | None`, the scheduled minute a saved payload is of (None when it
+    # cannot tell); `pipeline parse` uses it when no `--at` is given.

@@ -60,16 +60,18 @@ from typing import Any, Literal, Protocol
 
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, to_utc
-from pipeline.errors import one_line
+from pipeline.errors import PipelineError, one_line
 from pipeline.settings import Settings
 from pipeline.sources.base import (
     NothingToIngest,
     PayloadError,
     RawRow,
     UpstreamError,
+    UpstreamFailure,
     UpstreamRefused,
     after_fetch,
     fetch_time,
+    refused_by_model,
 )
 from pipeline.sources.numbers import NotANumber, json_number, shown
 from pipeline.state import MemoryState, StateConflict, StateStore
@@ -199,7 +201,7 @@ def _error_message(body: Any, status: int | None) -> str | None:
     return None
 
 
-def upstream_error(body: Any, status: int | None, *, alarm: bool = False) -> UpstreamError | None:
+def upstream_error(body: Any, status: int | None, *, alarm: bool = False) -> UpstreamFailure | None:
     """The error an answer stands for (None when it is a good answer): a key or plan error is `UpstreamRefused`
     (terminal, logged as an alarm), a rate limit or server error `UpstreamError` (transient)."""
     message = _error_message(body, status)
@@ -330,7 +332,7 @@ def _reconciled(doc: dict[str, Any] | None, minute: datetime, now: datetime, ser
     try:
         usage = service.usage()["data"]["usage"]
         requests_made = int(usage["requests"])
-    except (UpstreamError, KeyError, TypeError, ValueError) as exc:  # the guard goes on with its own count
+    except (UpstreamFailure, KeyError, TypeError, ValueError) as exc:  # the guard goes on with its own count
         log.warning("openexchangerates usage.json not read: %s", one_line(exc))
         return record
     record["usage"] = {k: usage.get(k) for k in ("requests", "requests_quota", "requests_remaining")}
@@ -514,7 +516,7 @@ def parse_body(body: Any, *, scheduled_at: datetime, ingested_at: datetime) -> l
                 "status": STATUS_ERROR if problem else STATUS_SUCCESS, "error": problem or "", **tail,
             }
         )  # fmt: skip
-    return rows
+    return refused_by_model("openexchangerates", rows)
 
 
 def wall_clock() -> datetime:
@@ -551,6 +553,13 @@ class OpenExchangeRates:
 
     def parse(self, payload: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
         return parse_body(payload, scheduled_at=scheduled_at, ingested_at=ingested_at)
+
+    def saved_at(self, payload: Any) -> datetime | None:
+        """The minute of a saved body's own `timestamp` (None for a body without a usable one)."""
+        try:
+            return rates_time(payload)
+        except (PipelineError, AttributeError):
+            return None
 
     def load_payload(self, path: Path) -> dict[str, Any]:
         try:

@@ -24,7 +24,9 @@ Raw rows (`parse`): one row per (symbol, bar) inside the window. A bar is a `suc
 closed: it ended at least `CLOSED_GRACE` before the fetch, starts on a minute boundary (Yahoo stamps the live,
 unfinished minute with the time of its last trade, e.g. 14:30:47), has every price above 0, low <= open, close <=
 high and a volume of 0 or more; any other bar is an `error` row that names why, so processing never sees it as
-data. A bar Yahoo sends with null prices, a minute without trades, is no bar and is left out. One `error` row per
+data. A volume Yahoo sent as null beside real prices is missing (yfinance fills it with 0; `NullVolumes` reads
+the nulls from the chart answers and puts them back), so that bar is an error row. A bar Yahoo sends with null
+prices, a minute without trades, is no bar and is left out. One `error` row per
 symbol that failed or returned no bar in the window, naming why (a delisted symbol's 404 "Not Found" chart body is
 such a failure). `ts` is the bar start in UTC.
 
@@ -48,16 +50,18 @@ import math
 import os
 import re
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -75,6 +79,7 @@ from pipeline.sources.base import (
     UpstreamError,
     after_fetch,
     fetch_time,
+    refused_by_model,
 )
 from pipeline.sources.universe import universe
 from pipeline.sources.yahoo_budget import (
@@ -215,6 +220,68 @@ def _history(symbol: str, start: datetime, end: datetime, session: Any) -> tuple
     return frame, int(hint) if isinstance(hint, int | float) else None
 
 
+class NullVolumes:
+    """The bars whose volume Yahoo's chart answer left null while it gave prices, read from the answers themselves.
+
+    yfinance turns a null volume into 0 before anyone sees the bar (`df.loc[f_na, 'Volume'] = 0` and
+    `df['Volume'].fillna(0)` in `yfinance/scrapers/history.py`), so a volume Yahoo did not send would be stored as
+    "no shares traded". Yahoo marks a minute without trades by nulls in every field (prices included: such a bar
+    is left out, see `parse_payload`); nothing in Yahoo's or yfinance's documentation, nor in yfinance's issue
+    tracker, says that a null volume beside real prices means zero (what its users report as "Volume = 0" are
+    zeros Yahoo sent, or these filled nulls). A value that was not sent is missing, not 0: such a bar is an
+    error row ("volume is missing"), never a success row with volume 0.
+
+    `wrap(session)` lets every chart answer that passes through the session be read here (the session is the
+    one yfinance is handed: the live one, the metered one, a replay); `restore(symbol, frame)` puts the nulls
+    back in that symbol's bars.
+    """
+
+    def __init__(self) -> None:
+        self.stamps: dict[str, set[int]] = {}
+        self._lock = threading.Lock()
+
+    def wrap(self, session: Any) -> Any:
+        current = session.get
+        if getattr(current, "_records_null_volumes", False):  # an earlier fetch's recorder: the session's own get
+            current = partial(type(session).get, session)
+
+        def get(*args: Any, **kwargs: Any) -> Any:
+            response = current(*args, **kwargs)
+            self.record(str(args[0] if args else kwargs.get("url", "")), response)
+            return response
+
+        get._records_null_volumes = True  # type: ignore[attr-defined]
+        session.get = get
+        return session
+
+    def record(self, url: str, response: Any) -> None:
+        match = _CHART_URL.search(url)
+        if match is None or getattr(response, "status_code", None) != 200:
+            return
+        try:
+            result = response.json()["chart"]["result"][0]
+            quote = result["indicators"]["quote"][0]
+            rows = zip(result["timestamp"], quote["volume"], *(quote[c] for c in PRICE_COLUMNS), strict=False)
+            nulls = {int(t) for t, v, *prices in rows if v is None and any(p is not None for p in prices)}
+        except Exception:  # an answer yfinance cannot read either: its own error names it
+            return
+        if nulls:
+            symbol = unquote(match.group(1)).upper()
+            with self._lock:
+                self.stamps.setdefault(symbol, set()).update(nulls)
+
+    def restore(self, symbol: str, bars: pd.DataFrame) -> pd.DataFrame:
+        with self._lock:
+            stamps = sorted(self.stamps.get(symbol.upper(), ()))
+        if stamps:
+            missing = bars["ts"].isin(pd.to_datetime(stamps, unit="s", utc=True))
+            bars.loc[missing.to_numpy(), "volume"] = np.nan
+        return bars
+
+
+_CHART_URL = re.compile(r"/v8/finance/chart/([^/?#]+)")
+
+
 def _long(symbol: str, frame: pd.DataFrame) -> pd.DataFrame:
     """A yfinance history frame (exchange-time index, Open..Volume) as rows of (symbol, ts UTC, ...)."""
     index = pd.DatetimeIndex(frame.index)
@@ -257,6 +324,8 @@ def download(
     YfData.cache_get.cache_clear()
     if meter is not None:
         session = meter.wrap(session if session is not None else _live_session())
+    nulls = NullVolumes()
+    session = nulls.wrap(session if session is not None else _live_session())
 
     def one(symbol: str) -> tuple[str, pd.DataFrame | None, int | None, str | None]:
         from yfinance.exceptions import YFRateLimitError
@@ -266,7 +335,7 @@ def download(
         try:
             first = to_utc(starts[symbol]) if starts and symbol in starts else start
             frame, hint = _history(symbol, first, end, session)
-            return symbol, _long(symbol, frame), hint, None
+            return symbol, nulls.restore(symbol, _long(symbol, frame)), hint, None
         except YFRateLimitError:
             return symbol, None, None, RATE_LIMITED
         except Exception as exc:  # one symbol's failure must not lose the others
@@ -385,7 +454,9 @@ def bar_problem(
         return f"bar has a price of 0 or less {shown}"
     if not (lo <= min(o, c) and max(o, c) <= h):
         return f"bar prices are inconsistent: low <= open, close <= high fails {shown}"
-    if v != v or v < 0 or not math.isfinite(v):
+    if v != v:
+        return f"bar volume is missing (null in Yahoo's answer) {shown}"
+    if v < 0 or not math.isfinite(v):
         return f"bar has a volume of {_fmt_price(v)}: expected 0 or more"
     return None
 
@@ -446,7 +517,7 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
                 "volume": None, "status": STATUS_ERROR, "error": reason, **tail,
             }
         )  # fmt: skip
-    return rows
+    return refused_by_model("yahoo_finance", rows)
 
 
 # ---------------------------------------------------------------------------------------------------- saved payloads
@@ -494,8 +565,14 @@ def load_chart(path: Path, *, session_factory: Callable[..., Any] | None = None)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError):
         stamps = []
     if stamps:
-        start = datetime.fromtimestamp(min(stamps), UTC)
-        end = datetime.fromtimestamp(max(stamps), UTC) + timedelta(minutes=1)
+        try:
+            start = datetime.fromtimestamp(min(stamps), UTC)
+            end = datetime.fromtimestamp(max(stamps), UTC) + timedelta(minutes=1)
+        except (OverflowError, ValueError, OSError):
+            bad = next(t for t in (min(stamps), max(stamps)) if not _is_time(t))
+            raise PayloadError(
+                f"{path}: chart timestamp {bad} is not a time (epoch seconds between years 1 and 9999)"
+            ) from None
     else:
         end = floor_minute(datetime.now(UTC))
         start = end - timedelta(days=1)
@@ -518,9 +595,18 @@ def recorded_at(body: dict[str, Any]) -> datetime | None:
         last = int(meta["regularMarketTime"])
         regular = meta["currentTradingPeriod"]["regular"]
         opens, closes = int(regular["start"]), int(regular["end"])
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError):
         return None
-    return datetime.fromtimestamp(last, UTC) if opens <= last < closes else None
+    return datetime.fromtimestamp(last, UTC) if opens <= last < closes and _is_time(last) else None
+
+
+def _is_time(stamp: int) -> bool:
+    """Whether epoch seconds name a time a datetime can hold (and one minute after it)."""
+    try:
+        datetime.fromtimestamp(stamp, UTC) + timedelta(minutes=1)
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
 
 
 SIMULATED_FETCH_DELAY = timedelta(seconds=10)  # when a scheduled invocation reaches the twin after its minute
@@ -692,6 +778,10 @@ class YahooFinance:
 
     def load_payload(self, path: Path) -> YahooPayload:
         return load_chart(path)
+
+    def saved_at(self, payload: Any) -> datetime | None:
+        """A saved chart is of the minute after its last bar (the window's end)."""
+        return to_utc(payload.end) if isinstance(payload, YahooPayload) else None
 
 
 SOURCE = YahooFinance()

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.contracts import iso
+from pipeline.contracts import floor_minute, iso
 from pipeline.raw import csv_to_rows
 from pipeline.sources import PayloadError, numbers
 from pipeline.sources.base import MAX_CLOCK_SKEW
@@ -366,7 +366,7 @@ def test_bars_dated_after_the_fetch_are_error_rows(tmp_path, chart):
     bars = pd.DataFrame({"symbol": ["AAPL", "AAPL"], "ts": pd.DatetimeIndex(stamps), "open": [1.0, 1.0],
                          "high": [1.2, 1.2], "low": [0.9, 0.9], "close": [1.1, 1.1], "volume": [10, 10]})  # fmt: skip
     payload = yahoo.YahooPayload(stamps[0], stamps[1] + timedelta(minutes=1), ("AAPL",), bars, fetched_at=fetched)
-    parsed = yahoo.SOURCE.parse(payload, scheduled_at=fetched, ingested_at=fetched)
+    parsed = yahoo.SOURCE.parse(payload, scheduled_at=floor_minute(fetched), ingested_at=fetched)
     assert [(r["ts"], r["status"]) for r in parsed] == [("2024-10-02T14:01:00Z", "success"),
                                                          ("2024-10-02T14:30:00Z", "error")]  # fmt: skip
     assert parsed[1]["error"].startswith("bar 2024-10-02T14:30:00Z is after the fetch at 2024-10-02T14:02:10Z")
@@ -403,3 +403,113 @@ def test_the_twin_answers_422_beyond_thirty_days_of_one_minute_history():
     recent = download(["AAPL"], now - timedelta(minutes=5), now.replace(second=0), session=twin.session(),
                       workers=1, clock=lambda: now)  # fmt: skip
     assert not recent.errors and len(recent.bars) >= 4
+
+
+# ---------------------------------------------------------------------------------------------------- the row models
+
+# Values each parser reads but the row model (what the process function validates) refuses: the parser writes the
+# instrument as an error row naming the field, so nothing reaches the process side to be quarantined there.
+MODEL_REFUSES_COIN = [
+    (lambda c: c["quote"]["USD"].update(percent_change_24h=-101), "change_24h_pct: "),
+    (lambda c: c.update(symbol="ET\x01H"), "symbol: "),
+    (lambda c: c.update(name="Ether\reum"), "name: "),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), MODEL_REFUSES_COIN)
+def test_a_coin_the_row_model_refuses_is_an_error_row_naming_the_field(tmp_path, change, field):
+    rows = cli_parse("coinmarketcap", _api(tmp_path, change), CMC_AT)
+    assert [r["status"] for r in rows] == ["success", "error", "success"]
+    assert rows[1]["error"].startswith(field) and "\n" not in rows[1]["error"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [lambda c: c["quote"]["USD"].update(percent_change_24h=-99.99),
+     lambda c: c["quote"]["USD"].update(percent_change_24h=250),
+     lambda c: c["quote"]["USD"].update(price=1e-8, market_cap=10),
+     lambda c: c.update(symbol="ETH2", name="Ethereum 2.0 (Beacon)")],
+)  # fmt: skip
+def test_coins_the_row_model_takes_stay_success_rows(tmp_path, change):
+    rows = cli_parse("coinmarketcap", _api(tmp_path, change), CMC_AT)
+    assert [r["status"] for r in rows] == ["success"] * 3
+
+
+@pytest.mark.parametrize(
+    ("code", "rate", "reason"),
+    [("ABCD", 0.5, "currency: not a currency code"), ("EURO", 0.5, "currency: not a currency code"),
+     ("ABCDEFGH", 0.5, "currency: not a currency code"), ("XAU", 5e-324, "rate: 5e-324 is smaller than")],
+)  # fmt: skip
+def test_a_rate_the_row_model_refuses_is_an_error_row(tmp_path, code, rate, reason):
+    rows = by(cli_parse("openexchangerates", _oxr(tmp_path, **{code: rate}), OXR_AT), "currency")
+    assert rows[code]["status"] == "error" and rows[code]["error"].startswith(reason)
+    assert {c: r["status"] for c, r in rows.items() if c != code} == dict.fromkeys(("EUR", "GBP", "JPY", "USD"),
+                                                                                  "success")  # fmt: skip
+
+
+@pytest.mark.parametrize(("code", "rate"), [("XAU", 0.0005), ("BTC", 9.4e-6), ("CLF", 0.024), ("VES", 1e6)])
+def test_rates_under_other_three_letter_codes_are_success_rows(tmp_path, code, rate):
+    rows = by(cli_parse("openexchangerates", _oxr(tmp_path, **{code: rate}), OXR_AT), "currency")
+    assert rows[code]["status"] == "success"
+
+
+def test_every_success_row_of_a_parse_validates_as_the_process_function_reads_it(tmp_path):
+    """The raw CSV `pipeline parse` prints for a body holding every kind of refused value reads back whole, and
+    each of its success rows is a valid row of the source's model."""
+    from pipeline import registry
+
+    def everything(c: dict[str, Any]) -> None:
+        c.update(name="Ether\reum", symbol="ET\x01H")
+        c["quote"]["USD"].update(percent_change_24h=-101)
+
+    rows = cli_parse("coinmarketcap", _api(tmp_path, everything), CMC_AT)
+    model = registry.get("coinmarketcap").model()
+    assert len(rows) == 3
+    for row in rows:
+        if row["status"] == "success":
+            model.model_validate(row)
+
+
+@pytest.mark.parametrize("stamp", [10**15, -(10**15), 10**20, 253402300800, -62135596801])
+def test_a_chart_timestamp_that_is_no_time_is_one_line_and_exit_1(tmp_path, chart, stamp):
+    body = chart("AAPL", YAHOO_FIRST, [226.1, 226.2, 226.3])
+    body["chart"]["result"][0]["timestamp"][1] = stamp
+    path = tmp_path / "chart_AAPL_1m.json"
+    path.write_text(json.dumps(body))
+    with pytest.raises(PayloadError) as caught:  # what the command prints as one line, exit 1
+        cli_parse("yahoo_finance", path, YAHOO_AT)
+    assert (
+        str(caught.value) == f"{path}: chart timestamp {stamp} is not a time (epoch seconds between years 1 and 9999)"
+    )
+
+
+@pytest.mark.parametrize("written", [lambda t: t, float, lambda t: t + 0.0])
+def test_chart_timestamps_written_other_ways_are_read(tmp_path, chart, written):
+    body = chart("AAPL", YAHOO_FIRST, [226.1, 226.2, 226.3])
+    result = body["chart"]["result"][0]
+    result["timestamp"] = [written(t) for t in result["timestamp"]]
+    path = tmp_path / "chart_AAPL_1m.json"
+    path.write_text(json.dumps(body))
+    rows = cli_parse("yahoo_finance", path, YAHOO_AT)
+    assert [r["ts"][11:16] for r in rows if r["status"] == "success"][:2] == ["14:00", "14:01"]
+
+
+@pytest.mark.parametrize("bar", [0, 2, 4])
+def test_a_bar_with_prices_and_a_null_volume_is_an_error_row_never_a_zero(tmp_path, chart, bar):
+    """yfinance fills a null volume with 0; the parser reads the nulls from Yahoo's answer itself."""
+    path = _yahoo(tmp_path, chart, lambda q: q["volume"].__setitem__(bar, None))
+    rows = cli_parse("yahoo_finance", path, YAHOO_AT)
+    ts = f"2024-10-02T14:0{bar}:00Z"
+    (row,) = [r for r in rows if r["ts"] == ts]
+    assert (row["status"], row["volume"]) == ("error", "") and "volume is missing" in row["error"]
+    others = _bars(rows)
+    others.pop(ts)
+    assert {status for status, _ in others.values()} == {"success"} and len(others) == 4
+
+
+@pytest.mark.parametrize("volume", [0, 1220, 1220.0, 10**12])
+def test_volumes_written_other_ways_are_success_rows(tmp_path, chart, volume):
+    path = _yahoo(tmp_path, chart, lambda q: q["volume"].__setitem__(2, volume))
+    rows = cli_parse("yahoo_finance", path, YAHOO_AT)
+    (row,) = [r for r in rows if r["ts"] == "2024-10-02T14:02:00Z"]
+    assert (row["status"], row["volume"]) == ("success", str(int(volume)))

@@ -13,10 +13,18 @@ import pytest
 import responses
 
 from pipeline import registry
-from pipeline.errors import kind_of
+from pipeline.errors import TerminalError, TransientError, kind_of
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.settings import Settings
-from pipeline.sources import NothingToIngest, PayloadError, UpstreamError, UpstreamRefused, parse_file, simulator
+from pipeline.sources import (
+    NothingToIngest,
+    PayloadError,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamRefused,
+    parse_file,
+    simulator,
+)
 from pipeline.sources import coinmarketcap as cmc
 from pipeline.sources.coinmarketcap import numbers as cmc_numbers
 from pipeline.sources.coinmarketcap import page as cmc_page
@@ -166,6 +174,7 @@ def test_a_key_or_plan_error_is_terminal_an_alarm_and_not_retried(code, caplog):
     with pytest.raises(UpstreamRefused, match=rf"^coinmarketcap API refused the key or plan: error {code} ") as caught:
         cmc.SOURCE.fetch(Settings(mode="live", cmc_api_key="k-123"), AT, MemoryState())
     assert kind_of(caught.value) == "terminal"  # the process never retries it
+    assert isinstance(caught.value, TerminalError) and not isinstance(caught.value, TransientError | UpstreamError)
     assert any(r.levelname == "ERROR" and "ALARM" in r.getMessage() for r in caplog.records)
     assert len(_listing_calls()) == 1
 
@@ -216,7 +225,7 @@ def _fetch_minutes(monkeypatch, settings: Settings, state: MemoryState, minutes:
             said.append("rows")
         except NothingToIngest as exc:
             said.append(f"skipped: {exc}")
-        except UpstreamError as exc:
+        except UpstreamFailure as exc:
             said.append(f"{type(exc).__name__}: {exc}")
     return said
 

@@ -13,10 +13,10 @@ import responses
 
 from pipeline import registry
 from pipeline.contracts import iso
-from pipeline.errors import kind_of
+from pipeline.errors import TerminalError, TransientError, kind_of
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.settings import Settings
-from pipeline.sources import NothingToIngest, PayloadError, UpstreamError, UpstreamRefused, parse_file
+from pipeline.sources import NothingToIngest, PayloadError, UpstreamError, UpstreamFailure, UpstreamRefused, parse_file
 from pipeline.sources import openexchangerates as oxr
 from pipeline.state import MemoryState
 
@@ -110,7 +110,7 @@ def test_before_the_first_rates_a_failing_service_is_retried_after_a_pause_not_e
     responses.get(oxr.LATEST_URL, status=401, json={"error": True, "status": 401, "message": "invalid_app_id"})
     settings, state, ten = Settings(mode="live", oxr_app_id="x"), MemoryState(), MARCH.replace(day=10)
     clock.now = ten
-    with pytest.raises(UpstreamError, match="invalid_app_id"):
+    with pytest.raises(UpstreamRefused, match="invalid_app_id"):
         oxr.SOURCE.fetch(settings, ten, state)
 
     waiting = r"no rates yet: the call at 2025-03-10T00:00:00Z brought no rates; next try at 2025-03-10T00:05:00Z"
@@ -120,7 +120,7 @@ def test_before_the_first_rates_a_failing_service_is_retried_after_a_pause_not_e
     assert _latest_calls() == 1  # the skipped minute asked nothing
 
     clock.now = ten + timedelta(minutes=5)
-    with pytest.raises(UpstreamError, match="invalid_app_id"):
+    with pytest.raises(UpstreamRefused, match="invalid_app_id"):
         oxr.SOURCE.fetch(settings, ten + timedelta(minutes=5), state)  # retry = refresh / 12
     assert _latest_calls() == 2
     assert oxr.quota_report(state, settings, ten + timedelta(minutes=5)).calls == 2
@@ -315,6 +315,10 @@ def test_the_simulated_service_answers_each_documented_error(fault, error, statu
     with pytest.raises(error, match=rf"\(HTTP {status}\)") as caught:
         oxr.SOURCE.fetch(settings, MARCH, MemoryState())
     assert kind_of(caught.value) == ("transient" if status == 429 else "terminal")
+    # one kind per class: a handler catching the transient kind to retry never catches a refusal, and the reverse
+    kind, other = (TransientError, TerminalError) if status == 429 else (TerminalError, TransientError)
+    assert isinstance(caught.value, kind) and not isinstance(caught.value, other)
+    assert isinstance(caught.value, UpstreamFailure)
 
 
 def test_the_simulated_service_serves_usage_json():

@@ -96,7 +96,7 @@ def test_a_bar_is_closed_only_a_few_seconds_after_its_minute_ends(chart):
     # fetched 2 s after 14:03: the 14:02 bar ended too recently to be final
     fetched = T0 + timedelta(minutes=3, seconds=2)
     payload = yahoo.download(["AAPL"], T0, T0 + timedelta(minutes=3), session=session, clock=lambda: fetched)
-    rows = yahoo.parse_payload(payload, scheduled_at=T0, ingested_at=fetched)
+    rows = yahoo.parse_payload(payload, scheduled_at=T0 + timedelta(minutes=3), ingested_at=fetched)
     assert [(r["ts"][11:16], r["status"]) for r in rows] == [("14:00", "success"), ("14:01", "success"),
                                                               ("14:02", "error")]  # fmt: skip
     assert "had not closed" in rows[2]["error"]

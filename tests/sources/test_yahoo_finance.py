@@ -25,8 +25,9 @@ SCHEDULED = T0 + timedelta(minutes=5)
 
 
 def _rows(payload: yahoo.YahooPayload) -> list[dict[str, str]]:
-    """Raw rows as a sink reads them back from the raw CSV."""
-    rows = yahoo.SOURCE.parse(payload, scheduled_at=SCHEDULED, ingested_at=SCHEDULED + timedelta(seconds=4))
+    """Raw rows as a sink reads them back from the raw CSV, ingested as the minute after the payload's window."""
+    end = payload.end
+    rows = yahoo.SOURCE.parse(payload, scheduled_at=end, ingested_at=end + timedelta(seconds=4))
     return csv_to_rows("yahoo_finance", rows_to_csv("yahoo_finance", rows))
 
 
@@ -87,7 +88,7 @@ def test_parse_file_runs_a_saved_chart_through_yfinance():
     path = FIXTURES / "chart_MSFT_1m_2024-10-02.json"
     body = json.loads(path.read_text())
     stamps = body["chart"]["result"][0]["timestamp"]
-    rows = parse_file("yahoo_finance", path, scheduled_at=T0, ingested_at=T0)
+    rows = parse_file("yahoo_finance", path)  # as of the minute after its last bar
     # saved mid-session (its last trade is in its last bar): that last minute had not closed
     assert [r["status"] for r in rows] == ["success"] * (len(stamps) - 2) + ["error"]
     assert "had not closed" in rows[-1]["error"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.contracts import ContractError, to_utc
 from pipeline.settings import Settings
-from pipeline.sources.base import PayloadError, UpstreamError, UpstreamRefused, after_fetch
+from pipeline.sources.base import PayloadError, UpstreamError, UpstreamFailure, UpstreamRefused, after_fetch
 from pipeline.sources.coinmarketcap.page import TIMEOUT
 from pipeline.sources.coinmarketcap.rows import CmcPayload, check_rows
 
@@ -39,7 +39,7 @@ class AllowanceSpent(UpstreamRefused):
         self.period = period
 
 
-def api_error(http_status: int, status: Any, *, alarm: bool = False) -> UpstreamError | None:
+def api_error(http_status: int, status: Any, *, alarm: bool = False) -> UpstreamFailure | None:
     """The error an API answer stands for (None for a good one): key and plan errors are `UpstreamRefused`."""
     status = status if isinstance(status, dict) else {}
     code = status.get("error_code")

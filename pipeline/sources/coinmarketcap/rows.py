@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal, TypeGuard
 
 from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, ContractError, iso, to_utc
-from pipeline.sources.base import PayloadError, RawRow, after_fetch, fetch_time
+from pipeline.sources.base import PayloadError, RawRow, after_fetch, fetch_time, refused_by_model
 from pipeline.sources.numbers import NotANumber, json_number, shown
 
 FIELDS = (
@@ -136,4 +136,4 @@ def to_raw(rows: list[dict[str, Any]], *, scheduled_at: datetime, ingested_at: d
         symbol = row.get("symbol") or row.get("name")
         error = row.get(ERROR) or (f"{symbol}: {late}" if late else "")
         out.append({**raw, "status": STATUS_ERROR if error else STATUS_SUCCESS, "error": error, **tail})
-    return out
+    return refused_by_model("coinmarketcap", out)

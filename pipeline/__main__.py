@@ -1,3 +1,3 @@
-from pipeline.cli import main
+from workbench.cli import main
 
 main()

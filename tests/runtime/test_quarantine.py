@@ -13,15 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline import aws, quarantine
-from pipeline.cli import app
 from pipeline.constants import Env
 from pipeline.contracts import processed_key
 from pipeline.handlers import clients
 from pipeline.handlers import ingest as ingest_handlers
-from pipeline.local.demo import use_stack
-from pipeline.local.runtime import LocalRuntime, scheduled_event
 from pipeline.sinks import get_sink
-from pipeline.verify import verify
+from workbench.cli import app
+from workbench.local.demo import use_stack
+from workbench.local.runtime import LocalRuntime, scheduled_event
+from workbench.verify import verify
 
 pytestmark = pytest.mark.stack
 AT = datetime(2026, 11, 4, 16, 5, tzinfo=UTC)

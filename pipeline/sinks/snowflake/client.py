@@ -28,7 +28,7 @@ from pipeline.sinks.snowflake.loader import SnowflakeSink
 
 def default_settings() -> Settings:
     """The running local stack's settings, else those of the environment."""
-    from pipeline.local import servers
+    from workbench.local import servers
 
     stack = servers.status()
     return stack.settings() if stack is not None else Settings()

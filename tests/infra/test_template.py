@@ -34,7 +34,11 @@ def pipeline_functions() -> dict[str, dict[str, Any]]:
         lid: f
         for lid, f in of_type("AWS::Lambda::Function").items()
         if f["Properties"]["Handler"].split(".")[:3]
-        in (["pipeline", "handlers", "ingest"], ["pipeline", "handlers", "process"], ["pipeline", "handlers", "redrive"])
+        in (
+            ["pipeline", "handlers", "ingest"],
+            ["pipeline", "handlers", "process"],
+            ["pipeline", "handlers", "redrive"],
+        )
     }
 
 

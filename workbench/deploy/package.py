@@ -1,5 +1,5 @@
-"""The function code package: the `pipeline` package alone (its dependencies come in layers), with bytecode
-compiled for the runtime, zipped reproducibly."""
+"""The function code package: the `pipeline` package alone (its dependencies come in layers, the tooling stays in
+`workbench`), with bytecode compiled for the runtime, zipped reproducibly."""
 
 from __future__ import annotations
 
@@ -16,6 +16,16 @@ from workbench.deploy.runtime import LambdaRuntime, RuntimePython, find_runtime_
 PACKAGE_DIR: Final = PROJECT_ROOT / "pipeline"
 TASK_ROOT: Final = "/var/task"  # where Lambda unpacks the function's code
 CODE_NAME: Final = "code"
+# `python -m pipeline` hands over to the command line (workbench), which no function runs or ships.
+COMMAND_LINE_ONLY: Final = ("__main__.py",)
+
+
+def ignore_in_code_package(folder: str, names: list[str]) -> set[str]:
+    """What `shutil.copytree` leaves out of the code package: caches, hidden files, the command line's entry."""
+    skipped = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")(folder, names)
+    if Path(folder).name == "pipeline":
+        skipped |= {name for name in names if name in COMMAND_LINE_ONLY}
+    return skipped
 
 
 def build_code_package(
@@ -32,7 +42,7 @@ def build_code_package(
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".code-") as staging:
         copy = Path(staging) / package_dir.name
-        shutil.copytree(package_dir, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+        shutil.copytree(package_dir, copy, ignore=ignore_in_code_package)
         if interpreter is None:
             warn(
                 f"no Python {runtime.python_version} here: the code package ships without bytecode (`make` the "

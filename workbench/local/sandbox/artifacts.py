@@ -23,6 +23,7 @@ from typing import Final
 
 from workbench.deploy.functions import RUNTIME_PROVIDED, Function, PackagingError, requirements
 from workbench.deploy.layers import trim
+from workbench.deploy.package import ignore_in_code_package
 from workbench.local.sandbox import root as runtime_root
 
 PROJECT_ROOT: Final = runtime_root.PROJECT_ROOT
@@ -135,7 +136,7 @@ def code_dir(build_dir: Path = BUILD_DIR) -> Path:
     folder, ready = _staged(final)
     if ready:
         return folder
-    shutil.copytree(package, folder / "pipeline", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+    shutil.copytree(package, folder / "pipeline", ignore=ignore_in_code_package)
     compile_bytecode(folder, "/var/task")
     return _publish(folder, final)
 

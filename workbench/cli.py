@@ -152,7 +152,7 @@ def _target() -> tuple[Any, Any]:
     The local stack, unless PIPELINE_TARGET=aws: then AWS (or whatever AWS_ENDPOINT_URL names), with the bucket,
     topic and sink settings from the environment or `.env`.
     """
-    from pipeline.handlers import clients
+    from pipeline import clients
     from pipeline.settings import Settings
 
     if os.environ.get(Env.TARGET, "local") == "aws":
@@ -393,9 +393,9 @@ def quarantine_retry(
 ) -> None:
     """Process every quarantined raw object again (once its cause is fixed); a record that now loads is removed."""
     from pipeline import aws
-    from pipeline import quarantine as q
     from pipeline.contracts import check_source
     from pipeline.sinks import get_sink
+    from workbench.quarantine import retry
 
     settings, _ = _target()
     s3 = aws.client("s3", settings)
@@ -403,7 +403,7 @@ def quarantine_retry(
     for sid in (check_source(s) for s in (source or source_ids())):
         sink = get_sink(sid, settings, s3=s3)
         try:
-            result = q.retry(s3, settings.bucket, sid, sink)
+            result = retry(s3, settings.bucket, sid, sink)
         finally:
             sink.close()
         failing += len(result.still_failing)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipeline.constants import Env
+from workbench.kernel import kernel_config
 
 if TYPE_CHECKING:
     from workbench.local.servers import LocalStack
@@ -185,20 +186,6 @@ def try_live(call: Callable[[], T], timeout: float = 10.0) -> tuple[T | None, st
         pool.shutdown(wait=False, cancel_futures=True)
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-def kernel_config() -> Any:
-    """The configuration papermill (nbclient) starts notebook kernels with: over IPC, a socket file in a private
-    temporary folder, instead of TCP on localhost (which ipykernel warns about on every start, since anything on
-    the machine could connect)."""
-    import tempfile
-
-    from traitlets.config import Config
-
-    config = Config()
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(Path(tempfile.mkdtemp(prefix="pipeline-kernel-")) / "kernel")
-    return config
 
 
 def record(**values: Any) -> None:

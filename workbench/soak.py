@@ -280,7 +280,7 @@ def inject(plan: Plan, clock: Callable[[], datetime | None], tally: Tally) -> It
     """Install the plan's lasting faults in the functions' clients and sources; undone on exit."""
     from unittest import mock
 
-    from pipeline.handlers import clients
+    from pipeline import clients
 
     sinks: dict[str, FaultySink] = {}
     real_sink = clients.sink
@@ -418,9 +418,8 @@ def soak(
     """Run `minutes` scheduled minutes from `start` through the local stack under `plan`; reconcile; the figures."""
     import time
 
-    from pipeline import aws, quarantine
+    from pipeline import aws, clients, quarantine
     from pipeline.events import publish
-    from pipeline.handlers import clients
     from pipeline.registry import source_ids
     from workbench.local.demo import use_stack
     from workbench.local.runtime import LocalRuntime

@@ -33,7 +33,7 @@ from rich.table import Table
 
 from pipeline import quarantine, registry
 from pipeline.constants import SourceId
-from pipeline.contracts import STATUS_SUCCESS, floor_minute, parse_raw_key, raw_key, to_utc
+from pipeline.contracts import STATUS_SUCCESS, floor_minute, parse_raw_key, processed_key, raw_key, to_utc
 from pipeline.errors import one_line
 from pipeline.raw import read_raw
 from pipeline.settings import Settings
@@ -258,6 +258,14 @@ def _verify_source(
     return SourceReport(source, sorted(checks.values(), key=lambda c: c.raw_key))
 
 
+def stored_key(spec: registry.SourceSpec, row: Any, raw_key: str) -> tuple[Any, ...]:
+    """A typed row's natural key as its sink stores it (what `verify` compares): led by the processed object's key
+    when the sink stores one object per raw object."""
+    if spec.keyed_by_object:
+        return (processed_key(raw_key), *spec.row_key(row))
+    return spec.row_key(row)
+
+
 def _read_minute(
     spec: registry.SourceSpec,
     s3: S3Client,
@@ -291,7 +299,7 @@ def _read_minute(
         except ValidationError:
             invalid += 1
             continue
-        found.add(spec.stored_key(typed, key))
+        found.add(stored_key(spec, typed, key))
         if (t := spec.time_of(typed)) is not None:
             times.append(t)
     if invalid:

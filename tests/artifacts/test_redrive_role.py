@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from pipeline import clients
 from pipeline.constants import Env
 from pipeline.contracts import Event
-from pipeline.handlers import clients
 from pipeline.handlers import redrive as redrive_handlers
 from pipeline.registry import source_ids
 from workbench.deploy.functions import Function

@@ -16,9 +16,8 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from pipeline import registry
+from pipeline import clients, registry
 from pipeline.contracts import ContractError, check_source, raw_key
-from pipeline.handlers import clients
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.schemas import RowValidationError, validate_rows
 from pipeline.settings import Settings

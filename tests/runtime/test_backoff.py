@@ -56,7 +56,7 @@ def test_an_outage_longer_than_the_back_off_budget_is_redriven_once_the_sink_is_
 
 @pytest.mark.parametrize("source", ["yahoo_finance", "coinmarketcap", "openexchangerates"])
 def test_the_redrive_health_probe_passes_on_every_healthy_sink_and_fails_on_a_down_one(clean_stack, source):
-    from pipeline.handlers import clients
+    from pipeline import clients
     from pipeline.redrive import probe
     from workbench.local.demo import use_stack
     from workbench.soak import FaultySink

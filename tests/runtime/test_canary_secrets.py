@@ -23,9 +23,8 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pipeline import aws
+from pipeline import aws, clients
 from pipeline.constants import Env
-from pipeline.handlers import clients
 from pipeline.sinks.snowflake.configuration import SnowflakeCredentials
 from pipeline.sources import coinmarketcap, openexchangerates
 from pipeline.sources.coinmarketcap.simulated import SimulatedApi

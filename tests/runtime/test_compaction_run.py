@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline import aws
+from pipeline import aws, clients
 from pipeline.contracts import Event, iso, raw_key
-from pipeline.handlers import clients
 from pipeline.sinks.s3parquet.dataset import ProcessedDataset, compacted_key
 from workbench.local.demo import use_stack
 from workbench.local.runtime import LocalRuntime

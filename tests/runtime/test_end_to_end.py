@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline import aws
+from pipeline import aws, clients
 from pipeline.contracts import processed_key, raw_key
-from pipeline.handlers import clients
 from pipeline.registry import source_ids
 from workbench.local.demo import run_minutes, use_stack
 from workbench.local.runtime import LocalRuntime

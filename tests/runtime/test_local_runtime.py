@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 
-from pipeline import aws
-from pipeline.handlers import clients
+from pipeline import aws, clients
 from workbench.local.runtime import LocalRuntime
 
 pytestmark = pytest.mark.stack

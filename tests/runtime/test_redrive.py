@@ -9,8 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline import aws
-from pipeline.handlers import clients
+from pipeline import aws, clients
 from pipeline.handlers import ingest as ingest_handlers
 from pipeline.redrive import redrive
 from workbench.local.demo import use_stack

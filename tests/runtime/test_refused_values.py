@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline import aws, quarantine
+from pipeline import aws, clients, quarantine
 from pipeline.constants import Env
-from pipeline.handlers import clients
 from pipeline.handlers import ingest as ingest_handlers
 from pipeline.sinks import get_sink
 from workbench.local.demo import use_stack

@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import aws, quarantine
+from pipeline import aws, clients, quarantine
 from pipeline.constants import Env
 from pipeline.contracts import processed_key
-from pipeline.handlers import clients
 from pipeline.handlers import ingest as ingest_handlers
 from pipeline.handlers import process as process_handlers
 from pipeline.redrive import redrive

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pipeline import clients
 from pipeline.constants import Env
-from pipeline.handlers import clients
 from pipeline.sinks.snowflake.loader import SnowflakeSink
 from pipeline.sources import simulator
 from pipeline.sources.universe import universe

@@ -43,7 +43,7 @@ def use_stack(stack: LocalStack, **overrides: Any) -> Settings:
     live sources against the local stack; the simulated service's plan (SIMULATED_OXR_PLAN) applies unless the
     environment sets it; `overrides` (Settings fields) come last.
     """
-    from pipeline.handlers import clients
+    from pipeline import clients
 
     mode = os.environ.get(Env.MODE)
     plan = {_PLAN_FIELDS[name]: value for name, value in SIMULATED_OXR_PLAN.items() if name not in os.environ}
@@ -121,7 +121,7 @@ def render_notebook(notebook: Path, html: Path, parameters: dict[str, Any]) -> P
     import papermill
     from nbconvert import HTMLExporter
 
-    from workbench.course import kernel_config
+    from workbench.kernel import kernel_config
 
     html.parent.mkdir(parents=True, exist_ok=True)
     executed = html.with_suffix(".ipynb")

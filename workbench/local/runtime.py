@@ -231,8 +231,8 @@ class LocalRuntime:
 
     # -- ChangeMessageVisibility on the virtual clock ------------------------------------------------------------
     def _hook(self) -> None:
-        """Watch the visibility changes of the handlers' SQS client (`pipeline.handlers.clients.sqs`)."""
-        from pipeline.handlers import clients
+        """Watch the visibility changes of the handlers' SQS client (`pipeline.clients.sqs`)."""
+        from pipeline import clients
 
         client = clients.sqs()
         if id(client) in self._hooked:
@@ -392,7 +392,7 @@ class LocalRuntime:
             self.compactions.extend(day for day in result.get("days", []))
 
     def _redrive(self, source: SourceId) -> int:
-        from pipeline.handlers import clients
+        from pipeline import clients
         from pipeline.redrive import auto_redrive
 
         return len(
@@ -523,8 +523,8 @@ def _compact_handlers(sources: Iterable[SourceId]) -> dict[str, Handler]:
 def _rows_loaded(source: SourceId, bodies: Iterable[str]) -> int:
     """Rows the sink holds from the raw objects of the events just processed: counted from what was loaded, never
     from an event's `rows` claim (an event this pipeline did not write was quarantined unread: it loaded nothing)."""
+    from pipeline import clients
     from pipeline.contracts import check_event
-    from pipeline.handlers import clients
 
     bucket, keys = clients.settings().bucket, set()
     for body in bodies:

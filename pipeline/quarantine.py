@@ -14,8 +14,8 @@ record: it writes one JSON document and reports the record as done, so the FIFO 
 
 `verify` counts quarantined rows in their own column, never as lost, and only from a raw object's own record: filed
 under that object's minute, its message an event this pipeline wrote for that very key. Once the cause is fixed
-(the raw object re-ingested, the parser or the sink corrected), `retry` processes the raw object again and removes
-the record.
+(the raw object re-ingested, the parser or the sink corrected), `workbench.quarantine.retry` processes the raw
+object again and removes the record.
 """
 
 from __future__ import annotations

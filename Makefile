@@ -20,9 +20,10 @@ demo: $(STAMP) ## local stack up, $(MINUTES) simulated minutes through the pipel
 	$(BIN)/python -m pipeline demo --minutes $(MINUTES)
 
 test: $(STAMP) iac ## the whole test suite (unit, stack, notebooks) and the static checks
-	$(BIN)/ruff check pipeline tests benchmarks
-	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/ruff check pipeline workbench tests benchmarks
+	$(BIN)/ruff format --check pipeline workbench tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # The stocks of the day run on a smaller universe (the Snowflake stand-in takes seconds a minute at 503 tickers).
@@ -55,7 +56,7 @@ RUNTIME_ROOT  := .local/runtime-root
 RUNTIME_STAMP := $(RUNTIME_ROOT)/.runtime-root-complete
 
 $(RUNTIME_STAMP):
-	$(PYTHON) -m pipeline.local.sandbox.root --root $(RUNTIME_ROOT)
+	$(PYTHON) -m workbench.local.sandbox.root --root $(RUNTIME_ROOT)
 
 runtime-root: $(RUNTIME_STAMP) ## python3.13 root filesystem (Debian trixie, debootstrap) under .local/
 
@@ -67,9 +68,10 @@ test-artifacts: $(STAMP) $(RUNTIME_STAMP) ## the artifacts run (python3.13 sandb
 	$(BIN)/python -m pytest tests/artifacts
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline tests benchmarks
-	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/ruff check pipeline workbench tests benchmarks
+	$(BIN)/ruff format --check pipeline workbench tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP) ## benchmarks; results go to benchmarks/results/
 	$(BIN)/python -m benchmarks

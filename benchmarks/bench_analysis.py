@@ -25,13 +25,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import analysis, aws
+from pipeline import aws
 from pipeline.contracts import processed_key, raw_key
-from pipeline.local import servers
 from pipeline.settings import Settings
 from pipeline.sinks.s3parquet.dataset import ProcessedDataset, compacted_key
 from pipeline.sinks.s3parquet.loader import SCHEMA, ParquetSink
 from pipeline.sinks.snowflake.loader import SnowflakeSink
+from workbench import analysis
+from workbench.local import servers
 
 RESULTS = Path(__file__).parent / "results"
 FIRST_DAY = date(2026, 10, 1)

@@ -18,11 +18,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.local import servers
-from pipeline.local.demo import DEFAULT_START
-from pipeline.local.sandbox import root
-from pipeline.local.sandbox.run import run_artifacts
 from pipeline.settings import Settings
+from workbench.local import servers
+from workbench.local.demo import DEFAULT_START
+from workbench.local.sandbox import root
+from workbench.local.sandbox.run import run_artifacts
 
 RESULTS = Path(__file__).resolve().parent / "results" / "artifacts.md"
 MINUTES = int(os.environ.get("BENCH_ARTIFACTS_MINUTES", "3"))

@@ -1,6 +1,6 @@
 """Cold-start import time of each Lambda handler, measured with `python -X importtime`.
 
-For each function of the function table (pipeline/deploy/functions.py), a fresh interpreter imports the handler
+For each function of the function table (workbench/deploy/functions.py), a fresh interpreter imports the handler
 module (what Lambda does at init) and then what the handler loads on its first call: its source or sink module
 and the libraries that module imports inside its functions (yfinance, bs4, requests, snowflake.connector). Each
 measurement is repeated, the median kept.
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.deploy.build import DEFAULT_OUT
-from pipeline.deploy.functions import Function, all_functions
-from pipeline.deploy.layers import find_runtime_python
+from workbench.deploy.build import DEFAULT_OUT
+from workbench.deploy.functions import Function, all_functions
+from workbench.deploy.layers import find_runtime_python
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "importtime.md"

@@ -39,7 +39,6 @@ import sqlalchemy as sa
 from snowflake.connector.connection import SnowflakeConnection
 
 from pipeline.contracts import raw_key
-from pipeline.local.servers import HOST, free_port
 from pipeline.schemas import Bar, Rate
 from pipeline.settings import Settings
 from pipeline.sinks.base import SinkError
@@ -54,6 +53,7 @@ from pipeline.sinks.snowflake.loader import (
     rows_document,
 )
 from pipeline.sinks.sqlserver.loader import SqlServerSink, rate_params
+from workbench.local.servers import HOST, free_port
 
 SIZES = (50, 503, 2000)
 RESULTS = Path(__file__).parent / "results"

@@ -73,7 +73,7 @@ def redrive(
     any other message is garbage, kept or archived like a body that is not an event.
     """
     if bucket is None:
-        from pipeline.handlers import clients
+        from pipeline import clients
 
         bucket = clients.settings().bucket
     result = RedriveResult()

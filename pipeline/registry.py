@@ -80,14 +80,6 @@ class SourceSpec:
         """A typed row's natural key within its raw object."""
         return tuple(getattr(row, name) for name in self.natural_key)
 
-    def stored_key(self, row: Any, raw_key: str) -> tuple[Any, ...]:
-        """A typed row's natural key as its sink stores it (what `verify` compares)."""
-        if self.keyed_by_object:
-            from pipeline.contracts import processed_key
-
-            return (processed_key(raw_key), *self.row_key(row))
-        return self.row_key(row)
-
     def time_of(self, row: Any) -> Any:
         return getattr(row, self.natural_time) if self.natural_time else None
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipeline.cloudformation.topology import LOCAL_CREDENTIALS
-from pipeline.local import servers as local_stack_module
-from pipeline.local.servers import LocalStack
 from pipeline.settings import Settings
+from workbench.cloudformation.topology import LOCAL_CREDENTIALS
+from workbench.local import servers as local_stack_module
+from workbench.local.servers import LocalStack
 
 
 # ---------------------------------------------------------------------------------------------------------

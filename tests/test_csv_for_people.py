@@ -10,8 +10,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
 from pipeline.raw import csv_to_rows, rows_to_csv, spreadsheet_cell
+from workbench.cli import app
 
 FORMULAS = ["=1+1", "=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "\n=1",
             "-inf", "-", "+", "=", "＝1+1", "-cmd|' /C calc'!A0"]  # fmt: skip

@@ -18,9 +18,9 @@ from pipeline.contracts import iso, raw_key
 from pipeline.raw import read_raw, success_rows, write_raw
 from pipeline.schemas import validate_rows
 from pipeline.settings import Settings
-from pipeline.verify import verify
 from tests.sinks.conftest import FakesnowServer, MotoServer, s3_client
 from tests.sinks.harness import T0, ParquetHarness, SnowflakeHarness, SqlServerHarness
+from workbench.verify import verify
 
 MINUTES = 3
 

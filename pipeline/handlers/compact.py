@@ -13,8 +13,9 @@ from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 
+from pipeline import clients
 from pipeline.contracts import scheduled_minute
-from pipeline.handlers import Handler, _entry_point, clients
+from pipeline.handlers import Handler, _entry_point
 
 logger = Logger(service="compact")
 

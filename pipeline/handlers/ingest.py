@@ -7,9 +7,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pipeline import clients
 from pipeline.constants import SourceId
 from pipeline.contracts import scheduled_minute
-from pipeline.handlers import Handler, clients, entry_point
+from pipeline.handlers import Handler, entry_point
 from pipeline.ingest import ingest
 
 logger = Logger(service="ingest")

@@ -29,10 +29,10 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline import quarantine
+from pipeline import clients, quarantine
 from pipeline.constants import SourceId
 from pipeline.errors import kind_of, one_line
-from pipeline.handlers import Handler, clients, entry_point
+from pipeline.handlers import Handler, entry_point
 from pipeline.process import accept_event, process_event
 
 logger = Logger(service="process")

@@ -11,8 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from pipeline import clients
 from pipeline.constants import Env, SourceId
-from pipeline.handlers import Handler, clients, entry_point
+from pipeline.handlers import Handler, entry_point
 from pipeline.redrive import AutoRedriveResult, auto_redrive, waiting
 
 logger = Logger(service="redrive")

@@ -19,12 +19,19 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from pipeline.contracts import STATUS_ERROR, iso
 
-if TYPE_CHECKING:
-    from pipeline.sources.yahoo_finance import YahooPayload
+
+class YahooPayload(Protocol):
+    """What the figures read of a fetch (`pipeline.sources.yahoo_finance.YahooPayload`)."""
+
+    @property
+    def stats(self) -> dict[str, Any]: ...
+    @property
+    def unfetched(self) -> tuple[str, ...]: ...
+
 
 NAMESPACE: Final = "MarketDataPipeline"
 SERVICE: Final = "yahoo_finance"

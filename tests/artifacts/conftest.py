@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.handlers import clients
-from pipeline.local.sandbox import root
+from pipeline import clients
+from workbench.local.sandbox import root
 
 ROOT_MISSING = "no python3.13 root: `make runtime-root` builds it (make test-artifacts does)"
 

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from pipeline.cloudformation.template import Template
-from pipeline.deploy.functions import all_functions
-from pipeline.local.sandbox import iam
-from pipeline.local.sandbox.artifacts import PROJECT_ROOT
-from pipeline.local.sandbox.run import ArtifactsReport, bound_template, function_config, run_artifacts
-from pipeline.local.servers import LocalStack
 from pipeline.registry import source_ids
-from pipeline.verify import verify
+from workbench.cloudformation.template import Template
+from workbench.deploy.functions import all_functions
+from workbench.local.sandbox import iam
+from workbench.local.sandbox.artifacts import PROJECT_ROOT
+from workbench.local.sandbox.run import ArtifactsReport, bound_template, function_config, run_artifacts
+from workbench.local.servers import LocalStack
+from workbench.verify import verify
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

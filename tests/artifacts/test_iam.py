@@ -12,10 +12,10 @@ import pytest
 from parliament import analyze_policy_string
 
 from pipeline import registry
-from pipeline.cloudformation.template import Template
-from pipeline.local.sandbox import iam
 from pipeline.settings import Settings
 from pipeline.state import MemoryState, S3State, Versioned
+from workbench.cloudformation.template import Template
+from workbench.local.sandbox import iam
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pipeline-{}-AbCdEf"
 EVERY_OPTION = {
@@ -109,8 +109,8 @@ def test_actions_match_case_insensitively_and_resources_by_iam_wildcards_only() 
 
 def test_lambdas_own_use_of_the_role_comes_from_the_template() -> None:
     template = bound()
-    from pipeline.deploy.functions import get_function
-    from pipeline.local.sandbox.run import function_config
+    from workbench.deploy.functions import get_function
+    from workbench.local.sandbox.run import function_config
 
     process = function_config(template, get_function("process-coinmarketcap"))
     needs = {(c.action, c.why) for c in iam.platform_needs(template, process)}

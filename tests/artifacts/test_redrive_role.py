@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
+from pipeline import clients
 from pipeline.constants import Env
 from pipeline.contracts import Event
-from pipeline.deploy.functions import Function
-from pipeline.handlers import clients
 from pipeline.handlers import redrive as redrive_handlers
-from pipeline.local.demo import use_stack
-from pipeline.local.runtime import scheduled_event
-from pipeline.local.sandbox import iam
-from pipeline.local.sandbox.observe.sitecustomize import RESOURCE_PARAMS
-from pipeline.local.sandbox.run import bound_template, function_config
 from pipeline.registry import source_ids
+from workbench.deploy.functions import Function
+from workbench.local.demo import use_stack
+from workbench.local.runtime import scheduled_event
+from workbench.local.sandbox import iam
+from workbench.local.sandbox.observe.sitecustomize import RESOURCE_PARAMS
+from workbench.local.sandbox.run import bound_template, function_config
 
 pytestmark = pytest.mark.stack
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local.sandbox import root
+from workbench.local.sandbox import root
 
 
 def test_mirror_is_the_debian_archive_of_the_apt_sources_not_security_or_third_party(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local.sandbox import artifacts
-from pipeline.local.sandbox.artifacts import Mounts
-from pipeline.local.sandbox.environment import ExecutionEnvironment, FunctionConfig, FunctionError
+from workbench.local.sandbox import artifacts
+from workbench.local.sandbox.artifacts import Mounts
+from workbench.local.sandbox.environment import ExecutionEnvironment, FunctionConfig, FunctionError
 
 PROBE = textwrap.dedent(
     """

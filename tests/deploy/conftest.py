@@ -9,9 +9,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from pipeline.deploy.archive import describe, write_zip
-from pipeline.deploy.build import Build
-from pipeline.deploy.functions import all_functions
+from workbench.deploy.archive import describe, write_zip
+from workbench.deploy.build import Build
+from workbench.deploy.functions import all_functions
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.deploy.build import DEFAULT_OUT
-from pipeline.deploy.functions import PROJECT_ROOT, all_functions
-from pipeline.deploy.layers import _strippable, constraint_pins, installed_versions, untested_versions
-from pipeline.deploy.runtime import find_runtime_python
+from workbench.deploy.build import DEFAULT_OUT
+from workbench.deploy.functions import PROJECT_ROOT, all_functions
+from workbench.deploy.layers import _strippable, constraint_pins, installed_versions, untested_versions
+from workbench.deploy.runtime import find_runtime_python
 
 BUILT = PROJECT_ROOT / DEFAULT_OUT
 MANIFESTS = sorted(BUILT.glob("deps-*.json")) if BUILT.is_dir() else []

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.deploy.cost import PRICES, compute, markdown, measured_durations, schedule_minutes
+from workbench.deploy.cost import PRICES, compute, markdown, measured_durations, schedule_minutes
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 
@@ -95,7 +95,7 @@ def test_measurements_are_read_from_the_artifacts_run_file(tmp_path: Path) -> No
 
 def test_an_unknown_schedule_is_one_clear_error() -> None:
     assert schedule_minutes("rate(1 minute)") == 43_200 and schedule_minutes("rate(2 hours)") == 360
-    from pipeline.deploy.functions import PackagingError
+    from workbench.deploy.functions import PackagingError
 
     with pytest.raises(PackagingError, match=r"cannot count schedule 'cron\(0 \* \* \* \? \*\)'"):
         schedule_minutes("cron(0 * * * ? *)")
@@ -140,9 +140,9 @@ def test_the_artifacts_run_leaves_the_durations_the_bill_then_uses(tmp_path: Pat
     run of one source keeps what an earlier run measured for the others."""
     from datetime import UTC, datetime
 
-    from pipeline.local.runtime import RunReport
-    from pipeline.local.sandbox.environment import Invoked
-    from pipeline.local.sandbox.run import ArtifactsReport, FunctionReport, write_durations
+    from workbench.local.runtime import RunReport
+    from workbench.local.sandbox.environment import Invoked
+    from workbench.local.sandbox.run import ArtifactsReport, FunctionReport, write_durations
 
     def report(**functions: list[Invoked]) -> ArtifactsReport:
         run = RunReport(start=datetime(2026, 11, 2, 15, 0, tzinfo=UTC), minutes=3)
@@ -202,8 +202,8 @@ def test_the_bill_follows_the_schedules_state(parameters: dict[str, str], ingest
 def test_the_metrics_the_yahoo_ingest_writes_are_billed_as_custom_metrics() -> None:
     from types import SimpleNamespace
 
-    from pipeline.deploy.cost import EMF_METRICS
     from pipeline.sources import yahoo_metrics
+    from workbench.deploy.cost import EMF_METRICS
 
     # the names the ingest writes, for a minute with rows and for a minute that failed as a whole
     payload = SimpleNamespace(stats={"requests": 3}, unfetched=[])
@@ -215,8 +215,8 @@ def test_the_metrics_the_yahoo_ingest_writes_are_billed_as_custom_metrics() -> N
 
 
 def test_kms_requests_follow_the_encrypted_topic_and_the_secrets(tmp_path: Path) -> None:
-    from pipeline.cloudformation.template import TEMPLATE_PATH, load_template
-    from pipeline.deploy.cost import DAYS, SECRET_REFRESH_SECONDS
+    from workbench.cloudformation.template import TEMPLATE_PATH, load_template
+    from workbench.deploy.cost import DAYS, SECRET_REFRESH_SECONDS
 
     bill = compute(durations={})
     publishes = _line(bill, "SNS").quantity

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from pipeline.cloudformation.template import TEMPLATE_PATH
-from pipeline.deploy.build import build_for_emulator, emulator_build
-from pipeline.deploy.deployer import DeployError, deploy_pipeline
-from pipeline.deploy.emulator import MARKER, is_local_endpoint
-from pipeline.deploy.functions import all_functions
-from pipeline.deploy.layers import LayerSpec, build_layer, layer_specs
-from pipeline.deploy.runtime import find_runtime_python
+from workbench.cloudformation.template import TEMPLATE_PATH
+from workbench.deploy.build import build_for_emulator, emulator_build
+from workbench.deploy.deployer import DeployError, deploy_pipeline
+from workbench.deploy.emulator import MARKER, is_local_endpoint
+from workbench.deploy.functions import all_functions
+from workbench.deploy.layers import LayerSpec, build_layer, layer_specs
+from workbench.deploy.runtime import find_runtime_python
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import sys
 import pytest
 from packaging.requirements import Requirement
 
-from pipeline.deploy.functions import RUNTIME_PROVIDED, Function, all_functions, canonical_name, requirements
+from workbench.deploy.functions import RUNTIME_PROVIDED, Function, all_functions, canonical_name, requirements
 
 _HIDE = """
 import importlib, importlib.abc, json, sys

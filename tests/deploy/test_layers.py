@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.deploy.archive import describe, write_zip
-from pipeline.deploy.functions import PackagingError, all_functions, get_function, requirements
-from pipeline.deploy.layers import (
+from workbench.deploy.archive import describe, write_zip
+from workbench.deploy.functions import PackagingError, all_functions, get_function, requirements
+from workbench.deploy.layers import (
     LayerSpec,
     build_layer,
     compile_bytecode,
@@ -22,8 +22,8 @@ from pipeline.deploy.layers import (
     pip_command,
     trim,
 )
-from pipeline.deploy.runtime import find_runtime_python, lambda_runtime
-from pipeline.deploy.sizes import BUDGET, UNZIPPED_LIMIT, FunctionSize, check_limits
+from workbench.deploy.runtime import find_runtime_python, lambda_runtime
+from workbench.deploy.sizes import BUDGET, UNZIPPED_LIMIT, FunctionSize, check_limits
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -227,7 +227,7 @@ def test_pip_resolves_with_the_constraints_for_the_runtime_python_and_its_manyli
 def test_without_the_runtime_python_a_layer_is_built_with_one_warning(
     tmp_path: Path, pins: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pipeline.deploy.layers.find_runtime_python", lambda runtime=None: None)
+    monkeypatch.setattr("workbench.deploy.layers.find_runtime_python", lambda runtime=None: None)
     warnings: list[str] = []
     artifact = build_layer(
         LayerSpec("deps-test", (), ("libfoo",)),
@@ -323,7 +323,7 @@ def test_the_package_index_counts_as_reachable_when_it_answers_at_all(tmp_path: 
     import socket
     import threading
 
-    from pipeline.deploy.layers import index_reachable
+    from workbench.deploy.layers import index_reachable
 
     # An index that answers 404 to everything: reachable (the network is there)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
@@ -347,7 +347,7 @@ def test_the_package_index_counts_as_reachable_when_it_answers_at_all(tmp_path: 
 
 
 def test_a_pip_install_past_its_time_limit_is_one_clear_error(tmp_path: Path) -> None:
-    from pipeline.deploy.layers import pip_install
+    from workbench.deploy.layers import pip_install
 
     with pytest.raises(PackagingError, match=r"pip did not finish installing layer deps-x within 0 s") as failure:
         pip_install(LayerSpec("deps-x", (), ("markupsafe",)), tmp_path, timeout=0.01)
@@ -355,7 +355,7 @@ def test_a_pip_install_past_its_time_limit_is_one_clear_error(tmp_path: Path) ->
 
 
 def test_a_manifest_from_an_earlier_builder_reads_like_a_new_one(tmp_path: Path) -> None:
-    from pipeline.deploy.layers import read_manifest
+    from workbench.deploy.layers import read_manifest
 
     (tmp_path / "deps-old.json").write_text(json.dumps({"packages": {"boto3": "1.35.0", "sqlalchemy": "2.0.1"}}))
     manifest = read_manifest(tmp_path, "deps-old")

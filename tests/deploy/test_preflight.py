@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.cloudformation.template import load_template
-from pipeline.deploy import preflight
+from workbench.cli import app
+from workbench.cloudformation.template import load_template
+from workbench.deploy import preflight
 
 BODY = load_template()
 ALERTS = ["--parameter", "AlertEmail=ops@example.com"]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import sqlglot
 
-from pipeline.cloudformation.template import load_template
-from pipeline.deploy.sqlserver_database import CREATE, _master_credentials, create_database, handle, handler
+from pipeline.handlers.sqlserver_database import CREATE, _master_credentials, create_database, handle, handler
+from workbench.cloudformation.template import load_template
 
 FUNCTION_TIMEOUT_S = 120  # the template's Timeout of the custom resource's function
 RESOURCES = load_template()["Resources"]

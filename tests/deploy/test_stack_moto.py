@@ -16,13 +16,13 @@ import pytest
 from botocore.exceptions import ClientError
 from rich.console import Console
 
-from pipeline.cloudformation.template import TEMPLATE_PATH, load_template
 from pipeline.contracts import Event
-from pipeline.deploy.build import Build
-from pipeline.deploy.deployed import DeployedStack
-from pipeline.deploy.deployer import DeployError, delete_pipeline, deploy_pipeline
-from pipeline.deploy.functions import all_functions
 from pipeline.registry import source_ids
+from workbench.cloudformation.template import TEMPLATE_PATH, load_template
+from workbench.deploy.build import Build
+from workbench.deploy.deployed import DeployedStack
+from workbench.deploy.deployer import DeployError, delete_pipeline, deploy_pipeline
+from workbench.deploy.functions import all_functions
 
 from .conftest import make_build
 
@@ -288,7 +288,7 @@ def test_a_stack_whose_resource_cannot_be_created_fails_in_one_line(
 def test_a_template_over_the_inline_limit_goes_through_the_artifact_bucket(
     clients: dict[str, Any], tmp_path: Path
 ) -> None:
-    from pipeline.deploy.deployer import TEMPLATE_BODY_LIMIT, Deployer
+    from workbench.deploy.deployer import TEMPLATE_BODY_LIMIT, Deployer
 
     deployer = Deployer("big", clients["cloudformation"], clients["s3"], "us-east-1", _console())
     bucket = "mdp-artifacts-for-template"

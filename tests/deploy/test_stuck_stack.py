@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from pipeline.deploy.deployer import Deployer, DeployError
+from workbench.deploy.deployer import Deployer, DeployError
 
 
 class StuckCloudFormation:

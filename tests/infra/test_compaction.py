@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipeline.cloudformation.template import TEMPLATE_PATH, Template, compaction_period, load_template
-from pipeline.deploy.functions import COMPACTED_SOURCES, Function, all_functions, get_function
 from pipeline.handlers import compact
 from pipeline.sinks.s3parquet.loader import SCHEMA
+from workbench.cloudformation.template import TEMPLATE_PATH, Template, compaction_period, load_template
+from workbench.deploy.functions import COMPACTED_SOURCES, Function, all_functions, get_function
 
 BODY = load_template(TEMPLATE_PATH)
 RESOURCES: dict[str, Any] = BODY["Resources"]

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.cloudformation.template import NO_VALUE, TEMPLATE_PATH, Template, load_template
 from pipeline.constants import Env
 from pipeline.registry import source_ids
+from workbench.cloudformation.template import NO_VALUE, TEMPLATE_PATH, Template, load_template
 
 SOURCES = source_ids()
 
@@ -33,8 +33,12 @@ def pipeline_functions() -> dict[str, dict[str, Any]]:
     return {
         lid: f
         for lid, f in of_type("AWS::Lambda::Function").items()
-        if f["Properties"]["Handler"].startswith("pipeline.handlers.")
-        and not f["Properties"]["Handler"].startswith("pipeline.handlers.compact.")
+        if f["Properties"]["Handler"].split(".")[:3]
+        in (
+            ["pipeline", "handlers", "ingest"],
+            ["pipeline", "handlers", "process"],
+            ["pipeline", "handlers", "redrive"],
+        )
     }
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.cloudformation.template import Template
-from pipeline.local.servers import STACK_NAME, LocalStack
+from workbench.cloudformation.template import Template
+from workbench.local.servers import STACK_NAME, LocalStack
 
 pytestmark = pytest.mark.stack
 
@@ -158,8 +158,8 @@ def test_the_bucket_is_encrypted_private_and_has_the_declared_lifecycle(
 def test_the_local_runtime_redrives_on_the_templates_schedule(local_stack: LocalStack, live: dict[str, Any]) -> None:
     from datetime import timedelta
 
-    from pipeline.cloudformation.template import load_template, rate_period, redrive_period
-    from pipeline.local.runtime import LocalRuntime
+    from workbench.cloudformation.template import load_template, rate_period, redrive_period
+    from workbench.local.runtime import LocalRuntime
 
     expression = load_template()["Parameters"]["RedriveSchedule"]["Default"]
     runtime = LocalRuntime(live["sqs"], local_stack.queues, local_stack.dead_letter_queues)
@@ -187,13 +187,13 @@ def test_the_local_runtime_redrives_on_the_templates_schedule(local_stack: Local
 def test_lifecycle_rule_sends_the_size_filter_the_template_declares(
     rule: dict[str, Any], selected: dict[str, Any]
 ) -> None:
-    from pipeline.cloudformation.topology import _lifecycle_rule
+    from workbench.cloudformation.topology import _lifecycle_rule
 
     assert _lifecycle_rule(rule)["Filter"] == selected
 
 
 def test_lifecycle_rule_sends_the_removal_of_expired_delete_markers() -> None:
-    from pipeline.cloudformation.topology import _lifecycle_rule
+    from workbench.cloudformation.topology import _lifecycle_rule
 
     rule = {"Id": "v", "Status": "Enabled", "Prefix": "", "ExpiredObjectDeleteMarker": True,
             "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}  # fmt: skip

@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.cloudformation.template import Template
 from pipeline.constants import SOURCE_ATTRIBUTE
-from pipeline.local.servers import LocalStack
 from pipeline.registry import source_ids
+from workbench.cloudformation.template import Template
+from workbench.local.servers import LocalStack
 
 SOURCES = source_ids()
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipeline.cloudformation.topology import LOCAL_CREDENTIALS
-from pipeline.local.cli import export_lines
-from pipeline.local.servers import LocalStack
+from workbench.cloudformation.topology import LOCAL_CREDENTIALS
+from workbench.local.cli import export_lines
+from workbench.local.servers import LocalStack
 
 pytestmark = pytest.mark.stack
 

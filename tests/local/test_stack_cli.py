@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local import servers as local_stack_module
-from pipeline.local.servers import LocalStack, LocalStackError
 from pipeline.settings import Settings
+from workbench.local import servers as local_stack_module
+from workbench.local.servers import LocalStack, LocalStackError
 
 pytestmark = pytest.mark.stack
 
@@ -27,7 +27,7 @@ def _local(local_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPELINE_", "AWS_"))}
     env["PIPELINE_LOCAL_DIR"] = str(local_dir)
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.local", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "workbench.local", *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -191,7 +191,7 @@ def _kill(pid: int) -> None:
 def test_up_after_fakesnow_died_starts_only_fakesnow_and_moto_keeps_its_objects_and_messages(tmp_path: Path) -> None:
     import boto3
 
-    from pipeline.cloudformation.topology import LOCAL_CREDENTIALS
+    from workbench.cloudformation.topology import LOCAL_CREDENTIALS
 
     # GIVEN a stack whose bucket holds an object and whose queue holds a message, and a fakesnow that died
     started = json.loads(_local(tmp_path, "up", "--json").stdout)
@@ -269,7 +269,7 @@ def _bodies(sqs, url: str) -> list[tuple[str, str | None]]:
 def test_down_then_up_keeps_the_bucket_the_queues_and_the_dead_letters(tmp_path: Path) -> None:
     import boto3
 
-    from pipeline.cloudformation.topology import LOCAL_CREDENTIALS
+    from workbench.cloudformation.topology import LOCAL_CREDENTIALS
 
     # GIVEN a stack that ran two minutes of the pipeline, with a message waiting in a queue and one dead-lettered
     started = json.loads(_local(tmp_path, "up", "--json").stdout)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.course import record_layer_sizes
-from pipeline.deploy.functions import all_functions
+from workbench.course import record_layer_sizes
+from workbench.deploy.functions import all_functions
 
 BYTECODE_313 = "Python 3.13.0 (/usr/bin/python3.13, from PIPELINE_RUNTIME_PYTHON)"
 
@@ -80,7 +80,7 @@ def test_no_build_says_what_to_run(tmp_path: Path) -> None:
 def test_refreshing_an_unknown_notebook_is_one_line_and_runs_nothing() -> None:
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from workbench.cli import app
 
     result = CliRunner().invoke(app, ["course", "notebooks", "42"])
     assert result.exit_code == 1
@@ -91,7 +91,7 @@ def test_a_cells_prints_are_stored_as_one_output_per_stream() -> None:
     """The kernel sends prints in pieces that depend on timing; the stored cell keeps one piece per stream run."""
     import nbformat
 
-    from pipeline.course import coalesced_streams
+    from workbench.course import coalesced_streams
 
     pieces = [
         nbformat.v4.new_output("stream", name="stdout", text="rows from the embedded JSON:"),

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import course
-from pipeline.course import EXERCISES, verdict
+from workbench import course
+from workbench.course import EXERCISES, verdict
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CHAPTERS = sorted(p.name for p in NOTEBOOKS.glob("0[1-8]_*.ipynb"))
@@ -85,7 +85,7 @@ def _dedup_answer() -> dict[str, bool]:
 
 
 def _annual(kind: str) -> float:
-    from pipeline.analysis import MINUTES_PER_YEAR
+    from workbench.analysis import MINUTES_PER_YEAR
 
     return 100 * 2e-4 * math.sqrt(MINUTES_PER_YEAR[kind])
 

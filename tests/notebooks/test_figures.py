@@ -67,14 +67,14 @@ def universe_size() -> int:
 
 
 def functions() -> int:
-    from pipeline.deploy.functions import all_functions
+    from workbench.deploy.functions import all_functions
 
     return len(all_functions())
 
 
 @cache
 def bill() -> dict[str, float]:
-    from pipeline.deploy.cost import compute
+    from workbench.deploy.cost import compute
 
     computed = compute(durations={})  # `pipeline cost --assumed-durations`: the same on every machine
     return {
@@ -93,7 +93,7 @@ def makefile_minutes() -> int:
     """`make demo`'s default minutes (the Makefile's MINUTES), which must be the demo command's default too."""
     import inspect
 
-    from pipeline.cli import demo
+    from workbench.cli import demo
 
     made = re.search(r"^MINUTES \?= (\d+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert made, "the Makefile no longer sets MINUTES"
@@ -116,7 +116,7 @@ def notebook_parameter(name: str, parameter: str) -> int:
 def session_minutes() -> int:
     """The minutes of the NYSE session from the demo's default start to the close (the exchange's calendar)."""
     from pipeline.calendar import XNYS, is_open
-    from pipeline.local.demo import DEFAULT_START
+    from workbench.local.demo import DEFAULT_START
 
     minutes = 0
     while is_open(XNYS, DEFAULT_START + timedelta(minutes=minutes)):
@@ -126,14 +126,14 @@ def session_minutes() -> int:
 
 def last_session_minute() -> float:
     """The demo's last scheduled minute over the rest of the session, as HH.MM for the comparison."""
-    from pipeline.local.demo import DEFAULT_START
+    from workbench.local.demo import DEFAULT_START
 
     last = DEFAULT_START + timedelta(minutes=session_minutes() - 1)
     return last.hour + last.minute / 100
 
 
 def minutes_per_year(kind: str, per: str) -> int:
-    from pipeline.analysis import MINUTES_PER_YEAR
+    from workbench.analysis import MINUTES_PER_YEAR
 
     day = {"stock": 390, "crypto": 1440, "fx": 1440}[kind]
     return day if per == "day" else MINUTES_PER_YEAR[kind] // day
@@ -213,10 +213,10 @@ def test_the_live_rates_figure_is_what_open_exchange_rates_answers() -> None:
 
 
 def test_the_measured_layer_sizes_are_a_full_build_for_the_runtime() -> None:
-    """pipeline/data/layer_sizes.json, which notebook 06 shows: every function, the runtime's Python, dated."""
-    from pipeline.course import measured_layer_sizes
-    from pipeline.deploy.functions import all_functions
-    from pipeline.deploy.runtime import DEFAULT_RUNTIME, lambda_runtime
+    """workbench/data/layer_sizes.json, which notebook 06 shows: every function, the runtime's Python, dated."""
+    from workbench.course import measured_layer_sizes
+    from workbench.deploy.functions import all_functions
+    from workbench.deploy.runtime import DEFAULT_RUNTIME, lambda_runtime
 
     sizes = measured_layer_sizes()
     measured = sizes["measured"]
@@ -233,7 +233,7 @@ def test_the_measured_layer_sizes_are_a_full_build_for_the_runtime() -> None:
 
 def notebook_days() -> dict[str, int]:
     """The day of November 2026 each notebook's default window starts on (its parameters cell), and the demo's."""
-    from pipeline.local.demo import DEFAULT_START
+    from workbench.local.demo import DEFAULT_START
 
     days = {"make demo": DEFAULT_START.day}
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
@@ -258,8 +258,8 @@ def test_the_days_of_the_notebooks_are_their_windows(where: str) -> None:
 
 def test_notebook_06_builds_the_smallest_layer_to_download() -> None:
     """06 builds the layer of its `build_function` because it is the smallest zip: so the measured sizes say."""
-    from pipeline.course import measured_layer_sizes
-    from pipeline.deploy.functions import get_function
+    from workbench.course import measured_layer_sizes
+    from workbench.deploy.functions import get_function
 
     cell = next(
         c
@@ -276,12 +276,12 @@ def test_the_demos_output_in_the_readme_adds_up() -> None:
     """The README's `make demo` output: its minutes are the demo's, a coin row per coin and a rate row per currency
     of the twin every minute (the demo's rates refresh every minute), and the reconciliation finds every raw row."""
     from pipeline.constants import Env
-    from pipeline.local.demo import SIMULATED_OXR_PLAN
+    from workbench.local.demo import SIMULATED_OXR_PLAN
 
     text = document("README.md")
     minutes = makefile_minutes()
     assert int(SIMULATED_OXR_PLAN[Env.OXR_REFRESH_SECONDS]) == 60  # so every minute writes the rates
-    from pipeline.local.demo import DEFAULT_START
+    from workbench.local.demo import DEFAULT_START
 
     start = DEFAULT_START.strftime("%Y-%m-%dT%H:%MZ").replace("Z", ":00Z")
     assert f"{minutes} scheduled minutes from {start} (" in text

@@ -1,6 +1,6 @@
 """The course notebooks, run with papermill against the local stack on small parameters.
 
-Each notebook's last cell prints the values it recorded (`pipeline.course.record`); these tests assert on them.
+Each notebook's last cell prints the values it recorded (`workbench.course.record`); these tests assert on them.
 nbval then re-runs the notebooks whose outputs are meant to be stable and compares the cells marked
 `# NBVAL_CHECK_OUTPUT` with the committed outputs.
 """
@@ -20,9 +20,9 @@ import pandas as pd
 import papermill
 import pytest
 
-from pipeline.cloudformation.template import load_template
-from pipeline.course import KERNEL, kernel_config, output_problems, recorded
-from pipeline.local.servers import LocalStack
+from workbench.cloudformation.template import load_template
+from workbench.course import KERNEL, kernel_config, output_problems, recorded
+from workbench.local.servers import LocalStack
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 # Notebooks whose checked outputs (cells marked NBVAL_CHECK_OUTPUT) are deterministic.
@@ -60,7 +60,7 @@ def run(name: str, tmp_path: Path, **parameters: Any) -> dict[str, Any]:
 
 def template_max_receive_count() -> int:
     """The source queues' maxReceiveCount, as the template's default deploy sets it."""
-    from pipeline.cloudformation.template import Template
+    from workbench.cloudformation.template import Template
 
     return int(Template.load().parameters["MaxReceiveCount"])
 
@@ -132,17 +132,17 @@ def check_05(values: dict[str, Any]) -> None:
 
 
 def check_06(values: dict[str, Any]) -> None:
-    from pipeline.deploy.functions import all_functions
-    from pipeline.deploy.layers import layer_specs
+    from workbench.deploy.functions import all_functions
+    from workbench.deploy.layers import layer_specs
 
-    functions = len(all_functions())  # the function table (pipeline/deploy/functions.py)
+    functions = len(all_functions())  # the function table (workbench/deploy/functions.py)
     assert values["functions"] == functions
     assert values["layers"] == sorted(layer_specs(all_functions()))  # one layer per set of extras: fewer than functions
     # Every function's size, from a full build here or from the measured file, each within Lambda's limit
     assert values["functions_sized"] == functions and values["all_within_limit"] is True
     assert values["full_build"] or values["sizes_from"].startswith("measured by `python -m pipeline layer build` on ")
     # What section 1 says of one layer for everything: over Lambda's limit, and over the budget without pyarrow
-    from pipeline.deploy.sizes import BUDGET, UNZIPPED_LIMIT
+    from workbench.deploy.sizes import BUDGET, UNZIPPED_LIMIT
 
     assert values["one_layer_unzipped"] > UNZIPPED_LIMIT and values["one_layer_without_pyarrow"] > BUDGET
     assert values["measured_runtime"] == "python3.13"
@@ -161,13 +161,13 @@ def check_06(values: dict[str, Any]) -> None:
 
 def template_created(parameters: dict[str, str]) -> list[dict[str, Any]]:
     """The resources a deploy with `parameters` creates (the template's Conditions evaluated)."""
-    from pipeline.cloudformation.template import Template
+    from workbench.cloudformation.template import Template
 
     return [resource for _, resource in Template.load(parameters=parameters).resources()]
 
 
 def check_07(values: dict[str, Any]) -> None:
-    from pipeline.deploy.cost import compute, measured_durations
+    from workbench.deploy.cost import compute, measured_durations
 
     sources = ("coinmarketcap", "openexchangerates", "yahoo_finance")
     # Counts come from the template, never from the text: the pipeline's functions, and the custom resource that
@@ -292,8 +292,8 @@ def test_collect_reads_the_bars_of_the_window_only(stack_env: dict[str, str], lo
     """A 3-minute window holds 3 bar minutes, even when the sinks hold the minute after it."""
     from datetime import UTC, datetime, timedelta
 
-    from pipeline import analysis
-    from pipeline.local.demo import run_minutes
+    from workbench import analysis
+    from workbench.local.demo import run_minutes
 
     start = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)  # a day no notebook and no demo uses
     os.environ["PIPELINE_UNIVERSE_LIMIT"] = "2"
@@ -319,10 +319,10 @@ def test_rewinding_a_window_resets_yahoos_state_but_never_takes_a_live_lease(
 
     from pipeline import aws
     from pipeline.contracts import iso
-    from pipeline.course import rewind_simulated_state
     from pipeline.sources.openexchangerates import QUOTA_STATE
     from pipeline.sources.yahoo_budget import STATE_NAME
     from pipeline.state import S3State
+    from workbench.course import rewind_simulated_state
 
     settings = local_stack.settings()
     store = S3State(aws.client("s3", settings), settings.bucket)
@@ -352,7 +352,7 @@ def test_notebook_00_records_the_same_after_a_demo_and_after_08(
     stack_env: dict[str, str], local_stack: LocalStack, tmp_path: Path
 ) -> None:
     """Each notebook works on a window of its own: a demo's run and notebook 08 do not change what 00 records."""
-    from pipeline.local.demo import DEFAULT_START, run_minutes
+    from workbench.local.demo import DEFAULT_START, run_minutes
 
     name, parameters, check = CASES[0]
     first = run(name, tmp_path / "first", **parameters)

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from pipeline import declarations, registry
-from pipeline.cloudformation.template import load_template
+from pipeline import registry
 from tests.registry import fake_source
+from workbench import declarations
+from workbench.cloudformation.template import load_template
 
 TEMPLATE = load_template()
 

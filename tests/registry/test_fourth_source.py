@@ -16,20 +16,19 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from pipeline import registry
+from pipeline import clients, registry
 from pipeline.contracts import ContractError, check_source, raw_key
-from pipeline.deploy.functions import Function, all_functions, get_function
-from pipeline.deploy.layers import layer_specs
-from pipeline.handlers import clients
-from pipeline.local.runtime import scheduled_event
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.schemas import RowValidationError, validate_rows
 from pipeline.settings import Settings
 from pipeline.sinks import get_sink
-from pipeline.verify import verify
 from tests.lambda_events import load_event
 from tests.registry import fake_source
 from tests.registry.fake_source import ID, MemorySink, Yield
+from workbench.deploy.functions import Function, all_functions, get_function
+from workbench.deploy.layers import layer_specs
+from workbench.local.runtime import scheduled_event
+from workbench.verify import verify
 
 T0 = datetime(2026, 11, 2, 14, 30, tzinfo=UTC)
 COLUMNS = "tenor,yield_pct,quote_ts,status,error,scheduled_at,ingested_at"
@@ -100,7 +99,7 @@ def test_the_handler_modules_have_its_entry_points(fourth: registry.SourceSpec) 
 def test_the_command_line_parses_its_payloads_and_names_it_among_the_sources(
     fourth: registry.SourceSpec, tmp_path: Path
 ) -> None:
-    from pipeline.cli import app
+    from workbench.cli import app
 
     saved = tmp_path / "yields.json"
     saved.write_text(json.dumps(fake_source.SOURCE.fetch(Settings(), T0)))

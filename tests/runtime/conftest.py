@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.handlers import clients
+from pipeline import clients
 
 
 @pytest.fixture(autouse=True)

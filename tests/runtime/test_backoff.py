@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.cloudformation.template import Template
 from pipeline.handlers.process import backoff_budget_seconds, backoff_seconds
-from pipeline.soak import Plan, Window, soak
+from workbench.cloudformation.template import Template
+from workbench.soak import Plan, Window, soak
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 START = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
@@ -56,10 +56,10 @@ def test_an_outage_longer_than_the_back_off_budget_is_redriven_once_the_sink_is_
 
 @pytest.mark.parametrize("source", ["yahoo_finance", "coinmarketcap", "openexchangerates"])
 def test_the_redrive_health_probe_passes_on_every_healthy_sink_and_fails_on_a_down_one(clean_stack, source):
-    from pipeline.handlers import clients
-    from pipeline.local.demo import use_stack
+    from pipeline import clients
     from pipeline.redrive import probe
-    from pipeline.soak import FaultySink
+    from workbench.local.demo import use_stack
+    from workbench.soak import FaultySink
 
     use_stack(clean_stack)
     sink = clients.sink(source)

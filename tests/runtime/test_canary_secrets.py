@@ -23,15 +23,14 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pipeline import aws
+from pipeline import aws, clients
 from pipeline.constants import Env
-from pipeline.handlers import clients
-from pipeline.local.runtime import LocalRuntime, RunReport
 from pipeline.sinks.snowflake.configuration import SnowflakeCredentials
 from pipeline.sources import coinmarketcap, openexchangerates
 from pipeline.sources.coinmarketcap.simulated import SimulatedApi
 from pipeline.state import MemoryState
-from pipeline.verify import verify
+from workbench.local.runtime import LocalRuntime, RunReport
+from workbench.verify import verify
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 # Thursday and Friday inside the NYSE session, days no other test uses: each sign-in's run has its own bars.

@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline import aws
+from pipeline import aws, clients
 from pipeline.contracts import Event, iso, raw_key
-from pipeline.handlers import clients
-from pipeline.local.demo import use_stack
-from pipeline.local.runtime import LocalRuntime
-from pipeline.replay import raw_objects
 from pipeline.sinks.s3parquet.dataset import ProcessedDataset, compacted_key
-from pipeline.verify import verify
+from workbench.local.demo import use_stack
+from workbench.local.runtime import LocalRuntime
+from workbench.replay import raw_objects
+from workbench.verify import verify
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 SOURCE = "coinmarketcap"

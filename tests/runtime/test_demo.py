@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from pipeline.constants import Env
-from pipeline.local.demo import demo
+from workbench.local.demo import demo
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

@@ -7,14 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline import aws
+from pipeline import aws, clients
 from pipeline.contracts import processed_key, raw_key
-from pipeline.handlers import clients
-from pipeline.local.demo import run_minutes, use_stack
-from pipeline.local.runtime import LocalRuntime
 from pipeline.registry import source_ids
-from pipeline.replay import replay
-from pipeline.verify import verify
+from workbench.local.demo import run_minutes, use_stack
+from workbench.local.runtime import LocalRuntime
+from workbench.replay import replay
+from workbench.verify import verify
 
 SOURCES = source_ids()
 

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 
-from pipeline import aws
-from pipeline.handlers import clients
-from pipeline.local.runtime import LocalRuntime
+from pipeline import aws, clients
+from workbench.local.runtime import LocalRuntime
 
 pytestmark = pytest.mark.stack
 T0 = datetime(2026, 11, 2, 14, 45, tzinfo=UTC)
@@ -33,8 +32,8 @@ def test_a_poison_message_is_quarantined_at_once_and_the_message_behind_it_proce
     and the good event is processed in the same pass."""
     from pipeline import quarantine
     from pipeline.handlers import ingest as ingest_handlers
-    from pipeline.local.demo import use_stack
-    from pipeline.local.runtime import scheduled_event
+    from workbench.local.demo import use_stack
+    from workbench.local.runtime import scheduled_event
 
     use_stack(clean_stack)
     send(sqs, clean_stack.queues["coinmarketcap"], "this is not an event")
@@ -112,8 +111,8 @@ def test_a_run_interrupted_mid_batch_releases_what_it_held_and_the_next_run_deli
     """GIVEN a run interrupted (Ctrl-C) while the process handler holds its first batch
     WHEN the next run starts THEN it delivers those events at once (not after the queue's 360 s visibility
     timeout), every raw object reaches its sink, and verify is clean."""
-    from pipeline.local.demo import local_runtime, use_stack
-    from pipeline.verify import verify
+    from workbench.local.demo import local_runtime, use_stack
+    from workbench.verify import verify
 
     settings = use_stack(clean_stack)
     sources = ("coinmarketcap",)

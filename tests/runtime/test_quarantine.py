@@ -12,16 +12,16 @@ from datetime import UTC, datetime
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import aws, quarantine
-from pipeline.cli import app
+from pipeline import aws, clients, quarantine
 from pipeline.constants import Env
 from pipeline.contracts import processed_key
-from pipeline.handlers import clients
 from pipeline.handlers import ingest as ingest_handlers
-from pipeline.local.demo import use_stack
-from pipeline.local.runtime import LocalRuntime, scheduled_event
 from pipeline.sinks import get_sink
-from pipeline.verify import verify
+from workbench.cli import app
+from workbench.local.demo import use_stack
+from workbench.local.runtime import LocalRuntime, scheduled_event
+from workbench.quarantine import retry
+from workbench.verify import verify
 
 pytestmark = pytest.mark.stack
 AT = datetime(2026, 11, 4, 16, 5, tzinfo=UTC)
@@ -81,7 +81,7 @@ def test_a_bad_row_is_quarantined_with_its_line_the_good_rows_load_and_retry_loa
     # the cause fixed (the object written again as the source delivered it): retry loads the row, drops the record
     s3.put_object(Bucket=settings.bucket, Key=good["key"], Body=original)
     sink = get_sink(SOURCE, settings, s3=s3)
-    result = quarantine.retry(s3, settings.bucket, SOURCE, sink)
+    result = retry(s3, settings.bucket, SOURCE, sink)
 
     assert result.resolved == [entry.key] and result.still_failing == []
     assert list(quarantine.records(s3, settings.bucket, SOURCE)) == []

@@ -9,12 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline import aws
-from pipeline.handlers import clients
+from pipeline import aws, clients
 from pipeline.handlers import ingest as ingest_handlers
-from pipeline.local.demo import use_stack
-from pipeline.local.runtime import LocalRuntime, scheduled_event
 from pipeline.redrive import redrive
+from workbench.local.demo import use_stack
+from workbench.local.runtime import LocalRuntime, scheduled_event
 
 pytestmark = pytest.mark.stack
 AT = datetime(2026, 11, 4, 16, 0, tzinfo=UTC)

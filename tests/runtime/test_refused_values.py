@@ -9,14 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline import aws, quarantine
+from pipeline import aws, clients, quarantine
 from pipeline.constants import Env
-from pipeline.handlers import clients
 from pipeline.handlers import ingest as ingest_handlers
-from pipeline.local.demo import use_stack
-from pipeline.local.runtime import LocalRuntime, scheduled_event
 from pipeline.sinks import get_sink
-from pipeline.verify import verify
+from workbench.local.demo import use_stack
+from workbench.local.runtime import LocalRuntime, scheduled_event
+from workbench.verify import verify
 
 pytestmark = pytest.mark.stack
 AT = datetime(2026, 11, 4, 16, 5, tzinfo=UTC)  # a Wednesday, 11:05 in New York: the market is open

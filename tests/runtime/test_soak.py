@@ -9,7 +9,7 @@ import pytest
 
 from pipeline import aws, quarantine
 from pipeline.constants import Env
-from pipeline.soak import default_plan, soak
+from workbench.soak import default_plan, soak
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

@@ -12,17 +12,16 @@ from datetime import UTC, datetime
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import aws, quarantine
-from pipeline.cli import app
+from pipeline import aws, clients, quarantine
 from pipeline.constants import Env
 from pipeline.contracts import processed_key
-from pipeline.handlers import clients
 from pipeline.handlers import ingest as ingest_handlers
 from pipeline.handlers import process as process_handlers
-from pipeline.local.demo import use_stack
-from pipeline.local.runtime import LocalRuntime, scheduled_event
 from pipeline.redrive import redrive
 from tests.lambda_events import load_event
+from workbench.cli import app
+from workbench.local.demo import use_stack
+from workbench.local.runtime import LocalRuntime, scheduled_event
 
 pytestmark = pytest.mark.stack
 SOURCE = "coinmarketcap"

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from pipeline.local.servers import free_port
+from workbench.local.servers import free_port
 
 HOST = "127.0.0.1"
 
@@ -49,7 +49,7 @@ class FakesnowServer:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.local.fakesnow_server", "--port", str(self.port), "--host", HOST],
+                [sys.executable, "-m", "workbench.local.fakesnow_server", "--port", str(self.port), "--host", HOST],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

@@ -18,7 +18,6 @@ import pytest
 from pipeline import registry
 from pipeline.contracts import Event
 from pipeline.errors import kind_of
-from pipeline.local.servers import free_port
 from pipeline.process import process_event
 from pipeline.raw import rows_to_csv
 from pipeline.settings import Settings
@@ -28,6 +27,7 @@ from pipeline.sinks.snowflake.loader import SnowflakeSink
 from pipeline.sinks.sqlserver.loader import SqlServerSink
 from tests.sinks.conftest import MotoServer, s3_client
 from tests.sinks.harness import T0, Harness, ParquetHarness, SnowflakeHarness, SqlServerHarness
+from workbench.local.servers import free_port
 
 SCHEDULED = T0 + timedelta(minutes=1)
 BIG = "X" * (200 * 1024)  # over the csv module's default field limit of 128 KiB

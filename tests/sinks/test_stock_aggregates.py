@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import analysis
 from pipeline.schemas import Bar
 from tests.sinks.harness import SnowflakeHarness
+from workbench import analysis
 
 DAY = datetime(2026, 11, 2, 14, 30, tzinfo=UTC)
 SYMBOLS = ("AAPL", "BRK-B", "MSFT")

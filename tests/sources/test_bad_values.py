@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
 from pipeline.contracts import floor_minute, iso
 from pipeline.raw import csv_to_rows
 from pipeline.sources import PayloadError, numbers
 from pipeline.sources.base import MAX_CLOCK_SKEW
+from workbench.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OXR_AT = "2025-06-25T21:05:00Z"  # a fetch five minutes after the fixture's rates (21:00)

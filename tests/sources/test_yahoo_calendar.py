@@ -69,7 +69,7 @@ def test_ingest_at_a_closed_minute_reports_it_skipped_and_a_session_minute_fetch
     decide this minute instead."""
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from workbench.cli import app
 
     closed = CliRunner().invoke(app, ["ingest", "yahoo_finance", "--at", THANKSGIVING.isoformat()])
     assert closed.exit_code == 0, closed.output
@@ -85,7 +85,7 @@ def test_ingest_at_a_closed_minute_reports_it_skipped_and_a_session_minute_fetch
 
 
 def test_verify_counts_the_minutes_the_market_was_closed_for():
-    from pipeline.verify import _closed_minutes
+    from workbench.verify import _closed_minutes
 
     # 12:55-13:04 New York on the day after Thanksgiving: the minutes from 13:01 fetch bars after the close
     first = datetime(2025, 11, 28, 17, 55, tzinfo=UTC)

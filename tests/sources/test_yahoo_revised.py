@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pipeline import clients
 from pipeline.constants import Env
-from pipeline.handlers import clients
-from pipeline.local.demo import run_minutes
 from pipeline.sinks.snowflake.loader import SnowflakeSink
 from pipeline.sources import simulator
 from pipeline.sources.universe import universe
+from workbench.local.demo import run_minutes
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

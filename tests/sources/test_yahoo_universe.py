@@ -8,9 +8,9 @@ import pytest
 import responses
 from typer.testing import CliRunner
 
-from pipeline.cli import app
 from pipeline.sources import PayloadError
 from pipeline.sources import universe as u
+from workbench.cli import app
 
 
 def _index(tmp_path, drop: str, add: tuple[str, str, str]) -> tuple[list[u.Listing], object]:

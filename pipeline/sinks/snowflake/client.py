@@ -1,19 +1,19 @@
-"""Query the Snowflake the pipeline loads, from a script, a shell or a notebook, without leaving a session open.
+"""Query the Snowflake the pipeline loads without leaving a session open.
 
 A plain connector session left open on the local fakesnow server keeps its DuckDB file attached, and every
 later load then fails (fakesnow never sees the connector's logout). These helpers end their session when they
 are done, error or not, as the sink does:
 
     from pipeline.sinks.snowflake import query
-    query("SELECT SYMBOL, COUNT(*) FROM BARS_1M GROUP BY SYMBOL ORDER BY 2 DESC LIMIT ?", (5,))
+    query("SELECT SYMBOL, COUNT(*) FROM BARS_1M GROUP BY SYMBOL ORDER BY 2 DESC LIMIT ?", (5,), settings=settings)
 
     from pipeline.sinks.snowflake import cursor
-    with cursor() as cur:             # several statements in one session
+    with cursor(settings) as cur:     # several statements in one session
         cur.execute("SELECT MAX(TS) FROM BARS_1M")
         print(cur.fetchone())
 
-Without settings they use the running local stack (`python -m pipeline local up`), else the environment's
-`PIPELINE_SNOWFLAKE_*` settings, so the same call reads a real account. Values are bound (qmark: `?`).
+They take the settings to connect with; `workbench.local.snowflake` has the same helpers defaulting to the running
+local stack (else the environment's `PIPELINE_SNOWFLAKE_*` settings). Values are bound (qmark: `?`).
 """
 
 from __future__ import annotations
@@ -26,18 +26,10 @@ from pipeline.settings import Settings
 from pipeline.sinks.snowflake.loader import SnowflakeSink
 
 
-def default_settings() -> Settings:
-    """The running local stack's settings, else those of the environment."""
-    from pipeline.local import servers
-
-    stack = servers.status()
-    return stack.settings() if stack is not None else Settings()
-
-
 @contextmanager
-def cursor(settings: Settings | None = None) -> Iterator[Any]:
+def cursor(settings: Settings) -> Iterator[Any]:
     """A connector cursor whose session ends with the block; a driver error becomes one `SinkError` line."""
-    sink = SnowflakeSink.from_settings(settings or default_settings())
+    sink = SnowflakeSink.from_settings(settings)
     try:
         with sink.session("query failed") as cur:
             yield cur
@@ -45,7 +37,7 @@ def cursor(settings: Settings | None = None) -> Iterator[Any]:
         sink.close()
 
 
-def query(sql: str, params: Sequence[Any] = (), settings: Settings | None = None) -> list[tuple[Any, ...]]:
+def query(sql: str, params: Sequence[Any] = (), *, settings: Settings) -> list[tuple[Any, ...]]:
     """The rows of one statement, in a session opened and ended for it."""
     with cursor(settings) as cur:
         cur.execute(sql, tuple(params) or None)

@@ -302,7 +302,7 @@ class SnowflakeSink:
             f"another session holds the lock on the local Snowflake's database file {path} "
             "(a connector session left open, in a notebook or a shell?): end it with "
             "`pipeline.sinks.snowflake.end_fakesnow_session(connection, credentials)`, query through "
-            "`pipeline.sinks.snowflake.query(...)` next time, or restart the local stack; the event will be retried"
+            "`workbench.local.snowflake.query(...)` next time, or restart the local stack; the event will be retried"
         )
 
     def _disconnect(self) -> None:

@@ -1,0 +1,523 @@
+"""`python -m pipeline ...` (also installed as `pipeline`): the local stack, runs, one-off ingests, parsing,
+verification, replay, layers and deployment.
+
+Expected failures end with one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from pipeline.constants import Env
+from pipeline.contracts import to_utc
+from pipeline.errors import PipelineError
+from pipeline.registry import source_ids
+
+app = typer.Typer(
+    name="pipeline",
+    help="A real-time serverless market-data pipeline, and its local stack.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+# Piped or captured output (CI logs, `make demo | tee`) gets room for the tables instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
+
+
+SourceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(source_ids())}")]
+SourcesOpt = Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")]
+TimeOpt = Annotated[str | None, typer.Option(help="ISO-8601 time, UTC unless it says otherwise")]
+
+
+class CommandError(PipelineError):
+    """An expected failure of a command: printed as one line, exit code 1."""
+
+
+# The scheduled minutes a command accepts: the simulated sources run any day, but a minute must leave room for the
+# runs and windows computed from it (9999-12-31 overflows the first `+ timedelta`).
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2100
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = to_utc(value)
+    except (ValueError, OverflowError) as exc:
+        raise CommandError(f"--{name}: {exc} (write e.g. 2026-11-02T14:45Z)") from None
+    if not EARLIEST_YEAR <= when.year <= LATEST_YEAR:
+        raise CommandError(f"--{name}: {value!r} is outside the years {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return when
+
+
+@contextlib.contextmanager
+def json_stdout(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
+    """While a `--json` command works, everything it or its libraries write to stdout (the handlers' Powertools
+    logs, a subprocess's output) goes to stderr; the document given to the function yielded is written to stdout
+    once the work is over (also when it ends in an error or an exit code)."""
+    out = sys.stdout
+    documents: list[Any] = []
+    done = False
+
+    def write(document: Any) -> None:
+        out.write(json.dumps(document, indent=2, default=str) + "\n")
+        out.flush()
+
+    def emit(document: Any) -> None:  # written at once when the block is over already
+        if done:
+            write(document)
+        else:
+            documents.append(document)
+
+    if not enabled:
+        yield lambda document: print(json.dumps(document, indent=2, default=str))
+        return
+    for logger in [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (out, sys.__stdout__):
+                handler.setStream(sys.stderr)
+    saved = _redirect_fd(1, 2)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield emit
+    finally:
+        if saved is not None:
+            sys.stderr.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        done = True
+        for document in documents:
+            write(document)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (`kill`, a CI job cancelled) interrupts like Ctrl-C, so a run releases the messages it holds."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _redirect_fd(fd: int, to: int) -> int | None:
+    """Point file descriptor `fd` at `to` (for subprocesses and C code); the saved original, if `fd` is the
+    process's real stdout."""
+    try:
+        if sys.stdout.fileno() != fd:
+            return None
+    except (AttributeError, ValueError, io.UnsupportedOperation):  # captured: no descriptor to redirect
+        return None
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    os.dup2(to, fd)
+    return saved
+
+
+def _local_stack() -> Any:
+    """The running local stack, with this process's handlers pointed at it."""
+    from pipeline.settings import Settings
+    from workbench.local import servers as local_stack
+    from workbench.local.demo import use_stack
+
+    settings = Settings()
+    stack = local_stack.status(settings)
+    if stack is None:
+        raise CommandError(local_stack.down_reason(local_stack.recorded(settings)))
+    use_stack(stack)
+    return stack
+
+
+def _target() -> tuple[Any, Any]:
+    """(settings, local stack or None) of the stack a command works on.
+
+    The local stack, unless PIPELINE_TARGET=aws: then AWS (or whatever AWS_ENDPOINT_URL names), with the bucket,
+    topic and sink settings from the environment or `.env`.
+    """
+    from pipeline import clients
+    from pipeline.settings import Settings
+
+    if os.environ.get(Env.TARGET, "local") == "aws":
+        clients.configure(None)
+        return Settings(), None
+    stack = _local_stack()
+    return stack.settings(), stack
+
+
+def _print_report(report: Any, as_json: bool, emit: Callable[[Any], None] | None = None) -> None:
+    """A run or verification report as a table (or JSON, through `emit` of `json_stdout`); exit 1 unless it is
+    all well."""
+    if as_json:
+        (emit or (lambda doc: print(json.dumps(doc, indent=2, default=str))))(report.as_dict())
+    else:
+        console.print(report.table())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    minutes: Annotated[int, typer.Option(min=1, help="How many scheduled minutes to run")] = 30,
+    start: TimeOpt = None,
+    speed: Annotated[float | None, typer.Option(min=0.01, help="Times real time; default: as fast as possible")] = None,
+    source: SourcesOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON")] = False,
+    artifacts: Annotated[
+        bool,
+        typer.Option(
+            "--artifacts",
+            help="Run each function from its built code package and layer, sandboxed in a python3.13 root under "
+            "awslambdaric (make runtime-root; layers from `layer build`), and check the AWS calls against IAM",
+        ),
+    ] = False,
+) -> None:
+    """Run the schedule and the consumers over the local stack for N scheduled minutes (simulated sources)."""
+    from pipeline.contracts import check_source
+    from workbench.local.demo import run_minutes
+
+    start_at = _time(start, "start")
+    source = [check_source(s) for s in source] if source else None
+    stack = _local_stack()
+    with json_stdout(as_json) as emit, _sigterm_interrupts():
+        if artifacts:
+            from workbench.local.sandbox.run import run_artifacts, write_durations
+
+            artifacts_report = run_artifacts(stack, minutes, start_at, speed=speed, sources=source)
+            written = write_durations(artifacts_report)  # what `pipeline cost` reads
+            _print_report(artifacts_report, as_json, emit)
+            if not as_json:
+                typer.echo(f"durations for `pipeline cost`: {written}")
+            return
+        report = run_minutes(stack, minutes, start_at, speed=speed, sources=source, progress=not as_json)
+        _print_report(report, as_json, emit)
+
+
+@app.command()
+def ingest(
+    source: SourceArg,
+    at: Annotated[str, typer.Option(help="The scheduled minute, ISO-8601 (UTC unless it says otherwise)")],
+) -> None:
+    """One ingest invocation for SOURCE at the scheduled minute AT, against the configured stack."""
+    from pipeline.contracts import check_source
+    from workbench.local.runtime import scheduled_event
+
+    sid, when = check_source(source), _time(at, "at")
+    assert when is not None  # a required option
+    _target()  # before the handler module is imported: it sets up its logger from the environment
+    from pipeline.handlers import ingest as handlers
+
+    result = getattr(handlers, sid)(scheduled_event(sid, when), None)
+    print(json.dumps(result, indent=2))
+
+
+@app.command()
+def parse(
+    source: SourceArg,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A saved payload")],
+    at: TimeOpt = None,
+) -> None:
+    """Turn a saved payload (a Yahoo chart JSON, a CoinMarketCap page or API JSON, an OXR body) into raw CSV."""
+    from pipeline.contracts import check_source
+    from pipeline.raw import rows_to_csv
+    from pipeline.sources import parse_file
+
+    sid = check_source(source)
+    rows = parse_file(sid, file, scheduled_at=_time(at, "at"))
+    sys.stdout.write(rows_to_csv(sid, rows, for_people=True).decode())  # cells a spreadsheet would run: quoted
+
+
+@app.command()
+def verify(
+    start: Annotated[str | None, typer.Option("--from", help="First scheduled minute (ISO-8601)")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last scheduled minute (ISO-8601)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Reconcile the raw objects' success rows against every sink, minute by minute. Exit 1 on any difference."""
+    from workbench.verify import verify as reconcile
+
+    first, last = _time(start, "from"), _time(end, "to")
+    settings, _ = _target()
+    with json_stdout(as_json) as emit:
+        _print_report(reconcile(settings, first, last), as_json, emit)
+
+
+@app.command()
+def replay(
+    source: SourcesOpt = None,
+    start: Annotated[str | None, typer.Option("--from", help="First scheduled minute (ISO-8601)")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last scheduled minute (ISO-8601)")] = None,
+) -> None:
+    """Publish the events of stored raw objects again (the sinks are idempotent, so this is always safe)."""
+    from pipeline import aws
+    from pipeline.contracts import check_source
+    from workbench.replay import replay as republish
+
+    source = [check_source(s) for s in source] if source else None
+    settings, _ = _target()
+    count = republish(
+        aws.client("s3", settings),
+        aws.client("sns", settings),
+        settings.bucket,
+        settings.topic_arn,
+        sources=source or source_ids(),
+        start=_time(start, "from"),
+        end=_time(end, "to"),
+    )
+    console.print(f"republished {count} event(s)")
+
+
+@app.command()
+def redrive(
+    source: SourceArg,
+    archive: Annotated[
+        bool, typer.Option(help="Copy what is not an event to dead-letters/<source>/ in the bucket, then delete it")
+    ] = False,
+    queue_url: Annotated[str | None, typer.Option(help="In AWS: the source's queue (a stack output)")] = None,
+    dead_letter_queue_url: Annotated[str | None, typer.Option(help="In AWS: its dead-letter queue")] = None,
+) -> None:
+    """Send the pipeline events in SOURCE's dead-letter queue back to its queue; leave (or archive) the rest."""
+    from pipeline import aws
+    from pipeline.contracts import check_source
+    from pipeline.redrive import redrive as move_back
+
+    sid = check_source(source)
+    settings, stack = _target()
+    if stack is not None:
+        queue_url, dead_letter_queue_url = stack.queues[sid], stack.dead_letter_queues[sid]
+    elif not (queue_url and dead_letter_queue_url):
+        raise CommandError("with PIPELINE_TARGET=aws, give --queue-url and --dead-letter-queue-url (stack outputs)")
+    result = move_back(
+        aws.client("sqs", settings),
+        sid,
+        queue_url,
+        dead_letter_queue_url,
+        s3=aws.client("s3", settings),
+        archive_to=settings.bucket if archive else None,
+    )
+    console.print(
+        f"{sid}: {len(result.redriven)} event(s) sent back to the queue, {len(result.archived)} archived, "
+        f"{result.kept} left in the dead-letter queue"
+    )
+
+
+@app.command()
+def soak(
+    minutes: Annotated[int, typer.Option(min=1, help="Scheduled minutes (default: a whole day)")] = 1440,
+    start: TimeOpt = None,
+    source: SourcesOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
+    output: Annotated[Path | None, typer.Option(help="Also write the figures as JSON to this file")] = None,
+) -> None:
+    """A simulated trading day on the local stack under injected faults, then a reconciliation; exit 1 unless
+    nothing was lost or duplicated (PIPELINE_UNIVERSE_LIMIT makes the stock universe smaller)."""
+    from pipeline.contracts import check_source
+    from workbench.soak import DEFAULT_DAY, figures_json
+    from workbench.soak import soak as run_soak
+
+    chosen = tuple(check_source(s) for s in source) if source else None
+    first = _time(start, "start") or DEFAULT_DAY
+    stack = _local_stack()
+    with json_stdout(as_json) as emit:
+        if as_json:
+            report = run_soak(stack, start=first, minutes=minutes, sources=chosen)
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, transient=True, console=err) as bar:
+                task = bar.add_task("scheduled minutes", total=minutes)
+                report = run_soak(
+                    stack, start=first, minutes=minutes, sources=chosen,
+                    on_minute=lambda _i, at: bar.update(task, advance=1, description=f"minute {at:%H:%M}Z"),
+                )  # fmt: skip
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(figures_json(report) + "\n", encoding="utf-8")
+        _print_report(report, as_json, emit)
+
+
+quarantine_app = typer.Typer(help="Show and retry what was set aside under quarantine/ (terminal errors).")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    source: SourcesOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON")] = False,
+) -> None:
+    """The quarantine records: raw key, scope, rows set aside and the reason."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from pipeline import aws
+    from pipeline import quarantine as q
+    from pipeline.contracts import check_source
+
+    settings, _ = _target()
+    s3 = aws.client("s3", settings)
+    with json_stdout(as_json) as emit:
+        found = [r for sid in (source or source_ids()) for r in q.records(s3, settings.bucket, check_source(sid))]
+    if as_json:
+        emit([asdict(r) | {"key": r.key} for r in found])
+        return
+    table = Table(title=f"{len(found)} quarantine record(s) in s3://{settings.bucket}/quarantine/")
+    for name in ("source", "raw key", "scope", "rows", "reason"):
+        table.add_column(name)
+    for r in found:
+        table.add_row(r.source, r.raw_key or "-", r.scope, str(r.row_count), r.reason)
+    console.print(table)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    source: SourcesOpt = None,
+) -> None:
+    """Process every quarantined raw object again (once its cause is fixed); a record that now loads is removed."""
+    from pipeline import aws
+    from pipeline.contracts import check_source
+    from pipeline.sinks import get_sink
+    from workbench.quarantine import retry
+
+    settings, _ = _target()
+    s3 = aws.client("s3", settings)
+    failing = 0
+    for sid in (check_source(s) for s in (source or source_ids())):
+        sink = get_sink(sid, settings, s3=s3)
+        try:
+            result = retry(s3, settings.bucket, sid, sink)
+        finally:
+            sink.close()
+        failing += len(result.still_failing)
+        console.print(f"{sid}: {len(result.resolved)} resolved, {len(result.still_failing)} still failing")
+        for key, reason in result.still_failing[:10]:
+            console.print(f"  {key}: {reason}", highlight=False)
+    if failing:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    minutes: Annotated[int, typer.Option(min=1, help="How many scheduled minutes to run")] = 30,
+    start: TimeOpt = None,
+    report: Annotated[bool, typer.Option(help="Render the analysis notebook to an HTML report")] = True,
+) -> None:
+    """Local stack up, N simulated minutes through the whole pipeline, verification, and the analysis report."""
+    from workbench.local.demo import demo as run_demo
+
+    ok = run_demo(minutes, _time(start, "start"), console=console, render_report=report)
+    if not ok:
+        raise typer.Exit(1)
+
+
+universe_app = typer.Typer(no_args_is_help=True, help="The stock universe (pipeline/data/sp500.csv).")
+
+
+@universe_app.command("refresh")
+def universe_refresh(
+    from_csv: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="A constituents CSV (Symbol, Security, GICS Sector, ...)"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="The file to write (default: the shipped universe file)")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show the changes, write nothing")] = False,
+) -> None:
+    """Update the universe from the S&P 500 constituents (Wikipedia's table, or --from-csv), in Yahoo's spelling."""
+    from rich.table import Table
+
+    from pipeline.sources import universe as u
+
+    target = out or u.universe_file()
+    new = u.read_constituents_csv(from_csv) if from_csv else u.fetch_constituents()
+    change = u.compare(u.read_universe_file(target), new)
+    table = Table(title=f"S&P 500 universe: {len(new)} constituents from {from_csv or u.WIKIPEDIA_URL}")
+    for name in ("change", "symbol", "name", "sector"):
+        table.add_column(name)
+    for listing in change.added:
+        table.add_row("[green]added[/green]", listing.symbol, listing.name, listing.sector)
+    for listing in change.removed:
+        table.add_row("[red]removed[/red]", listing.symbol, listing.name, listing.sector)
+    for before, after in change.changed:
+        table.add_row("changed", after.symbol, f"{before.name} -> {after.name}", f"{before.sector} -> {after.sector}")
+    if change.empty:
+        console.print(f"{target}: up to date ({len(new)} constituents)")
+        return
+    console.print(table)
+    if dry_run:
+        console.print("dry run: nothing written")
+        return
+    u.write_universe_file(new, target)
+    console.print(f"{target}: {len(change.added)} added, {len(change.removed)} removed, {len(change.changed)} changed")
+
+
+def _mount_subcommands() -> None:
+    from workbench.course_cli import course_app
+    from workbench.deploy.cli import cost, deploy, layer_app
+    from workbench.local.cli import app as local_app
+
+    app.add_typer(local_app, name="local", help="Start, stop and describe the local stack.")
+    app.add_typer(layer_app, name="layer", help="Build the per-function Lambda layers.")
+    app.add_typer(universe_app, name="universe", help="The stock universe (pipeline/data/sp500.csv).")
+    app.add_typer(course_app, name="course", help="Refresh the course's notebooks and the sizes notebook 06 shows.")
+    app.command(name="deploy")(deploy)
+    app.command(name="cost")(cost)
+
+
+_mount_subcommands()
+
+
+def main() -> None:
+    """Entry point: usage errors are Click's usage line and exit 2; expected errors (a bad setting or time, a
+    stack that is down, a refused payload) one line on stderr and exit 1; never a traceback for what a user typed."""
+    import click
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pydantic import ValidationError
+    from typer.exceptions import TyperException
+
+    from pipeline.settings import describe_error, is_settings_error
+
+    expected: tuple[type[BaseException], ...] = (PipelineError, BotoCoreError, ClientError)
+    try:
+        code = app(standalone_mode=False)
+    except expected as exc:
+        _fail(str(exc))
+    except ValidationError as exc:
+        if not is_settings_error(exc):
+            raise
+        _fail(describe_error(exc))
+    except (TyperException, click.ClickException) as exc:  # typer bundles its own click: both kinds
+        show = getattr(exc, "show", None)
+        if show is None:
+            _fail(str(exc))
+        show()
+        sys.exit(exc.exit_code)
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, click.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+    sys.exit(1)

@@ -1,0 +1,208 @@
+"""Figures for the course: the architecture, and the analysis charts of what the pipeline collected.
+
+Every function returns a matplotlib Figure (a notebook shows it; a script can `savefig` it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+KIND_COLORS = {"stock": "#1f77b4", "crypto": "#ff7f0e", "fx": "#2ca02c"}
+
+# (x, y, label, colour) of each box of the architecture diagram, in axis units (0..12 wide, 0..7 high).
+_BOXES: dict[str, tuple[float, float, str, str]] = {
+    "rule": (0.2, 3.2, "EventBridge\nrate(1 minute)\none rule per source", "#f2e6ff"),
+    "ingest": (2.6, 3.2, "ingest Lambda\n(per source)\nfetch -> raw CSV", "#fff2cc"),
+    "s3raw": (2.6, 5.6, "S3 raw/<source>/\nYYYY/MM/DD/HHMM.csv", "#dbeafe"),
+    "topic": (5.0, 3.2, "SNS FIFO topic\nattribute source=...", "#fde2e4"),
+    "q_yahoo": (7.4, 5.4, "SQS FIFO\nyahoo_finance", "#fde2e4"),
+    "q_cmc": (7.4, 3.2, "SQS FIFO\ncoinmarketcap", "#fde2e4"),
+    "q_oxr": (7.4, 1.0, "SQS FIFO\nopenexchangerates", "#fde2e4"),
+    "sink_yahoo": (9.8, 5.4, "process Lambda\n-> Snowflake\n1-minute bars", "#e2f0d9"),
+    "sink_cmc": (9.8, 3.2, "process Lambda\n-> S3 processed/\nParquet", "#e2f0d9"),
+    "sink_oxr": (9.8, 1.0, "process Lambda\n-> SQL Server\nrates", "#e2f0d9"),
+}
+_BOX_W, _BOX_H = 2.0, 1.3
+_ARROWS = [
+    ("rule", "ingest", ""),
+    ("ingest", "s3raw", "1. write"),
+    ("ingest", "topic", "2. publish"),
+    ("topic", "q_yahoo", ""),
+    ("topic", "q_cmc", ""),
+    ("topic", "q_oxr", ""),
+    ("q_yahoo", "sink_yahoo", ""),
+    ("q_cmc", "sink_cmc", ""),
+    ("q_oxr", "sink_oxr", ""),
+]
+
+
+def architecture(max_receives: int | None = None) -> Figure:
+    """The pipeline on one page: schedule, ingest, raw layer, fan-out, queues (with their DLQs), sinks.
+
+    `max_receives` is the queues' maxReceiveCount (default: the template's)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if max_receives is None:
+        from workbench.cloudformation.template import Template
+
+        max_receives = int(Template.load().parameters["MaxReceiveCount"])
+
+    fig, ax = plt.subplots(figsize=(12, 6.2))
+    ax.set_xlim(0, 12)
+    ax.set_ylim(0, 7.6)
+    ax.axis("off")
+    centres = {}
+    for name, (x, y, label, colour) in _BOXES.items():
+        ax.add_patch(FancyBboxPatch((x, y), _BOX_W, _BOX_H, boxstyle="round,pad=0.05", fc=colour, ec="#444", lw=1.0))
+        ax.text(x + _BOX_W / 2, y + _BOX_H / 2, label, ha="center", va="center", fontsize=9)
+        centres[name] = (x + _BOX_W / 2, y + _BOX_H / 2)
+    for a, b, label in _ARROWS:
+        (x1, y1), (x2, y2) = centres[a], centres[b]
+        if abs(y1 - y2) > 1 and abs(x1 - x2) < 0.1:  # vertical
+            start, end = (x1, y1 + _BOX_H / 2 + 0.05), (x2, y2 - _BOX_H / 2 - 0.05)
+        else:
+            start, end = (x1 + _BOX_W / 2 + 0.05, y1), (x2 - _BOX_W / 2 - 0.05, y2)
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, color="#333", lw=1.2))
+        if label:
+            ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.12, label, fontsize=8, ha="center")
+    ax.text(6.2, 2.75, "one subscription per queue,\nfilter policy {source: [...]}", fontsize=7.5, ha="center")
+    for q in ("q_yahoo", "q_cmc", "q_oxr"):
+        x, y = _BOXES[q][0], _BOXES[q][1]
+        ax.text(x + _BOX_W / 2, y - 0.18, f"DLQ after {max_receives} receives", fontsize=7.5, ha="center", color="#a33")
+    ax.text(0.2, 7.35, "market-data-pipeline: one scheduled minute through the pipeline", fontsize=12, weight="bold")
+    ax.text(0.2, 0.2, "Locally: moto (S3, SNS, SQS), fakesnow (Snowflake), SQLite (SQL Server), and a runtime that "
+            "calls the same Lambda handlers", fontsize=8.5, color="#555")  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def prices(panel: pd.DataFrame, kinds: dict[str, str], title: str = "Intraday prices (rebased to 100)") -> Figure:
+    """Every instrument's price rebased to 100 at its first value, one panel per kind, the legend beside each."""
+    import matplotlib.pyplot as plt
+
+    groups = [k for k in KIND_COLORS if any(kinds.get(c) == k for c in panel.columns)]
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(5.6 * max(1, len(groups)), 3.8), sharey=False)
+    axes = [axes] if len(groups) <= 1 else list(axes)
+    for ax, kind in zip(axes, groups, strict=False):
+        cols = [c for c in panel.columns if kinds.get(c) == kind]
+        rebased = 100 * panel[cols] / panel[cols].bfill().iloc[0]
+        rebased.plot(ax=ax, lw=1.2, legend=False)
+        ax.set_title(kind)
+        ax.set_xlabel("time (UTC)")
+        ax.set_ylabel("price, rebased to 100")
+        ax.ticklabel_format(axis="y", useOffset=False)  # FX moves in the second decimal: show 99.95, not an offset
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=min(4, len(cols)), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def return_distribution(returns: pd.DataFrame, kinds: dict[str, str], bins: int = 40) -> Figure:
+    """Histograms of one-minute log returns (in basis points), one per kind, with their standard deviation."""
+    import matplotlib.pyplot as plt
+
+    groups = [k for k in KIND_COLORS if any(kinds.get(c) == k for c in returns.columns)]
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(5 * max(1, len(groups)), 3.4))
+    axes = [axes] if len(groups) <= 1 else list(axes)
+    for ax, kind in zip(axes, groups, strict=False):
+        values = (returns[[c for c in returns.columns if kinds.get(c) == kind]] * 1e4).stack().dropna()
+        ax.hist(values, bins=bins, color=KIND_COLORS[kind], alpha=0.8)
+        ax.set_title(f"{kind}: sd {values.std():.1f} bp, n={len(values)}")
+        ax.set_xlabel("1-minute log return (bp)")
+        ax.set_ylabel("minutes")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def volatility(vol: pd.DataFrame, kinds: dict[str, str], window: int) -> Figure:
+    """Rolling volatility (annualised, %) per kind of instrument: the median of its series as a line, and the band
+    from the lowest to the highest of them, so a dozen series read as three."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 4.0))
+    for kind, colour in KIND_COLORS.items():
+        columns = [c for c in vol.columns if kinds.get(c) == kind]
+        if not columns:
+            continue
+        group = 100 * vol[columns]
+        ax.fill_between(group.index, group.min(axis=1), group.max(axis=1), color=colour, alpha=0.18, lw=0)
+        ax.plot(group.index, group.median(axis=1), color=colour, lw=2, label=f"{kind}: median of {len(columns)}")
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel("annualised volatility (%)")
+    ax.set_title(f"Rolling volatility, {window}-minute window (band: lowest to highest series of each kind)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def correlation(corr: pd.DataFrame, kinds: dict[str, str]) -> Figure:
+    """A heatmap of the correlation of one-minute returns, instruments grouped by kind."""
+    import matplotlib.pyplot as plt
+
+    n = len(corr)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * n, 0.8 + 0.42 * n))
+    image = ax.imshow(corr.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(n), corr.columns, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), corr.index, fontsize=8)
+    for label in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
+        label.set_color(KIND_COLORS.get(kinds.get(label.get_text(), ""), "black"))
+    if n <= 16:
+        for i in range(n):
+            for j in range(n):
+                value = corr.iat[i, j]
+                if value == value:
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6.5)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="correlation of 1-minute returns")
+    ax.set_title("Cross-asset correlation (stocks blue, crypto orange, FX green)")
+    fig.tight_layout()
+    return fig
+
+
+def candlestick(ohlc: pd.DataFrame, title: str, **kwargs: Any) -> Figure:
+    """A candlestick chart (with volume when the frame has it) of a frame indexed by time with OHLC columns."""
+    import logging
+
+    import mplfinance as mpf
+
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # its styles ask for a "semibold" font
+
+    volume = "Volume" in ohlc.columns and bool(ohlc["Volume"].fillna(0).sum() > 0)
+    kwargs.setdefault("ylabel", "price (USD)")
+    kwargs.setdefault("xlabel", "time (UTC)")
+    fig, _ = mpf.plot(
+        ohlc, type="candle", style="yahoo", volume=volume, title=title, returnfig=True, figsize=(11, 5), **kwargs
+    )
+    return fig  # type: ignore[no-any-return]
+
+
+def package_sizes(sizes: pd.DataFrame, limit_bytes: int) -> Figure:
+    """Each function's code and layer, unzipped, stacked against Lambda's limit (`sizes`: one row per function
+    with `function`, `code_unzipped`, `layer_unzipped`, `layer`)."""
+    import matplotlib.pyplot as plt
+
+    mb = 1024 * 1024
+    fig, ax = plt.subplots(figsize=(10, max(2.2, 0.5 + 0.55 * len(sizes))))
+    names = sizes["function"].tolist()
+    layer = sizes["layer_unzipped"] / mb
+    code = sizes["code_unzipped"] / mb
+    ax.barh(names, layer, color="#4c78a8", label="layer (dependencies)")
+    ax.barh(names, code, left=layer, color="#f58518", label="code (pipeline/)")
+    for i, (lay, name) in enumerate(zip(layer, sizes["layer"], strict=True)):
+        ax.text(lay + code.iloc[i] + 3, i, f"{lay + code.iloc[i]:.0f} MB  ({name})", va="center", fontsize=8)
+    ax.axvline(limit_bytes / mb, color="#c00", ls="--", lw=1.2)
+    ax.text(limit_bytes / mb, 0.03, " 250 MB limit", color="#c00", fontsize=8, transform=ax.get_xaxis_transform())
+    ax.set_xlim(0, limit_bytes / mb * 1.25)
+    ax.invert_yaxis()
+    ax.set_xlabel("MB unzipped")
+    ax.set_title("Each function with its own layer, against Lambda's unzipped limit")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -346,6 +346,67 @@ def soak(
         _print_report(report, as_json, emit)
 
 
+@app.command()
+def status(
+    source: SourcesOpt = None,
+    at: Annotated[
+        str | None, typer.Option(help="Measure ages against this time (default: the newest scheduled minute locally)")
+    ] = None,
+    stack: Annotated[
+        str | None,
+        typer.Option(help="With PIPELINE_TARGET=aws: the stack name (its alarms only, and its dashboard's address)"),
+    ] = None,
+    queue_url: Annotated[
+        list[str] | None, typer.Option(help="With PIPELINE_TARGET=aws: SOURCE=URL of a queue (a stack output)")
+    ] = None,
+    dead_letter_queue_url: Annotated[
+        list[str] | None, typer.Option(help="With PIPELINE_TARGET=aws: SOURCE=URL of a dead-letter queue")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON")] = False,
+) -> None:
+    """Per source: the newest raw object and sink row and their ages, queue and dead-letter depth, quarantine
+    records and this month's budget (on AWS also the alarms in ALARM). Exit 1 when a source is stale or a
+    dead-letter queue holds messages."""
+    from pipeline.contracts import check_source
+    from pipeline.status import status as read_status
+
+    chosen = tuple(check_source(s) for s in source) if source else None
+    when = _time(at, "at")
+    settings, local = _target()
+    if local is not None:
+        queues, dead = dict(local.queues), dict(local.dead_letter_queues)
+    else:
+        queues, dead = (
+            _source_urls(queue_url, "queue-url"),
+            _source_urls(dead_letter_queue_url, "dead-letter-queue-url"),
+        )
+        if stack and not (queues and dead):
+            from pipeline import aws
+            from pipeline.status import stack_queues
+
+            found = stack_queues(aws.client("cloudformation", settings), stack)
+            queues, dead = {**found[0], **queues}, {**found[1], **dead}
+    with json_stdout(as_json) as emit:
+        report = read_status(
+            settings, queues=queues, dead_letter_queues=dead, target="local" if local is not None else "aws",
+            at=when, stack_name=stack, sources=chosen,
+        )  # fmt: skip
+        _print_report(report, as_json, emit)
+
+
+def _source_urls(values: list[str] | None, name: str) -> dict[str, str]:
+    """`SOURCE=URL` options -> {source: url}."""
+    from pipeline.contracts import check_source
+
+    urls = {}
+    for value in values or []:
+        sid, sep, url = value.partition("=")
+        if not sep or not url:
+            raise CommandError(f"--{name}: write SOURCE=URL, e.g. yahoo_finance=https://sqs...; got {value!r}")
+        urls[check_source(sid)] = url
+    return urls
+
+
 quarantine_app = typer.Typer(help="Show and retry what was set aside under quarantine/ (terminal errors).")
 app.add_typer(quarantine_app, name="quarantine")
 

@@ -241,14 +241,41 @@ def verify(
     start: Annotated[str | None, typer.Option("--from", help="First scheduled minute (ISO-8601)")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last scheduled minute (ISO-8601)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    market: Annotated[
+        bool,
+        typer.Option(
+            "--market",
+            help="Also measure the sinks against the market: of what existed (bars, snapshots, rate sets), the "
+            "share that reached them, every gap with its cause, and freshness p50/p95 (needs --from and --to)",
+        ),
+    ] = False,
+    source: SourcesOpt = None,
 ) -> None:
     """Reconcile the raw objects' success rows against every sink, minute by minute. Exit 1 on any difference."""
+    from pipeline.contracts import check_source
     from pipeline.verify import verify as reconcile
 
     first, last = _time(start, "from"), _time(end, "to")
+    chosen = [check_source(s) for s in source] if source else None
+    if market and (first is None or last is None):
+        raise CommandError("--market needs a window: give --from and --to")
     settings, _ = _target()
     with json_stdout(as_json) as emit:
-        _print_report(reconcile(settings, first, last), as_json, emit)
+        report = reconcile(settings, first, last, sources=chosen)
+        if not market:
+            _print_report(report, as_json, emit)
+            return
+        from pipeline.completeness import measure
+
+        assert first is not None and last is not None
+        against = measure(settings, first, last, sources=chosen)
+        if as_json:
+            emit(report.as_dict() | {"market": against.as_dict()})
+        else:
+            console.print(report.table())
+            console.print(against.table())
+        if not report.ok:
+            raise typer.Exit(1)
 
 
 @app.command()

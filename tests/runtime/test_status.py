@@ -222,3 +222,27 @@ def test_stale_follows_the_market_calendar_and_the_refresh_period(source, now, n
     reason = stale_reason(source, SETTINGS, to_utc(now), to_utc(newest) if newest else None)
 
     assert bool(reason) is stale, reason
+
+
+def test_the_yahoo_month_counts_requests_429s_and_cool_downs_and_a_new_month_starts_from_zero():
+    """The budget `status` shows comes from the state document the ingest keeps: a minute against a twin that
+    answers 429 past the first request counts its requests, its 429s and the cool-down they opened."""
+    import contextlib
+
+    from pipeline.sources.base import UpstreamError
+    from pipeline.sources.yahoo_finance import YahooFinance
+    from pipeline.state import MemoryState
+    from pipeline.status import budget
+
+    state = MemoryState()
+    settings = Settings(mode="simulated", bucket="b", universe_limit=10, yahoo_twin_rate_limit=1)
+    at = datetime(2026, 11, 17, 15, 0, tzinfo=UTC)
+    with contextlib.suppress(UpstreamError):
+        YahooFinance().fetch(settings, at, state)
+
+    spent = budget("yahoo_finance", settings, state, at)
+    assert spent["month"] == "2026-11"
+    assert spent["yahoo_requests"] >= 3 and spent["rate_limited"] >= 3, spent
+    assert (spent["cooldowns"], spent["cooling_down"]) == (1, True), spent
+    december = budget("yahoo_finance", settings, state, datetime(2026, 12, 1, 15, tzinfo=UTC))
+    assert (december["yahoo_requests"], december["rate_limited"], december["cooldowns"]) == (0, 0, 0)

@@ -99,7 +99,9 @@ def test_run_without_a_local_stack_says_how_to_start_one(tmp_path):
     )
 
 
-@pytest.mark.parametrize("command", ["local", "layer", "deploy", "run", "ingest", "parse", "verify", "replay", "demo"])
+@pytest.mark.parametrize(
+    "command", ["local", "layer", "deploy", "run", "ingest", "parse", "verify", "replay", "demo", "status", "backfill"]
+)
 def test_every_documented_command_has_help(command):
     result = pipeline(command, "--help")
     assert result.returncode == 0, result.stderr
@@ -124,6 +126,7 @@ PAGE = str(FIXTURES / "home_listing_table.html")
         (["nosuch"], {}, "Error: No such command 'nosuch'."),
         (["local", "sideways"], {}, "Error: No such command 'sideways'."),
         (["run", "--frobnicate"], {}, "Error: No such option: --frobnicate"),
+        (["backfill", "yahoo_finance", "--from", "2026-11-18T15:00Z"], {}, "Error: Missing option '--to'."),
     ],
 )  # fmt: skip
 def test_a_usage_error_is_clicks_usage_line_and_exit_2(args, env, says):

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -249,14 +249,41 @@ def verify(
     start: Annotated[str | None, typer.Option("--from", help="First scheduled minute (ISO-8601)")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last scheduled minute (ISO-8601)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    market: Annotated[
+        bool,
+        typer.Option(
+            "--market",
+            help="Also measure the sinks against the market: of what existed (bars, snapshots, rate sets), the "
+            "share that reached them, every gap with its cause, and freshness p50/p95 (needs --from and --to)",
+        ),
+    ] = False,
+    source: SourcesOpt = None,
 ) -> None:
     """Reconcile the raw objects' success rows against every sink, minute by minute. Exit 1 on any difference."""
+    from pipeline.contracts import check_source
     from workbench.verify import verify as reconcile
 
     first, last = _time(start, "from"), _time(end, "to")
+    chosen = [check_source(s) for s in source] if source else None
+    if market and (first is None or last is None):
+        raise CommandError("--market needs a window: give --from and --to")
     settings, _ = _target()
     with json_stdout(as_json) as emit:
-        _print_report(reconcile(settings, first, last), as_json, emit)
+        report = reconcile(settings, first, last, sources=chosen)
+        if not market:
+            _print_report(report, as_json, emit)
+            return
+        from workbench.completeness import measure
+
+        assert first is not None and last is not None
+        against = measure(settings, first, last, sources=chosen)
+        if as_json:
+            emit(report.as_dict() | {"market": against.as_dict()})
+        else:
+            console.print(report.table())
+            console.print(against.table())
+        if not report.ok:
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -352,6 +379,138 @@ def soak(
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(figures_json(report) + "\n", encoding="utf-8")
         _print_report(report, as_json, emit)
+
+
+@app.command()
+def status(
+    source: SourcesOpt = None,
+    at: Annotated[
+        str | None, typer.Option(help="Measure ages against this time (default: the newest scheduled minute locally)")
+    ] = None,
+    stack: Annotated[
+        str | None,
+        typer.Option(help="With PIPELINE_TARGET=aws: the stack name (its alarms only, and its dashboard's address)"),
+    ] = None,
+    queue_url: Annotated[
+        list[str] | None, typer.Option(help="With PIPELINE_TARGET=aws: SOURCE=URL of a queue (a stack output)")
+    ] = None,
+    dead_letter_queue_url: Annotated[
+        list[str] | None, typer.Option(help="With PIPELINE_TARGET=aws: SOURCE=URL of a dead-letter queue")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON")] = False,
+) -> None:
+    """Per source: the newest raw object and sink row and their ages, queue and dead-letter depth, quarantine
+    records and this month's budget (on AWS also the alarms in ALARM). Exit 1 when a source is stale or a
+    dead-letter queue holds messages."""
+    from pipeline.contracts import check_source
+    from workbench.status import status as read_status
+
+    chosen = tuple(check_source(s) for s in source) if source else None
+    when = _time(at, "at")
+    settings, local = _target()
+    if local is not None:
+        queues, dead = dict(local.queues), dict(local.dead_letter_queues)
+    else:
+        queues, dead = (
+            _source_urls(queue_url, "queue-url"),
+            _source_urls(dead_letter_queue_url, "dead-letter-queue-url"),
+        )
+        if stack and not (queues and dead):
+            from pipeline import aws
+            from workbench.status import stack_queues
+
+            found = stack_queues(aws.client("cloudformation", settings), stack)
+            queues, dead = {**found[0], **queues}, {**found[1], **dead}
+    with json_stdout(as_json) as emit:
+        report = read_status(
+            settings, queues=queues, dead_letter_queues=dead, target="local" if local is not None else "aws",
+            at=when, stack_name=stack, sources=chosen,
+        )  # fmt: skip
+        _print_report(report, as_json, emit)
+
+
+def _source_urls(values: list[str] | None, name: str) -> dict[str, str]:
+    """`SOURCE=URL` options -> {source: url}."""
+    from pipeline.contracts import check_source
+
+    urls = {}
+    for value in values or []:
+        sid, sep, url = value.partition("=")
+        if not sep or not url:
+            raise CommandError(f"--{name}: write SOURCE=URL, e.g. yahoo_finance=https://sqs...; got {value!r}")
+        urls[check_source(sid)] = url
+    return urls
+
+
+@app.command()
+def backfill(
+    source: SourceArg,
+    start: Annotated[str, typer.Option("--from", help="First minute of the window (ISO-8601)")],
+    end: Annotated[str, typer.Option("--to", help="End of the window, exclusive (ISO-8601)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the backfill and its verification as JSON")] = False,
+) -> None:
+    """Fill a past window of SOURCE through the pipeline's path (raw objects, events, process functions, sinks),
+    idempotent with the live minutes and resumable; then verify the window. CoinMarketCap has no history."""
+    from pipeline import aws
+    from pipeline.contracts import check_source
+    from workbench.backfill import backfill as fill
+    from workbench.verify import verify as reconcile
+
+    sid = check_source(source)
+    first, last = _time(start, "from"), _time(end, "to")
+    assert first is not None and last is not None  # required options
+    settings, stack = _target()
+    runtime = None
+    if stack is not None:
+        from workbench.local.demo import local_runtime
+
+        runtime = local_runtime(stack, settings, (sid,))
+    with json_stdout(as_json) as emit, _sigterm_interrupts():
+        s3, sns = aws.client("s3", settings), aws.client("sns", settings)
+
+        def processed(minute: datetime) -> None:
+            if runtime is not None:
+                runtime.poll(minute, [sid])
+
+        try:
+            if as_json:
+                report = fill(sid, first, last, settings=settings, s3=s3, sns=sns, after_publish=processed)
+            else:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+                columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+                with Progress(*columns, transient=True, console=err) as bar:
+                    task = bar.add_task(f"{sid} backfill", total=None)
+
+                    def advance(done: int, total: int, piece: Any) -> None:
+                        bar.update(task, completed=done, total=total, description=f"{sid} {piece.key}")
+
+                    report = fill(sid, first, last, settings=settings, s3=s3, sns=sns, after_publish=processed,
+                                  on_piece=advance)  # fmt: skip
+        except BaseException:
+            if runtime is not None:
+                runtime.release()
+            raise
+        if runtime is not None:
+            runtime.settle(last + timedelta(minutes=1))
+        checked = reconcile(settings, first, last, sources=[sid])
+        if as_json:
+            emit({"backfill": report.as_dict(), "verify": checked.as_dict()})
+        else:
+            d = report.as_dict()
+            console.print(
+                f"{sid} {d['from']} to {d['to']}: {d['pieces']} raw object(s) in the window, {d['written']} written "
+                f"({d['rows_added']:,} rows added), {d['unchanged']} already complete, {d['resumed']} done by an "
+                f"earlier run; {d['requests']} request(s)"
+            )
+            if report.stopped:
+                console.print(f"[red]stopped:[/red] {report.stopped}", highlight=False)
+            console.print(checked.table())
+            if stack is None:
+                console.print("on AWS the process functions load the events: verify the window again once the "
+                              "queue has drained")  # fmt: skip
+        if not report.ok or not checked.ok:
+            raise typer.Exit(1)
 
 
 quarantine_app = typer.Typer(help="Show and retry what was set aside under quarantine/ (terminal errors).")

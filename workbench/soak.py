@@ -58,6 +58,13 @@ SWITCHES: dict[str, dict[str, Any]] = {
     "credits_spent": {"cmc_simulated_fault": "exhausted"},  # the API plan's monthly credits spent (error 1010)
     "quota_exhausted": {"oxr_simulated_fault": "access_restricted"},  # 403: restricted for over-use
 }
+# What each switch is called as the cause of a gap against the market (`workbench.completeness`).
+CAUSES: dict[str, str] = {
+    "429_storm": "cool-down (HTTP 429)",
+    "challenge": "challenge page",
+    "credits_spent": "quota (API credits spent)",
+    "quota_exhausted": "quota (access restricted)",
+}
 
 
 @dataclass(frozen=True)
@@ -225,6 +232,7 @@ class FaultySink:
         self.clock = clock
         self.refused = 0
         self.loaded: list[str] = []  # raw keys in the order the sink took them
+        self.load_times: dict[str, datetime] = {}  # raw key -> virtual time the sink first took it
 
     def _check(self) -> None:
         now = self.clock()
@@ -237,6 +245,8 @@ class FaultySink:
         self._check()
         written = int(self.sink.load(rows, raw_key))
         self.loaded.append(raw_key)
+        if (now := self.clock()) is not None:
+            self.load_times.setdefault(raw_key, now)
         return written
 
     def stored_rows(self, *args: Any) -> Any:
@@ -370,6 +380,7 @@ class SoakReport:
     faults: list[dict[str, str]] = field(default_factory=list)
     verification: dict[str, Any] = field(default_factory=dict)
     loads: dict[str, list[str]] = field(default_factory=dict)  # source -> raw keys in the order its sink took them
+    market: dict[str, Any] = field(default_factory=dict)  # completeness and freshness against the market
     wall_seconds: float = 0.0
 
     @property
@@ -387,6 +398,7 @@ class SoakReport:
             "faults": self.faults,
             "sources": self.sources,
             "verification": self.verification,
+            "market": self.market,
         }
 
     def table(self) -> Any:
@@ -421,6 +433,7 @@ def soak(
     from pipeline import aws, clients, quarantine
     from pipeline.events import publish
     from pipeline.registry import source_ids
+    from workbench.completeness import measure
     from workbench.local.demo import use_stack
     from workbench.local.runtime import LocalRuntime
     from workbench.verify import verify
@@ -517,6 +530,13 @@ def soak(
         for s in chosen
     }  # fmt: skip
     report.figures["extra_messages_sent"] = extra_messages
+    market = measure(
+        settings, start, last, s3=s3, sources=list(chosen), incidents=incidents(plan),
+        load_times={source: sink.load_times for source, sink in faulty.items()},
+    )  # fmt: skip
+    report.figures["completeness"] = {s.source: s.completeness for s in market.sources}
+    report.figures["freshness"] = {s.source: s.freshness() for s in market.sources}
+    report.market = market.as_dict()
     report.wall_seconds = time.monotonic() - began
     return report
 
@@ -545,6 +565,18 @@ def _point(point: Point, runtime: Any, s3: Any, sqs: Any, sns: Any, settings: An
     if point.kind == "bad_row":
         corrupt_row(s3, settings.bucket, key)
     return 0
+
+
+def incidents(plan: Plan) -> list[Any]:
+    """The plan's source failures and sink outages, as causes of gaps against the market."""
+    from workbench.completeness import Incident
+
+    found = [Incident(w.target, w.start, w.end, CAUSES.get(w.switch, w.detail))
+             for w in plan.windows if w.kind == "source_failure"]  # fmt: skip
+    sources_of = {sink: source for source, sink in SINK_OF.items()}
+    found += [Incident(sources_of[w.target], w.start, w.end, f"sink down ({w.detail})")
+              for w in plan.windows if w.kind == "outage" and w.target in sources_of]  # fmt: skip
+    return found
 
 
 def _reset_state(s3: Any, bucket: str, sources: tuple[SourceId, ...]) -> None:

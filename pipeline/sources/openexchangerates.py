@@ -54,7 +54,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -78,6 +78,7 @@ from pipeline.state import MemoryState, StateConflict, StateStore
 
 LATEST_URL = "https://openexchangerates.org/api/latest.json"
 USAGE_URL = "https://openexchangerates.org/api/usage.json"
+HISTORICAL_URL = "https://openexchangerates.org/api/historical/{day}.json"  # a day's end-of-day rates (one request)
 TIMEOUT = (5, 20)
 QUOTA_STATE = "openexchangerates"
 DISCLAIMER = "Usage subject to terms: https://openexchangerates.org/terms"
@@ -242,6 +243,17 @@ def _get(url: str, app_id: str) -> dict[str, Any]:
 def call_latest(app_id: str) -> dict[str, Any]:
     """One GET of latest.json (one request of the plan's quota)."""
     return _get(LATEST_URL, app_id)
+
+
+def call_historical(app_id: str, day: date) -> dict[str, Any]:
+    """One GET of historical/YYYY-MM-DD.json: the day's end-of-day rates, in latest.json's form (one request of
+    the plan's quota; the free plan allows it)."""
+    return _get(HISTORICAL_URL.format(day=day.isoformat()), app_id)
+
+
+def simulate_historical(seed: int, day: date) -> dict[str, Any]:
+    """The simulated service's historical answer: the rates of the day's last minute (UTC)."""
+    return simulate(seed, datetime(day.year, day.month, day.day, 23, 59, tzinfo=UTC))
 
 
 def call_usage(app_id: str) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class YahooState:
     cooldown_level: int = 0
     lease: dict[str, str] | None = None  # {"owner", "expires", "scheduled_at"}
     last: dict[str, Any] = field(default_factory=dict)  # what the last minute did (for people and metrics)
+    month: dict[str, Any] = field(default_factory=dict)  # this month's tally: requests, 429s, cool-downs
     version: str | None = None  # the document's version when read (a conditional write needs it)
 
     @classmethod
@@ -109,6 +110,7 @@ class YahooState:
             cooldown_level=int(doc.get("cooldown_level") or 0),
             lease=doc.get("lease"),
             last=dict(doc.get("last") or {}),
+            month=dict(doc.get("month") or {}),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -120,7 +122,18 @@ class YahooState:
             "cooldown_level": self.cooldown_level,
             "lease": self.lease,
             "last": self.last,
+            "month": self.month,
         }
+
+    def tally(self, at: datetime, requests: int, rate_limited: int, cooldown: bool) -> None:
+        """Add one minute's requests, 429s and cool-down to the month of scheduled minute `at` (a new month
+        starts from zero)."""
+        month = f"{at:%Y-%m}"
+        if self.month.get("month") != month:
+            self.month = {"month": month, "requests": 0, "rate_limited": 0, "cooldowns": 0}
+        self.month["requests"] = int(self.month.get("requests", 0)) + requests
+        self.month["rate_limited"] = int(self.month.get("rate_limited", 0)) + rate_limited
+        self.month["cooldowns"] = int(self.month.get("cooldowns", 0)) + int(cooldown)
 
     def save(self, store: StateStore | None) -> bool:
         """Write the document if nobody wrote it since this run read (or last wrote) it; False if somebody did

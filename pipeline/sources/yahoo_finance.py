@@ -665,6 +665,9 @@ def _account(doc: YahooState, chosen: Plan, payload: YahooPayload, meter: Meter 
         }
     )  # fmt: skip
     doc.last = dict(payload.stats)
+    doc.tally(
+        at, int(payload.stats.get("requests") or 0), int(payload.stats.get("rate_limited") or 0), until is not None
+    )
 
 
 def _fail_if_nothing_came(payload: YahooPayload, doc: YahooState) -> None:

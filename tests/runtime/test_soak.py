@@ -64,3 +64,13 @@ def test_soak_json_is_one_json_document_on_stdout_and_the_logs_go_to_stderr(clea
     figures = json.loads(result.stdout)
     assert (figures["lost"], figures["duplicated"]) == (0, 0)
     assert '"level":"INFO"' in result.stderr.replace(" ", "")  # the logs were written, to stderr
+    # measured against the market too: per source the share of what existed that reached the sink, and how late
+    sources = {"yahoo_finance", "coinmarketcap", "openexchangerates"}
+    assert set(figures["completeness"]) == set(figures["freshness"]) == set(figures["market"]["sources"]) == sources
+    assert all(0 < share <= 1 for share in figures["completeness"].values()), figures["completeness"]
+    for source, fresh in figures["freshness"].items():
+        assert 0 <= fresh["p50_minutes"] <= fresh["p95_minutes"], (source, fresh)
+        assert "recorded load times" in fresh["basis"]
+    # the challenge page's minute is a gap named for it, not a silent hole
+    causes = figures["market"]["sources"]["coinmarketcap"]["missing_by_cause"]
+    assert causes.get("challenge page", 0) >= 1, causes

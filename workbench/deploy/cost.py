@@ -65,6 +65,7 @@ PRICES: Final[dict[str, Price]] = {
     "logs_ingestion": Price("GB ingested", 0.50, 5.0, "always", "cloudwatch logs (5 GB free)"),
     "alarm_metrics": Price("alarm metric-month", 0.10, 10.0, "always", "cloudwatch (standard resolution)"),
     "custom_metrics": Price("metric-month", 0.30, 10.0, "always", "cloudwatch (metric filters and EMF)"),
+    "dashboards": Price("dashboard-month", 3.00, 3.0, "always", "cloudwatch (3 dashboards of up to 50 metrics free)"),
     "kms_requests": Price("10,000 requests", 0.03, 2.0, "always", "kms (AWS managed keys: no monthly fee)"),
 }
 
@@ -428,6 +429,9 @@ def compute(
     alarm_metrics = _alarm_metrics(template)
     usd, after = _charge("alarm_metrics", alarm_metrics)
     bill.lines.append(Line("CloudWatch", "alarms", alarm_metrics, "alarm metrics", usd, after))
+    dashboards = sum(1 for _ in template.resources("AWS::CloudWatch::Dashboard"))
+    usd, after = _charge("dashboards", dashboards)
+    bill.lines.append(Line("CloudWatch", "dashboards", dashboards, "dashboards", usd, after))
     # A metric filter publishes RawObjectsWritten only when its ingest writes: none while the schedules are off
     filters = sum(1 for _ in template.resources("AWS::Logs::MetricFilter")) if any(bill.raw_objects.values()) else 0
     custom = filters + emf

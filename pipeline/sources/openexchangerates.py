@@ -71,6 +71,7 @@ from pipeline.sources.base import (
     UpstreamRefused,
     after_fetch,
     fetch_time,
+    read_json,
     refused_by_model,
 )
 from pipeline.sources.numbers import NotANumber, json_number, shown
@@ -228,7 +229,7 @@ def _get(url: str, app_id: str) -> dict[str, Any]:
     except requests.RequestException as exc:  # only its type: nothing of the request goes into the message
         raise UpstreamError(f"openexchangerates unreachable: {type(exc).__name__}") from None
     try:
-        body = response.json()
+        body = read_json(response.text)
     except ValueError:
         raise UpstreamError(
             f"openexchangerates answered HTTP {response.status_code} with a body that is not JSON"
@@ -563,7 +564,7 @@ class OpenExchangeRates:
 
     def load_payload(self, path: Path) -> dict[str, Any]:
         try:
-            body = json.loads(Path(path).read_text(encoding="utf-8"))
+            body = read_json(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise PayloadError(f"{path}: cannot read the saved body ({type(exc).__name__})") from exc
         except json.JSONDecodeError as exc:

@@ -79,6 +79,7 @@ from pipeline.sources.base import (
     UpstreamError,
     after_fetch,
     fetch_time,
+    read_json,
     refused_by_model,
 )
 from pipeline.sources.universe import universe
@@ -259,7 +260,7 @@ class NullVolumes:
         if match is None or getattr(response, "status_code", None) != 200:
             return
         try:
-            result = response.json()["chart"]["result"][0]
+            result = read_json(response.content)["chart"]["result"][0]
             quote = result["indicators"]["quote"][0]
             rows = zip(result["timestamp"], quote["volume"], *(quote[c] for c in PRICE_COLUMNS), strict=False)
             nulls = {int(t) for t, v, *prices in rows if v is None and any(p is not None for p in prices)}
@@ -539,7 +540,7 @@ def load_chart(path: Path, *, session_factory: Callable[..., Any] | None = None)
 
     try:
         text = Path(path).read_text(encoding="utf-8")
-        document = json.loads(text)
+        document = read_json(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise PayloadError(f"{path}: not a Yahoo chart JSON file ({_one_line(exc)})") from exc
     except json.JSONDecodeError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -521,3 +522,61 @@ def test_volumes_written_other_ways_are_success_rows(tmp_path, chart, volume):
     rows = cli_parse("yahoo_finance", path, YAHOO_AT)
     (row,) = [r for r in rows if r["ts"] == "2024-10-02T14:02:00Z"]
     assert (row["status"], row["volume"]) == ("success", str(int(volume)))
+
+
+# ------------------------------------------------------------------------------------------- JSON nested too deep
+
+DEEP = {
+    "100000 open brackets": "[" * 100000,
+    "3000 nested objects": '{"a":' * 3000,
+    "a closed object 70 deep": '{"a":' * 70 + "1" + "}" * 70,
+}
+
+
+@pytest.mark.parametrize("source", ["openexchangerates", "yahoo_finance", "coinmarketcap"])
+@pytest.mark.parametrize("name", list(DEEP))
+def test_a_body_nested_too_deep_is_not_json_never_a_recursion_error(tmp_path, source, name):
+    path = tmp_path / "deep.json"
+    path.write_text(DEEP[name])
+    with pytest.raises(
+        PayloadError, match=r"(not JSON|not a Yahoo chart JSON file|starts like JSON but is not|no listing found)"
+    ):
+        cli_parse(source, path, OXR_AT)
+
+
+def test_a_body_nested_too_deep_is_one_line_and_exit_1_through_the_command(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100000)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "parse", "openexchangerates", str(path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip() == f"error: {path}: not JSON (nested deeper than 64 levels at line 1)"
+
+
+@pytest.mark.parametrize("depth", [1, 10, 60])
+def test_a_body_with_extra_nested_fields_is_read(tmp_path, depth):
+    """Right bodies written other ways: extra fields nested as deep as real bodies (and deeper) change nothing."""
+    body = json.loads((FIXTURES / "openexchangerates" / "latest_small.json").read_text())
+    body["extra"] = json.loads('{"a":' * depth + "1" + "}" * depth)
+    path = tmp_path / "latest.json"
+    path.write_text(json.dumps(body))
+    assert {r["status"] for r in cli_parse("openexchangerates", path, OXR_AT)} == {"success"}
+
+
+@responses.activate
+def test_a_live_body_nested_too_deep_is_named_never_a_recursion_error(monkeypatch):
+    from pipeline.settings import Settings
+    from pipeline.sources import UpstreamFailure
+    from pipeline.sources import openexchangerates as oxr
+    from pipeline.state import MemoryState
+
+    march = datetime(2025, 3, 1, tzinfo=UTC)
+    monkeypatch.setattr(oxr.SOURCE, "clock", lambda: march)
+    usage = {"requests": 0, "requests_quota": 1000, "requests_remaining": 1000, "days_elapsed": 1,
+             "days_remaining": 30, "daily_average": 0}  # fmt: skip
+    responses.get(oxr.USAGE_URL, json={"status": 200, "data": {"plan": {"name": "Free"}, "usage": usage}})
+    responses.get(oxr.LATEST_URL, body="[" * 100000)
+    with pytest.raises(UpstreamFailure, match="with a body that is not JSON"):
+        oxr.SOURCE.fetch(Settings(mode="live", oxr_app_id="x"), march, MemoryState())

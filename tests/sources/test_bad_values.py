@@ -580,3 +580,58 @@ def test_a_live_body_nested_too_deep_is_named_never_a_recursion_error(monkeypatc
     responses.get(oxr.LATEST_URL, body="[" * 100000)
     with pytest.raises(UpstreamFailure, match="with a body that is not JSON"):
         oxr.SOURCE.fetch(Settings(mode="live", oxr_app_id="x"), march, MemoryState())
+
+
+# ------------------------------------------------------------------------- Open Exchange Rates: base and timestamp
+
+_NO = object()  # the field is absent
+
+
+def _oxr_with(tmp_path: Path, **fields: Any) -> Path:
+    body = json.loads((FIXTURES / "openexchangerates" / "latest_small.json").read_text())
+    for name, value in fields.items():
+        if value is _NO:
+            del body[name]
+        else:
+            body[name] = value
+    path = tmp_path / "latest.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"base": _NO}, "openexchangerates body has no 'base': the rates' currency is unknown"),
+        ({"base": None}, "openexchangerates body: base None is not a currency code"),
+        ({"base": ""}, "openexchangerates body: base '' is not a currency code"),
+        ({"base": "usd"}, "openexchangerates body: base 'usd' is not a currency code"),
+        ({"base": 840}, "openexchangerates body: base 840 is not a currency code"),
+        ({"timestamp": 1750885200.5}, "no usable 'timestamp' (whole epoch seconds): 1750885200.5"),
+        ({"timestamp": "1750885200"}, "no usable 'timestamp' (whole epoch seconds): '1750885200'"),
+        ({"timestamp": None}, "no usable 'timestamp' (whole epoch seconds): None"),
+        ({"timestamp": _NO}, "no usable 'timestamp' (whole epoch seconds): None"),
+        ({"timestamp": True}, "no usable 'timestamp' (whole epoch seconds): True"),
+        ({"timestamp": -1}, "'timestamp' -1 is not a time of rates (years 1970..2099)"),
+        ({"timestamp": 10**20}, "'timestamp' 100000000000000000000 is not a time of rates"),
+    ],
+    ids=lambda v: repr(v) if not isinstance(v, dict) else ",".join(f"{k}={v[k]!r:.20}" for k in v),
+)
+def test_a_body_without_a_readable_base_or_timestamp_is_refused_in_one_line(tmp_path, fields, reason):
+    with pytest.raises(PayloadError) as caught:
+        cli_parse("openexchangerates", _oxr_with(tmp_path, **fields), OXR_AT)
+    assert reason in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "base", "rate_ts"),
+    [
+        ({}, "USD", "2025-06-25T21:00:00Z"),
+        ({"timestamp": 1750885200.0}, "USD", "2025-06-25T21:00:00Z"),  # a whole number written as a float
+        ({"base": "EUR"}, "EUR", "2025-06-25T21:00:00Z"),
+        ({"timestamp": 1750881600}, "USD", "2025-06-25T20:00:00Z"),
+    ],
+)
+def test_a_base_and_timestamp_written_other_ways_are_read(tmp_path, fields, base, rate_ts):
+    rows = cli_parse("openexchangerates", _oxr_with(tmp_path, **fields), OXR_AT)
+    assert {(r["base"], r["rate_ts"], r["status"]) for r in rows} == {(base, rate_ts, "success")}

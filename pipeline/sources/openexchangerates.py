@@ -469,13 +469,15 @@ def rates_time(body: Any) -> datetime:
     if not isinstance(body, dict) or not isinstance(body.get("rates"), dict) or not body["rates"]:
         raise PayloadError("openexchangerates body has no 'rates' object: not a latest.json answer")
     stamp = body.get("timestamp")
-    whole = isinstance(stamp, int) or (isinstance(stamp, float) and math.isfinite(stamp) and stamp.is_integer())
-    if isinstance(stamp, bool) or not whole:
+    seconds = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None
+    if isinstance(stamp, float) and math.isfinite(stamp) and stamp.is_integer():
+        seconds = int(stamp)
+    if seconds is None:
         raise PayloadError(
             f"openexchangerates body has no usable 'timestamp' (whole epoch seconds): {shown(stamp)}"
         )  # fractional seconds would be truncated: not a time this API writes
     try:
-        when = datetime.fromtimestamp(int(stamp), UTC)
+        when = datetime.fromtimestamp(seconds, UTC)
     except (ValueError, OverflowError, OSError):
         when = None
     if when is None or not EARLIEST <= when < LATEST:

@@ -524,6 +524,63 @@ def test_volumes_written_other_ways_are_success_rows(tmp_path, chart, volume):
     assert (row["status"], row["volume"]) == ("success", str(int(volume)))
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("volume", 1.5, "volume is not a whole number: 1.5"),
+        ("volume", "100", "volume is not a number: '100'"),
+        ("volume", True, "volume is not a number: True"),
+        ("volume", 1e20, "volume is not a 64-bit integer: 1e+20"),
+        ("volume", 1e30, "volume is not a 64-bit integer: 1e+30"),
+        ("volume", 12345678901234567890123, "volume is not a 64-bit integer: 12345678901234567890123"),
+        ("volume", {"v": 1}, "volume is not a number: {'v': 1}"),
+        ("close", "abc", "close is not a number: 'abc'"),
+        ("open", [226.2], "open is not a number: [226.2]"),
+        ("high", "1e400", "high is not a number: '1e400'"),
+        ("low", False, "low is not a number: False"),
+    ],
+)
+def test_one_unreadable_value_in_a_chart_is_an_error_row_for_its_bar_only(tmp_path, chart, field, value, reason):
+    path = _yahoo(tmp_path, chart, lambda q: q[field].__setitem__(2, value))
+    rows = cli_parse("yahoo_finance", path, YAHOO_AT)
+    (row,) = [r for r in rows if r["ts"] == "2024-10-02T14:02:00Z"]
+    assert row["status"] == "error" and row["error"] == f"bar 14:02Z: {reason}"
+    assert row[field] == ""  # the raw layer never holds a cast of what Yahoo sent
+    others = _bars(rows)
+    others.pop("2024-10-02T14:02:00Z")
+    assert {status for status, _ in others.values()} == {"success"} and len(others) == 4
+
+
+def test_every_unreadable_value_of_a_chart_costs_only_its_bar_and_no_cell_is_a_cast(tmp_path, chart):
+    """The tester's chart: five unreadable volumes and infinite prices in one answer, the other bars untouched."""
+
+    def change(quote: dict[str, list[Any]]) -> None:
+        quote["volume"][:5] = [1.5, "100", True, 1e20, 12345678901234567890123]
+        quote["open"][0] = quote["high"][0] = "inf"
+
+    body = chart("AAPL", YAHOO_FIRST, [226.1, 226.2, 226.3, 226.4, 226.5, 226.6, 226.7, 226.8])
+    change(body["chart"]["result"][0]["indicators"]["quote"][0])
+    path = tmp_path / "chart_AAPL_1m.json"
+    path.write_text(json.dumps(body))
+    rows = cli_parse("yahoo_finance", path, YAHOO_AT)[:-1]  # the last bar was still open when the chart was saved
+    assert [r["status"] for r in rows] == ["error"] * 5 + ["success"] * 2
+    assert all(r["volume"] == "" and r["error"].startswith(f"bar {r['ts'][11:16]}Z: volume ") for r in rows[:5])
+    assert "open is not a number: 'inf'; high is not a number: 'inf'" in rows[0]["error"]
+    cells = {cell for r in rows for cell in r.values()}
+    assert not cells & {"inf", "-inf", "nan", "-9223372036854775808", "9223372036854775807"}
+
+
+@pytest.mark.parametrize("written", [["1727877600", 1727877660], [1727877600.5, 1727877660], [True, 1727877660]])
+def test_chart_timestamps_that_are_not_whole_numbers_are_one_error_row_for_the_symbol(tmp_path, chart, written):
+    body = chart("AAPL", YAHOO_FIRST, [226.1, 226.2, 226.3])
+    body["chart"]["result"][0]["timestamp"][:2] = written
+    path = tmp_path / "chart_AAPL_1m.json"
+    path.write_text(json.dumps(body))
+    (row,) = cli_parse("yahoo_finance", path, YAHOO_AT)
+    assert (row["symbol"], row["status"], row["ts"]) == ("AAPL", "error", "")
+    assert row["error"] == f"AAPL: chart timestamp is not a whole number of seconds: {written[0]!r}"
+
+
 # ------------------------------------------------------------------------------------------- JSON nested too deep
 
 DEEP = {

@@ -1,5 +1,10 @@
 """One processed event: read the raw object, keep success rows, validate and type them, load them into the sink.
 
+Every row is accounted for: a success row loads or is rejected; an error row (the source's own) is skipped; a row
+whose status is neither word, or whose fields do not match the header, is rejected (`pipeline.raw.row_problem`);
+rows of the object sharing a natural key with other values are all rejected, an exact repeat loads once
+(`conflicting`).
+
 Row by row: a success row that does not validate costs only itself. The good rows of the object are loaded, the
 bad ones come back in `Processed.rejected` (line number, reason) for the caller to quarantine. A raw object that
 cannot be read is a `TerminalError` when it is gone or refused (quarantined) and a `TransientError` when S3 could

@@ -25,7 +25,10 @@ closed: it ended at least `CLOSED_GRACE` before the fetch, starts on a minute bo
 unfinished minute with the time of its last trade, e.g. 14:30:47), has every price above 0, low <= open, close <=
 high and a volume of 0 or more; any other bar is an `error` row that names why, so processing never sees it as
 data. A volume Yahoo sent as null beside real prices is missing (yfinance fills it with 0; `NullVolumes` reads
-the nulls from the chart answers and puts them back), so that bar is an error row. A bar Yahoo sends with null
+the nulls from the chart answers and puts them back), so that bar is an error row. A value that is not a number
+(a string, a boolean, 1e400, a fractional volume or one of 2**63 or more) is made null in the answer before yfinance
+reads it, and its bar is an error row naming the field and the value; chart timestamps that are not whole seconds
+make one error row for the symbol. A bar Yahoo sends with null
 prices, a minute without trades, is no bar and is left out. One `error` row per
 symbol that failed or returned no bar in the window, naming why (a delisted symbol's 404 "Not Found" chart body is
 such a failure). `ts` is the bar start in UTC.

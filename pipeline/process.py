@@ -1,5 +1,10 @@
 """One processed event: read the raw object, keep success rows, validate and type them, load them into the sink.
 
+Every row is accounted for: a success row loads or is rejected; an error row (the source's own) is skipped; a row
+whose status is neither word, or whose fields do not match the header, is rejected (`pipeline.raw.row_problem`);
+rows of the object sharing a natural key with other values are all rejected, an exact repeat loads once
+(`conflicting`).
+
 Row by row: a success row that does not validate costs only itself. The good rows of the object are loaded, the
 bad ones come back in `Processed.rejected` (line number, reason) for the caller to quarantine. A raw object that
 cannot be read is a `TerminalError` when it is gone or refused (quarantined) and a `TransientError` when S3 could
@@ -19,7 +24,7 @@ from pipeline import registry
 from pipeline.contracts import STATUS_SUCCESS, ContractError, Event, check_event, iso, parse_raw_key, to_utc
 from pipeline.errors import TerminalError, TransientError, classify_botocore, one_line
 from pipeline.quarantine import RejectedRow
-from pipeline.raw import read_raw
+from pipeline.raw import read_raw, row_problem
 from pipeline.schemas import describe
 from pipeline.sinks.base import Sink
 
@@ -85,22 +90,60 @@ def type_rows(
 def _typed_lines(
     source: str, rows: list[dict[str, str]], minute: datetime | None = None
 ) -> tuple[list[tuple[int, Any]], list[RejectedRow]]:
-    model = registry.get(source).model()
+    spec = registry.get(source)
+    model = spec.model()
     typed: list[tuple[int, Any]] = []
     rejected: list[RejectedRow] = []
     for line, row in enumerate(rows, start=2):
+        if problem := row_problem(row):  # a ragged row, a status that is neither word: set aside, never skipped
+            rejected.append(RejectedRow(line, problem, _cells(row)))
+            continue
         if row.get("status") != STATUS_SUCCESS:
             continue
         try:
             typed_row = model.model_validate(row)
         except ValidationError as exc:
-            rejected.append(RejectedRow(line, describe(exc), {k: v for k, v in row.items() if k}))
+            rejected.append(RejectedRow(line, describe(exc), _cells(row)))
             continue
         if minute is not None and (why := _not_of_minute(row.get("scheduled_at"), minute)):
-            rejected.append(RejectedRow(line, why, {k: v for k, v in row.items() if k}))
+            rejected.append(RejectedRow(line, why, _cells(row)))
             continue
         typed.append((line, typed_row))
-    return typed, rejected
+    conflicts, repeats = conflicting(spec, typed)
+    rejected.extend(RejectedRow(line, why, _cells(rows[line - 2])) for line, why in conflicts.items())
+    return [(line, row) for line, row in typed if line not in conflicts and line not in repeats], rejected
+
+
+def conflicting(spec: registry.SourceSpec, typed: list[tuple[int, Any]]) -> tuple[dict[int, str], set[int]]:
+    """({line: reason}, repeats) for the typed rows of one raw object sharing a natural key with another of its rows.
+
+    Rows of a key that hold other values conflict: which is right is unknown, so each of them is set aside with a
+    reason naming the key and the other lines (across raw objects, the later raw key wins: that is a revision).
+    Rows that repeat the first of their key exactly are `repeats`: dropped, the first one loads."""
+    groups: dict[tuple[Any, ...], list[tuple[int, Any]]] = {}
+    for line, row in typed:
+        groups.setdefault(spec.row_key(row), []).append((line, row))
+    conflicts: dict[int, str] = {}
+    repeats: set[int] = set()
+    for key, members in groups.items():
+        if len(members) < 2:
+            continue
+        if all(row == members[0][1] for _, row in members[1:]):
+            repeats.update(line for line, _ in members[1:])
+            continue
+        named = ", ".join(
+            f"{name}={iso(value) if isinstance(value, datetime) else value}"
+            for name, value in zip(spec.natural_key, key, strict=True)
+        )
+        for line, _ in members:
+            others = ", ".join(str(other) for other, _ in members if other != line)
+            conflicts[line] = f"duplicate key {named}: line {others} holds the same key with other values"
+    return conflicts, repeats
+
+
+def _cells(row: dict[Any, Any]) -> dict[str, str]:
+    """A row's cells for its quarantine record (a missing cell empty; the surplus of a ragged row dropped)."""
+    return {k: "" if v is None else str(v) for k, v in row.items() if isinstance(k, str) and k}
 
 
 def _not_of_minute(scheduled_at: str | None, minute: datetime) -> str | None:
@@ -124,9 +167,7 @@ def process_event(event: Event, *, s3: Any, sink: Sink) -> Processed:
     refused = refusals([row for _, row in typed]) if refusals is not None else {}
     for index, reason in refused.items():
         line = typed[index][0]
-        rejected.append(
-            RejectedRow(line, f"refused by the sink: {reason}", {k: v for k, v in rows[line - 2].items() if k})
-        )
+        rejected.append(RejectedRow(line, f"refused by the sink: {reason}", _cells(rows[line - 2])))
     good = [row for index, (_, row) in enumerate(typed) if index not in refused]
     loaded = sink.load(good, event.key) if good or not rejected else 0
     return Processed(loaded, tuple(sorted(rejected, key=lambda r: r.line)))

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from pipeline import registry
 from pipeline.aws import is_not_found
 from pipeline.constants import META_ROWS, META_SUCCESS_ROWS, SourceId
-from pipeline.contracts import STATUS_SUCCESS, ContractError
+from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, ContractError
 
 if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client
@@ -95,6 +95,7 @@ def csv_to_rows(source: SourceId, body: bytes, where: str = "") -> list[dict[str
         missing = [c for c in spec.raw_columns if c not in fieldnames and c not in spec.added_columns]
         if missing:
             raise ContractError(f"{where}: raw CSV lacks contract column(s) {', '.join(missing)}")
+        _check_header(fieldnames, where)
         rows = list(reader)
     except csv.Error as exc:
         raise ContractError(f"{where}: line {reader.line_num + 1}: unreadable CSV ({exc})") from None
@@ -102,6 +103,34 @@ def csv_to_rows(source: SourceId, body: bytes, where: str = "") -> list[dict[str
     for row in rows:  # an object written before a column was added reads it as empty
         row.update(dict.fromkeys(later, ""))
     return rows
+
+
+def _check_header(fieldnames: Sequence[str], where: str) -> None:
+    """A header that names a column twice, or holds a column without a name, leaves the reader to guess which cell
+    is which (the later of two `status` columns would silently win): the object cannot be read."""
+    seen: set[str] = set()
+    for number, name in enumerate(fieldnames, start=1):
+        if not name.strip():
+            raise ContractError(f"{where}: line 1: column {number} of the header has no name")
+        if name in seen:
+            raise ContractError(f"{where}: line 1: the header names column {name!r} twice")
+        seen.add(name)
+
+
+def row_problem(row: Mapping[Any, Any]) -> str | None:
+    """Why a row of `csv_to_rows` is neither a success row nor an error row (None when it is one): it holds more or
+    fewer fields than the header (the csv module puts the surplus under None and fills a shortfall with None), or
+    its `status` is another word ("Success", " success", empty). Such a row is quarantined, never skipped."""
+    surplus = row.get(None)
+    if surplus:
+        return f"{len(surplus)} field(s) more than the header"
+    short = sum(1 for key, value in row.items() if key is not None and value is None)
+    if short:
+        return f"{short} field(s) fewer than the header"
+    status = row.get("status")
+    if status not in (STATUS_SUCCESS, STATUS_ERROR):
+        return f"status: {str(status)[:40]!r} is neither {STATUS_SUCCESS!r} nor {STATUS_ERROR!r}"
+    return None
 
 
 def success_rows(rows: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:

@@ -6,7 +6,8 @@ process function quarantines the row with it):
 - numbers: only finite decimal numbers in ASCII digits (`150`, `1.5E+2`, `  100 `; never `inf`, `nan`, `1e309`,
   which reads as infinity, `1_000` or a boolean), within the column's type in its sink: prices, rates and amounts
   are doubles (a rate is also a normal double: SQL Server's FLOAT takes no subnormal number), a Yahoo volume is an
-  integer below 10**38 (Snowflake's NUMBER(38, 0); `100.0` is read as 100, `100.5` is refused), a rank an int32,
+  integer below 2**63 (Snowflake's column is NUMBER(38, 0), but the sink binds its rows as one JSON document whose
+  integers are exact only up to 2**63 - 1; `100.0` is read as 100, `100.5` is refused), a rank an int32,
   a coin id an int64; prices are above 0, amounts (market cap, volume, supply) 0 or more, a percentage change
   -100 or more;
 - times: ISO-8601 (`2026-11-02T14:45:00Z`, `+00:00`, a space for the `T`; naive means UTC), from 1970 up to
@@ -45,7 +46,7 @@ EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)  # no market data of this pip
 LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
 CLOCK_SKEW: Final = timedelta(minutes=5)  # how far a row's times may run ahead of its `ingested_at`
 MAX_AGE: Final = timedelta(days=31)  # Yahoo keeps 1-minute bars about 30 days; latest.json is at most hours old
-VOLUME_LIMIT: Final = 10**38  # Snowflake NUMBER(38, 0): 38 digits at most
+VOLUME_LIMIT: Final = 2**63  # the sink's JSON binding reads integers exactly up to 2**63 - 1 (NUMBER(38, 0) holds more)
 INT32_MAX: Final = 2**31 - 1
 INT64_MAX: Final = 2**63 - 1
 SMALLEST_NORMAL: Final = sys.float_info.min  # SQL Server FLOAT: 2.23E-308 to 1.79E+308, and 0
@@ -111,13 +112,13 @@ Amount = Annotated[Number, Field(ge=0)]
 Percent = Annotated[Number, Field(ge=-100)]
 
 
-def _number38(value: int) -> int:
+def _int64(value: int) -> int:
     if value >= VOLUME_LIMIT:
-        raise ValueError("more than 38 digits: beyond the sink's NUMBER(38, 0)")
+        raise ValueError("2**63 or more: beyond a 64-bit integer, which the sink binds exactly")
     return value
 
 
-Volume = Annotated[int, BeforeValidator(_integral), Field(ge=0), AfterValidator(_number38)]
+Volume = Annotated[int, BeforeValidator(_integral), Field(ge=0), AfterValidator(_int64)]
 Rank = Annotated[int, BeforeValidator(_integral), Field(ge=1, le=INT32_MAX)]
 CoinId = Annotated[int, BeforeValidator(_integral), Field(ge=1, le=INT64_MAX)]
 

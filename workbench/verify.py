@@ -35,7 +35,8 @@ from pipeline import quarantine, registry
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_SUCCESS, floor_minute, parse_raw_key, processed_key, raw_key, to_utc
 from pipeline.errors import one_line
-from pipeline.raw import read_raw
+from pipeline.process import conflicting
+from pipeline.raw import read_raw, row_problem
 from pipeline.settings import Settings
 from pipeline.sinks.base import SinkError, StoredRow
 from workbench.replay import raw_objects
@@ -285,26 +286,36 @@ def _read_minute(
         check.unreadable = one_line(exc)
         check.note = f"unreadable: {check.unreadable}"
         return check, set()
-    check.raw_rows = sum(1 for row in rows if row.get("status") == STATUS_SUCCESS)
+    # rows the pipeline must account for: success rows, and rows that are neither success nor error (quarantined)
+    check.raw_rows = sum(1 for row in rows if row.get("status") == STATUS_SUCCESS or row_problem(row))
     found: set[tuple[Any, ...]] = set()
     invalid = 0
+    typed_lines: list[tuple[int, Any]] = []
     for line, row in enumerate(rows, start=2):  # line numbers as the process function quarantines them
-        if row.get("status") != STATUS_SUCCESS:
+        problem = row_problem(row)
+        if row.get("status") != STATUS_SUCCESS and not problem:
             continue
         if mark.covers(line):  # set aside by the process function (a value, its minute, or the sink refused it)
             check.quarantined += 1
             continue
+        if problem:  # ragged, or a status that is neither word: the process function sets it aside
+            invalid += 1
+            continue
         try:
-            typed = model.model_validate(row)
+            typed_lines.append((line, model.model_validate(row)))
         except ValidationError:
             invalid += 1
+    conflicts, _ = conflicting(spec, typed_lines)  # conflicting duplicates never load (unless quarantined above)
+    invalid += len(conflicts)
+    for line, typed in typed_lines:
+        if line in conflicts:
             continue
         found.add(stored_key(spec, typed, key))
         if (t := spec.time_of(typed)) is not None:
             times.append(t)
     if invalid:
         check.missing += invalid
-        check.note = f"{invalid} success row(s) do not validate, so the file was never loaded"
+        check.note = f"{invalid} row(s) neither loadable nor quarantined (invalid, unknown status, ragged, conflicting)"
     return check, found
 
 

@@ -155,8 +155,17 @@ class StoredRow:
 
 
 def latest_by_key(rows: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
-    """One row per natural key, the last one of the batch winning (a MERGE refuses duplicate source keys)."""
-    return list({key(row): row for row in rows}.values())
+    """One row per natural key (a MERGE refuses duplicate source keys): a row repeating another exactly loads once.
+
+    Rows of one raw object that share a key but hold other values are set aside by the process before a sink is
+    called (`pipeline.process.conflicting`); should two still arrive, the batch is refused (`SinkRejected`), never
+    the last one silently winning."""
+    out: dict[Hashable, T] = {}
+    for row in rows:
+        held = out.setdefault(key(row), row)
+        if held != row:
+            raise SinkRejected(f"two rows for the key {key(row)!r} hold other values; nothing was written")
+    return list(out.values())
 
 
 def check_rows(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +18,31 @@ RawRow = dict[str, Any]
 # How far a payload's own time may lie after the fetch before it is refused: clocks of servers disagree by
 # seconds, rarely by a minute; a time beyond this is not data of the fetched minute (a wrong clock, a forged body).
 MAX_CLOCK_SKEW = timedelta(minutes=3)
+
+
+# How deep a payload's arrays and objects may nest: real bodies nest a few levels (a chart answer 6, a listing 5); a
+# body nested deeper is not one, and reading it would exhaust the interpreter's stack (RecursionError).
+MAX_JSON_DEPTH = 64
+
+
+def read_json(text: str | bytes) -> Any:
+    """`json.loads` for a payload: a body nested deeper than `MAX_JSON_DEPTH` ("[" * 100000) is a
+    `json.JSONDecodeError` like any other body that is not JSON, never a RecursionError."""
+    doc = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", doc, 0) from None
+    level: list[tuple[Any, int]] = [(value, 1)]
+    while level:
+        node, depth = level.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= MAX_JSON_DEPTH:
+                    raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", doc, 0)
+                level.append((child, depth + 1))
+    return value
 
 
 def fetch_time(scheduled_at: datetime, ingested_at: datetime) -> datetime:

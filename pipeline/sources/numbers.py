@@ -31,9 +31,14 @@ from typing import Any
 SEPARATORS = frozenset(",. \u00a0\u202f'\u2019")
 _SEPARATOR_CLASS = "".join(re.escape(c) for c in sorted(SEPARATORS))
 # A run of digits with the separators inside it (a separator at either end is punctuation, not part of it).
-_RUN = re.compile(rf"[.,]?\d(?:[\d{_SEPARATOR_CLASS}]*\d)?")
+_RUN = re.compile(rf"[.,]?[0-9](?:[0-9{_SEPARATOR_CLASS}]*[0-9])?")
+_ASCII_DIGITS = frozenset("0123456789")
+# What may precede a number on the page: spaces, a sign (for a change, never a price), a "$" or "#".
+_SIGN_BEFORE = re.compile("\\s*([-+\u2212])?\\s*[$#]?\\s*")
+# What may follow it (after a K/M/B/T suffix): a percent sign, or a space and a coin's symbol ("19.7M BTC").
+_UNIT = re.compile(r"\s*%\s*|\s+[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*\s*")
 _SUFFIX = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
-_SUFFIX_AFTER = re.compile(r"\s*([KMBT])(?![A-Za-z])", re.IGNORECASE)
+_SUFFIX_AFTER = re.compile(r"\s*([KMBT])(?![A-Za-z0-9])", re.IGNORECASE)
 _SUBSCRIPT = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 _SUBSCRIPT_ZEROS = re.compile(r"0\.0([₀₁₂₃₄₅₆₇₈₉]+)")
 _NAMES = {
@@ -89,18 +94,35 @@ class NumberFormat:
 EN_US = NumberFormat("the page", ",", ".")
 
 
-def number(text: str, fmt: NumberFormat = EN_US) -> float | None:
-    """The first number in a text: "$1.23T" -> 1.23e12, "$64,123.45", "19.7M BTC", "$0.0₄52" -> 0.000052.
+def number(text: str, fmt: NumberFormat = EN_US, *, signed: bool = False, unit: bool = True) -> float | None:
+    """The number a text is: "$1.23T" -> 1.23e12, "$64,123.45", "19.7M BTC", "1.85%", "#7", "$0.0₄52" -> 0.000052.
 
-    None when the text holds no digit; `MalformedNumber` when its first number is not written in `fmt`."""
+    None when the text holds no digit. The whole text is read, never only the part that matches: `MalformedNumber`
+    when the number is not written in `fmt`, when a sign precedes it and the value is not `signed` (a price, a
+    supply, a rank), when anything but a "$" or "#" precedes it, when anything follows it but a K/M/B/T suffix and,
+    with `unit`, a "%" or a symbol after a space ("70,517.58e3", "70,517.58abc", "70,517.58-"), and when it holds a
+    digit that is not ASCII (an Arabic-Indic seven for "7"): the page writes none of these.
+    """
     text = _SUBSCRIPT_ZEROS.sub(lambda m: "0." + "0" * int(m.group(1).translate(_SUBSCRIPT)), text)
+    foreign = next((c for c in text if c.isdigit() and c not in _ASCII_DIGITS), None)
+    if foreign is not None:
+        raise MalformedNumber(f"{shown(text)} holds the digit {foreign!r} (U+{ord(foreign):04X}): the page writes 0-9")
     match = _RUN.search(text)
     if not match:
         return None
-    written = match.group(0)
+    before, written, after = text[: match.start()], match.group(0), text[match.end() :]
+    sign = _SIGN_BEFORE.fullmatch(before)
+    if sign is None:
+        raise MalformedNumber(f"{shown(text)}: {shown(before.strip())} before the number, which the page never writes")
+    if sign.group(1) and not signed:
+        raise MalformedNumber(f"{shown(text)} is signed: this value is never negative")
     value = fmt.read(written)
-    suffix = _SUFFIX_AFTER.match(text, match.end())
-    return value * _SUFFIX[suffix.group(1).upper()] if suffix else value
+    suffix = _SUFFIX_AFTER.match(after)
+    rest = after[suffix.end() :] if suffix else after
+    if rest.strip() and not (unit and _UNIT.fullmatch(rest)):
+        raise MalformedNumber(f"{shown(text)}: {shown(rest.strip())} after the number, which the page never writes")
+    value = value * _SUFFIX[suffix.group(1).upper()] if suffix else value
+    return -value if sign.group(1) and sign.group(1) != "+" else value
 
 
 class NotANumber(ValueError):

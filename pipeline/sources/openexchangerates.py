@@ -61,6 +61,7 @@ from typing import Any, Literal, Protocol
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_ERROR, STATUS_SUCCESS, floor_minute, iso, to_utc
 from pipeline.errors import PipelineError, one_line
+from pipeline.schemas import EARLIEST, LATEST
 from pipeline.settings import Settings
 from pipeline.sources.base import (
     NothingToIngest,
@@ -71,6 +72,7 @@ from pipeline.sources.base import (
     UpstreamRefused,
     after_fetch,
     fetch_time,
+    read_json,
     refused_by_model,
 )
 from pipeline.sources.numbers import NotANumber, json_number, shown
@@ -229,7 +231,7 @@ def _get(url: str, app_id: str) -> dict[str, Any]:
     except requests.RequestException as exc:  # only its type: nothing of the request goes into the message
         raise UpstreamError(f"openexchangerates unreachable: {type(exc).__name__}") from None
     try:
-        body = response.json()
+        body = read_json(response.text)
     except ValueError:
         raise UpstreamError(
             f"openexchangerates answered HTTP {response.status_code} with a body that is not JSON"
@@ -479,14 +481,23 @@ def rates_time(body: Any) -> datetime:
     if not isinstance(body, dict) or not isinstance(body.get("rates"), dict) or not body["rates"]:
         raise PayloadError("openexchangerates body has no 'rates' object: not a latest.json answer")
     stamp = body.get("timestamp")
-    try:
-        if isinstance(stamp, bool) or not isinstance(stamp, int | float):
-            raise TypeError
-        return datetime.fromtimestamp(int(stamp), UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
+    seconds = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None
+    if isinstance(stamp, float) and math.isfinite(stamp) and stamp.is_integer():
+        seconds = int(stamp)
+    if seconds is None:
         raise PayloadError(
-            f"openexchangerates body has no usable 'timestamp' (epoch seconds): {shown(stamp)}"
-        ) from None
+            f"openexchangerates body has no usable 'timestamp' (whole epoch seconds): {shown(stamp)}"
+        )  # fractional seconds would be truncated: not a time this API writes
+    try:
+        when = datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        when = None
+    if when is None or not EARLIEST <= when < LATEST:
+        raise PayloadError(
+            f"openexchangerates body's 'timestamp' {shown(stamp)} is not a time of rates "
+            f"(years {EARLIEST.year}..{LATEST.year - 1})"
+        )
+    return when
 
 
 _CURRENCY = re.compile(r"[A-Z]{3,8}")  # ISO 4217 codes, and the few longer ones the Rate row allows
@@ -514,9 +525,11 @@ def parse_body(body: Any, *, scheduled_at: datetime, ingested_at: datetime) -> l
     if late:
         raise PayloadError(f"openexchangerates body refused: its {late}")
     rate_ts = iso(rates_at)
-    base = body.get("base") or "USD"
+    base = body.get("base")  # the currency every rate is quoted against: never assumed
+    if "base" not in body:
+        raise PayloadError("openexchangerates body has no 'base': the rates' currency is unknown")
     if not isinstance(base, str) or not _CURRENCY.fullmatch(base):
-        raise PayloadError(f"openexchangerates body: base {str(base)[:40]!r} is not a currency code")
+        raise PayloadError(f"openexchangerates body: base {shown(base, 40)} is not a currency code")
     tail = {"scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
     rows = []
     for currency, rate in sorted(body["rates"].items()):
@@ -575,7 +588,7 @@ class OpenExchangeRates:
 
     def load_payload(self, path: Path) -> dict[str, Any]:
         try:
-            body = json.loads(Path(path).read_text(encoding="utf-8"))
+            body = read_json(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise PayloadError(f"{path}: cannot read the saved body ({type(exc).__name__})") from exc
         except json.JSONDecodeError as exc:

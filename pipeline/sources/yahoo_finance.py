@@ -25,7 +25,10 @@ closed: it ended at least `CLOSED_GRACE` before the fetch, starts on a minute bo
 unfinished minute with the time of its last trade, e.g. 14:30:47), has every price above 0, low <= open, close <=
 high and a volume of 0 or more; any other bar is an `error` row that names why, so processing never sees it as
 data. A volume Yahoo sent as null beside real prices is missing (yfinance fills it with 0; `NullVolumes` reads
-the nulls from the chart answers and puts them back), so that bar is an error row. A bar Yahoo sends with null
+the nulls from the chart answers and puts them back), so that bar is an error row. A value that is not a number
+(a string, a boolean, 1e400, a fractional volume or one of 2**63 or more) is made null in the answer before yfinance
+reads it, and its bar is an error row naming the field and the value; chart timestamps that are not whole seconds
+make one error row for the symbol. A bar Yahoo sends with null
 prices, a minute without trades, is no bar and is left out. One `error` row per
 symbol that failed or returned no bar in the window, naming why (a delisted symbol's 404 "Not Found" chart body is
 such a failure). `ts` is the bar start in UTC.
@@ -79,8 +82,10 @@ from pipeline.sources.base import (
     UpstreamError,
     after_fetch,
     fetch_time,
+    read_json,
     refused_by_model,
 )
+from pipeline.sources.numbers import shown
 from pipeline.sources.universe import universe
 from pipeline.sources.yahoo_budget import (
     LEASE_MARGIN,
@@ -221,23 +226,33 @@ def _history(symbol: str, start: datetime, end: datetime, session: Any) -> tuple
 
 
 class NullVolumes:
-    """The bars whose volume Yahoo's chart answer left null while it gave prices, read from the answers themselves.
+    """What a chart answer holds that yfinance would turn into another value, read from the answers themselves and
+    made null before yfinance sees them; the bars are told afterwards (`restore`).
 
-    yfinance turns a null volume into 0 before anyone sees the bar (`df.loc[f_na, 'Volume'] = 0` and
-    `df['Volume'].fillna(0)` in `yfinance/scrapers/history.py`), so a volume Yahoo did not send would be stored as
-    "no shares traded". Yahoo marks a minute without trades by nulls in every field (prices included: such a bar
-    is left out, see `parse_payload`); nothing in Yahoo's or yfinance's documentation, nor in yfinance's issue
-    tracker, says that a null volume beside real prices means zero (what its users report as "Volume = 0" are
-    zeros Yahoo sent, or these filled nulls). A value that was not sent is missing, not 0: such a bar is an
-    error row ("volume is missing"), never a success row with volume 0.
+    A null volume beside real prices: yfinance turns it into 0 before anyone sees the bar (`df.loc[f_na, 'Volume']
+    = 0` and `df['Volume'].fillna(0)` in `yfinance/scrapers/history.py`), so a volume Yahoo did not send would be
+    stored as "no shares traded". Yahoo marks a minute without trades by nulls in every field (prices included:
+    such a bar is left out, see `parse_payload`); nothing in Yahoo's or yfinance's documentation, nor in yfinance's
+    issue tracker, says that a null volume beside real prices means zero. A value that was not sent is missing,
+    not 0: such a bar is an error row ("volume is missing"), never a success row with volume 0.
+
+    A value that is not a number: an indicator value that is not a finite JSON number (a string, a boolean, an
+    object, 1e400), a volume that is not a whole number or is 2**63 or more. yfinance would raise for the whole
+    symbol (`could not convert string to float`, `Python int too large to convert to C long`) or store another
+    number (its `astype(int64)` makes 1e30 into -9223372036854775808). Each such value is made null in the answer
+    and remembered as (symbol, bar, field, value): that bar becomes an error row naming the field and the value,
+    and the other bars stay. Timestamps that are not whole numbers make the symbol's whole answer unreadable
+    (`unreadable`): one error row for the symbol naming the field.
 
     `wrap(session)` lets every chart answer that passes through the session be read here (the session is the
     one yfinance is handed: the live one, the metered one, a replay); `restore(symbol, frame)` puts the nulls
-    back in that symbol's bars.
+    back in that symbol's bars and names each bar's unreadable values (column `unreadable`).
     """
 
     def __init__(self) -> None:
         self.stamps: dict[str, set[int]] = {}
+        self.bad: dict[str, dict[int, dict[str, str]]] = {}  # symbol -> bar start (epoch s) -> {field: why}
+        self.unreadable: dict[str, str] = {}  # symbol -> why its answer cannot be read
         self._lock = threading.Lock()
 
     def wrap(self, session: Any) -> Any:
@@ -258,25 +273,111 @@ class NullVolumes:
         match = _CHART_URL.search(url)
         if match is None or getattr(response, "status_code", None) != 200:
             return
+        symbol = unquote(match.group(1)).upper()
         try:
-            result = response.json()["chart"]["result"][0]
+            document = read_json(response.content)
+            result = document["chart"]["result"][0]
             quote = result["indicators"]["quote"][0]
-            rows = zip(result["timestamp"], quote["volume"], *(quote[c] for c in PRICE_COLUMNS), strict=False)
-            nulls = {int(t) for t, v, *prices in rows if v is None and any(p is not None for p in prices)}
         except Exception:  # an answer yfinance cannot read either: its own error names it
             return
-        if nulls:
-            symbol = unquote(match.group(1)).upper()
+        stamps = result.get("timestamp")
+        if stamps is None:
+            return
+        if not isinstance(stamps, list) or not all(_whole(t) for t in stamps):
+            bad = stamps if not isinstance(stamps, list) else next(t for t in stamps if not _whole(t))
             with self._lock:
+                self.unreadable[symbol] = f"chart timestamp is not a whole number of seconds: {shown(bad)}"
+            result["timestamp"], result["indicators"]["quote"] = [], [{}]
+            _replace_body(response, document)
+            return
+        nulls, bad_values = _clean(stamps, quote, result["indicators"])
+        if bad_values:
+            _replace_body(response, document)
+        with self._lock:
+            if nulls:
                 self.stamps.setdefault(symbol, set()).update(nulls)
+            for stamp, fields in bad_values.items():
+                self.bad.setdefault(symbol, {}).setdefault(stamp, {}).update(fields)
 
     def restore(self, symbol: str, bars: pd.DataFrame) -> pd.DataFrame:
         with self._lock:
             stamps = sorted(self.stamps.get(symbol.upper(), ()))
+            bad = dict(self.bad.get(symbol.upper(), {}))
         if stamps:
             missing = bars["ts"].isin(pd.to_datetime(stamps, unit="s", utc=True))
             bars.loc[missing.to_numpy(), "volume"] = np.nan
+        if bad:  # yfinance filled a nulled volume with 0: each nulled value is missing again, and named
+            at = {pd.Timestamp(stamp, unit="s", tz=UTC): fields for stamp, fields in bad.items()}
+            found = [at.get(ts) for ts in bars["ts"]]
+            for row, fields in enumerate(found):
+                for name in fields or ():
+                    bars.iloc[row, bars.columns.get_loc(name)] = np.nan
+            bars["unreadable"] = ["; ".join(fields.values()) if fields else None for fields in found]
         return bars
+
+
+def _whole(value: Any) -> bool:
+    """A whole number of seconds (1727877600, or 1727877600.0 as some answers write it)."""
+    if isinstance(value, float):
+        return math.isfinite(value) and value.is_integer()
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number_problem(field: str, value: Any) -> str | None:
+    """Why one indicator value of a chart answer is not a number yfinance can hold (None for a number or null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{field} is not a number: {shown(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{field} is not a finite number: {shown(value)}"
+    if field == "volume" and not (isinstance(value, int) or value.is_integer()):
+        return f"volume is not a whole number: {shown(value)}"
+    if field == "volume" and abs(value) >= VOLUME_BOUND:
+        return f"volume is not a 64-bit integer: {shown(value)}"
+    return None
+
+
+VOLUME_BOUND = 2**63  # what yfinance's int64 volume column holds
+
+
+def _clean(
+    stamps: list[int], quote: dict[str, Any], indicators: dict[str, Any]
+) -> tuple[set[int], dict[int, dict[str, str]]]:
+    """Null, in place, every value of a chart answer's quote that is not a number; ({bar starts with a null volume
+    beside prices}, {bar start: why its values were nulled})."""
+    bad: dict[int, dict[str, str]] = {}
+    for name in ("volume", *PRICE_COLUMNS):
+        values = quote.get(name)
+        if not isinstance(values, list):
+            continue
+        for index, (stamp, value) in enumerate(zip(stamps, values, strict=False)):
+            if (why := _number_problem(name, value)) is not None:
+                values[index] = None
+                bad.setdefault(stamp, {})[name] = why
+    for entry in indicators.get("adjclose") or []:  # yfinance reads it too: a non-number there is no bar's value
+        values = entry.get("adjclose") if isinstance(entry, dict) else None
+        for index, value in enumerate(values if isinstance(values, list) else []):
+            if _number_problem("adjclose", value) is not None:
+                values[index] = None  # type: ignore[index]
+    prices: list[list[Any]] = [quote[c] if isinstance(quote.get(c), list) else [] for c in PRICE_COLUMNS]
+    volumes: list[Any] = quote["volume"] if isinstance(quote.get("volume"), list) else []
+    nulls = {
+        stamp
+        for index, stamp in enumerate(stamps)
+        if index < len(volumes) and volumes[index] is None and stamp not in bad
+        and any(index < len(p) and p[index] is not None for p in prices)
+    }  # fmt: skip
+    return nulls, bad
+
+
+def _replace_body(response: Any, document: Any) -> None:
+    """Give yfinance the cleaned answer: a requests response keeps its body in `_content`, curl_cffi's in `content`."""
+    body = json.dumps(document).encode()
+    if hasattr(response, "_content"):
+        response._content = body
+    else:
+        response.content = body
 
 
 _CHART_URL = re.compile(r"/v8/finance/chart/([^/?#]+)")
@@ -335,12 +436,16 @@ def download(
         try:
             first = to_utc(starts[symbol]) if starts and symbol in starts else start
             frame, hint = _history(symbol, first, end, session)
+            if symbol.upper() in nulls.unreadable:
+                return symbol, None, None, f"{symbol}: {nulls.unreadable[symbol.upper()]}"
             return symbol, nulls.restore(symbol, _long(symbol, frame)), hint, None
         except YFRateLimitError:
             return symbol, None, None, RATE_LIMITED
         except Exception as exc:  # one symbol's failure must not lose the others
             if _caused_by(exc, BreakerOpen):
                 return symbol, None, None, UNFETCHED
+            if symbol.upper() in nulls.unreadable:
+                return symbol, None, None, f"{symbol}: {nulls.unreadable[symbol.upper()]}"
             return symbol, None, None, _reason(symbol, exc)
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(symbols)))) as pool:
@@ -461,6 +566,16 @@ def bar_problem(
     return None
 
 
+def _cell(value: float) -> float | None:
+    """A price as the raw layer keeps it: the number, or empty when there is none to keep (missing, not finite)."""
+    return value if math.isfinite(value) else None
+
+
+def _volume_cell(value: float) -> int | None:
+    """A volume as the raw layer keeps it: a whole number below 2**63, else empty (never a cast of something else)."""
+    return int(value) if math.isfinite(value) and value.is_integer() and abs(value) < VOLUME_BOUND else None
+
+
 def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at: datetime) -> list[RawRow]:
     """Raw rows: one per (symbol, bar) in the window, then one error row per symbol without bars.
 
@@ -479,8 +594,13 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
     ts = pd.DatetimeIndex(bars["ts"])
     ts = ts.tz_localize(UTC) if ts.tz is None else ts.tz_convert(UTC)
     prices = bars[list(PRICE_COLUMNS)].astype(float)
+    # what the chart answer held that is not a number (`NullVolumes`): that bar's error, even with no price left
+    notes = bars["unreadable"].tolist() if "unreadable" in bars.columns else [None] * len(bars)
+    unread = [n if isinstance(n, str) and n else None for n in notes]
     keep = (
-        (ts >= pd.Timestamp(payload.start)) & (ts < pd.Timestamp(payload.end)) & prices.notna().any(axis=1).to_numpy()
+        (ts >= pd.Timestamp(payload.start))
+        & (ts < pd.Timestamp(payload.end))
+        & (prices.notna().any(axis=1).to_numpy() | np.array([n is not None for n in unread], dtype=bool))
     )
     # when the bars were fetched: the payload's own clock, else the later of the scheduled minute and the ingest
     fetched = to_utc(payload.fetched_at) if payload.fetched_at is not None else fetch_time(scheduled_at, ingested_at)
@@ -491,18 +611,22 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
     stamps = ts[keep]
     values = prices.to_numpy()[keep]
     volumes = pd.to_numeric(bars["volume"], errors="coerce").astype(float).to_numpy()[keep]
-    for symbol, stamp, (o, h, lo, c), v in zip(symbols, stamps, values.tolist(), volumes.tolist(), strict=True):
+    reasons = [n for n, kept in zip(unread, keep, strict=True) if kept]
+    for symbol, stamp, (o, h, lo, c), v, note in zip(
+        symbols, stamps, values.tolist(), volumes.tolist(), reasons, strict=True
+    ):
         digits = payload.price_hints.get(symbol)
         if digits is not None:
             o, h, lo, c = (round(x, digits) for x in (o, h, lo, c))
-        problem = after_fetch(stamp.to_pydatetime(), fetched, "bar")
+        problem = f"bar {stamp.strftime('%H:%M')}Z: {note}" if note else None
+        problem = problem or after_fetch(stamp.to_pydatetime(), fetched, "bar")
         problem = problem or bar_problem(stamp, o, h, lo, c, v, closed_by)
         with_bars.add(symbol)
         rows.append(
             {
                 "symbol": symbol, "ts": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                **{k: (None if x != x else x) for k, x in zip(PRICE_COLUMNS, (o, h, lo, c), strict=True)},
-                "volume": None if v != v else int(v),
+                **{k: _cell(x) for k, x in zip(PRICE_COLUMNS, (o, h, lo, c), strict=True)},
+                "volume": _volume_cell(v),
                 "status": STATUS_ERROR if problem else STATUS_SUCCESS, "error": problem or "", **tail,
             }
         )  # fmt: skip
@@ -539,7 +663,7 @@ def load_chart(path: Path, *, session_factory: Callable[..., Any] | None = None)
 
     try:
         text = Path(path).read_text(encoding="utf-8")
-        document = json.loads(text)
+        document = read_json(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise PayloadError(f"{path}: not a Yahoo chart JSON file ({_one_line(exc)})") from exc
     except json.JSONDecodeError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 from typer.testing import CliRunner
 
 from pipeline.contracts import floor_minute, iso
@@ -163,6 +164,14 @@ def _page(tmp_path: Path, old: str, new: str) -> Path:
         ("$64123,45", "'64123,45' is not a number as the page writes them"),
         ("$64,12.45", "'64,12.45' is not a number as the page writes them"),
         ("$1,23,456.00", "'1,23,456.00' is not a number as the page writes them"),
+        ("-$70,517.58", "'-$70,517.58' is signed: this value is never negative"),
+        ("$-70,517.58", "'$-70,517.58': '$-' before the number"),
+        ("$70,517.58e3", "'$70,517.58e3': 'e3' after the number, which the page never writes"),
+        ("$70,517.58abc", "'abc' after the number"),
+        ("$70,517.58-", "'-' after the number"),
+        ("$70,517.58 BTC", "'BTC' after the number"),
+        ("$٧٠,517.58", "holds the digit '٧' (U+0667): the page writes 0-9"),
+        ("$70,517.58٨", "holds the digit '٨' (U+0668)"),
         ("—", "price_usd is missing"),
         ("", "price_usd is missing"),
         ("$0.00", "price_usd is 0.0, not above 0"),
@@ -513,3 +522,173 @@ def test_volumes_written_other_ways_are_success_rows(tmp_path, chart, volume):
     rows = cli_parse("yahoo_finance", path, YAHOO_AT)
     (row,) = [r for r in rows if r["ts"] == "2024-10-02T14:02:00Z"]
     assert (row["status"], row["volume"]) == ("success", str(int(volume)))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("volume", 1.5, "volume is not a whole number: 1.5"),
+        ("volume", "100", "volume is not a number: '100'"),
+        ("volume", True, "volume is not a number: True"),
+        ("volume", 1e20, "volume is not a 64-bit integer: 1e+20"),
+        ("volume", 1e30, "volume is not a 64-bit integer: 1e+30"),
+        ("volume", 12345678901234567890123, "volume is not a 64-bit integer: 12345678901234567890123"),
+        ("volume", {"v": 1}, "volume is not a number: {'v': 1}"),
+        ("close", "abc", "close is not a number: 'abc'"),
+        ("open", [226.2], "open is not a number: [226.2]"),
+        ("high", "1e400", "high is not a number: '1e400'"),
+        ("low", False, "low is not a number: False"),
+    ],
+)
+def test_one_unreadable_value_in_a_chart_is_an_error_row_for_its_bar_only(tmp_path, chart, field, value, reason):
+    path = _yahoo(tmp_path, chart, lambda q: q[field].__setitem__(2, value))
+    rows = cli_parse("yahoo_finance", path, YAHOO_AT)
+    (row,) = [r for r in rows if r["ts"] == "2024-10-02T14:02:00Z"]
+    assert row["status"] == "error" and row["error"] == f"bar 14:02Z: {reason}"
+    assert row[field] == ""  # the raw layer never holds a cast of what Yahoo sent
+    others = _bars(rows)
+    others.pop("2024-10-02T14:02:00Z")
+    assert {status for status, _ in others.values()} == {"success"} and len(others) == 4
+
+
+def test_every_unreadable_value_of_a_chart_costs_only_its_bar_and_no_cell_is_a_cast(tmp_path, chart):
+    """The tester's chart: five unreadable volumes and infinite prices in one answer, the other bars untouched."""
+
+    def change(quote: dict[str, list[Any]]) -> None:
+        quote["volume"][:5] = [1.5, "100", True, 1e20, 12345678901234567890123]
+        quote["open"][0] = quote["high"][0] = "inf"
+
+    body = chart("AAPL", YAHOO_FIRST, [226.1, 226.2, 226.3, 226.4, 226.5, 226.6, 226.7, 226.8])
+    change(body["chart"]["result"][0]["indicators"]["quote"][0])
+    path = tmp_path / "chart_AAPL_1m.json"
+    path.write_text(json.dumps(body))
+    rows = cli_parse("yahoo_finance", path, YAHOO_AT)[:-1]  # the last bar was still open when the chart was saved
+    assert [r["status"] for r in rows] == ["error"] * 5 + ["success"] * 2
+    assert all(r["volume"] == "" and r["error"].startswith(f"bar {r['ts'][11:16]}Z: volume ") for r in rows[:5])
+    assert "open is not a number: 'inf'; high is not a number: 'inf'" in rows[0]["error"]
+    cells = {cell for r in rows for cell in r.values()}
+    assert not cells & {"inf", "-inf", "nan", "-9223372036854775808", "9223372036854775807"}
+
+
+@pytest.mark.parametrize("written", [["1727877600", 1727877660], [1727877600.5, 1727877660], [True, 1727877660]])
+def test_chart_timestamps_that_are_not_whole_numbers_are_one_error_row_for_the_symbol(tmp_path, chart, written):
+    body = chart("AAPL", YAHOO_FIRST, [226.1, 226.2, 226.3])
+    body["chart"]["result"][0]["timestamp"][:2] = written
+    path = tmp_path / "chart_AAPL_1m.json"
+    path.write_text(json.dumps(body))
+    (row,) = cli_parse("yahoo_finance", path, YAHOO_AT)
+    assert (row["symbol"], row["status"], row["ts"]) == ("AAPL", "error", "")
+    assert row["error"] == f"AAPL: chart timestamp is not a whole number of seconds: {written[0]!r}"
+
+
+# ------------------------------------------------------------------------------------------- JSON nested too deep
+
+DEEP = {
+    "100000 open brackets": "[" * 100000,
+    "3000 nested objects": '{"a":' * 3000,
+    "a closed object 70 deep": '{"a":' * 70 + "1" + "}" * 70,
+}
+
+
+@pytest.mark.parametrize("source", ["openexchangerates", "yahoo_finance", "coinmarketcap"])
+@pytest.mark.parametrize("name", list(DEEP))
+def test_a_body_nested_too_deep_is_not_json_never_a_recursion_error(tmp_path, source, name):
+    path = tmp_path / "deep.json"
+    path.write_text(DEEP[name])
+    with pytest.raises(
+        PayloadError, match=r"(not JSON|not a Yahoo chart JSON file|starts like JSON but is not|no listing found)"
+    ):
+        cli_parse(source, path, OXR_AT)
+
+
+def test_a_body_nested_too_deep_is_one_line_and_exit_1_through_the_command(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100000)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "parse", "openexchangerates", str(path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip() == f"error: {path}: not JSON (nested deeper than 64 levels at line 1)"
+
+
+@pytest.mark.parametrize("depth", [1, 10, 60])
+def test_a_body_with_extra_nested_fields_is_read(tmp_path, depth):
+    """Right bodies written other ways: extra fields nested as deep as real bodies (and deeper) change nothing."""
+    body = json.loads((FIXTURES / "openexchangerates" / "latest_small.json").read_text())
+    body["extra"] = json.loads('{"a":' * depth + "1" + "}" * depth)
+    path = tmp_path / "latest.json"
+    path.write_text(json.dumps(body))
+    assert {r["status"] for r in cli_parse("openexchangerates", path, OXR_AT)} == {"success"}
+
+
+@responses.activate
+def test_a_live_body_nested_too_deep_is_named_never_a_recursion_error(monkeypatch):
+    from pipeline.settings import Settings
+    from pipeline.sources import UpstreamFailure
+    from pipeline.sources import openexchangerates as oxr
+    from pipeline.state import MemoryState
+
+    march = datetime(2025, 3, 1, tzinfo=UTC)
+    monkeypatch.setattr(oxr.SOURCE, "clock", lambda: march)
+    usage = {"requests": 0, "requests_quota": 1000, "requests_remaining": 1000, "days_elapsed": 1,
+             "days_remaining": 30, "daily_average": 0}  # fmt: skip
+    responses.get(oxr.USAGE_URL, json={"status": 200, "data": {"plan": {"name": "Free"}, "usage": usage}})
+    responses.get(oxr.LATEST_URL, body="[" * 100000)
+    with pytest.raises(UpstreamFailure, match="with a body that is not JSON"):
+        oxr.SOURCE.fetch(Settings(mode="live", oxr_app_id="x"), march, MemoryState())
+
+
+# ------------------------------------------------------------------------- Open Exchange Rates: base and timestamp
+
+_NO = object()  # the field is absent
+
+
+def _oxr_with(tmp_path: Path, **fields: Any) -> Path:
+    body = json.loads((FIXTURES / "openexchangerates" / "latest_small.json").read_text())
+    for name, value in fields.items():
+        if value is _NO:
+            del body[name]
+        else:
+            body[name] = value
+    path = tmp_path / "latest.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"base": _NO}, "openexchangerates body has no 'base': the rates' currency is unknown"),
+        ({"base": None}, "openexchangerates body: base None is not a currency code"),
+        ({"base": ""}, "openexchangerates body: base '' is not a currency code"),
+        ({"base": "usd"}, "openexchangerates body: base 'usd' is not a currency code"),
+        ({"base": 840}, "openexchangerates body: base 840 is not a currency code"),
+        ({"timestamp": 1750885200.5}, "no usable 'timestamp' (whole epoch seconds): 1750885200.5"),
+        ({"timestamp": "1750885200"}, "no usable 'timestamp' (whole epoch seconds): '1750885200'"),
+        ({"timestamp": None}, "no usable 'timestamp' (whole epoch seconds): None"),
+        ({"timestamp": _NO}, "no usable 'timestamp' (whole epoch seconds): None"),
+        ({"timestamp": True}, "no usable 'timestamp' (whole epoch seconds): True"),
+        ({"timestamp": -1}, "'timestamp' -1 is not a time of rates (years 1970..2099)"),
+        ({"timestamp": 10**20}, "'timestamp' 100000000000000000000 is not a time of rates"),
+    ],
+    ids=lambda v: repr(v) if not isinstance(v, dict) else ",".join(f"{k}={v[k]!r:.20}" for k in v),
+)
+def test_a_body_without_a_readable_base_or_timestamp_is_refused_in_one_line(tmp_path, fields, reason):
+    with pytest.raises(PayloadError) as caught:
+        cli_parse("openexchangerates", _oxr_with(tmp_path, **fields), OXR_AT)
+    assert reason in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "base", "rate_ts"),
+    [
+        ({}, "USD", "2025-06-25T21:00:00Z"),
+        ({"timestamp": 1750885200.0}, "USD", "2025-06-25T21:00:00Z"),  # a whole number written as a float
+        ({"base": "EUR"}, "EUR", "2025-06-25T21:00:00Z"),
+        ({"timestamp": 1750881600}, "USD", "2025-06-25T20:00:00Z"),
+    ],
+)
+def test_a_base_and_timestamp_written_other_ways_are_read(tmp_path, fields, base, rate_ts):
+    rows = cli_parse("openexchangerates", _oxr_with(tmp_path, **fields), OXR_AT)
+    assert {(r["base"], r["rate_ts"], r["status"]) for r in rows} == {(base, rate_ts, "success")}

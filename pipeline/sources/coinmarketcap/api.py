@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.contracts import ContractError, to_utc
 from pipeline.settings import Settings
-from pipeline.sources.base import PayloadError, UpstreamError, UpstreamFailure, UpstreamRefused, after_fetch
+from pipeline.sources.base import PayloadError, UpstreamError, UpstreamFailure, UpstreamRefused, after_fetch, read_json
 from pipeline.sources.coinmarketcap.page import TIMEOUT
 from pipeline.sources.coinmarketcap.rows import CmcPayload, check_rows
 
@@ -91,7 +91,7 @@ def parse_api(text: str, top_n: int = 10, fetched: datetime | None = None) -> li
     whole (`PayloadError`); a coin whose values cannot be read (no `quote.USD`, a price that is null or not a
     number) is marked for an error row by `check_rows`, the other coins stay."""
     try:
-        document = json.loads(text)
+        document = read_json(text)
     except json.JSONDecodeError as exc:
         raise PayloadError(f"coinmarketcap API body is not JSON ({exc.msg} at {exc.pos})") from exc
     status = document.get("status") if isinstance(document, dict) else None
@@ -140,7 +140,7 @@ def _get(url: str, key: str, params: dict[str, str] | None = None) -> tuple[int,
     except requests.RequestException as exc:
         raise UpstreamError(f"coinmarketcap API unreachable: {type(exc).__name__}") from None
     try:
-        document = response.json()
+        document = read_json(response.text)
     except ValueError:
         document = None
     return response.status_code, response.text, document

@@ -13,7 +13,6 @@ two invocations cannot both spend it; an older minute than the last one served n
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from typing import Any
 
 from pipeline.contracts import ContractError, iso, to_utc
 from pipeline.errors import one_line
-from pipeline.sources.base import NothingToIngest, UpstreamError, UpstreamRefused
+from pipeline.sources.base import NothingToIngest, UpstreamError, UpstreamRefused, read_json
 from pipeline.sources.coinmarketcap.api import AllowanceSpent
 from pipeline.sources.coinmarketcap.rows import CmcPayload
 from pipeline.state import StateConflict, StateStore
@@ -144,7 +143,7 @@ def guarded_call(
             state.put_if(STATE, record, version)
         raise
     try:
-        spent = int(json.loads(payload.body)["status"]["credit_count"])
+        spent = int(read_json(payload.body)["status"]["credit_count"])
     except (KeyError, TypeError, ValueError):
         spent = 1
     if spent != 1:

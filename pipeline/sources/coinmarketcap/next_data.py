@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.sources.base import PayloadError
+from pipeline.sources.base import PayloadError, read_json
 
 USD_CONVERT_ID = 2781
 KNOWN_PATHS = ("listinglatest", "cryptocurrencylist", "listing")
@@ -119,7 +119,7 @@ def _opened(text: str) -> Any:
     text = text.strip()
     if len(text) > 2 and text[0] in "[{" and ("keysArr" in text or '"symbol"' in text):
         try:
-            return json.loads(text)
+            return read_json(text)
         except json.JSONDecodeError:
             return None
     return None
@@ -196,7 +196,7 @@ def next_data_listing(soup: Any, top_n: int) -> Listing | None:
     if script is None:
         return None
     try:
-        document = json.loads(script.string or script.get_text())
+        document = read_json(script.string or script.get_text())
     except json.JSONDecodeError as exc:
         raise PayloadError(f"coinmarketcap page: __NEXT_DATA__ is not JSON ({exc.msg} at {exc.pos})") from exc
     candidates = list(_listings(document))

@@ -22,7 +22,7 @@ def dollars(cell: Any) -> float | None:
     for text in cell.stripped_strings:
         if "$" not in text:
             continue
-        value = number(text.split("$", 1)[1], EN_US)
+        value = number(text, EN_US, unit=False)  # the whole text: "-$5" or "$5abc" is no price
         digits = sum(ch.isdigit() for ch in text)
         if value is not None and (best is None or digits > best[0]):
             best = (digits, value)

@@ -11,7 +11,7 @@ from typing import Any
 from pipeline.constants import SourceId
 from pipeline.contracts import floor_minute, to_utc
 from pipeline.settings import Settings
-from pipeline.sources.base import PayloadError, RawRow, fetch_time
+from pipeline.sources.base import PayloadError, RawRow, fetch_time, read_json
 from pipeline.sources.coinmarketcap.api import api_key, fetch_api, key_info, parse_api
 from pipeline.sources.coinmarketcap.credits import guarded_call
 from pipeline.sources.coinmarketcap.page import fetch_page, parse_page
@@ -79,7 +79,7 @@ class CoinMarketCap:
         stripped = text.lstrip()
         if stripped.startswith("{"):
             try:
-                document = json.loads(stripped)
+                document = read_json(stripped)
             except json.JSONDecodeError as exc:
                 raise PayloadError(f"{path}: starts like JSON but is not ({exc.msg} at {exc.pos})") from exc
             if not isinstance(document, dict) or not ({"data", "status"} & document.keys()):

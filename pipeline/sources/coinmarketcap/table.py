@@ -63,10 +63,10 @@ def _sign(cell: Any) -> int | None:
 def _percent(cell: Any, where: str) -> float | None:
     """A signed % change; None when the cell shows none ("--" for a coin too new to have one), never a 0."""
     text = cell.get_text(" ", strip=True)
-    value = number(text)
+    value = number(text, signed=True)
     if value is None:
         return None
-    sign = _sign(cell)
+    value, sign = abs(value), _sign(cell)
     if text.lstrip().startswith(("-", "−")):
         sign = -1
     if sign is None and value != 0:
@@ -79,7 +79,7 @@ def _values(cells: list[Any], columns: dict[str, int], where: str) -> dict[str, 
     is left empty and names the row's error (`ERROR`): that coin only becomes an error row."""
     readers: dict[str, Callable[[Any], float | None]] = {
         "price_usd": dollars, "market_cap_usd": dollars, "volume_24h_usd": dollars,
-        "circulating_supply": lambda cell: number(cell.get_text(" ", strip=True)),
+        "circulating_supply": lambda cell: number(cell.get_text(" ", strip=True)),  # "19.7M BTC"
         "change_1h_pct": lambda cell: _percent(cell, f"{where} 1h %"),
         "change_24h_pct": lambda cell: _percent(cell, f"{where} 24h %"),
         "change_7d_pct": lambda cell: _percent(cell, f"{where} 7d %"),
@@ -114,7 +114,7 @@ def table_rows(soup: Any, top_n: int) -> list[dict[str, Any]] | None:
         symbol = symbol_tag.get_text(strip=True) if symbol_tag is not None else ""
         where = f"row {len(rows) + 1} ({symbol or name})"
         try:
-            rank = number(cells[columns["rank"]].get_text(" ", strip=True))
+            rank = number(cells[columns["rank"]].get_text(" ", strip=True), unit=False)
         except MalformedNumber as exc:
             raise PayloadError(
                 f"coinmarketcap page: {where}: rank {exc}; another locale or the markup changed"

@@ -314,3 +314,37 @@ def test_down_then_up_keeps_the_bucket_the_queues_and_the_dead_letters(tmp_path:
         assert json.loads(_local(tmp_path, "up", "--json").stdout)["restored"] is None
     finally:
         local_stack_module.down(Settings(local_dir=tmp_path), keep=False)
+
+
+def test_down_refuses_while_a_message_is_in_flight_and_loses_nothing(tmp_path: Path) -> None:
+    import boto3
+    from workbench.cloudformation.topology import LOCAL_CREDENTIALS
+
+    # GIVEN a FIFO queue whose first message a script has received (in flight), with another waiting behind it
+    started = json.loads(_local(tmp_path, "up", "--json").stdout)
+    try:
+        session = boto3.session.Session(LOCAL_CREDENTIALS, LOCAL_CREDENTIALS, region_name=started["region"])
+        sqs = session.client("sqs", endpoint_url=started["aws_endpoint_url"])
+        queue = started["queues"]["coinmarketcap"]
+        for n in (1, 2):
+            sqs.send_message(QueueUrl=queue, MessageBody=f"m{n}", MessageGroupId="coinmarketcap",
+                             MessageDeduplicationId=f"m{n}")  # fmt: skip
+        held = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, VisibilityTimeout=300)["Messages"]
+        assert [m["Body"] for m in held] == ["m1"]
+
+        # WHEN `local down` runs, THEN it stops nothing and says why and what to type, in one line
+        down = _local(tmp_path, "down")
+        assert down.returncode == 1 and "Traceback" not in down.stderr
+        [line] = down.stderr.strip().splitlines()
+        assert line.startswith("error: 1 message(s) of queue coinmarketcap (visible again within ") and line.endswith(
+            "in flight, received by a run or a script: nothing was stopped; run `python -m pipeline local down` "
+            "again once they are visible, or `python -m pipeline local down --discard` to drop the bucket and the "
+            "queues"
+        )
+        assert _local(tmp_path, "status").returncode == 0
+        # AND both messages are still there: the held one comes back once released
+        sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=held[0]["ReceiptHandle"], VisibilityTimeout=0)
+        assert [b for b, _ in _bodies(sqs, queue)] == ["m1", "m2"]
+        assert "kept 0 object(s) and 2 queued message(s)" in _local(tmp_path, "down").stdout
+    finally:
+        local_stack_module.down(Settings(local_dir=tmp_path), keep=False)

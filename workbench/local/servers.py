@@ -392,6 +392,8 @@ def down(settings: Settings | None = None, *, keep: bool = True) -> LocalStack |
         if keep and _moto_alive(stack):
             try:
                 stack.kept = snapshot.save(local_dir, **_snapshot_args(stack))
+            except snapshot.InFlight as exc:
+                raise LocalStackError(str(exc)) from None
             except Exception as exc:
                 raise LocalStackError(
                     f"cannot keep what moto holds before stopping it ({exc}): the stack is still running; "

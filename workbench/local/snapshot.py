@@ -8,8 +8,9 @@ the copy aside as `moto-snapshot.restored/` (so a later `up` never brings back a
 
 Kept: each object's bytes (so its ETag, which event deduplication ids are made of), content type and user
 metadata; each message's body, attributes, group and deduplication id, in the order its queue gave them.
-Not kept: noncurrent object versions, a message's receive count (a restored message starts again at 0), and a
-message in flight while `down` ran (an interrupted `run` releases its own first). A moto server that *died* (killed,
+Not kept: noncurrent object versions and a message's receive count (a restored message starts again at 0). While
+a message is in flight, `down` refuses (`InFlight`): it cannot be read, and its FIFO group hides what waits behind
+it (an interrupted `run` releases its own first). A moto server that *died* (killed,
 crashed) took its state with it before anything could be copied: `local status` says so, and `verify` then
 reports the sinks' rows whose raw objects are gone as extra.
 
@@ -20,6 +21,7 @@ so the copy goes through the same S3 and SQS APIs the pipeline uses.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -35,6 +37,10 @@ RESTORED_DIR: Final = "moto-snapshot.restored"
 MANIFEST: Final = "manifest.json"
 # A drained queue answers empty; this many receives without one is a queue that never empties (a bug, not data).
 MAX_RECEIVES_PER_QUEUE: Final = 100_000
+
+
+class InFlight(Exception):
+    """A queue holds a message in flight: it cannot be copied, and a FIFO group hides what waits behind it."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ def save(local_dir: Path, *, endpoint_url: str, region: str, bucket: str, queues
     are sent back, so a failed `down` loses nothing either.
     """
     s3, sqs = _clients(endpoint_url, region)
+    _refuse_in_flight(sqs, queues)
     tmp = local_dir / (SNAPSHOT_DIR + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "objects").mkdir(parents=True)
@@ -77,11 +84,41 @@ def save(local_dir: Path, *, endpoint_url: str, region: str, bucket: str, queues
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
     except BaseException:
-        for name, messages in drained.items():
+        for name, messages in drained.items():  # new deduplication ids: the old ones are remembered for 5 minutes
             with contextlib.suppress(Exception):
-                _send(sqs, queues[name], messages)
+                _send(sqs, queues[name], [{**m, "dedup": _resent(m["dedup"])} for m in messages])
         raise
     return Kept(len(objects), sum(len(m) for m in drained.values()))
+
+
+def _refuse_in_flight(sqs: Any, queues: dict[str, str]) -> None:
+    """Raise `InFlight` naming the queues whose messages are in flight (received by a run or a script).
+
+    Such a message cannot be read until its visibility timeout ends, and in a FIFO queue every message of its group
+    waits behind it, unseen: copying then would lose them. Nothing is touched.
+    """
+    held = []
+    for name, url in queues.items():
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible", "VisibilityTimeout"]
+        )["Attributes"]
+        if int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)):
+            held.append(
+                (name, int(attributes["ApproximateNumberOfMessagesNotVisible"]), attributes["VisibilityTimeout"])
+            )
+    if held:
+        what = ", ".join(
+            f"{n} message(s) of {name.replace(':', ' ')} (visible again within {t} s)" for name, n, t in held
+        )
+        raise InFlight(
+            f"{what} in flight, received by a run or a script: nothing was stopped; run `python -m pipeline local "
+            "down` again once they are visible, or `python -m pipeline local down --discard` to drop the bucket and "
+            "the queues"
+        )
+
+
+def _resent(dedup: str | None) -> str | None:
+    return None if dedup is None else hashlib.sha256(f"{dedup}:kept".encode()).hexdigest()
 
 
 def _save_objects(s3: Any, bucket: str, folder: Path) -> list[dict[str, Any]]:

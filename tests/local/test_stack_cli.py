@@ -318,6 +318,7 @@ def test_down_then_up_keeps_the_bucket_the_queues_and_the_dead_letters(tmp_path:
 
 def test_down_refuses_while_a_message_is_in_flight_and_loses_nothing(tmp_path: Path) -> None:
     import boto3
+
     from workbench.cloudformation.topology import LOCAL_CREDENTIALS
 
     # GIVEN a FIFO queue whose first message a script has received (in flight), with another waiting behind it

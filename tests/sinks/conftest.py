@@ -45,11 +45,15 @@ class FakesnowServer:
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    idle_seconds: float = 120.0  # a session idle this long is closed when another signs in
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "workbench.local.fakesnow_server", "--port", str(self.port), "--host", HOST],
+                [
+                    *(sys.executable, "-m", "workbench.local.fakesnow_server", "--port", str(self.port)),
+                    *("--host", HOST, "--idle-seconds", str(self.idle_seconds)),
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

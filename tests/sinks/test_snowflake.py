@@ -379,3 +379,30 @@ def test_a_statement_the_server_refuses_never_wedges_the_local_snowflake(fakesno
     finally:
         other.close()
     assert harness.count() == 3
+
+
+def test_a_session_a_killed_process_left_open_is_closed_once_idle_and_loads_go_on(tmp_path: Path):
+    # GIVEN a local Snowflake that closes sessions idle for 5 s, and a connector session nobody will end (a
+    # process killed mid-load, a notebook's connector never closed)
+    from tests.sinks.conftest import FakesnowServer
+
+    server = FakesnowServer(log=tmp_path / "fakesnow.log", idle_seconds=5.0)
+    server.start()
+    try:
+        harness = SnowflakeHarness(server, tmp_path)
+        harness.sink.load(harness.rows(1), harness.raw_key(0))
+        orphan = snowflake.connector.connect(**harness.sink.credentials.connect_args())
+        with pytest.raises(SinkError, match="another session holds the lock"):  # while it is fresh, it holds
+            harness.sink.load(harness.rows(2), harness.raw_key(1))
+
+        # WHEN it has been idle past the limit, THEN the next sign-in closes it and the load succeeds
+        import time
+
+        time.sleep(5.5)
+        harness.sink.load(harness.rows(2), harness.raw_key(1))
+        assert harness.count() == 2
+        # AND the orphan's next statement is told to sign in again, not served from a closed database
+        with pytest.raises(snowflake.connector.errors.Error):
+            orphan.cursor().execute("SELECT 1")
+    finally:
+        server.stop()

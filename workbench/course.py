@@ -8,6 +8,7 @@ the test reads that output from the executed notebook.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import platform
 from collections.abc import Callable
@@ -312,7 +313,7 @@ def _callable(answer: Any, what: str) -> Callable[..., Any]:
 
 # ----- 01 · Sources ------------------------------------------------------------------------------------------
 @exercise("01.broken_price", "break the first coin's price on the page and predict what the parser does with it")
-def _broken_price(answer: Any, *, original: Any = None, **_: Any) -> str:
+def _broken_price(answer: Any, *, original: Any = None, at: Any = "2026-11-04T14:45:00Z", **_: Any) -> str:
     from pipeline.contracts import to_utc
     from pipeline.sources import PayloadError, get_source
 
@@ -321,21 +322,69 @@ def _broken_price(answer: Any, *, original: Any = None, **_: Any) -> str:
     page, predicted = answer["page"], answer["predicted"]
     if original is not None and getattr(page, "body", None) == getattr(original, "body", None):
         raise NotYet("the page is the original one: change the first coin's price in `page.body` first.")
-    at = to_utc("2026-11-02T14:45:00Z")
+    minute = to_utc(at)
     try:
-        rows = get_source("coinmarketcap").parse(page, scheduled_at=at, ingested_at=at)
-    except PayloadError as exc:
+        rows = get_source("coinmarketcap").parse(page, scheduled_at=minute, ingested_at=minute)
+    except PayloadError as exc:  # the layout itself is broken (not one price): the whole page is refused
         said = str(exc)
-        if isinstance(predicted, str) and predicted.strip() and predicted.lower() in said.lower():
-            return f"the parser refused the page: {said}"
-        raise NotYet(f"the parser refused the page with {said!r}; predict a few words of that message.") from None
-    read = float(rows[0]["price_usd"]) if rows else None
-    if isinstance(predicted, int | float) and read is not None and abs(read - float(predicted)) <= 1e-9 * abs(read):
-        return (
-            f"the parser read the first price as {read:,} without a word: a wrong number written silently is "
-            "the worst outcome, which is why the parser checks what it can (ranks, carets, the embedded JSON)."
+        if isinstance(predicted, str) and predicted.strip() and predicted.strip().lower() in said.lower():
+            return f"the parser refused the whole page, whose layout it cannot read: {said}"
+        raise NotYet(
+            f"this page broke more than a price: the parser refused it whole ({said!r}); break only the first "
+            "coin's price, or predict a few words of that message."
+        ) from None
+    if not rows:
+        raise NotYet("the parser found no coin on this page: break the first coin's price, not the listing.")
+    first, kept = rows[0], sum(r["status"] == "success" for r in rows)
+    if first["status"] == "success":
+        raise NotYet(
+            f"the parser still reads the first coin's price ({first['price_usd']!r}): write it in a form the page "
+            "never uses (the European `$72.720,05`, say), and remove `__NEXT_DATA__` so the table is read."
         )
-    raise NotYet(f"the parser did not refuse this page: it read {len(rows)} coins, the first at {read!r}.")
+    status, count = _status_and_count(predicted)
+    name = first["symbol"] or "the first coin"
+    if status is None:
+        if isinstance(predicted, int | float) and not isinstance(predicted, bool):
+            raise NotYet(
+                f"the parser read no price for {name}: a price it cannot read is never stored as another number; "
+                'predict ("error" or "success" for its row, how many success rows) instead.'
+            )
+        if isinstance(predicted, str):
+            raise NotYet(
+                "the parser did not refuse the page (one unreadable price is not a broken layout): predict "
+                '("error" or "success" for the first coin\'s row, how many success rows) instead.'
+            )
+        raise NotYet('predict a pair: ("error" or "success" for the first coin\'s row, how many success rows).')
+    if status != "error":
+        raise NotYet(f"{name}'s row is not a success row: a price the parser cannot read is never written as one.")
+    if count != kept:
+        if count == 0:
+            raise NotYet(
+                "a bad value costs only itself: one unreadable price does not cost the page, the other coins are read."
+            )
+        if count == len(rows):
+            raise NotYet(f"{name}'s error row is not a success row: count only the coins read as before.")
+        raise NotYet(f"count the success rows again: the page lists {len(rows)} coins and only {name}'s was broken.")
+    return (
+        f"{name} became an error row ({first['error']}) and the {kept} other coins stayed success rows: "
+        "a bad value costs only itself, and a price the parser cannot read is never written as another number."
+    )
+
+
+def _status_and_count(predicted: Any) -> tuple[str | None, int | None]:
+    """("error", 9), ["Error", "9"] or {"status": "error", "success_rows": 9}: the status predicted for the first
+    coin's row and the number of success rows; (None, None) for any other form."""
+    if isinstance(predicted, dict):
+        predicted = (predicted.get("status"), predicted.get("success_rows"))
+    if not isinstance(predicted, list | tuple) or len(predicted) != 2 or not isinstance(predicted[0], str):
+        return None, None
+    status = predicted[0].strip().lower().removesuffix(" row").strip()
+    count = predicted[1]
+    if isinstance(count, str) and count.strip().isdigit():
+        count = int(count)
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral | float) or count != int(count):
+        return status, None
+    return status, int(count)
 
 
 @exercise("01.monthly_calls", "how many calls a month a one-minute poll makes in a 31-day month")
@@ -746,6 +795,34 @@ def measured_layer_sizes(path: Path = LAYER_SIZES) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
 
+def measured_function_sizes(measured: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every function of the function table with its size from the measured layers: a function's package is the
+    code package (one for all) plus its layer, so a function added since the build that shares a measured layer
+    has a measured size too. A function whose layer was not measured is an error that says how to measure it."""
+    from workbench.deploy.functions import all_functions
+
+    sizes = measured or measured_layer_sizes()
+    code, layers = sizes["code"], sizes["layers"]
+    missing = sorted({f.layer_name for f in all_functions()} - set(layers))
+    if missing:
+        raise RuntimeError(
+            f"{LAYER_SIZES.name} measured no {', '.join(missing)}: run `python -m pipeline layer build` and "
+            "`python -m pipeline course layer-sizes`"
+        )
+    return [
+        {
+            "function": f.name,
+            "handler": f.handler,
+            "layer": f.layer_name,
+            "code_unzipped": code["unzipped"],
+            "layer_unzipped": layers[f.layer_name]["unzipped"],
+            "code_zipped": code["zipped"],
+            "layer_zipped": layers[f.layer_name]["zipped"],
+        }
+        for f in all_functions()
+    ]
+
+
 IMPORT_TIMES = project_root() / "benchmarks" / "results" / "importtime.md"
 
 
@@ -850,6 +927,7 @@ def record_layer_sizes(build_dir: Path | None = None, out: Path = LAYER_SIZES, *
 
 # ----- refreshing the committed notebooks (`make notebooks`) ------------------------------------------------
 ANSI_ESCAPE_PATTERN = r"\x1b\[[0-9;]*[A-Za-z]"
+SOLUTION_TAG = "solution"
 OUTPUT_NOISE = ("Kernel is running over TCP", "Cookie/crumb fetch failed", "Traceback (most recent call last)")
 # The kernel the tests and `make notebooks` run: the interpreter running them (the project's .venv), whatever
 # the notebook's metadata names; the stored metadata keeps the kernel `make install` registers.
@@ -888,7 +966,10 @@ def output_problems(notebook: Any) -> list[str]:
         if "openexchange…" in text:
             found.append("a Rich table that cut a source's name")
         problems += [f"cell {index}: {what}" for what in found]
-    return problems
+    for index, cell in enumerate(notebook.cells):  # an answer is read only by one who opens and runs it
+        if SOLUTION_TAG in cell.get("metadata", {}).get("tags", []) and cell.get("outputs"):
+            problems.append(f"cell {index}: a solution's output")
+    return sorted(problems, key=lambda p: int(p.split(":")[0].split()[1]))
 
 
 def execute_notebook(path: Path, timeout: int = NOTEBOOK_TIMEOUT_SECONDS, **parameters: Any) -> Any:
@@ -911,6 +992,15 @@ def execute_notebook(path: Path, timeout: int = NOTEBOOK_TIMEOUT_SECONDS, **para
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = coalesced_streams(cell.outputs)
+    return notebook
+
+
+def hide_solutions(notebook: Any) -> Any:
+    """The notebook (nbformat node) with its solution cells' outputs removed: a committed notebook shows no answer
+    and no verdict on one; the learner sees them by running the solution once they have tried."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
+            cell.outputs, cell.execution_count = [], None
     return notebook
 
 
@@ -961,7 +1051,7 @@ def refresh_notebooks(
             for path in chosen:
                 began = time.monotonic()
                 try:
-                    notebook = execute_notebook(path, timeout)
+                    notebook = hide_solutions(execute_notebook(path, timeout))
                 except CellExecutionError as exc:
                     failed = f"{exc.ename}: {exc.evalue}"
                     raise RuntimeError(f"{path.name}: a cell failed, so it is not written: {failed}") from None

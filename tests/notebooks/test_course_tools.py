@@ -106,3 +106,52 @@ def test_a_cells_prints_are_stored_as_one_output_per_stream() -> None:
         (None, None),
         ("stdout", "after\n"),
     ]
+
+
+def test_every_function_of_the_table_gets_its_size_from_the_measured_layers() -> None:
+    """Notebook 06's table: a function's package is the code package plus its layer, so a function added since the
+    recorded build (sharing a measured layer) is sized too, and its size is that of its layer's other functions."""
+    from workbench.course import measured_function_sizes, measured_layer_sizes
+
+    measured = measured_layer_sizes()
+    sizes = {entry["function"]: entry for entry in measured_function_sizes(measured)}
+    assert sorted(sizes) == sorted(f.name for f in all_functions())
+    for function in all_functions():
+        entry = sizes[function.name]
+        layer = measured["layers"][function.layer_name]
+        assert (entry["layer"], entry["handler"]) == (function.layer_name, function.handler)
+        assert (entry["layer_unzipped"], entry["layer_zipped"]) == (layer["unzipped"], layer["zipped"])
+        assert (entry["code_unzipped"], entry["code_zipped"]) == (
+            measured["code"]["unzipped"],
+            measured["code"]["zipped"],
+        )
+    for recorded in measured["functions"]:  # what the build measured for a function is what the table shows
+        shown = sizes[recorded["function"]]
+        assert shown["code_unzipped"] + shown["layer_unzipped"] == recorded["unzipped"]
+
+
+def test_a_function_whose_layer_was_not_measured_says_what_to_run() -> None:
+    from workbench.course import measured_function_sizes, measured_layer_sizes
+
+    measured = measured_layer_sizes()
+    without_parquet = {**measured, "layers": {k: v for k, v in measured["layers"].items() if k != "deps-parquet"}}
+    with pytest.raises(RuntimeError, match=r"measured no deps-parquet: run `python -m pipeline layer build`"):
+        measured_function_sizes(without_parquet)
+
+
+def test_a_committed_notebook_that_shows_a_solutions_output_is_refused() -> None:
+    """The answers stay hidden: a solution's output is a problem (so `make notebooks` never writes it), and the
+    refresh removes what the run printed under each solution before it checks."""
+    import nbformat
+
+    from workbench.course import hide_solutions, output_problems
+
+    notebook = nbformat.v4.new_notebook()
+    exercise = nbformat.v4.new_code_cell("answer = ...", metadata={"tags": ["exercise"]})
+    exercise.outputs = [nbformat.v4.new_output("stream", name="stdout", text="not yet (01.x): replace the `...`")]
+    solution = nbformat.v4.new_code_cell("answer = 44_640", metadata={"tags": ["solution"]})
+    solution.outputs = [nbformat.v4.new_output("stream", name="stdout", text="right (01.x): 44,640 calls")]
+    notebook.cells = [exercise, solution]
+    assert output_problems(notebook) == ["cell 1: a solution's output"]
+    assert output_problems(hide_solutions(notebook)) == []
+    assert notebook.cells[0].outputs and notebook.cells[1].outputs == []

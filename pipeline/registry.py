@@ -55,6 +55,7 @@ class SourceSpec:
     schedule: str = "rate(1 minute)"  # the EventBridge schedule expression
     market: Market = "24/7"  # XNYS: New York Stock Exchange sessions; 24/7: always open
     keyed_by_object: bool = False  # the sink stores one object per raw object: its key leads the natural key
+    skips_minutes: bool = False  # its ingest writes no raw object for a minute with nothing new (OXR's refresh)
     added_columns: tuple[str, ...] = ()  # columns added later: raw objects written before them read them as empty
     description: str = ""
 
@@ -194,6 +195,7 @@ register(
         sink_label="SQL Server rates",
         ingest_extras=("openexchangerates",),
         process_extras=("sqlserver",),
+        skips_minutes=True,
         description="exchange rates against the US dollar (Open Exchange Rates)",
     )
 )

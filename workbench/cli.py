@@ -195,6 +195,8 @@ def _print_report(report: Any, as_json: bool, emit: Callable[[Any], None] | None
         (emit or (lambda doc: print(json.dumps(doc, indent=2, default=str))))(report.as_dict())
     else:
         console.print(report.table())
+        for line in getattr(report, "advice", list)():
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -305,6 +307,8 @@ def verify(
         else:
             console.print(report.table())
             console.print(against.table())
+            for line in report.advice():
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
         if not report.ok:
             raise typer.Exit(1)
 

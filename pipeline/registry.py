@@ -55,7 +55,7 @@ class SourceSpec:
     schedule: str = "rate(1 minute)"  # the EventBridge schedule expression
     market: Market = "24/7"  # XNYS: New York Stock Exchange sessions; 24/7: always open
     keyed_by_object: bool = False  # the sink stores one object per raw object: its key leads the natural key
-    skips_minutes: bool = False  # its ingest writes no raw object for a minute with nothing new (OXR's refresh)
+    skips_minutes: bool = False  # a minute may have no raw object by design (OXR's refresh, Yahoo's look-back)
     added_columns: tuple[str, ...] = ()  # columns added later: raw objects written before them read them as empty
     description: str = ""
 
@@ -150,6 +150,7 @@ register(
         ingest_extras=("yahoo",),
         process_extras=("snowflake",),
         market="XNYS",
+        skips_minutes=True,  # a cool-down, another run's lease; a raw object carries the bars of several minutes
         description="1-minute OHLCV bars of the S&P 500 (yfinance)",
     )
 )

@@ -150,8 +150,6 @@ UNKNOWN = "unknown source 'bloomberg': expected one of yahoo_finance, coinmarket
          "Error: Invalid value for '--from': 2026-11-02T15:01:00Z is after --to 2026-11-02T15:00:00Z"),
         (["replay", "--from", "2026-11-03T00:00Z", "--to", "2026-11-02T23:59Z"], {},
          "Error: Invalid value for '--from': 2026-11-03T00:00:00Z is after --to 2026-11-02T23:59:00Z"),
-        (["backfill", "openexchangerates", "--from", "2026-11-18T16:00Z", "--to", "2026-11-18T15:00Z"], {},
-         "Error: Invalid value for '--from': 2026-11-18T16:00:00Z is after --to 2026-11-18T15:00:00Z"),
         # a directory given as the file to write
         (["soak", "--output", "/tmp"], {}, "Error: Invalid value for '--output': file '/tmp' is a directory."),
         # a price is a finite number above 0

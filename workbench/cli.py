@@ -472,7 +472,6 @@ def _source_urls(values: list[str] | None, name: str) -> dict[str, str]:
 
 @app.command()
 def backfill(
-    ctx: typer.Context,
     source: SourceArg,
     start: Annotated[str, typer.Option("--from", help="First minute of the window (ISO-8601)")],
     end: Annotated[str, typer.Option("--to", help="End of the window, exclusive (ISO-8601)")],
@@ -487,7 +486,6 @@ def backfill(
     sid = source
     first, last = _time(start, "from", past=True), _time(end, "to")
     assert first is not None and last is not None  # required options
-    _window(ctx, first, last)
     settings, stack = _target()
     runtime = None
     if stack is not None:

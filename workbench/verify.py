@@ -17,9 +17,10 @@ their raw object's own quarantine record (`pipeline.quarantine.marks`). A raw ob
 objects carry (overlapping Yahoo look-backs; the same hourly rates served again from the quota guard's cache) is
 held once, attributed to the latest raw object that delivered it: it counts as found for every minute carrying it.
 A scheduled minute of the window without a raw object is *skipped* only where the source skips by design
-(`skips_minutes`: Open Exchange Rates' rates that cannot have changed) or its market was closed (stocks outside
-the exchange's sessions); of a source that writes one every minute it is *absent*: counted, and the report is not
-ok (`verify --market` names the causes). A report that is not ok says what to type next (`advice`).
+(`skips_minutes`: Open Exchange Rates' rates that cannot have changed; Yahoo's closed market, cool-downs and bars
+that a later raw object's look-back carries, which `verify --market` measures); of a source that writes one every
+minute (CoinMarketCap) it is *absent*: counted, and the report is not ok (`verify --market` names the causes).
+A report that is not ok says what to type next (`advice`).
 """
 
 from __future__ import annotations
@@ -236,25 +237,12 @@ def _for_verify(message: str) -> str:
 
 
 def _count_unwritten(report: SourceReport, first: datetime | None, last: datetime | None) -> None:
-    """Split the scheduled minutes without a raw object into skipped (the source skips by design, or its market
-    was closed) and absent (a raw object was due)."""
+    """The scheduled minutes without a raw object: skipped where the source skips by design (its market closed,
+    rates that cannot have changed, bars another raw object carries), else absent (a raw object was due)."""
     report.skipped = _skipped(report, first, last)
     report.closed_minutes = _closed_minutes(report.source, first, last)
-    spec = registry.get(report.source)
-    if spec.skips_minutes or not report.skipped or first is None or last is None:
-        return
-    if spec.market == "24/7":
+    if not registry.get(report.source).skips_minutes:
         report.absent, report.skipped = report.skipped, 0
-        return
-    if last - first > timedelta(days=31):  # the calendar is not walked for longer windows: counted as skipped
-        return
-    from pipeline.calendar import is_open
-
-    written = {m.minute for m in report.minutes if m.note != _ORPHAN}
-    count = int((floor_minute(last) - first).total_seconds() // 60) + 1
-    minutes = (first + timedelta(minutes=i) for i in range(count))
-    report.absent = sum(1 for m in minutes if m not in written and is_open(spec.market, m - timedelta(minutes=1)))
-    report.skipped -= report.absent
 
 
 def _closed_minutes(source: SourceId, first: datetime | None, last: datetime | None) -> int:

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pipeline.constants import SourceId
-from pipeline.contracts import Event, floor_minute, iso, raw_key
+from pipeline.contracts import ContractError, Event, floor_minute, iso, raw_key
 from pipeline.events import publish
 from pipeline.raw import write_raw
 from pipeline.settings import Settings
 from pipeline.sources import NothingToIngest, get_source
+from pipeline.sources.base import MAX_CLOCK_SKEW
 from pipeline.state import S3State
 
 if TYPE_CHECKING:
@@ -60,9 +61,17 @@ def ingest(
 
     The key comes from the scheduled minute, so a retry or a replay of the same minute writes the same key; the
     raw object is never replaced by one with fewer success rows. A source error propagates (no raw object is
-    written, so no garbage goes downstream); a minute with nothing to fetch returns a skipped result.
+    written, so no garbage goes downstream); a minute with nothing to fetch returns a skipped result. A scheduled
+    minute later than the wall clock (`now`) beyond `MAX_CLOCK_SKEW` has not come yet: refused (terminal) before
+    anything is fetched, written or kept in a source's state.
     """
     at = floor_minute(scheduled_at)
+    clock = now or datetime.now(UTC)
+    if at > clock + MAX_CLOCK_SKEW:
+        raise ContractError(
+            f"{source_id}: scheduled minute {iso(at)} is later than the clock ({iso(clock)}): not ingested, "
+            "a minute is ingested once it has come"
+        )
     source = get_source(source_id)
     try:
         payload = source.fetch(settings, at, S3State(s3, settings.bucket))

@@ -55,6 +55,7 @@ class SourceSpec:
     schedule: str = "rate(1 minute)"  # the EventBridge schedule expression
     market: Market = "24/7"  # XNYS: New York Stock Exchange sessions; 24/7: always open
     keyed_by_object: bool = False  # the sink stores one object per raw object: its key leads the natural key
+    skips_minutes: bool = False  # a minute may have no raw object by design (OXR's refresh, Yahoo's look-back)
     added_columns: tuple[str, ...] = ()  # columns added later: raw objects written before them read them as empty
     description: str = ""
 
@@ -149,6 +150,7 @@ register(
         ingest_extras=("yahoo",),
         process_extras=("snowflake",),
         market="XNYS",
+        skips_minutes=True,  # a cool-down, another run's lease; a raw object carries the bars of several minutes
         description="1-minute OHLCV bars of the S&P 500 (yfinance)",
     )
 )
@@ -194,6 +196,7 @@ register(
         sink_label="SQL Server rates",
         ingest_extras=("openexchangerates",),
         process_extras=("sqlserver",),
+        skips_minutes=True,
         description="exchange rates against the US dollar (Open Exchange Rates)",
     )
 )

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -79,14 +80,15 @@ def test_parse_a_page_with_neither_way_in_fails_with_one_line(tmp_path):
     assert "layout changed" in lines[0]
 
 
-def test_an_unknown_source_is_one_line_naming_the_known_ones(tmp_path):  # see also the table below
+def test_an_unknown_source_is_a_usage_error_naming_the_known_ones(tmp_path):  # see also the table below
     page = tmp_path / "x.html"
     page.write_text("<html></html>")
     result = pipeline("parse", "bloomberg", str(page))
 
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "error: unknown source 'bloomberg': expected one of yahoo_finance, coinmarketcap, openexchangerates"
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: Invalid value for 'source': unknown source 'bloomberg': expected one of yahoo_finance, coinmarketcap, "
+        "openexchangerates"
     )
 
 
@@ -110,6 +112,7 @@ def test_every_documented_command_has_help(command):
 
 # -- what a user can type wrong: Click's usage line and exit 2, or one line and exit 1; never a traceback ----------
 PAGE = str(FIXTURES / "home_listing_table.html")
+UNKNOWN = "unknown source 'bloomberg': expected one of yahoo_finance, coinmarketcap, openexchangerates"
 
 
 @pytest.mark.parametrize(
@@ -127,6 +130,35 @@ PAGE = str(FIXTURES / "home_listing_table.html")
         (["local", "sideways"], {}, "Error: No such command 'sideways'."),
         (["run", "--frobnicate"], {}, "Error: No such option: --frobnicate"),
         (["backfill", "yahoo_finance", "--from", "2026-11-18T15:00Z"], {}, "Error: Missing option '--to'."),
+        (["parse", "bloomberg", PAGE], {}, f"Error: Invalid value for 'source': {UNKNOWN}"),
+        (["ingest", "bloomberg", "--at", "2026-11-02T15:00Z"], {}, f"Error: Invalid value for 'source': {UNKNOWN}"),
+        (["redrive", "bloomberg"], {}, f"Error: Invalid value for 'source': {UNKNOWN}"),
+        (["backfill", "bloomberg", "--from", "2026-11-18T15:00Z", "--to", "2026-11-18T16:00Z"], {},
+         f"Error: Invalid value for 'source': {UNKNOWN}"),
+        (["run", "--source", "bloomberg"], {}, f"Error: Invalid value for '--source': {UNKNOWN}"),
+        (["run", "--source", "coinmarketcap", "--source", "Coinmarketcap"], {},
+         "Error: Invalid value for '--source': unknown source 'Coinmarketcap'"),
+        (["replay", "--source", "bloomberg"], {}, f"Error: Invalid value for '--source': {UNKNOWN}"),
+        (["verify", "--source", ""], {}, "Error: Invalid value for '--source': unknown source ''"),
+        (["status", "--source", "oxr"], {}, "Error: Invalid value for '--source': unknown source 'oxr'"),
+        (["soak", "--source", "bloomberg"], {}, f"Error: Invalid value for '--source': {UNKNOWN}"),
+        (["quarantine", "list", "--source", "bloomberg"], {}, f"Error: Invalid value for '--source': {UNKNOWN}"),
+        # a reversed window is not an empty one
+        (["verify", "--from", "2026-11-02T15:00Z", "--to", "2026-11-02T14:00Z"], {},
+         "Error: Invalid value for '--from': 2026-11-02T15:00:00Z is after --to 2026-11-02T14:00:00Z"),
+        (["verify", "--from", "2026-11-02T15:01+00:00", "--to", "2026-11-02T10:00-05:00"], {},
+         "Error: Invalid value for '--from': 2026-11-02T15:01:00Z is after --to 2026-11-02T15:00:00Z"),
+        (["replay", "--from", "2026-11-03T00:00Z", "--to", "2026-11-02T23:59Z"], {},
+         "Error: Invalid value for '--from': 2026-11-03T00:00:00Z is after --to 2026-11-02T23:59:00Z"),
+        # a directory given as the file to write
+        (["soak", "--output", "/tmp"], {}, "Error: Invalid value for '--output': file '/tmp' is a directory."),
+        # a price is a finite number above 0
+        (["cost", "--credit-price", "nan", "--json"], {}, "Error: Invalid value for '--credit-price'"),
+        (["cost", "--credit-price", "-5"], {}, "Error: Invalid value for '--credit-price'"),
+        (["cost", "--credit-price", "0"], {}, "Error: Invalid value for '--credit-price'"),
+        (["cost", "--credit-price", "inf"], {}, "Error: Invalid value for '--credit-price'"),
+        (["cost", "--credit-price", "1e309"], {}, "Error: Invalid value for '--credit-price'"),
+        (["cost"], {"PIPELINE_SNOWFLAKE_CREDIT_PRICE": "NaN"}, "Error: Invalid value for '--credit-price'"),
     ],
 )  # fmt: skip
 def test_a_usage_error_is_clicks_usage_line_and_exit_2(args, env, says):
@@ -143,10 +175,6 @@ def test_a_usage_error_is_clicks_usage_line_and_exit_2(args, env, says):
 @pytest.mark.parametrize(
     ("args", "env", "line"),
     [
-        (["parse", "bloomberg", PAGE], {},
-         "error: unknown source 'bloomberg': expected one of yahoo_finance, coinmarketcap, openexchangerates"),
-        (["run", "--source", "bloomberg"], {},
-         "error: unknown source 'bloomberg': expected one of yahoo_finance, coinmarketcap, openexchangerates"),
         (["verify"], {"PIPELINE_SNOWFLAKE_PORT": "abc"},
          "error: PIPELINE_SNOWFLAKE_PORT='abc': Input should be a valid integer, unable to parse string as an integer "
          "(fix the variable in the environment or .env)"),
@@ -176,6 +204,99 @@ def test_a_bad_value_setting_or_time_is_one_line_naming_it_and_exit_1(tmp_path, 
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert result.stderr.strip().splitlines() == [line]
+
+
+def _later(**delta: float) -> str:
+    return (datetime.now(UTC) + timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["ingest", "openexchangerates", "--at", "2099-02-01T15:00Z"], "--at"),
+        (["ingest", "coinmarketcap", "--at", _later(hours=1)], "--at"),
+        (["ingest", "yahoo_finance", "--at", _later(days=400)], "--at"),
+        (["run", "--start", "2099-01-01T00:00Z"], "--start"),
+        (["run", "--start", _later(minutes=30), "--minutes", "1"], "--start"),
+        (["soak", "--start", _later(days=2)], "--start"),
+        (["demo", "--start", _later(hours=2)], "--start"),
+        (["verify", "--from", _later(days=1)], "--from"),
+        (["replay", "--from", _later(days=1)], "--from"),
+        (["backfill", "openexchangerates", "--from", _later(days=1), "--to", _later(days=2)], "--from"),
+    ],
+)
+def test_a_minute_that_has_not_come_is_refused_in_one_line_before_anything_is_written(tmp_path, args, option):
+    result = pipeline(*args, env={"PIPELINE_LOCAL_DIR": str(tmp_path)})
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {option}: ") and "is later than now" in line
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ingest", "openexchangerates", "--at", "2026-11-02T15:00Z"],
+        ["ingest", "openexchangerates", "--at", _later(minutes=-1)],
+        ["ingest", "coinmarketcap", "--at", _later(minutes=1)],  # within the clock skew
+        ["run", "--start", "2026-11-02 09:45-05:00", "--minutes", "1"],
+        ["verify", "--from", "2026-11-02T14:45Z", "--to", "2026-11-02T14:45Z"],  # one minute
+        ["verify", "--from", "2026-11-02T15:45+01:00", "--to", "2026-11-02T14:45Z"],  # the same minute
+        ["replay", "--from", "2026-11-02T14:00Z", "--to", _later(days=1)],  # a window up to now and beyond
+        ["replay", "--source", "yahoo_finance", "--source", "openexchangerates"],
+        ["run", "--source", "coinmarketcap", "--minutes", "1"],
+    ],
+)
+def test_a_past_minute_a_window_in_order_and_a_known_source_get_to_the_stack(tmp_path, args):
+    result = pipeline(*args, env={"PIPELINE_LOCAL_DIR": str(tmp_path)})
+
+    # accepted as typed: the command goes on to the local stack, which is not running here
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: the local stack is not running: start it with `python -m pipeline local up`"
+    ]
+
+
+@pytest.mark.parametrize("price", ["3", "2.5e0", "0.01", " 4.5"])
+def test_a_credit_price_written_other_ways_is_billed(price):
+    result = pipeline("cost", "--credit-price", price, "--json", "--assumed-durations")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("{file}", "is a file, not a directory"),
+        ("{file}/local", "cannot be created: {file} is a file"),
+        ("{file}/a/b", "cannot be created: {file} is a file"),
+    ],
+)
+@pytest.mark.parametrize("command", [["local", "status"], ["local", "up"], ["run", "--minutes", "1"], ["verify"]])
+def test_a_local_dir_that_cannot_be_a_directory_is_one_line_naming_the_variable(tmp_path, command, value, why):
+    file = tmp_path / "hostname"
+    file.write_text("box\n")
+    value, why = value.format(file=file), why.format(file=file)
+    result = pipeline(*command, env={"PIPELINE_LOCAL_DIR": value})
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: PIPELINE_LOCAL_DIR={value!r} {why} (point it at a directory of your own, or unset it)"
+    ]
+
+
+@pytest.mark.parametrize("value", ["{tmp}", "{tmp}/", "{tmp}/new/deeper", "{tmp}/./x/../y"])
+def test_a_local_dir_that_is_or_can_be_a_directory_is_used(tmp_path, value):
+    result = pipeline("local", "status", env={"PIPELINE_LOCAL_DIR": value.format(tmp=tmp_path)})
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: the local stack is not running: start it with `python -m pipeline local up`"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -22,7 +23,7 @@ import typer
 from rich.console import Console
 
 from pipeline.constants import Env
-from pipeline.contracts import to_utc
+from pipeline.contracts import ContractError, check_source, iso, to_utc
 from pipeline.errors import PipelineError
 from pipeline.registry import source_ids
 
@@ -38,8 +39,20 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 
-SourceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(source_ids())}")]
-SourcesOpt = Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)")]
+def _source(value: str) -> str:
+    """A SOURCE argument: an unknown one is a usage error (the help lists the choices)."""
+    try:
+        return check_source(value)
+    except ContractError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _sources(values: list[str] | None) -> list[str] | None:
+    return [_source(v) for v in values] if values else values
+
+
+SourceArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(source_ids())}", callback=_source)]
+SourcesOpt = Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable)", callback=_sources)]
 TimeOpt = Annotated[str | None, typer.Option(help="ISO-8601 time, UTC unless it says otherwise")]
 
 
@@ -52,7 +65,9 @@ class CommandError(PipelineError):
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2100
 
 
-def _time(value: str | None, name: str) -> datetime | None:
+def _time(value: str | None, name: str, *, past: bool = False) -> datetime | None:
+    """The time an option gives; with `past`, a scheduled minute that must have come already (a future minute
+    would be ingested before it exists and move the sources' state ahead of the clock)."""
     if value is None:
         return None
     try:
@@ -61,7 +76,18 @@ def _time(value: str | None, name: str) -> datetime | None:
         raise CommandError(f"--{name}: {exc} (write e.g. 2026-11-02T14:45Z)") from None
     if not EARLIEST_YEAR <= when.year <= LATEST_YEAR:
         raise CommandError(f"--{name}: {value!r} is outside the years {EARLIEST_YEAR}-{LATEST_YEAR}")
+    from pipeline.sources.base import MAX_CLOCK_SKEW
+
+    now = datetime.now(UTC)
+    if past and when > now + MAX_CLOCK_SKEW:
+        raise CommandError(f"--{name}: {value!r} is later than now ({iso(now)}): give a minute that has come")
     return when
+
+
+def _window(ctx: typer.Context, first: datetime | None, last: datetime | None) -> None:
+    """--from after --to is a usage error, not an empty window."""
+    if first is not None and last is not None and first > last:
+        raise typer.BadParameter(f"{iso(first)} is after --to {iso(last)}", ctx=ctx, param_hint="'--from'")
 
 
 @contextlib.contextmanager
@@ -169,6 +195,8 @@ def _print_report(report: Any, as_json: bool, emit: Callable[[Any], None] | None
         (emit or (lambda doc: print(json.dumps(doc, indent=2, default=str))))(report.as_dict())
     else:
         console.print(report.table())
+        for line in getattr(report, "advice", list)():
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -190,11 +218,9 @@ def run(
     ] = False,
 ) -> None:
     """Run the schedule and the consumers over the local stack for N scheduled minutes (simulated sources)."""
-    from pipeline.contracts import check_source
     from workbench.local.demo import run_minutes
 
-    start_at = _time(start, "start")
-    source = [check_source(s) for s in source] if source else None
+    start_at = _time(start, "start", past=True)
     stack = _local_stack()
     with json_stdout(as_json) as emit, _sigterm_interrupts():
         if artifacts:
@@ -216,10 +242,9 @@ def ingest(
     at: Annotated[str, typer.Option(help="The scheduled minute, ISO-8601 (UTC unless it says otherwise)")],
 ) -> None:
     """One ingest invocation for SOURCE at the scheduled minute AT, against the configured stack."""
-    from pipeline.contracts import check_source
     from workbench.local.runtime import scheduled_event
 
-    sid, when = check_source(source), _time(at, "at")
+    sid, when = source, _time(at, "at", past=True)
     assert when is not None  # a required option
     _target()  # before the handler module is imported: it sets up its logger from the environment
     from pipeline.handlers import ingest as handlers
@@ -235,17 +260,17 @@ def parse(
     at: TimeOpt = None,
 ) -> None:
     """Turn a saved payload (a Yahoo chart JSON, a CoinMarketCap page or API JSON, an OXR body) into raw CSV."""
-    from pipeline.contracts import check_source
     from pipeline.raw import rows_to_csv
     from pipeline.sources import parse_file
 
-    sid = check_source(source)
+    sid = source
     rows = parse_file(sid, file, scheduled_at=_time(at, "at"))
     sys.stdout.write(rows_to_csv(sid, rows, for_people=True).decode())  # cells a spreadsheet would run: quoted
 
 
 @app.command()
 def verify(
+    ctx: typer.Context,
     start: Annotated[str | None, typer.Option("--from", help="First scheduled minute (ISO-8601)")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last scheduled minute (ISO-8601)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
@@ -260,11 +285,11 @@ def verify(
     source: SourcesOpt = None,
 ) -> None:
     """Reconcile the raw objects' success rows against every sink, minute by minute. Exit 1 on any difference."""
-    from pipeline.contracts import check_source
     from workbench.verify import verify as reconcile
 
-    first, last = _time(start, "from"), _time(end, "to")
-    chosen = [check_source(s) for s in source] if source else None
+    first, last = _time(start, "from", past=True), _time(end, "to")
+    _window(ctx, first, last)
+    chosen = source
     if market and (first is None or last is None):
         raise CommandError("--market needs a window: give --from and --to")
     settings, _ = _target()
@@ -282,22 +307,25 @@ def verify(
         else:
             console.print(report.table())
             console.print(against.table())
+            for line in report.advice():
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
         if not report.ok:
             raise typer.Exit(1)
 
 
 @app.command()
 def replay(
+    ctx: typer.Context,
     source: SourcesOpt = None,
     start: Annotated[str | None, typer.Option("--from", help="First scheduled minute (ISO-8601)")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last scheduled minute (ISO-8601)")] = None,
 ) -> None:
     """Publish the events of stored raw objects again (the sinks are idempotent, so this is always safe)."""
     from pipeline import aws
-    from pipeline.contracts import check_source
     from workbench.replay import replay as republish
 
-    source = [check_source(s) for s in source] if source else None
+    first, last = _time(start, "from", past=True), _time(end, "to")
+    _window(ctx, first, last)
     settings, _ = _target()
     count = republish(
         aws.client("s3", settings),
@@ -305,8 +333,8 @@ def replay(
         settings.bucket,
         settings.topic_arn,
         sources=source or source_ids(),
-        start=_time(start, "from"),
-        end=_time(end, "to"),
+        start=first,
+        end=last,
     )
     console.print(f"republished {count} event(s)")
 
@@ -351,16 +379,17 @@ def soak(
     start: TimeOpt = None,
     source: SourcesOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
-    output: Annotated[Path | None, typer.Option(help="Also write the figures as JSON to this file")] = None,
+    output: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Also write the figures as JSON to this file")
+    ] = None,
 ) -> None:
     """A simulated trading day on the local stack under injected faults, then a reconciliation; exit 1 unless
     nothing was lost or duplicated (PIPELINE_UNIVERSE_LIMIT makes the stock universe smaller)."""
-    from pipeline.contracts import check_source
     from workbench.soak import DEFAULT_DAY, figures_json
     from workbench.soak import soak as run_soak
 
-    chosen = tuple(check_source(s) for s in source) if source else None
-    first = _time(start, "start") or DEFAULT_DAY
+    chosen = tuple(source) if source else None
+    first = _time(start, "start", past=True) or DEFAULT_DAY
     stack = _local_stack()
     with json_stdout(as_json) as emit:
         if as_json:
@@ -402,10 +431,9 @@ def status(
     """Per source: the newest raw object and sink row and their ages, queue and dead-letter depth, quarantine
     records and this month's budget (on AWS also the alarms in ALARM). Exit 1 when a source is stale or a
     dead-letter queue holds messages."""
-    from pipeline.contracts import check_source
     from workbench.status import status as read_status
 
-    chosen = tuple(check_source(s) for s in source) if source else None
+    chosen = tuple(source) if source else None
     when = _time(at, "at")
     settings, local = _target()
     if local is not None:
@@ -452,12 +480,11 @@ def backfill(
     """Fill a past window of SOURCE through the pipeline's path (raw objects, events, process functions, sinks),
     idempotent with the live minutes and resumable; then verify the window. CoinMarketCap has no history."""
     from pipeline import aws
-    from pipeline.contracts import check_source
     from workbench.backfill import backfill as fill
     from workbench.verify import verify as reconcile
 
-    sid = check_source(source)
-    first, last = _time(start, "from"), _time(end, "to")
+    sid = source
+    first, last = _time(start, "from", past=True), _time(end, "to")
     assert first is not None and last is not None  # required options
     settings, stack = _target()
     runtime = None
@@ -582,7 +609,7 @@ def demo(
     """Local stack up, N simulated minutes through the whole pipeline, verification, and the analysis report."""
     from workbench.local.demo import demo as run_demo
 
-    ok = run_demo(minutes, _time(start, "start"), console=console, render_report=report)
+    ok = run_demo(minutes, _time(start, "start", past=True), console=console, render_report=report)
     if not ok:
         raise typer.Exit(1)
 
@@ -654,7 +681,9 @@ def main() -> None:
     from pipeline.settings import describe_error, is_settings_error
 
     expected: tuple[type[BaseException], ...] = (PipelineError, BotoCoreError, ClientError)
+    threading.excepthook = _thread_error
     try:
+        _check_local_dir(os.environ.get(Env.LOCAL_DIR))
         code = app(standalone_mode=False)
     except expected as exc:
         _fail(str(exc))
@@ -675,6 +704,35 @@ def main() -> None:
         sys.exit(130)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _check_local_dir(value: str | None) -> None:
+    """PIPELINE_LOCAL_DIR names a directory the stack may create or write, or the command stops in one line."""
+    if not value:
+        return
+    path = Path(value).expanduser().absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        why = "is a file, not a directory" if existing == path else f"cannot be created: {existing} is a file"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        why = "is not writable" if existing == path else f"cannot be created: {existing} is not writable"
+    else:
+        return
+    raise CommandError(f"{Env.LOCAL_DIR}={value!r} {why} (point it at a directory of your own, or unset it)")
+
+
+_thread_log = logging.getLogger("pipeline.threads")
+
+
+def _thread_error(args: threading.ExceptHookArgs) -> None:
+    """An exception that ends a thread (the Snowflake connector's abort-request threads once its server is gone)
+    is one log line, not a traceback: what failed is reported by the command itself."""
+    if args.exc_type is SystemExit:
+        return
+    from pipeline.errors import one_line
+
+    name = args.thread.name if args.thread is not None else "a thread"
+    _thread_log.warning("%s stopped: %s: %s", name, args.exc_type.__name__, one_line(args.exc_value or args.exc_type()))
 
 
 def _fail(message: str) -> NoReturn:

@@ -519,7 +519,7 @@ def soak(
     }
     report.verification = {
         s.source: {n: s.total(n) for n in ("raw_rows", "sink_rows", "quarantined", "missing", "extra")}
-        | {"ok": s.ok, "error": s.error}
+        | {"absent": s.absent, "ok": s.ok, "error": s.error}
         for s in checked.sources
     }
     report.loads = {source: sink.loaded for source, sink in faulty.items()}

@@ -16,8 +16,11 @@ their raw object's own quarantine record (`pipeline.quarantine.marks`). A raw ob
 *unreadable*: one line with the reason, the rest of the report intact. A key that several raw
 objects carry (overlapping Yahoo look-backs; the same hourly rates served again from the quota guard's cache) is
 held once, attributed to the latest raw object that delivered it: it counts as found for every minute carrying it.
-A scheduled minute of the window without a raw object is *skipped* (its ingest had nothing new to write: the
-market closed, exchange rates that cannot have changed): counted and shown, never missing.
+A scheduled minute of the window without a raw object is *skipped* only where the source skips by design
+(`skips_minutes`: Open Exchange Rates' rates that cannot have changed; Yahoo's closed market, cool-downs and bars
+that a later raw object's look-back carries, which `verify --market` measures); of a source that writes one every
+minute (CoinMarketCap) it is *absent*: counted, and the report is not ok (`verify --market` names the causes).
+A report that is not ok says what to type next (`advice`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from rich.table import Table
 
 from pipeline import quarantine, registry
 from pipeline.constants import SourceId
-from pipeline.contracts import STATUS_SUCCESS, floor_minute, parse_raw_key, processed_key, raw_key, to_utc
+from pipeline.contracts import STATUS_SUCCESS, floor_minute, iso, parse_raw_key, processed_key, raw_key, to_utc
 from pipeline.errors import one_line
 from pipeline.process import conflicting
 from pipeline.raw import read_raw, row_problem
@@ -80,10 +83,11 @@ class SourceReport:
     error: str = ""  # the sink or the bucket could not be read
     skipped: int = 0  # scheduled minutes of the window without a raw object (nothing new to ingest)
     closed_minutes: int = 0  # of those, the minutes its market was closed for (no raw object expected)
+    absent: int = 0  # scheduled minutes without a raw object where the source writes one: not skipped, lost
 
     @property
     def ok(self) -> bool:
-        return not self.error and all(m.ok for m in self.minutes)
+        return not self.error and not self.absent and all(m.ok for m in self.minutes)
 
     def total(self, name: str) -> int:
         return sum(getattr(m, name) for m in self.minutes)
@@ -96,7 +100,10 @@ class SourceReport:
         skipped = f" ({self.skipped} minute(s) skipped" if self.skipped else ""
         if skipped and self.closed_minutes:
             skipped += f", {self.closed_minutes} of them market closed"
-        return ("ok" if not bad else f"{bad} minute(s) differ") + (skipped + ")" if skipped else "")
+        problems = [f"{bad} minute(s) differ"] if bad else []
+        if self.absent:
+            problems.append(f"{self.absent} minute(s) absent: no raw object")
+        return ("; ".join(problems) or "ok") + (skipped + ")" if skipped else "")
 
 
 @dataclass
@@ -108,6 +115,28 @@ class Report:
     @property
     def ok(self) -> bool:
         return all(s.ok for s in self.sources)
+
+    def advice(self) -> list[str]:
+        """What to type next, one line per source that is not ok."""
+        lines = []
+        window = f" --from {iso(self.start)} --to {iso(self.end)}" if self.start and self.end else ""
+        for s in self.sources:
+            if s.error:
+                continue
+            missing = [m.minute for m in s.minutes if m.missing]
+            if missing:
+                replay = (
+                    f"python -m pipeline replay --source {s.source} --from {iso(min(missing))} --to {iso(max(missing))}"
+                )
+                lines.append(
+                    f"{s.source}: {s.total('missing')} row(s) missing: load them again with `{replay}`, then verify"
+                )
+            if s.absent:
+                market = f"python -m pipeline verify --market --source {s.source}{window}"
+                lines.append(
+                    f"{s.source}: {s.absent} scheduled minute(s) have no raw object: the causes with `{market}`"
+                )
+        return lines
 
     def table(self, max_details: int = 10) -> Table:
         """Per source: minutes, raw rows, sink rows, missing, extra, status; then the minutes that differ."""
@@ -139,6 +168,7 @@ class Report:
             "ok": self.ok,
             "start": self.start,
             "end": self.end,
+            "advice": self.advice(),
             "sources": [
                 {
                     "source": s.source,
@@ -148,6 +178,7 @@ class Report:
                     "minutes": len(s.minutes),
                     "skipped": s.skipped,
                     "closed_minutes": s.closed_minutes,
+                    "absent": s.absent,
                     **{n: s.total(n) for n in ("raw_rows", "sink_rows", "quarantined", "missing", "extra")},
                     "differences": [asdict(m) | {"status": m.status} for m in s.minutes if not m.ok],
                 }
@@ -187,19 +218,32 @@ def verify(
             else:
                 sink = sinks[source]  # type: ignore[index]
         except SinkError as exc:
-            reports.append(SourceReport(source, error=str(exc)))
+            reports.append(SourceReport(source, error=_for_verify(str(exc))))
             continue
         try:
             report = _verify_source(source, settings.bucket, s3, sink, _first_minute(first), last)
-            report.skipped = _skipped(report, _first_minute(first), last)
-            report.closed_minutes = _closed_minutes(source, _first_minute(first), last)
+            _count_unwritten(report, _first_minute(first), last)
             reports.append(report)
         except SinkError as exc:
-            reports.append(SourceReport(source, error=str(exc)))
+            reports.append(SourceReport(source, error=_for_verify(str(exc))))
         finally:
             if own:
                 sink.close()
     return Report(reports, first, last)
+
+
+def _for_verify(message: str) -> str:
+    """A sink's error as verify reports it: verify carries no event to retry; what to do is try again."""
+    return message.replace("the event will be retried", "then run verify again")
+
+
+def _count_unwritten(report: SourceReport, first: datetime | None, last: datetime | None) -> None:
+    """The scheduled minutes without a raw object: skipped where the source skips by design (its market closed,
+    rates that cannot have changed, bars another raw object carries), else absent (a raw object was due)."""
+    report.skipped = _skipped(report, first, last)
+    report.closed_minutes = _closed_minutes(report.source, first, last)
+    if not registry.get(report.source).skips_minutes:
+        report.absent, report.skipped = report.skipped, 0
 
 
 def _closed_minutes(source: SourceId, first: datetime | None, last: datetime | None) -> int:

@@ -236,8 +236,8 @@ def test_status_after_moto_died_says_its_state_is_gone_and_what_to_type(tmp_path
         assert status.returncode == 1 and "Traceback" not in status.stderr
         assert status.stderr.strip().splitlines() == [
             f"error: the moto server (port {started['processes']['moto']['port']}) is not answering, and the bucket, "
-            "queues and messages it held in memory are gone: `python -m pipeline local up` starts a new, empty one "
-            "(the sinks keep their rows)"
+            "queues and messages it held in memory are gone (the processed Parquet objects with them): "
+            "`python -m pipeline local up` starts a new, empty one (the Snowflake and SQL Server sinks keep their rows)"
         ]
     finally:
         local_stack_module.down(Settings(local_dir=tmp_path), keep=False)

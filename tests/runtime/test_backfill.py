@@ -140,7 +140,6 @@ def test_an_interrupted_backfill_resumes_after_the_last_piece_done(local_stack, 
         (["coinmarketcap", "--from", "2026-11-10T00:00Z", "--to", "2026-11-11T00:00Z"], "paid CoinMarketCap API plan"),
         (["yahoo_finance", "--from", "2026-11-18T16:00Z", "--to", "2026-11-18T15:00Z"], "must be after --from"),
         (["yahoo_finance", "--from", "2026-11-18T16:00Z", "--to", "soon"], "--to"),
-        (["nasdaq", "--from", "2026-11-18T15:00Z", "--to", "2026-11-18T16:00Z"], "unknown source 'nasdaq'"),
     ],
 )
 def test_a_backfill_that_cannot_be_done_is_one_line_and_exit_1(local_stack, args, says):

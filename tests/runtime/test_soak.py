@@ -33,7 +33,10 @@ def test_a_short_soak_under_every_kind_of_fault_loses_and_duplicates_nothing(cle
     assert figures["quarantined_rows"] >= 3  # a bad row in each source's raw object, quarantined, not lost
     records = list(quarantine.records(aws.client("s3", clean_stack.settings()), clean_stack.bucket))
     assert {r.scope for r in records} == {"rows", "message"}
-    assert all(v["ok"] for v in figures["verification"].values()), figures["verification"]
+    # every row reconciled; a minute whose ingest failed under a fault has no raw object: absent, never hidden
+    assert all(v["missing"] == v["extra"] == 0 and not v["error"] for v in figures["verification"].values())
+    assert figures["verification"]["coinmarketcap"]["absent"] >= figures["sources"]["coinmarketcap"]["ingest_failures"]
+    assert all(v["ok"] == (v["absent"] == 0) for v in figures["verification"].values()), figures["verification"]
     # The sources' failures came from their twins' switches, through the live code paths: CoinMarketCap's challenge
     # page failed its minute (HTTP 403, every attempt), Open Exchange Rates' refusal was not called again by the
     # retry (its quota guard), Yahoo's 429s tripped the circuit breaker into a cool-down (minutes skipped)

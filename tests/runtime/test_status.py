@@ -175,7 +175,6 @@ def test_status_on_aws_lists_the_alarms_in_alarm_and_the_dashboard(ran):
         (["--at", "yesterday"], "--at"),
         (["--queue-url", "no-equals-sign"], "--queue-url: write SOURCE=URL"),
         (["--queue-url", "nasdaq=https://q"], "unknown source 'nasdaq'"),
-        (["--source", "nasdaq"], "nasdaq"),
     ],
 )
 def test_a_bad_status_option_is_one_line_and_exit_1(ran, args, says):

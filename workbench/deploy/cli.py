@@ -7,6 +7,7 @@ and `app.command(name="cost")(cost)`.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -85,6 +86,13 @@ def build_layers(
     console.print(f"sizes written to {out / SIZES_FILE}")
 
 
+def _positive_price(value: float) -> float:
+    """A price is a finite number above 0 (nan would be written into --json, a negative one bills a credit)."""
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"{value!r} is not a price: give a number of USD above 0, e.g. 3.0")
+    return value
+
+
 def cost(
     parameter: Annotated[
         list[str] | None, typer.Option("--parameter", "-p", help="Template parameter NAME=VALUE (repeatable)")
@@ -102,6 +110,7 @@ def cost(
             "--credit-price",
             envvar="PIPELINE_SNOWFLAKE_CREDIT_PRICE",
             help="USD per Snowflake credit (edition, region)",
+            callback=_positive_price,
         ),
     ] = SNOWFLAKE_CREDIT_PRICE,
     warehouse: Annotated[str, typer.Option("--warehouse", help="Snowflake warehouse size")] = "X-Small",

@@ -425,7 +425,8 @@ def down_reason(stack: LocalStack | None) -> str:
         )
     return (
         f"the moto server (port {stack.moto.port}) is not answering, and the bucket, queues and messages it held in "
-        "memory are gone: `python -m pipeline local up` starts a new, empty one (the sinks keep their rows)"
+        "memory are gone (the processed Parquet objects with them): `python -m pipeline local up` starts a new, empty "
+        "one (the Snowflake and SQL Server sinks keep their rows)"
     )
 
 

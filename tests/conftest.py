@@ -48,6 +48,13 @@ def clean_stack(local_stack: LocalStack) -> LocalStack:
 
     FIFO deduplication ids are remembered for 5 minutes across a purge: use a new id in each test.
     """
+    empty_stack(local_stack)
+    return local_stack
+
+
+def empty_stack(local_stack: LocalStack) -> None:
+    """Purge every queue and dead-letter queue, empty the bucket (all versions) and the sinks: what `clean_stack`
+    does, for a module-scoped fixture that must start from nothing whatever the tests before it left."""
     session = boto3.session.Session(
         aws_access_key_id=LOCAL_CREDENTIALS, aws_secret_access_key=LOCAL_CREDENTIALS, region_name=local_stack.region
     )
@@ -67,7 +74,6 @@ def clean_stack(local_stack: LocalStack) -> LocalStack:
         if objects:
             s3.delete_objects(Bucket=local_stack.bucket, Delete={"Objects": objects, "Quiet": True})
     _empty_sinks(local_stack)
-    return local_stack
 
 
 def _empty_sinks(stack: LocalStack) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pipeline import aws, clients
 from pipeline.contracts import processed_key, raw_key
 from pipeline.registry import source_ids
+from tests.conftest import empty_stack
 from workbench.local.demo import run_minutes, use_stack
 from workbench.local.runtime import LocalRuntime
 from workbench.replay import replay
@@ -33,6 +34,7 @@ def sink_rows(report):
 @pytest.fixture(scope="module")
 def first_run(local_stack):
     saved = dict(os.environ)  # run_minutes points this process at the stack: leave no trace for other tests
+    empty_stack(local_stack)  # and start from nothing, whatever the tests before left in the queues
     try:
         yield local_stack, run_minutes(local_stack, MINUTES, START, progress=False)
     finally:

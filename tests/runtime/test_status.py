@@ -19,6 +19,7 @@ import pytest
 
 from pipeline.constants import Env
 from pipeline.settings import Settings
+from tests.conftest import empty_stack
 from workbench.cloudformation.topology import LOCAL_CREDENTIALS
 from workbench.status import stale_reason
 
@@ -39,20 +40,8 @@ def pipeline(stack, *args: str, **extra: str) -> subprocess.CompletedProcess[str
 
 
 def empty(stack) -> None:
-    """Every queue purged and the bucket emptied (what the `clean_stack` fixture does, once for this module)."""
-    from tests.conftest import _drain
-
-    session = boto3.session.Session(
-        aws_access_key_id=LOCAL_CREDENTIALS, aws_secret_access_key=LOCAL_CREDENTIALS, region_name=stack.region
-    )
-    sqs, s3 = (session.client(name, endpoint_url=stack.aws_endpoint_url) for name in ("sqs", "s3"))
-    for url in [*stack.queues.values(), *stack.dead_letter_queues.values()]:
-        _drain(sqs, url)
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=stack.bucket):
-        objects = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                   for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]  # fmt: skip
-        if objects:
-            s3.delete_objects(Bucket=stack.bucket, Delete={"Objects": objects, "Quiet": True})
+    """What the `clean_stack` fixture does, once for this module."""
+    empty_stack(stack)
 
 
 @pytest.fixture(scope="module")

@@ -130,16 +130,24 @@ def json_stdout(enabled: bool = True) -> Iterator[Callable[[Any], None]]:
             write(document)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would raise KeyboardInterrupt (the command then exits 143, not 130)."""
+
+
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (`kill`, a CI job cancelled) interrupts like Ctrl-C, so a run releases the messages it holds."""
+    """SIGTERM (`kill`, a CI job cancelled) interrupts like Ctrl-C, so a run releases the messages it holds; either
+    ends the command with one line on stderr (what it released) and the exit code a shell reports for the signal:
+    130 for Ctrl-C, 143 for SIGTERM."""
 
     def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
+        raise Terminated
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
+    except KeyboardInterrupt as exc:
+        raise typer.Exit(_interrupted(exc)) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -699,11 +707,18 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (typer.Exit, click.exceptions.Exit) as exc:
         sys.exit(exc.exit_code)
-    except (typer.Abort, click.Abort, KeyboardInterrupt):
-        err.print("aborted")
-        sys.exit(130)
+    except (typer.Abort, click.Abort, KeyboardInterrupt) as exc:  # outside the commands that handle their own
+        sys.exit(_interrupted(exc))
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _interrupted(exc: BaseException) -> int:
+    """One line on stderr for an interrupted command (what it released, if it held anything); 130 for Ctrl-C,
+    143 for SIGTERM, as a shell reports a process ended by either."""
+    notes = getattr(exc, "__notes__", [])
+    print("interrupted" + (f": {'; '.join(notes)}" if notes else ""), file=sys.stderr)
+    return 143 if isinstance(exc, Terminated) else 130
 
 
 def _check_local_dir(value: str | None) -> None:

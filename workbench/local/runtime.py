@@ -23,10 +23,13 @@ It calls the same handler functions that Lambda calls, with Lambda-shaped events
 from __future__ import annotations
 
 import contextlib
+import json
+import signal
 import statistics
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,6 +95,7 @@ class SourceStats:
     ingest_retries: int = 0  # failed ingest invocations that Lambda's asynchronous retries tried again
     ingest_errors: list[str] = field(default_factory=list)
     events: set[str] = field(default_factory=set)
+    delivered_keys: set[str] = field(default_factory=set)  # the raw keys whose events reached the process function
     rows_processed: int = 0
     failed_deliveries: int = 0
     process_errors: list[str] = field(default_factory=list)
@@ -99,6 +103,12 @@ class SourceStats:
     dead_letters: int = 0
     backoffs: int = 0  # records whose visibility a handler extended
     redriven: int = 0  # events the scheduled redrive sent back from the dead-letter queue
+
+    @property
+    def undelivered(self) -> set[str]:
+        """Raw objects this run wrote whose events never reached the process function (a message of the queue held
+        in flight elsewhere blocks its FIFO group)."""
+        return self.raw_keys - self.delivered_keys
 
     def latency(self, q: float) -> float | None:
         if not self.latencies_ms:
@@ -117,7 +127,18 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return all(not s.ingest_errors and not s.dead_letters for s in self.sources.values())
+        return all(not s.ingest_errors and not s.dead_letters and not s.undelivered for s in self.sources.values())
+
+    def advice(self) -> list[str]:
+        """One line per source whose events did not all arrive: why, and what to do."""
+        return [
+            f"{source}: {len(s.undelivered)} of {len(s.raw_keys)} raw object(s) written in this run had no event "
+            f"delivered: a message of its queue is in flight elsewhere (received by another run or a script, so its "
+            f"FIFO group waits); run again once it is visible (within the queue's visibility timeout), then "
+            f"`python -m pipeline verify`"
+            for source, s in self.sources.items()
+            if s.undelivered
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -130,6 +151,7 @@ class RunReport:
                     "skipped_minutes": s.skipped,
                     "ingest_errors": len(s.ingest_errors),
                     "events_delivered": len(s.events),
+                    "undelivered": len(s.undelivered),
                     "rows_processed": s.rows_processed,
                     "failed_deliveries": s.failed_deliveries,
                     "dead_letters": s.dead_letters,
@@ -162,6 +184,34 @@ class RunReport:
                 _fmt(row["latency_p95_ms"]),
             )
         return table
+
+
+def _event_key(body: str) -> str | None:
+    """The raw key an event names (None for a body that is not one)."""
+    try:
+        key = json.loads(body).get("key")
+    except (ValueError, AttributeError):
+        return None
+    return key if isinstance(key, str) else None
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM that arrive inside the block take effect when it ends (as they would have, through the
+    handlers in place before it). Only in the main thread, where Python runs signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: arrived.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}  # fmt: skip
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in arrived[:1]:
+            signal.raise_signal(signum)
 
 
 def _round(value: float | None) -> float | None:
@@ -298,18 +348,20 @@ class LocalRuntime:
                 )
 
     def _deliver_batch(self, source: SourceId, now: datetime) -> bool:
-        response = self.sqs.receive_message(
-            QueueUrl=self.queues[source],
-            MaxNumberOfMessages=BATCH_SIZE,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-            WaitTimeSeconds=0,
-        )
-        messages = response.get("Messages", [])
+        with _signals_deferred():  # an interrupt once the messages are ours and before they are recorded loses them
+            response = self.sqs.receive_message(
+                QueueUrl=self.queues[source],
+                MaxNumberOfMessages=BATCH_SIZE,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            )
+            messages = response.get("Messages", [])
+            self._in_flight.update({m["ReceiptHandle"]: source for m in messages})
         if not messages:
             return False
         stats = self.stats[source]
-        self._in_flight.update({m["ReceiptHandle"]: source for m in messages})
+        stats.delivered_keys.update(key for m in messages if (key := _event_key(m["Body"])))
         self._hook()
         self.now = now
         try:
@@ -478,8 +530,14 @@ class LocalRuntime:
         before the interruption goes on."""
         try:
             return self._run(minutes, start, speed=speed, on_minute=on_minute)
-        except BaseException:
-            self.release()
+        except BaseException as exc:
+            released = self.release()
+            if isinstance(exc, KeyboardInterrupt):
+                exc.add_note(
+                    f"the run released the {released} message(s) it held: the next run delivers them"
+                    if released
+                    else "the run held no message"
+                )
             raise
 
     def _run(

@@ -4,6 +4,7 @@ make."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,53 @@ def test_no_reservation_or_one_the_account_can_make_passes(
     client = Lambda(limit, unreserved)
     preflight.check_reserved_concurrency(client, parameters)
     assert client.calls == asked
+
+
+DEFAULTS = preflight.effective_parameters(BODY["Parameters"], {}, {})
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"CoinMarketCapSchedule": "rate(10 minutes)"}, "pass --parameter FreshnessMinutes=10 or more"),
+        ({"CoinMarketCapSchedule": "rate(1 hour)", "FreshnessMinutes": "30"}, "FreshnessMinutes=60 or more"),
+        ({"YahooFinanceSchedule": "rate(6 minutes)"}, "the yahoo_finance freshness alarm fires after"),
+        ({"OxrRefreshSeconds": "300"}, "pass --parameter OxrRefreshSeconds=1800"),
+        ({"OxrRefreshSeconds": "600", "OxrMonthlyQuota": "2000"}, "pass --parameter OxrRefreshSeconds=900"),
+        ({"OpenExchangeRatesSchedule": "rate(2 hours)"}, "a shorter schedule"),
+        ({"OxrRefreshSeconds": "300", "OpenExchangeRatesSchedule": "rate(10 minutes)", "OxrMonthlyQuota": "0"},
+         "two refresh periods (600 s)"),
+    ],
+)  # fmt: skip
+def test_a_schedule_its_freshness_alarm_would_flap_on_is_refused_naming_what_to_change(
+    parameters: dict[str, str], message: str
+) -> None:
+    with pytest.raises(preflight.PreflightError, match=re.escape(message)):
+        preflight.check_freshness({**DEFAULTS, **parameters}, BODY["Parameters"])
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {},
+        {"CoinMarketCapSchedule": "rate(5 minutes)"},
+        {"CoinMarketCapSchedule": "rate(10 minutes)", "FreshnessMinutes": "10"},
+        {"YahooFinanceSchedule": "rate(1 minute)", "CoinMarketCapSchedule": "rate(2 minutes)"},
+        {"OxrRefreshSeconds": "300", "OxrMonthlyQuota": "0"},
+        {"OxrRefreshSeconds": "300", "OxrMonthlyQuota": "10000"},
+        {"OxrRefreshSeconds": "1800"},
+        {"OxrRefreshSeconds": "43200", "OpenExchangeRatesSchedule": "rate(1 hour)"},
+        {"CoinMarketCapSchedule": "rate(1 day)", "SchedulesEnabled": "false"},  # no freshness alarm at all
+    ],
+)
+def test_a_schedule_its_freshness_alarm_can_follow_passes(parameters: dict[str, str]) -> None:
+    assert preflight.check_freshness({**DEFAULTS, **parameters}, BODY["Parameters"]) == []
+
+
+def test_a_cron_schedule_is_deployed_with_a_warning_that_its_alarm_is_not_checked() -> None:
+    warnings = preflight.check_freshness(
+        {**DEFAULTS, "CoinMarketCapSchedule": "cron(0/5 * * * ? *)"}, BODY["Parameters"]
+    )
+    assert warnings == [
+        "CoinMarketCapSchedule=cron(0/5 * * * ? *): the coinmarketcap freshness alarm is not checked against it"
+    ]

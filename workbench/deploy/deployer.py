@@ -523,6 +523,9 @@ def check_before_building(
     previous = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (current or {}).get("Parameters", [])}
     values = preflight.effective_parameters(declared, previous, given)
     preflight.check_stack_name(stack_name, body, values)
+    for note in preflight.check_freshness(values, declared):
+        if console is not None:
+            console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
     if not is_local_endpoint(endpoint_url):
         preflight.check_sink_secrets(values)
         warning = preflight.check_alert_email(values, without_alerts=without_alerts)

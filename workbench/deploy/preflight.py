@@ -217,6 +217,61 @@ def check_reserved_concurrency(lambda_client: Any, parameters: Mapping[str, str]
         )
 
 
+RATE: Final = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+UNIT_SECONDS: Final = {"minute": 60, "hour": 3600, "day": 86400}
+LONGEST_MONTH: Final = 31 * 86400  # the Open Exchange Rates guard paces calls over the month
+# (schedule parameter, source) of the alarms counting FreshnessMinutes one-minute periods without a raw object.
+MINUTE_ALARMS: Final = (("YahooFinanceSchedule", "yahoo_finance"), ("CoinMarketCapSchedule", "coinmarketcap"))
+
+
+def schedule_seconds(expression: str) -> int | None:
+    """Seconds between runs of a `rate(...)` expression; None for a cron expression (not checked)."""
+    match = RATE.match(expression.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * UNIT_SECONDS[match.group(2).removesuffix("s")]
+
+
+def check_freshness(values: Mapping[str, str], declared: Mapping[str, Any]) -> list[str]:
+    """Refuse a schedule the source's freshness alarm would take for a stale source (ALARM, then OK, each run);
+    the warnings to print for what cannot be checked. `values` are the effective parameters."""
+    if values.get("SchedulesEnabled", "true") != "true":
+        return []  # no freshness alarm is created
+    warnings: list[str] = []
+    window = int(values.get("FreshnessMinutes", "5")) * 60
+    for parameter, source in MINUTE_ALARMS:
+        expression = values.get(parameter, "rate(1 minute)")
+        every = schedule_seconds(expression)
+        if every is None:
+            warnings.append(f"{parameter}={expression}: the {source} freshness alarm is not checked against it")
+        elif every > window:
+            raise PreflightError(
+                f"{parameter}={expression} writes a raw object every {every // 60} minutes, but the {source} "
+                f"freshness alarm fires after FreshnessMinutes={window // 60} minutes without one (and is OK again "
+                f"at each run): pass --parameter FreshnessMinutes={-(-every // 60)} or more (at most 60), or a "
+                "shorter schedule"
+            )
+    expression = values.get("OpenExchangeRatesSchedule", "rate(1 minute)")
+    tick = schedule_seconds(expression)
+    if tick is None:
+        warnings.append(f"OpenExchangeRatesSchedule={expression}: the rates' freshness alarm is not checked against it")
+        return warnings
+    refresh, quota = int(values.get("OxrRefreshSeconds", "3600")), int(values.get("OxrMonthlyQuota", "1000"))
+    paced = LONGEST_MONTH / quota if quota > 0 else 0.0
+    spacing = max(refresh, paced) + tick  # the first scheduled run once a call is due
+    if spacing > 2 * refresh:
+        allowed = sorted(int(v) for v in declared.get("OxrRefreshSeconds", {}).get("AllowedValues", []))
+        fits = next((v for v in allowed if max(v, paced) + tick <= 2 * v), None)
+        raise PreflightError(
+            f"with OxrRefreshSeconds={refresh}, OxrMonthlyQuota={quota} and OpenExchangeRatesSchedule={expression}, "
+            f"a raw object of rates comes every {spacing:.0f} s at worst, but the freshness alarm fires after two "
+            f"refresh periods ({2 * refresh} s): "
+            + (f"pass --parameter OxrRefreshSeconds={fits}, " if fits else "")
+            + "a larger OxrMonthlyQuota if your plan allows it, or a shorter schedule"
+        )
+    return warnings
+
+
 NO_CREDENTIALS: Final = (
     "no AWS credentials: run `aws configure` (or `aws sso login`), or set AWS_PROFILE=<profile> "
     "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), then deploy again"
@@ -271,10 +326,12 @@ __all__ = [
     "check_alert_email",
     "check_bucket_name",
     "check_credentials",
+    "check_freshness",
     "check_parameter_values",
     "check_reserved_concurrency",
     "check_sink_secrets",
     "check_stack_name",
     "effective_parameters",
     "named_resources",
+    "schedule_seconds",
 ]

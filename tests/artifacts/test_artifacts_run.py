@@ -48,6 +48,7 @@ for _name, _source in (("YahooFinance", "yahoo_finance"), ("CoinMarketCap", "coi
         (f"Process{_name}Role", "s3:PutObject", f"quarantine/{_source}/*"),
         (f"Process{_name}Role", "sqs:GetQueueUrl", _queue),
         (f"Process{_name}Role", "sqs:ChangeMessageVisibility", _queue),
+        (f"Process{_name}Role", "s3:ListBucket", ""),  # a raw object gone answers 404, not 403
     }
     # The scheduled redrive of a clean run finds its dead-letter queue empty (one GetQueueAttributes) and stops:
     # moving messages back and the sink's health probe are what it does after an outage.

@@ -198,3 +198,25 @@ def test_every_state_document_an_ingest_role_is_granted_is_one_its_source_keeps_
     ]
     assert unused == []
     assert {source for source, calls in used.items() if calls} == set(INGEST_ROLES)  # each keeps one
+
+
+PROCESS_ROLES = {
+    "yahoo_finance": "ProcessYahooFinanceRole",
+    "coinmarketcap": "ProcessCoinMarketCapRole",
+    "openexchangerates": "ProcessOpenExchangeRatesRole",
+}
+
+
+@pytest.mark.parametrize(("source", "role"), sorted(PROCESS_ROLES.items()))
+@pytest.mark.parametrize("operation", ["GetObject", "HeadObject"])
+def test_a_process_function_is_told_404_not_403_for_a_raw_object_that_is_gone(
+    source: str, role: str, operation: str
+) -> None:
+    # S3 answers 403 for a missing object unless the caller may list the bucket: "gone" must not read as "denied".
+    key = f"raw/{source}/2026/11/03/1500.csv"
+    record = {"service": "s3", "operation": operation, "params": {"Bucket": "market-data-local", "Key": key}}
+    needed = iam.calls_of([{**record, "status": 404}])
+    assert ("s3:ListBucket", "arn:aws:s3:::market-data-local") in [(c.action, c.resource) for c in needed]
+    for template in (bound(), bound(**EVERY_OPTION, CreateSqlServer="true")):
+        findings = iam.check_role(source, role, iam.role_statements(template, role), needed)
+        assert [str(f) for f in findings if f.kind == "missing"] == []

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from workbench.cloudformation.template import TEMPLATE_PATH, TemplateError, load_template
@@ -23,14 +24,14 @@ from workbench.deploy.cost_table import cost_table
 from workbench.deploy.deployer import (
     RUNTIME_PARAMETER,
     DeployError,
-    check_parameter_names,
+    check_before_building,
     delete_pipeline,
     deploy_pipeline,
     parse_parameters,
 )
 from workbench.deploy.emulator import is_local_endpoint
 from workbench.deploy.functions import PackagingError, all_functions, get_function
-from workbench.deploy.preflight import PreflightError, check_alert_email, check_stack_name
+from workbench.deploy.preflight import PreflightError, check_credentials
 from workbench.deploy.runtime import DEFAULT_RUNTIME, SUPPORTED_RUNTIMES, LambdaRuntime, lambda_runtime
 from workbench.deploy.sizes import print_sizes
 
@@ -151,6 +152,12 @@ def _session(region: str | None, endpoint_url: str | None) -> Any:
     return session
 
 
+def _sts(session: Any, endpoint_url: str | None) -> Any:
+    from pipeline.aws import session_client
+
+    return session_client(session, "sts", endpoint_url)
+
+
 def deploy(
     stack: Annotated[str, typer.Option("--stack", help="CloudFormation stack name")],
     endpoint_url: Annotated[
@@ -183,8 +190,11 @@ def deploy(
 ) -> None:
     """Build (or reuse) code and layers, upload them, create or update the stack through a change set.
 
-    Refused before anything is built: a stack name that makes a resource's name too long, and a live deployment
-    without --parameter AlertEmail=... (unless --without-alerts).
+    Refused before anything is built, in one line: a value the template does not allow, a stack name that makes a
+    resource's name too long, no AWS credentials, a stack no change set can move, a stack without the secrets its
+    sinks need (SnowflakeSecretArn; SqlServerUrlSecretArn or CreateSqlServer=true; OxrAppIdSecretArn when live), a
+    live deployment without --parameter AlertEmail=... (unless --without-alerts), a BucketName already taken. On an
+    update, a parameter not given keeps the stack's value, and the checks see it.
 
     To the local emulator (`--endpoint-url` on localhost or 127.x) nothing is downloaded: the real layers when a
     `layer build` is cached, placeholder layers otherwise (moto cannot run code anyway).
@@ -199,16 +209,17 @@ def deploy(
                 "endpoint (http://127.0.0.1:PORT), or drop --emulator-layers to build and deploy real layers"
             )
         if delete:
+            check_credentials(session, _sts(session, endpoint_url))
             delete_pipeline(stack, session=session, endpoint_url=endpoint_url, console=console)
             return
         if not template.is_file():
             raise DeployError(f"no template at {template}: run from the repository root or pass --template")
         values = parse_parameters(parameter or [])
         body = load_template(template)
-        check_parameter_names(body.get("Parameters", {}), values)
-        check_stack_name(stack, body, values)
-        if not local:
-            check_alert_email(values, without_alerts=without_alerts)
+        account = check_before_building(
+            stack, body, values, session=session, endpoint_url=endpoint_url, without_alerts=without_alerts,
+            console=console,
+        )  # fmt: skip
         runtime = lambda_runtime(values.get(RUNTIME_PARAMETER, DEFAULT_RUNTIME))
         if local and not rebuild:
             chosen = build_for_emulator(out, placeholders=emulator_layers, runtime=runtime)
@@ -225,6 +236,9 @@ def deploy(
             parameters=values,
             console=console,
             without_alerts=without_alerts,
+            checked_account=account,
         )
     except (PackagingError, DeployError, TemplateError, PreflightError) as exc:
         raise _fail(exc) from None
+    except (BotoCoreError, ClientError) as exc:  # what AWS (or the endpoint) answered, as one line
+        raise _fail(DeployError(f"AWS: {' '.join(str(exc).split())}")) from None

@@ -9,6 +9,7 @@ and this module cannot disagree about names.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,6 +120,8 @@ class Deployer:
     # Give every parameter's value instead of UsePreviousValue (moto counts those as changed and then fails
     # to update resources it cannot update, such as log groups).
     explicit_parameters: bool = False
+    # How long a change set may take to be ready before deploy gives up, in one line (a waiter has no other end).
+    change_set_timeout: float = 600.0
 
     # -- artifacts ---------------------------------------------------------------------------------------
     def ensure_bucket(self, bucket: str) -> None:
@@ -187,7 +190,7 @@ class Deployer:
         current = self.stack()
         status = current["StackStatus"] if current else None
         self._refuse_unusable(status)
-        change_type = "UPDATE" if status and status != "REVIEW_IN_PROGRESS" else "CREATE"
+        change_type = "UPDATE" if status else "CREATE"
         name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         created = self.cloudformation.create_change_set(
             StackName=self.stack_name,
@@ -209,7 +212,7 @@ class Deployer:
         """A stack that a change set cannot change now: one line saying what to do."""
         if status and (advice := stuck_stack_advice(self.stack_name, status)):
             raise DeployError(advice)
-        if status and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        if status and status.endswith("_IN_PROGRESS"):
             raise DeployError(f"stack {self.stack_name} is busy ({status}): wait for it to finish, then deploy again")
 
     def _parameters(
@@ -237,6 +240,9 @@ class Deployer:
             self.cloudformation.execute_change_set(ChangeSetName=change_set_id, StackName=self.stack_name)
         except ClientError as exc:  # moto fails here where AWS would roll back with events
             reason = exc.response.get("Error", {}).get("Message") or str(exc)
+            if change_type == "CREATE":  # nothing was created: an empty stack left in review blocks the next deploy
+                self.cloudformation.delete_stack(StackName=self.stack_name)
+                reason += " (the empty stack was deleted: fix the cause and deploy again)"
             raise DeployError(f"{change_type.lower()} of stack {self.stack_name} failed: {reason}") from None
         final, events = self.follow(seen, f"{change_type}_COMPLETE")
         if final != f"{change_type}_COMPLETE":
@@ -246,25 +252,39 @@ class Deployer:
         self.console.print(f"[green]stack {self.stack_name}: {final}[/green]")
 
     def _wait_for_change_set(self, change_set_id: str, change_type: str) -> bool:
-        """True when the change set can be executed; False (and it is deleted) when it holds no changes."""
+        """True when the change set can be executed; False (and it is deleted) when it holds no changes. A change
+        set not ready within `change_set_timeout` is an error saying what to type."""
         waiter = self.cloudformation.get_waiter("change_set_create_complete")
+        delay = max(1, int(self.poll_seconds))
         try:
             waiter.wait(
                 ChangeSetName=change_set_id,
                 StackName=self.stack_name,
-                WaiterConfig={"Delay": max(1, int(self.poll_seconds)), "MaxAttempts": 720},
+                WaiterConfig={"Delay": delay, "MaxAttempts": max(1, math.ceil(self.change_set_timeout / delay))},
             )
             return True
         except WaiterError:
             described = self.cloudformation.describe_change_set(ChangeSetName=change_set_id, StackName=self.stack_name)
-            reason = str(described.get("StatusReason", ""))
-            self.cloudformation.delete_change_set(ChangeSetName=change_set_id, StackName=self.stack_name)
-            if any(marker in reason for marker in NO_CHANGES):
-                self.console.print(f"stack {self.stack_name} is up to date: no changes to deploy")
-                return False
-            if change_type == "CREATE":
-                self.cloudformation.delete_stack(StackName=self.stack_name)
-            raise DeployError(f"change set for stack {self.stack_name} failed: {reason or 'no reason given'}") from None
+        status = str(described.get("Status", ""))
+        if status in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+            way_out = (
+                f"delete the stack with `python -m pipeline deploy --stack {self.stack_name} --delete`"
+                if change_type == "CREATE"
+                else f"delete the change set (`aws cloudformation delete-change-set --stack-name {self.stack_name} "
+                f"--change-set-name {change_set_id}`)"
+            )
+            raise DeployError(
+                f"the change set of stack {self.stack_name} is still {status} after "
+                f"{self.change_set_timeout:.0f} s: {way_out}, then deploy again"
+            )
+        reason = str(described.get("StatusReason", ""))
+        self.cloudformation.delete_change_set(ChangeSetName=change_set_id, StackName=self.stack_name)
+        if any(marker in reason for marker in NO_CHANGES):
+            self.console.print(f"stack {self.stack_name} is up to date: no changes to deploy")
+            return False
+        if change_type == "CREATE":
+            self.cloudformation.delete_stack(StackName=self.stack_name)
+        raise DeployError(f"change set for stack {self.stack_name} failed: {reason or 'no reason given'}")
 
     def changes_table(self, change_set_id: str, change_type: str) -> Table:
         changes: list[dict[str, Any]] = []
@@ -363,6 +383,11 @@ def stuck_stack_advice(stack_name: str, status: str) -> str | None:
             f"events name, run `aws cloudformation continue-update-rollback --stack-name {stack_name}` (add "
             "--resources-to-skip LOGICAL_ID for a resource that cannot roll back), then deploy again"
         )
+    if status == "REVIEW_IN_PROGRESS":
+        return (
+            f"stack {stack_name} is REVIEW_IN_PROGRESS: its first create never ran (its change set failed or was "
+            f"not executed) and a new one cannot be made in its place: delete it with {delete}, then deploy again"
+        )
     if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
         return (
             f"stack {stack_name} is {status} after a failed first create and cannot be updated: delete it with "
@@ -418,34 +443,30 @@ def deploy_pipeline(
     console: Console | None = None,
     poll_seconds: float | None = None,
     without_alerts: bool = False,
+    checked_account: str | None = None,
 ) -> dict[str, str]:
     """Upload the build, create or update the stack through a change set, and return its outputs.
 
-    Refused before anything is created (`workbench.deploy.preflight`): a stack name too long for the names the
-    template builds from it; a live deployment without AlertEmail unless `without_alerts` (not checked for the
-    local emulator); YahooIngestReservedConcurrency=1 on an account that cannot reserve it.
+    Refused before anything is created: what `check_before_building` refuses, unless the caller ran it already
+    and passes the account it returned as `checked_account`.
 
     With `endpoint_url` (the local moto server) the template is adapted to moto's gaps (`moto_gaps`). A build
     with placeholder layers (`workbench.deploy.emulator`) is refused, before anything is sent, unless
     `endpoint_url` is on this machine.
     """
-    from workbench.deploy import moto_gaps, preflight
+    from workbench.deploy import moto_gaps
 
     if refusal := emulator_only_refusal(build.placeholder_layers, endpoint_url):
         raise DeployError(refusal)
     console = console or Console()
     given = dict(parameters or {})
     body = load_template(template)
-    check_parameter_names(body.get("Parameters", {}), given)
-    preflight.check_stack_name(stack_name, body, given)
-    if not is_local_endpoint(endpoint_url):
-        warning = preflight.check_alert_email(given, without_alerts=without_alerts)
-        if warning:
-            console.print(f"[bold red]warning:[/bold red] {warning}", soft_wrap=True)
     clients = _clients(session, endpoint_url)
-    preflight.check_reserved_concurrency(clients["lambda"], given)
+    account = checked_account or check_before_building(
+        stack_name, body, given, session=session, clients=clients, endpoint_url=endpoint_url,
+        without_alerts=without_alerts, console=console,
+    )  # fmt: skip
     region = str(session.region_name)
-    account = clients["sts"].get_caller_identity()["Account"]
     bucket = given.get(ARTIFACT_BUCKET_PARAMETER) or artifact_bucket_name(account, region)
     deployer = Deployer(
         stack_name,
@@ -455,6 +476,7 @@ def deploy_pipeline(
         console,
         poll_seconds if poll_seconds is not None else (0.5 if endpoint_url else 5.0),
         explicit_parameters=endpoint_url is not None,
+        change_set_timeout=60.0 if endpoint_url else 600.0,
     )
     _upload_build(deployer, bucket, build, body, console)
     values = {**artifact_parameters(body, bucket, build), **given}
@@ -467,6 +489,51 @@ def deploy_pipeline(
         outputs = _fill_moto_gaps(deployer, body, clients, console, outputs)
     console.print(outputs_table(stack_name, outputs))
     return outputs
+
+
+def check_before_building(
+    stack_name: str,
+    body: Mapping[str, Any],
+    given: Mapping[str, str],
+    *,
+    session: Any,
+    clients: Mapping[str, Any] | None = None,
+    endpoint_url: str | None = None,
+    without_alerts: bool = False,
+    console: Console | None = None,
+) -> str:
+    """Every check `deploy` makes before it builds or sends anything (`workbench.deploy.preflight`); the account.
+
+    The given values against the template; the credentials (STS); the stack as it is (a state no change set can
+    leave); then, on the effective parameters (the template's defaults, the stack's values, the given ones): the
+    sinks' secrets and the alert email of a live stack (not for the local emulator, which runs no code), a data
+    bucket name already taken, a reservation the account cannot make."""
+    from workbench.deploy import preflight
+
+    declared = body.get("Parameters", {})
+    check_parameter_names(declared, given)
+    preflight.check_parameter_values(declared, given)
+    preflight.check_stack_name(stack_name, body, given)
+    clients = clients or _clients(session, endpoint_url)
+    account = preflight.check_credentials(session, clients["sts"])
+    deployer = Deployer(stack_name, clients["cloudformation"], clients["s3"], str(session.region_name))
+    current = deployer.stack()
+    if current is not None:
+        deployer._refuse_unusable(str(current["StackStatus"]))
+    previous = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (current or {}).get("Parameters", [])}
+    values = preflight.effective_parameters(declared, previous, given)
+    preflight.check_stack_name(stack_name, body, values)
+    for note in preflight.check_freshness(values, declared):
+        if console is not None:
+            console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
+    if not is_local_endpoint(endpoint_url):
+        preflight.check_sink_secrets(values)
+        warning = preflight.check_alert_email(values, without_alerts=without_alerts)
+        if warning and console is not None:
+            console.print(f"[bold red]warning:[/bold red] {warning}", soft_wrap=True)
+    preflight.check_bucket_name(clients["s3"], values, previous)
+    preflight.check_reserved_concurrency(clients["lambda"], values)
+    return account
 
 
 def _upload_build(deployer: Deployer, bucket: str, build: Build, body: Mapping[str, Any], console: Console) -> None:

@@ -1,5 +1,10 @@
-"""What `python -m pipeline deploy` checks before it creates anything: the stack name against the names the template
-builds from it, the alert email of a live deployment, and a reserved concurrency against the account's limit.
+"""What `python -m pipeline deploy` checks before it builds or creates anything: each parameter's value against the
+template's AllowedValues, AllowedPattern and bounds, the stack name against the names the template builds from it,
+the secrets the sinks (and live rates) need, the alert email of a live deployment, AWS credentials, a data bucket
+name already taken, and a reserved concurrency against the account's limit.
+
+The checks that depend on the stack run on its effective parameters: the template's defaults, then the values the
+stack already has (an update keeps what it is not given), then the ones given.
 
 Each check fails with one line that says what to change. They read the template, so a resource named after the
 stack is checked the day it is added.
@@ -39,6 +44,69 @@ RESERVED_PARAMETER: Final = "YahooIngestReservedConcurrency"
 
 class PreflightError(PipelineError):
     """A deployment that would fail (or leave its alarms unheard): refused before anything is created."""
+
+
+def effective_parameters(
+    declared: Mapping[str, Any], previous: Mapping[str, str], given: Mapping[str, str]
+) -> dict[str, str]:
+    """The values the stack will run with: the template's defaults, then the stack's own values (a parameter not
+    given keeps the value the stack has), then the given ones."""
+    values = {name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec}
+    values.update({name: value for name, value in previous.items() if name in declared})
+    values.update(given)
+    return values
+
+
+def _value_problem(name: str, value: str, spec: Mapping[str, Any]) -> str | None:
+    """What is wrong with one parameter value by the template's own constraints; None when nothing is."""
+    allowed = [str(v) for v in spec.get("AllowedValues", [])]
+    if allowed and value not in allowed:
+        return f"{name}={value!r} is not one of {', '.join(allowed)}"
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and not re.fullmatch(str(pattern), value):
+        return f"{name}={value!r} does not match {pattern}"
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return f"{name}={value!r} is not a number"
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            return f"{name}={value} is below its minimum {spec['MinValue']}"
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            return f"{name}={value} is above its maximum {spec['MaxValue']}"
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        return f"{name} has {len(value)} characters, at most {spec['MaxLength']}"
+    return None
+
+
+def check_parameter_values(declared: Mapping[str, Any], given: Mapping[str, str]) -> None:
+    """Refuse, in one line, any given value CloudFormation would refuse by the template's constraints."""
+    problems = [
+        problem
+        for name, value in given.items()
+        if name in declared and (problem := _value_problem(name, value, declared[name]))
+    ]
+    if problems:
+        raise PreflightError(f"{'; '.join(problems)}: fix the --parameter value (the template describes each one)")
+
+
+def check_sink_secrets(values: Mapping[str, str]) -> None:
+    """Refuse a stack whose functions could never reach their sinks. The sinks are real in both modes (Snowflake
+    for yahoo_finance, SQL Server for openexchangerates; simulated mode simulates the sources only), and live
+    rates need the Open Exchange Rates app id. `values` are the effective parameters."""
+    missing: list[str] = []
+    if not values.get("SnowflakeSecretArn"):
+        missing.append("SnowflakeSecretArn=<secret ARN> (the Snowflake sink of yahoo_finance)")
+    if not values.get("SqlServerUrlSecretArn") and values.get("CreateSqlServer") != "true":
+        missing.append("SqlServerUrlSecretArn=<secret ARN> or CreateSqlServer=true (the SQL Server sink of rates)")
+    if values.get("Mode", "live") == "live" and not values.get("OxrAppIdSecretArn"):
+        missing.append("OxrAppIdSecretArn=<secret ARN> (the Open Exchange Rates app id of live mode)")
+    if missing:
+        mode = values.get("Mode", "live")
+        raise PreflightError(
+            f"a {mode} stack needs its secrets: pass --parameter {'; --parameter '.join(missing)} "
+            "(docs/deploy.md, section Secrets, creates them; simulated mode simulates the sources, the sinks are real)"
+        )
 
 
 @dataclass(frozen=True)
@@ -149,10 +217,121 @@ def check_reserved_concurrency(lambda_client: Any, parameters: Mapping[str, str]
         )
 
 
+RATE: Final = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+UNIT_SECONDS: Final = {"minute": 60, "hour": 3600, "day": 86400}
+LONGEST_MONTH: Final = 31 * 86400  # the Open Exchange Rates guard paces calls over the month
+# (schedule parameter, source) of the alarms counting FreshnessMinutes one-minute periods without a raw object.
+MINUTE_ALARMS: Final = (("YahooFinanceSchedule", "yahoo_finance"), ("CoinMarketCapSchedule", "coinmarketcap"))
+
+
+def schedule_seconds(expression: str) -> int | None:
+    """Seconds between runs of a `rate(...)` expression; None for a cron expression (not checked)."""
+    match = RATE.match(expression.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * UNIT_SECONDS[match.group(2).removesuffix("s")]
+
+
+def check_freshness(values: Mapping[str, str], declared: Mapping[str, Any]) -> list[str]:
+    """Refuse a schedule the source's freshness alarm would take for a stale source (ALARM, then OK, each run);
+    the warnings to print for what cannot be checked. `values` are the effective parameters."""
+    if values.get("SchedulesEnabled", "true") != "true":
+        return []  # no freshness alarm is created
+    warnings: list[str] = []
+    window = int(values.get("FreshnessMinutes", "5")) * 60
+    for parameter, source in MINUTE_ALARMS:
+        expression = values.get(parameter, "rate(1 minute)")
+        every = schedule_seconds(expression)
+        if every is None:
+            warnings.append(f"{parameter}={expression}: the {source} freshness alarm is not checked against it")
+        elif every > window:
+            raise PreflightError(
+                f"{parameter}={expression} writes a raw object every {every // 60} minutes, but the {source} "
+                f"freshness alarm fires after FreshnessMinutes={window // 60} minutes without one (and is OK again "
+                f"at each run): pass --parameter FreshnessMinutes={-(-every // 60)} or more (at most 60), or a "
+                "shorter schedule"
+            )
+    expression = values.get("OpenExchangeRatesSchedule", "rate(1 minute)")
+    tick = schedule_seconds(expression)
+    if tick is None:
+        warnings.append(f"OpenExchangeRatesSchedule={expression}: the rates' freshness alarm is not checked against it")
+        return warnings
+    refresh, quota = int(values.get("OxrRefreshSeconds", "3600")), int(values.get("OxrMonthlyQuota", "1000"))
+    paced = LONGEST_MONTH / quota if quota > 0 else 0.0
+    spacing = max(refresh, paced) + tick  # the first scheduled run once a call is due
+    if spacing > 2 * refresh:
+        allowed = sorted(int(v) for v in declared.get("OxrRefreshSeconds", {}).get("AllowedValues", []))
+        fits = next((v for v in allowed if max(v, paced) + tick <= 2 * v), None)
+        raise PreflightError(
+            f"with OxrRefreshSeconds={refresh}, OxrMonthlyQuota={quota} and OpenExchangeRatesSchedule={expression}, "
+            f"a raw object of rates comes every {spacing:.0f} s at worst, but the freshness alarm fires after two "
+            f"refresh periods ({2 * refresh} s): "
+            + (f"pass --parameter OxrRefreshSeconds={fits}, " if fits else "")
+            + "a larger OxrMonthlyQuota if your plan allows it, or a shorter schedule"
+        )
+    return warnings
+
+
+NO_CREDENTIALS: Final = (
+    "no AWS credentials: run `aws configure` (or `aws sso login`), or set AWS_PROFILE=<profile> "
+    "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), then deploy again"
+)
+
+
+def check_credentials(session: Any, sts: Any) -> str:
+    """The account the credentials belong to; refused in one line when there are none or AWS rejects them."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    if session.get_credentials() is None:
+        raise PreflightError(NO_CREDENTIALS)
+    try:
+        return str(sts.get_caller_identity()["Account"])
+    except NoCredentialsError:
+        raise PreflightError(NO_CREDENTIALS) from None
+    except ClientError as exc:
+        reason = exc.response.get("Error", {}).get("Message") or str(exc)
+        raise PreflightError(
+            f"AWS rejected the credentials ({reason}): renew them (`aws configure`, `aws sso login`) or pick "
+            "another AWS_PROFILE, then deploy again"
+        ) from None
+    except BotoCoreError as exc:
+        raise PreflightError(f"cannot reach AWS STS to check the credentials: {exc}") from None
+
+
+def check_bucket_name(s3: Any, values: Mapping[str, str], previous: Mapping[str, str]) -> None:
+    """A BucketName the stack does not own yet must be free: a bucket kept by a deleted stack (DeletionPolicy), or
+    anyone else's, makes the create fail late with "The requested bucket name is not available"."""
+    from botocore.exceptions import ClientError
+
+    name = values.get("BucketName", "")
+    if not name or previous.get("BucketName") == name:
+        return
+    try:
+        s3.head_bucket(Bucket=name)
+        whose = "exists in this account (kept by a deleted stack?)"
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code"))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            return
+        whose = "belongs to another account" if code in ("403", "AccessDenied", "Forbidden") else f"answers {code}"
+    raise PreflightError(
+        f"bucket {name} {whose}, so the stack cannot create it: pass another --parameter BucketName=... (or "
+        "BucketName= to let CloudFormation name it); to keep a retained bucket's data, see docs/deploy.md, "
+        "section Tear it down"
+    )
+
+
 __all__ = [
     "PreflightError",
     "check_alert_email",
+    "check_bucket_name",
+    "check_credentials",
+    "check_freshness",
+    "check_parameter_values",
     "check_reserved_concurrency",
+    "check_sink_secrets",
     "check_stack_name",
+    "effective_parameters",
     "named_resources",
+    "schedule_seconds",
 ]

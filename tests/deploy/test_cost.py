@@ -37,8 +37,11 @@ def test_the_counts_follow_the_schedules_the_markets_and_the_oxr_refresh_period(
     # stocks write a raw object only in XNYS minutes; crypto every minute; unchanged rates write nothing, so one an hour
     assert bill.raw_objects == {"yahoo_finance": xnys, "coinmarketcap": 43_200, "openexchangerates": 720}
     assert bill.invocations["process-openexchangerates"] == 720
-    # a faster plan writes more raw objects, and a slower schedule runs the ingest less
-    faster = compute({"OxrRefreshSeconds": "1800", "CoinMarketCapSchedule": "rate(5 minutes)"}, durations={})
+    # a faster plan (with the calls to match) writes more raw objects, and a slower schedule runs the ingest less
+    faster = compute(
+        {"OxrRefreshSeconds": "1800", "OxrMonthlyQuota": "10000", "CoinMarketCapSchedule": "rate(5 minutes)"},
+        durations={},
+    )
     assert faster.raw_objects["openexchangerates"] == 1_440 and faster.invocations["ingest-coinmarketcap"] == 8_640
 
 
@@ -229,3 +232,39 @@ def test_kms_requests_follow_the_encrypted_topic_and_the_secrets(tmp_path: Path)
     plain = tmp_path / "template.json"
     plain.write_text(json.dumps(body))
     assert _line(compute(durations={}, template_path=plain), "KMS").quantity == secret_reads
+
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "stored", "read"),
+    [
+        ({}, 3, 3),  # live: the sinks' credentials and the rates' app id
+        ({"Mode": "simulated"}, 2, 2),  # the simulated sources need no key; the sinks still do
+        ({"Mode": "simulated", "OxrAppIdSecretArn": ARN + "oxr"}, 3, 3),
+        ({"CmcApiKeySecretArn": ARN + "cmc"}, 4, 4),
+        ({"CreateSqlServer": "true"}, 4, 3),  # the database's master secret is stored, read once at creation
+        ({"CreateSqlServer": "true", "CmcApiKeySecretArn": ARN + "cmc"}, 5, 4),
+    ],
+)
+def test_the_secrets_billed_are_those_the_parameters_imply(parameters: dict[str, str], stored: int, read: int) -> None:
+    bill = compute(parameters)
+    (line,) = [line for line in bill.lines if line.service == "Secrets Manager"]
+    assert line.item == f"{stored} secrets and their reads"
+    assert line.quantity == read * 30 * 24 * 60 * 60 // 300  # each read every 5 minutes by one warm function
+    assert f"{stored} secrets, of which the functions read {read} (" in " ".join(bill.assumptions)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "objects"),
+    [
+        ({}, 720),  # hourly rates: one raw object an hour
+        ({"OxrRefreshSeconds": "300"}, 1000),  # every 5 minutes would be 8,640: the free plan's 1,000 calls cap it
+        ({"OxrRefreshSeconds": "300", "OxrMonthlyQuota": "100"}, 100),
+        ({"OxrRefreshSeconds": "300", "OxrMonthlyQuota": "0"}, 8640),  # 0: no quota to keep within
+        ({"OxrMonthlyQuota": "5000"}, 720),
+    ],
+)
+def test_the_rates_written_keep_within_the_plans_monthly_quota(parameters: dict[str, str], objects: int) -> None:
+    assert compute(parameters).raw_objects["openexchangerates"] == objects

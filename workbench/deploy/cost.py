@@ -118,7 +118,18 @@ EVENT_BYTES: Final = 400  # one event on the topic (bucket, key, source, schedul
 ESM_POLLERS: Final = 5  # an SQS event source mapping long-polls with five connections when idle
 LONG_POLL_SECONDS: Final = 20
 SECRET_REFRESH_SECONDS: Final = 300  # Powertools caches a secret five minutes per execution environment
-LIVE_SECRETS: Final = 3  # Open Exchange Rates app id, Snowflake credentials, SQL Server URL
+
+
+def secrets_read(params: Mapping[str, str]) -> list[str]:
+    """The secrets the functions read, as the parameters imply: the Snowflake credentials and the SQL Server URL
+    (given, or created with the database), the Open Exchange Rates app id in live mode, the CoinMarketCap key when
+    one is given."""
+    names = ["the Snowflake credentials", "the SQL Server URL"]
+    if params.get("Mode", "live") == "live" or params.get("OxrAppIdSecretArn"):
+        names.append("the Open Exchange Rates app id")
+    if params.get("CmcApiKeySecretArn"):
+        names.append("the CoinMarketCap API key")
+    return names
 
 
 @dataclass
@@ -308,11 +319,16 @@ def compute(
     durations: Mapping[str, float] | None = None,
     credit_price: float = SNOWFLAKE_CREDIT_PRICE,
     warehouse: str = "X-Small",
-    secrets: int = LIVE_SECRETS,
+    secrets: int | None = None,
 ) -> Bill:
-    """The month's bill. `durations` ({function: ms}) replaces the assumed ones where given."""
+    """The month's bill. `durations` ({function: ms}) replaces the assumed ones where given; `secrets` (the secrets
+    the functions read) defaults to what the parameters imply (`secrets_read`)."""
     template = Template.load(template_path, parameters=dict(parameters or {}))
     params = template.parameters
+    read = secrets_read(params)
+    if secrets is None:
+        secrets = len(read)
+    stored_secrets = secrets + (1 if params.get("CreateSqlServer") == "true" else 0)  # the database's master
     measured = dict(durations or {})
     bill = Bill(durations_measured=bool(measured))
     ms = {**ASSUMED_DURATIONS_MS, **measured}
@@ -332,8 +348,10 @@ def compute(
         ingest_gb = _memory_gb(template, f"pipeline.handlers.ingest.{source}")
         process_gb = _memory_gb(template, f"pipeline.handlers.process.{source}")
         open_minutes = min(scheduled, market_minutes(spec.market))
-        if source == "openexchangerates":  # unchanged rates write nothing: one raw object a refresh period
-            written = min(open_minutes, open_minutes // max(1, refresh_minutes))
+        if source == "openexchangerates":  # unchanged rates write nothing: one raw object a refresh period,
+            written = min(open_minutes, open_minutes // max(1, refresh_minutes))  # at most a call each...
+            if int(params["OxrMonthlyQuota"]) > 0:  # ...and no more calls than the plan's month allows
+                written = min(written, int(params["OxrMonthlyQuota"]))
         else:
             written = open_minutes
         bill.raw_objects[source] = written
@@ -390,7 +408,9 @@ def compute(
         "deleted: DELETE is free); its other runs list and find nothing; the Glue table is free (Data Catalog "
         "under 1M objects); Athena queries are extra, $5 per TB scanned (a month of snapshots is a few MB)",
         f"{LOG_BYTES_PER_INVOCATION} bytes of logs per invocation; events of {EVENT_BYTES} bytes",
-        f"{secrets} secrets (live mode), each read every {SECRET_REFRESH_SECONDS // 60} min by one warm function",
+        f"{stored_secrets} secrets, of which the functions read {secrets} ({', '.join(read)}), each every "
+        f"{SECRET_REFRESH_SECONDS // 60} min by one warm function"
+        + ("; the database's master secret is read once, when it is created" if stored_secrets > secrets else ""),
         "one KMS request per event published to an encrypted topic and per secret read (an upper bound: AWS "
         "managed keys, no key-month fee)",
     ]
@@ -419,9 +439,9 @@ def compute(
     bill.lines.append(Line("S3", "GET and HEAD", s3_get, "requests", usd, after))
     running = any(bill.invocations.values())  # with the schedules off no function runs, and none reads a secret
     secret_calls = secrets * DAYS * MINUTES_PER_DAY * 60 // SECRET_REFRESH_SECONDS if running else 0
-    stored, _ = _charge("secrets", secrets)
+    stored, _ = _charge("secrets", stored_secrets)
     calls, _ = _charge("secrets_api", secret_calls / 10_000)
-    item = f"{secrets} secrets and their reads"
+    item = f"{stored_secrets} secrets and their reads"
     bill.lines.append(Line("Secrets Manager", item, secret_calls, "API calls", stored + calls, stored + calls))
     log_gb = log_bytes / 1e9
     usd, after = _charge("logs_ingestion", log_gb)

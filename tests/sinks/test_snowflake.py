@@ -55,6 +55,32 @@ def test_statements_per_file_do_not_grow_with_its_rows(fakesnow_server, tmp_path
     assert harness.count() == 400
 
 
+def test_a_file_of_many_rows_is_merged_in_statements_of_at_most_a_thousand(
+    fakesnow_server, tmp_path: Path, monkeypatch
+):
+    # GIVEN a raw object as large as a backfilled hour of the universe would make it (here 2,500 bars)
+    from pipeline.sinks.snowflake.loader import MERGE_ROWS
+
+    harness = SnowflakeHarness(fakesnow_server, tmp_path)
+    sent: list[str] = []
+    real = snowflake.connector.connection.SnowflakeConnection.cmd_query
+
+    def counting(self, sql, *args, **kwargs):
+        sent.append(sql)
+        return real(self, sql, *args, **kwargs)
+
+    harness.sink.load(harness.rows(1), harness.raw_key(0))  # first use creates the table
+    monkeypatch.setattr(snowflake.connector.connection.SnowflakeConnection, "cmd_query", counting)
+
+    # WHEN it is loaded, THEN three MERGEs carry it (1,000 + 1,000 + 500) and every bar is stored once
+    assert harness.sink.load(harness.rows(2_500), harness.raw_key(1)) == 2_500
+    assert MERGE_ROWS == 1_000 and [s.split()[0] for s in sent] == ["MERGE"] * 3
+    assert harness.count() == 2_500
+    # AND loading it again (a retry) changes nothing
+    harness.sink.load(harness.rows(2_500), harness.raw_key(1))
+    assert harness.count() == 2_500
+
+
 def settings(**values) -> Settings:
     empty = {
         "snowflake_account": None, "snowflake_user": None, "snowflake_password": None, "snowflake_token": None,

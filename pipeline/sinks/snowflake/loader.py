@@ -133,6 +133,12 @@ def timestamp_literal(ts: datetime) -> str:
     return f"'{text}'::TIMESTAMP_TZ"
 
 
+# Rows a MERGE carries at most: a raw object of a live minute holds ~700 bars (a fifth of the universe over the
+# look-back), a backfilled hour of the whole universe ~30,000, which one statement would make the local Snowflake
+# (DuckDB expanding the bound JSON) take tens of GB; chunks keep every statement the size of a live minute's.
+MERGE_ROWS: Final = 1_000
+
+
 def merge_sql(table: str, window: tuple[datetime, datetime] | None = None) -> str:
     """One MERGE of a bound JSON document of rows into the table; `window` (first, last ts) narrows the match."""
     on = " AND ".join(f"t.{c} = s.{c}" for c in KEY)
@@ -190,15 +196,16 @@ class SnowflakeSink:
         )  # fmt: skip
         if not params:
             return 0
+        chunks = [params[i : i + MERGE_ROWS] for i in range(0, len(params), MERGE_ROWS)]
         try:
-            document = rows_document(params)
+            statements = [(merge_sql(self.table, batch_window(chunk)), rows_document(chunk)) for chunk in chunks]
         except ValueError as exc:  # pragma: no cover - the checks above refuse what JSON cannot write
             raise SinkRejected(f"{self.credentials.where}: {raw_key}: {exc}; nothing was written") from None
-        sql = merge_sql(self.table, batch_window(params))
 
         def merge(cursor: Any) -> None:
             self.ensure_table(cursor)
-            self.execute(cursor, sql, (document,))
+            for sql, document in statements:  # each MERGE idempotent by (symbol, ts): a retry redoes them all
+                self.execute(cursor, sql, (document,))
 
         self.run(f"could not load {raw_key}", merge)
         return len(params)

@@ -223,6 +223,9 @@ def _later(**delta: float) -> str:
         (["verify", "--from", _later(days=1)], "--from"),
         (["replay", "--from", _later(days=1)], "--from"),
         (["backfill", "openexchangerates", "--from", _later(days=1), "--to", _later(days=2)], "--from"),
+        (["backfill", "yahoo_finance", "--from", "2026-12-01T15:00Z", "--to", _later(hours=2)], "--to"),
+        (["verify", "--market", "--from", "2026-12-01T15:00Z", "--to", _later(days=1)], "--to"),
+        (["status", "--at", _later(days=30)], "--at"),
     ],
 )
 def test_a_minute_that_has_not_come_is_refused_in_one_line_before_anything_is_written(tmp_path, args, option):

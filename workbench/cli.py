@@ -295,7 +295,7 @@ def verify(
     """Reconcile the raw objects' success rows against every sink, minute by minute. Exit 1 on any difference."""
     from workbench.verify import verify as reconcile
 
-    first, last = _time(start, "from", past=True), _time(end, "to")
+    first, last = _time(start, "from", past=True), _time(end, "to", past=True)
     _window(ctx, first, last)
     chosen = source
     if market and (first is None or last is None):
@@ -442,7 +442,7 @@ def status(
     from workbench.status import status as read_status
 
     chosen = tuple(source) if source else None
-    when = _time(at, "at")
+    when = _time(at, "at", past=True)
     settings, local = _target()
     if local is not None:
         queues, dead = dict(local.queues), dict(local.dead_letter_queues)
@@ -492,7 +492,7 @@ def backfill(
     from workbench.verify import verify as reconcile
 
     sid = source
-    first, last = _time(start, "from", past=True), _time(end, "to")
+    first, last = _time(start, "from", past=True), _time(end, "to", past=True)
     assert first is not None and last is not None  # required options
     settings, stack = _target()
     runtime = None

@@ -212,6 +212,15 @@ def check_07(values: dict[str, Any]) -> None:
     assert values["deleted"] is True
     assert values["queues_after_delete"] == 0
     assert values["data_bucket_kept"] is True  # DeletionPolicy: RetainExceptOnCreate, after a create succeeded
+    # Operate it: a stack deployed at 15:20 runs 10 minutes of 5 stocks and stops; status is ok at its last minute
+    # and stale 30 minutes later; against the market (the open at 14:30 to 15:59) the day before the deployment and
+    # the stop are missing, and a backfill makes every bar that existed reach the sink
+    assert values["operate_status_ok"] is True
+    assert values["operate_stale_after_stop"].startswith("stale: newest row 2026-11-23T15:29:00Z, 30 min behind")
+    assert values["operate_expected"] == 5 * 89  # bars closed by 15:59, from 14:30
+    assert 0 < values["operate_completeness_before"] < 0.5
+    assert values["operate_missing_before"]["not fetched"] >= 5 * 45  # 14:30 to 15:15 at least: never fetched
+    assert values["operate_completeness_after"] == 1.0
 
 
 def check_08(values: dict[str, Any]) -> None:

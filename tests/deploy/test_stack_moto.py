@@ -268,21 +268,25 @@ def test_delete_removes_the_stack_and_keeps_the_data_bucket(
     assert not delete_pipeline(STACK, session=moto_session, endpoint_url=moto_endpoint, console=_console())
 
 
-def test_a_stack_whose_resource_cannot_be_created_fails_in_one_line(
+def test_a_stack_whose_bucket_is_taken_is_refused_in_one_line_before_anything_is_created(
     outputs: dict[str, str], moto_endpoint: str, moto_session: boto3.session.Session, tiny_build: Build
 ) -> None:
+    from workbench.deploy.preflight import PreflightError
+
     # GIVEN the data bucket a deleted stack retained (DeletionPolicy: Retain)
     retained = "mdp-deploy-test-data"
     # WHEN another stack is deployed with the same BucketName
-    with pytest.raises(DeployError) as failure:
+    with pytest.raises(PreflightError) as failure:
         deploy_pipeline(
             "mdp-deploy-test-again", tiny_build, session=moto_session, template=TEMPLATE_PATH,
             endpoint_url=moto_endpoint, parameters={"BucketName": retained}, console=_console(), poll_seconds=0.05,
         )  # fmt: skip
-    # THEN one line says which stack failed and why
+    # THEN one line says which bucket and what to type, and no stack was created
     message = str(failure.value)
-    assert message.startswith("create of stack mdp-deploy-test-again failed: ") and "bucket" in message
+    assert message.startswith(f"bucket {retained} exists in this account") and "--parameter BucketName=" in message
     assert "\n" not in message
+    stacks = moto_session.client("cloudformation", endpoint_url=moto_endpoint).list_stacks()["StackSummaries"]
+    assert "mdp-deploy-test-again" not in {s["StackName"] for s in stacks}
 
 
 def test_a_template_over_the_inline_limit_goes_through_the_artifact_bucket(

@@ -25,6 +25,7 @@ from pipeline.contracts import floor_minute, raw_key
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
+    from workbench.backfill import BackfillReport
     from workbench.local.runtime import RunReport
 
 BAR_COLUMNS: Final = ["symbol", "ts", "open", "high", "low", "close", "volume"]
@@ -293,6 +294,33 @@ def collect_or_run(stack: Any, start: datetime, minutes: int, *, oxr_refresh_sec
     collected = collect(stack.settings(), start, minutes)
     collected.run = report
     return collected
+
+
+def backfill_stocks(stack: Any, start: datetime, end: datetime) -> BackfillReport:
+    """Fill the stock bars of [start, end) through the pipeline on the local stack (`workbench.backfill`: one raw
+    object per hour of session, its event, the process function, the Snowflake MERGE), as
+    `python -m pipeline backfill yahoo_finance` does. Idempotent: what a run already loaded stays one row a bar,
+    and a window already filled writes nothing."""
+    from pipeline import aws
+    from workbench.backfill import backfill
+    from workbench.local.demo import local_runtime
+
+    settings = stack.settings()
+    runtime = local_runtime(stack, settings, ("yahoo_finance",))
+
+    def processed(minute: datetime) -> None:
+        runtime.poll(minute, ["yahoo_finance"])
+
+    try:
+        report = backfill(
+            "yahoo_finance", start, end, settings=settings, s3=aws.client("s3", settings),
+            sns=aws.client("sns", settings), after_publish=processed,
+        )  # fmt: skip
+    except BaseException:
+        runtime.release()
+        raise
+    runtime.settle(floor_minute(end) + timedelta(minutes=1))
+    return report
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -143,6 +143,28 @@ def volatility(vol: pd.DataFrame, kinds: dict[str, str], window: int) -> Figure:
     return fig
 
 
+def intraday_profile(profile: pd.DataFrame, every: str = "30-minute") -> Figure:
+    """A session's volatility profile: one row per bucket (its start, UTC), one column per stock, the standard
+    deviation of its 1-minute returns in bp; drawn as the median across stocks and the band between the lower and
+    upper quartiles."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4.0))
+    x = profile.index.strftime("%H:%M")
+    colour = KIND_COLORS["stock"]
+    ax.fill_between(x, profile.quantile(0.25, axis=1), profile.quantile(0.75, axis=1), color=colour, alpha=0.2, lw=0,
+                    label="lower to upper quartile")  # fmt: skip
+    ax.plot(x, profile.median(axis=1), color=colour, lw=2, marker="o", label=f"median of {profile.shape[1]} stocks")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(f"start of the {every} bucket (UTC)")
+    ax.set_ylabel("sd of 1-minute returns (bp)")
+    ax.set_title("Intraday volatility profile of one session")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def correlation(corr: pd.DataFrame, kinds: dict[str, str]) -> Figure:
     """A heatmap of the correlation of one-minute returns, instruments grouped by kind."""
     import matplotlib.pyplot as plt

@@ -233,6 +233,8 @@ def check_08(values: dict[str, Any]) -> None:
     assert values["coin_candles"] >= 2
     assert values["correlation_size"] >= 2
     assert values["findings"] >= 3
+    # the session backfilled for the longer window: stocks move most in the first half hour (the U shape)
+    assert values["session_open_vs_midday"] > 1.5
 
 
 CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], None]]] = [

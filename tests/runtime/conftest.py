@@ -17,3 +17,17 @@ def _restore_environ() -> Iterator[None]:
     os.environ.clear()
     os.environ.update(saved)
     clients.configure(None)
+
+
+@pytest.fixture
+def stack(clean_stack, local_env, monkeypatch):
+    """The emptied local stack, with the handlers pointed at it and the command line too (PIPELINE_TARGET=aws: it
+    works on what AWS_ENDPOINT_URL names, the local stack)."""
+    from pipeline.constants import Env
+    from workbench.local.demo import use_stack
+
+    use_stack(clean_stack)
+    clients.reset()
+    monkeypatch.setenv(Env.TARGET, "aws")
+    yield clean_stack
+    clients.reset()

@@ -12,13 +12,11 @@ from datetime import UTC, datetime
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import aws, clients, quarantine
-from pipeline.constants import Env
+from pipeline import aws, quarantine
 from pipeline.contracts import processed_key
 from pipeline.handlers import ingest as ingest_handlers
 from pipeline.sinks import get_sink
 from workbench.cli import app
-from workbench.local.demo import use_stack
 from workbench.local.runtime import LocalRuntime, scheduled_event
 from workbench.quarantine import retry
 from workbench.verify import verify
@@ -26,15 +24,6 @@ from workbench.verify import verify
 pytestmark = pytest.mark.stack
 AT = datetime(2026, 11, 4, 16, 5, tzinfo=UTC)
 SOURCE = "coinmarketcap"
-
-
-@pytest.fixture
-def stack(clean_stack, local_env, monkeypatch):
-    use_stack(clean_stack)
-    clients.reset()
-    monkeypatch.setenv(Env.TARGET, "aws")  # the command line works on what AWS_ENDPOINT_URL names: the local stack
-    yield clean_stack
-    clients.reset()
 
 
 def runtime_for(stack):

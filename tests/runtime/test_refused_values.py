@@ -9,25 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline import aws, clients, quarantine
-from pipeline.constants import Env
+from pipeline import aws, quarantine
 from pipeline.handlers import ingest as ingest_handlers
 from pipeline.sinks import get_sink
-from workbench.local.demo import use_stack
 from workbench.local.runtime import LocalRuntime, scheduled_event
 from workbench.verify import verify
 
 pytestmark = pytest.mark.stack
 AT = datetime(2026, 11, 4, 16, 5, tzinfo=UTC)  # a Wednesday, 11:05 in New York: the market is open
-
-
-@pytest.fixture
-def stack(clean_stack, local_env, monkeypatch):
-    use_stack(clean_stack)
-    clients.reset()
-    monkeypatch.setenv(Env.TARGET, "aws")
-    yield clean_stack
-    clients.reset()
 
 
 def corrupt(s3, bucket, key, changes):

@@ -13,14 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline import aws, clients, quarantine
-from pipeline.constants import Env
 from pipeline.contracts import processed_key
 from pipeline.handlers import ingest as ingest_handlers
 from pipeline.handlers import process as process_handlers
 from pipeline.redrive import redrive
 from tests.lambda_events import load_event
 from workbench.cli import app
-from workbench.local.demo import use_stack
 from workbench.local.runtime import LocalRuntime, scheduled_event
 
 pytestmark = pytest.mark.stack
@@ -29,15 +27,6 @@ AT = datetime(2026, 11, 4, 16, 5, tzinfo=UTC)
 KEY = "raw/coinmarketcap/2026/11/04/1605.csv"
 OTHER_BUCKET = "someone-elses-bucket"
 LAYOUT = "(expected raw/<source>/YYYY/MM/DD/HHMM.csv)"
-
-
-@pytest.fixture
-def stack(clean_stack, local_env, monkeypatch):
-    use_stack(clean_stack)
-    clients.reset()
-    monkeypatch.setenv(Env.TARGET, "aws")  # the command line works on what AWS_ENDPOINT_URL names: the local stack
-    yield clean_stack
-    clients.reset()
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ from pipeline.errors import one_line
 from pipeline.raw import read_raw
 from pipeline.settings import Settings
 from workbench.replay import raw_objects
+from workbench.verify import sink_for
 
 MAX_GAPS: Final = 40  # gaps listed per source (the rest are counted)
 CATCH_UP: Final = timedelta(hours=8)  # raw objects after the window still count as deliveries (Yahoo's catch-up)
@@ -380,14 +381,8 @@ def measure(
     reports = []
     for source in sources or registry.source_ids():
         report = SourceMarket(source, UNIT_NAMES.get(source, "units"))
-        own = sinks is None or source not in sinks
         try:
-            if own:
-                from pipeline.sinks import get_sink
-
-                sink = get_sink(source, settings, s3=s3)
-            else:
-                sink = sinks[source]  # type: ignore[index]
+            sink, own = sink_for(source, settings, s3, sinks)
             try:
                 _measure_source(report, settings, s3, sink, first, last, (load_times or {}).get(source), known)
             finally:

@@ -209,14 +209,8 @@ def verify(
         s3 = client("s3", settings)
     reports = []
     for source in registry.source_ids() if sources is None else sources:
-        own = sinks is None or source not in sinks
         try:
-            if own:
-                from pipeline.sinks import get_sink
-
-                sink = get_sink(source, settings, s3=s3)
-            else:
-                sink = sinks[source]  # type: ignore[index]
+            sink, own = sink_for(source, settings, s3, sinks)
         except SinkError as exc:
             reports.append(SourceReport(source, error=_for_verify(str(exc))))
             continue
@@ -230,6 +224,16 @@ def verify(
             if own:
                 sink.close()
     return Report(reports, first, last)
+
+
+def sink_for(source: SourceId, settings: Settings, s3: Any, sinks: Mapping[str, Any] | None) -> tuple[Any, bool]:
+    """The sink a reconciliation reads for `source`: the one given in `sinks`, else a new one (own: True, the caller
+    closes it)."""
+    if sinks is not None and source in sinks:
+        return sinks[source], False
+    from pipeline.sinks import get_sink
+
+    return get_sink(source, settings, s3=s3), True
 
 
 def _for_verify(message: str) -> str:

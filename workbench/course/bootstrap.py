@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 # What the notebooks need beyond the Lambda functions' own dependencies.
 COURSE_PACKAGES = ("boto3", "pandas", "pyarrow", "matplotlib", "mplfinance", "moto", "fakesnow", "papermill")
-RECORD_MARKER = "recorded"
+# The last cell of a notebook: tagged `record`, its source and output collapsed, its output of this MIME type.
+RECORD_TAG = "record"
+RECORD_MIME = "application/vnd.market-data-pipeline.recorded+json"
 T = TypeVar("T")
 
 
@@ -185,16 +187,23 @@ def try_live(call: Callable[[], T], timeout: float = 10.0) -> tuple[T | None, st
 
 
 def record(**values: Any) -> None:
-    """Print the values a notebook's test asserts on, as one JSON object (the last cell's output)."""
-    print(json.dumps({RECORD_MARKER: values}, indent=1, sort_keys=True, default=str))
+    """Show the values a notebook's test asserts on as the output of its last cell, out of the learner's sight:
+    one output of a MIME type no notebook front end renders (JupyterLab, GitHub and nbconvert show nothing), in a
+    cell tagged `record` whose source and output are collapsed. `recorded` reads it back."""
+    from IPython.display import display
+
+    document = json.loads(json.dumps(values, sort_keys=True, default=str))
+    display({RECORD_MIME: document}, raw=True)  # type: ignore[no-untyped-call]
 
 
 def recorded(notebook: Any) -> dict[str, Any]:
-    """The values `record` printed in an executed notebook (an nbformat node), for the tests."""
-    for cell in reversed(notebook.cells):
-        if cell.cell_type != "code":
-            continue
-        text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-        if RECORD_MARKER in text:
-            return dict(json.loads(text[text.index("{") :])[RECORD_MARKER])
-    raise ValueError("the notebook recorded nothing: its last cell should call workbench.course.record(...)")
+    """The values `record` showed in an executed notebook (an nbformat node), for the tests: the output of its
+    cell tagged `record`."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and RECORD_TAG in cell.get("metadata", {}).get("tags", []):
+            for output in cell.get("outputs", []):
+                if RECORD_MIME in output.get("data", {}):
+                    return dict(output["data"][RECORD_MIME])
+    raise ValueError(
+        f"the notebook recorded nothing: its last cell, tagged {RECORD_TAG!r}, should call workbench.course.record(...)"
+    )

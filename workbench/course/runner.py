@@ -8,11 +8,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.course.bootstrap import project_root
+from workbench.course.bootstrap import RECORD_TAG, project_root
 from workbench.kernel import kernel_config
 
 ANSI_ESCAPE_PATTERN = r"\x1b\[[0-9;]*[A-Za-z]"
 SOLUTION_TAG = "solution"
+# A solution cell is collapsed, and JupyterLab still shows a collapsed cell's first line: this one, which gives
+# nothing of the answer away.
+SOLUTION_FIRST_LINE = "# Solution: run this cell only after you have tried the exercise above."
+# A checker's "right" verdict, as text ("right (02.raw_key): ...") or as Markdown ("✅ **right** (02.raw_key)").
+RIGHT_VERDICT = r"\bright\**\s+\(\d\d\.\w+\)"
+# nbval's comment markers: the tests read the cell tag instead (`nbval-check-output`), which the learner never sees.
+NBVAL_COMMENT = r"(?m)^\s*#\s*(NBVAL|PYTEST_VALIDATE)_[A-Z_]+\s*$"
 OUTPUT_NOISE = ("Kernel is running over TCP", "Cookie/crumb fetch failed", "Traceback (most recent call last)")
 # The kernel the tests and `make notebooks` run: the interpreter running them (the project's .venv), whatever
 # the notebook's metadata names; the stored metadata keeps the kernel `make install` registers.
@@ -38,8 +45,9 @@ def output_texts(notebook: Any) -> list[tuple[int, str]]:
 
 
 def output_problems(notebook: Any) -> list[str]:
-    """What a learner should not read in stored outputs: tracebacks, ANSI colour codes, the kernel's TCP warning,
-    a client library's network noise, a Rich table that cut a source's name. One line each; [] when clean."""
+    """What a learner should not read in a stored notebook: tracebacks, ANSI colour codes, the kernel's TCP
+    warning, a client library's network noise, a Rich table that cut a source's name, and what `answer_problems`
+    finds (answers and test scaffolding in sight). One line each, by cell; [] when clean."""
     import re
 
     ansi = re.compile(ANSI_ESCAPE_PATTERN)
@@ -51,10 +59,43 @@ def output_problems(notebook: Any) -> list[str]:
         if "openexchange…" in text:
             found.append("a Rich table that cut a source's name")
         problems += [f"cell {index}: {what}" for what in found]
-    for index, cell in enumerate(notebook.cells):  # an answer is read only by one who opens and runs it
-        if SOLUTION_TAG in cell.get("metadata", {}).get("tags", []) and cell.get("outputs"):
-            problems.append(f"cell {index}: a solution's output")
+    problems += answer_problems(notebook)
     return sorted(problems, key=lambda p: int(p.split(":")[0].split()[1]))
+
+
+def answer_problems(notebook: Any) -> list[str]:
+    """What gives an answer away, or shows the tests' scaffolding, in a notebook a learner opens: a solution's
+    output, a "right" verdict in any output, a solution not collapsed or whose first line (which a collapsed cell
+    still shows) is not `SOLUTION_FIRST_LINE`, an nbval comment marker in a cell's source, a `record(...)` cell
+    not tagged `record` and collapsed. One line each; [] when clean."""
+    import re
+
+    problems = [f'cell {i}: a "right" verdict' for i, t in output_texts(notebook) if re.search(RIGHT_VERDICT, t)]
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        tags, hidden = cell.get("metadata", {}).get("tags", []), _collapsed(cell)
+        if re.search(NBVAL_COMMENT, cell.source):
+            problems.append(f"cell {index}: an nbval comment in the source (tag the cell `nbval-check-output`)")
+        if "record(" in cell.source and not (RECORD_TAG in tags and hidden and _outputs_collapsed(cell)):
+            problems.append(f"cell {index}: a record(...) cell in sight (tag it {RECORD_TAG!r}, collapse it)")
+        if SOLUTION_TAG not in tags:
+            continue
+        if cell.get("outputs"):
+            problems.append(f"cell {index}: a solution's output")
+        if not hidden:
+            problems.append(f"cell {index}: a solution not collapsed")
+        if cell.source.split("\n", 1)[0].rstrip() != SOLUTION_FIRST_LINE:
+            problems.append(f"cell {index}: a solution whose first line is not {SOLUTION_FIRST_LINE!r}")
+    return problems
+
+
+def _collapsed(cell: Any) -> bool:
+    return cell.get("metadata", {}).get("jupyter", {}).get("source_hidden") is True
+
+
+def _outputs_collapsed(cell: Any) -> bool:
+    return cell.get("metadata", {}).get("jupyter", {}).get("outputs_hidden") is True
 
 
 def execute_notebook(path: Path, timeout: int = NOTEBOOK_TIMEOUT_SECONDS, **parameters: Any) -> Any:
@@ -85,6 +126,14 @@ def hide_solutions(notebook: Any) -> Any:
     and no verdict on one; the learner sees them by running the solution once they have tried."""
     for cell in notebook.cells:
         if cell.cell_type == "code" and SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
+            cell.outputs, cell.execution_count = [], None
+    return notebook
+
+
+def without_outputs(notebook: Any) -> Any:
+    """The notebook (nbformat node) with every code cell's outputs removed, in place."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     return notebook
 
@@ -125,6 +174,10 @@ def refresh_notebooks(
     from workbench.local import servers
 
     chosen = paths or course_notebooks()
+    for path in chosen:  # what no run can fix (a solution's first line, a marker in sight): refused before any run
+        unfit = answer_problems(without_outputs(nbformat.read(path, as_version=4)))  # type: ignore[no-untyped-call]
+        if unfit:
+            raise RuntimeError(f"{path.name}: not run, its source holds {'; '.join(unfit[:3])}")
     local_dir = Path(tempfile.mkdtemp(prefix="pipeline-notebooks-"))
     settings = Settings(local_dir=local_dir)
     stack = servers.up(settings, aws_port=0, snowflake_port=0)
@@ -142,7 +195,7 @@ def refresh_notebooks(
                     raise RuntimeError(f"{path.name}: a cell failed, so it is not written: {failed}") from None
                 problems = output_problems(notebook)
                 if problems:
-                    raise RuntimeError(f"{path.name}: not written, its outputs hold {'; '.join(problems[:3])}")
+                    raise RuntimeError(f"{path.name}: not written, it holds {'; '.join(problems[:3])}")
                 nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
                 written.append(path)
                 report(f"{path.name}: executed and written ({time.monotonic() - began:.0f} s)")

@@ -9,6 +9,7 @@ written down here. The checkers of chapter NN live in `chapterNN.py`.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -106,5 +107,17 @@ def same(answer: Any, expected: Any, what: str) -> None:
 def function_answer(answer: Any, what: str) -> Callable[..., Any]:
     """The answer, if it is a function; NotYet otherwise."""
     if not callable(answer):
-        raise NotYet(f"the answer should be a function ({what}), not a {type(answer).__name__}.")
+        raise NotYet(
+            f"the checker runs {what} on the pipeline's own cases, so write it as a function (def or lambda): "
+            f"a {type(answer).__name__} cannot be run."
+        )
     return answer  # type: ignore[no-any-return]
+
+
+def whole_number(answer: Any, what: str) -> int:
+    """A count however it is written (44640, 44640.0, "44,640", numpy's integers); NotYet for anything else."""
+    if isinstance(answer, str) and answer.strip().replace(",", "").replace("_", "").isdigit():
+        return int(answer.strip().replace(",", "").replace("_", ""))
+    if isinstance(answer, numbers.Real) and not isinstance(answer, bool) and float(answer).is_integer():
+        return int(float(answer))
+    raise NotYet(f"{what} is a whole number of times something happened, not {answer!r}.")

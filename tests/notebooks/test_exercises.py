@@ -419,6 +419,7 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ("a field the row lacks", lambda c: _wrong_field, "raised KeyError"),
         ("off by one", lambda c: _off_by_one, "accepts a volume of -1"),
         ("not a function", lambda c: "volume >= 0", "write it as a function"),
+        ("two arguments", lambda c: lambda row, strict: None, "it takes one row"),
     ],
     "04.fifo_reported": [
         ("only the failure", lambda c: ["m3"], "not tried"),
@@ -545,6 +546,7 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
             "1-minute bars themselves",
         ),
         ("no volume", lambda c: _candles(c["bars"]).drop(columns="volume"), "lacks volume"),
+        ("an array", lambda c: _candles(c["bars"]).to_numpy(), "has no periods"),
     ],
     "08.annualise": [
         ("trading days", lambda c: {"stock": _annual("stock", 252), "crypto": _annual("crypto")}, "trading days"),

@@ -43,6 +43,8 @@ def _yours(validate: Any, label: str, row: dict[str, str]) -> tuple[bool, str]:
     except ValueError as exc:
         return False, str(exc)
     except TypeError as exc:
+        if "'str'" not in str(exc):  # not a comparison of the CSV's text with a number: said below
+            raise NotYet(f"for {label} your validator raised TypeError ({one_line(exc)}): it takes one row.") from None
         raise NotYet(
             f"the rows come as the raw CSV gives them, every field a string (volume {row['volume']!r}): convert "
             f"before you compare, int(row['volume']) ({one_line(exc)})."

@@ -92,7 +92,12 @@ def _answer_candles(answer: Any) -> Any:
     """The answer's candles: OHLCV columns (any case, extra columns ignored), a UTC index of period starts."""
     import pandas as pd
 
-    candles = _frame(answer, pd.DataFrame(columns=list(OHLCV)), "indexed by the 5-minute period's start")
+    if not isinstance(answer, pd.DataFrame):
+        raise NotYet(
+            f"candles are a table, one row per 5-minute period indexed by its start: a {type(answer).__name__} has "
+            "no periods."
+        )
+    candles = answer
     candles = candles.rename(columns=lambda c: str(c).lower())
     if not isinstance(candles.index, pd.DatetimeIndex) and "ts" in candles.columns:
         candles = candles.set_index("ts")

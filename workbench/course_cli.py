@@ -33,7 +33,7 @@ def notebooks(
 ) -> None:
     """Re-execute the course's notebooks in place, top to bottom and in order, on a fresh local stack of their
     own; a notebook is written back only if it ran to the end with clean outputs."""
-    from workbench.course import course_notebooks, refresh_notebooks
+    from workbench.course.runner import course_notebooks, refresh_notebooks
 
     every = course_notebooks()
     chosen = every
@@ -57,7 +57,7 @@ def layer_sizes(
 ) -> None:
     """Record the sizes of a full `python -m pipeline layer build` (every function, bytecode of the runtime's
     Python) in workbench/data/layer_sizes.json, with the date and the runtime."""
-    from workbench.course import LAYER_SIZES, record_layer_sizes
+    from workbench.course.sizes import LAYER_SIZES, record_layer_sizes
 
     try:
         document = record_layer_sizes(build_dir)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from workbench.course import record_layer_sizes
+from workbench.course import RECORD_MIME, SOLUTION_FIRST_LINE, record_layer_sizes
 from workbench.deploy.functions import all_functions
 
 BYTECODE_313 = "Python 3.13.0 (/usr/bin/python3.13, from PIPELINE_RUNTIME_PYTHON)"
@@ -139,6 +140,36 @@ def test_a_function_whose_layer_was_not_measured_says_what_to_run() -> None:
         measured_function_sizes(without_parquet)
 
 
+def _exercise_and_solution(first_line: str = SOLUTION_FIRST_LINE) -> Any:
+    """A notebook with one exercise (its stub's "not yet" stored) and its solution, as `make notebooks` keeps them."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    exercise = nbformat.v4.new_code_cell(
+        'calls_per_month = ...\ncheck("01.x", calls_per_month)', metadata={"tags": ["exercise"]}
+    )
+    exercise.outputs = [nbformat.v4.new_output("stream", name="stdout", text="not yet (01.x): replace the `...`")]
+    solution = nbformat.v4.new_code_cell(
+        f'{first_line}\ncalls_per_month = 31 * 24 * 60\ncheck("01.x", calls_per_month)',
+        metadata={"tags": ["solution"], "jupyter": {"source_hidden": True}},
+    )
+    record = nbformat.v4.new_code_cell(
+        "record(exercises=course.results())",
+        metadata={"tags": ["record"], "jupyter": {"source_hidden": True, "outputs_hidden": True}},
+    )
+    record.outputs = [nbformat.v4.new_output("display_data", data={RECORD_MIME: {"exercises": {"01.x": True}}})]
+    notebook.cells = [exercise, solution, record]
+    return notebook
+
+
+def test_a_notebook_as_make_notebooks_keeps_it_is_clean_and_its_record_is_read() -> None:
+    from workbench.course import output_problems, recorded
+
+    notebook = _exercise_and_solution()
+    assert output_problems(notebook) == []
+    assert recorded(notebook) == {"exercises": {"01.x": True}}
+
+
 def test_a_committed_notebook_that_shows_a_solutions_output_is_refused() -> None:
     """The answers stay hidden: a solution's output is a problem (so `make notebooks` never writes it), and the
     refresh removes what the run printed under each solution before it checks."""
@@ -146,12 +177,132 @@ def test_a_committed_notebook_that_shows_a_solutions_output_is_refused() -> None
 
     from workbench.course import hide_solutions, output_problems
 
-    notebook = nbformat.v4.new_notebook()
-    exercise = nbformat.v4.new_code_cell("answer = ...", metadata={"tags": ["exercise"]})
-    exercise.outputs = [nbformat.v4.new_output("stream", name="stdout", text="not yet (01.x): replace the `...`")]
-    solution = nbformat.v4.new_code_cell("answer = 44_640", metadata={"tags": ["solution"]})
-    solution.outputs = [nbformat.v4.new_output("stream", name="stdout", text="right (01.x): 44,640 calls")]
-    notebook.cells = [exercise, solution]
+    notebook = _exercise_and_solution()
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="44640")]
     assert output_problems(notebook) == ["cell 1: a solution's output"]
     assert output_problems(hide_solutions(notebook)) == []
     assert notebook.cells[0].outputs and notebook.cells[1].outputs == []
+
+
+def _with(change: Callable[[Any], None]) -> Any:
+    notebook = _exercise_and_solution()
+    change(notebook)
+    return notebook
+
+
+def _right_verdict(notebook: Any, text: str, *, markdown: bool = False) -> None:
+    import nbformat
+
+    data = {"text/markdown": text, "text/plain": "..."} if markdown else None
+    output = (
+        nbformat.v4.new_output("execute_result", data=data, execution_count=1)
+        if markdown
+        else nbformat.v4.new_output("stream", name="stdout", text=text)
+    )
+    notebook.cells[0].outputs = [output]
+
+
+def _source(index: int, source: str) -> Callable[[Any], None]:
+    def change(notebook: Any) -> None:
+        notebook.cells[index].source = source
+
+    return change
+
+
+def _metadata(index: int, metadata: dict[str, Any]) -> Callable[[Any], None]:
+    def change(notebook: Any) -> None:
+        notebook.cells[index].metadata = metadata
+
+    return change
+
+
+# Each rule of a notebook a learner opens, broken once: the problem `make notebooks` and the stored-outputs test name.
+BROKEN_RULES = [
+    (
+        "a right verdict as text",
+        lambda nb: _right_verdict(nb, "right (01.x): 44,640 calls"),
+        'cell 0: a "right" verdict',
+    ),
+    (
+        "a right verdict as Markdown",
+        lambda nb: _right_verdict(nb, "✅ **right** (01.x): 44,640 calls", markdown=True),
+        'cell 0: a "right" verdict',
+    ),
+    (
+        "a solution whose first line is the answer",
+        _source(1, 'calls_per_month = 31 * 24 * 60  # days x hours x minutes\ncheck("01.x", calls_per_month)'),
+        "cell 1: a solution whose first line is not",
+    ),
+    (
+        "a solution opened by a blank first line",
+        _source(1, f"\n{SOLUTION_FIRST_LINE}\ncalls_per_month = 44_640"),
+        "cell 1: a solution whose first line is not",
+    ),
+    ("a solution not collapsed", _metadata(1, {"tags": ["solution"]}), "cell 1: a solution not collapsed"),
+    (
+        "an nbval comment in sight",
+        _source(0, '# NBVAL_CHECK_OUTPUT\ncalls_per_month = ...\ncheck("01.x", calls_per_month)'),
+        "cell 0: an nbval comment in the source",
+    ),
+    (
+        "a record cell untagged",
+        _metadata(2, {"jupyter": {"source_hidden": True, "outputs_hidden": True}}),
+        "cell 2: a record(...) cell in sight",
+    ),
+    (
+        "a record cell open",
+        _metadata(2, {"tags": ["record"], "jupyter": {"source_hidden": True}}),
+        "cell 2: a record(...) cell in sight",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "change", "problem"), BROKEN_RULES, ids=[r[0] for r in BROKEN_RULES])
+def test_a_notebook_that_shows_an_answer_or_the_tests_markers_is_refused(
+    rule: str, change: Callable[[Any], None], problem: str
+) -> None:
+    from workbench.course import output_problems
+
+    found = output_problems(_with(change))
+    assert len(found) == 1 and found[0].startswith(problem), (rule, found)
+
+
+def test_a_not_yet_verdict_and_the_word_right_in_prose_are_no_problem() -> None:
+    from workbench.course import output_problems
+
+    assert (
+        output_problems(_with(lambda nb: _right_verdict(nb, "not yet (01.x): replace the `...` with your answer")))
+        == []
+    )
+    assert output_problems(_with(lambda nb: _right_verdict(nb, "the right answer comes right (after) the stub"))) == []
+
+
+def test_make_notebooks_refuses_a_notebook_whose_solution_shows_its_answer_before_running_it(tmp_path: Path) -> None:
+    """No run can fix a solution's first line: the refresh refuses it before it starts a stack or a kernel."""
+    import nbformat
+
+    from workbench.course import refresh_notebooks
+
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(_with(_source(1, "calls_per_month = 31 * 24 * 60\ncheck('01.x', calls_per_month)")), path)
+    before = path.read_text()
+    with pytest.raises(
+        RuntimeError, match=r"01_x.ipynb: not run, its source holds cell 1: a solution whose first line"
+    ):
+        refresh_notebooks([path], report=lambda line: None)
+    assert path.read_text() == before
+
+
+def test_every_committed_solution_opens_with_the_neutral_line() -> None:
+    """What a collapsed solution shows in JupyterLab, in every chapter: the same line, nothing of the answer."""
+    import nbformat
+
+    from workbench.course import course_notebooks
+
+    firsts = {
+        cell.source.split("\n", 1)[0]
+        for path in course_notebooks()
+        for cell in nbformat.read(path, as_version=4).cells
+        if "solution" in cell.metadata.get("tags", [])
+    }
+    assert firsts == {SOLUTION_FIRST_LINE}

@@ -1,7 +1,8 @@
-"""The course's exercises: every checker accepts its solution, rejects a wrong answer with a reason, and says
-"not yet" to the untouched stub, and every notebook 01-08 holds at least two exercises with hidden solutions.
-
-The answers here are the notebooks' solutions in small: known right and known wrong, for each exercise.
+"""The course's exercises: for every checker, a table of answers. Right answers written the ways learners write
+them (other orders, types, libraries) must be "right"; known-wrong answers (the mistakes learners make) must be
+"not yet" with a reason that names the mistake, never only the answer. The inputs are the pipeline's own: rows as
+the raw CSV gives them, frames as the sinks give them, the template's own counts. Every notebook 01-08 holds at
+least two exercises with hidden solutions.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import nbformat
@@ -18,7 +22,7 @@ import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
-from workbench import course
+from workbench import analysis, course
 from workbench.course import EXERCISES, verdict
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -26,22 +30,60 @@ CHAPTERS = sorted(p.name for p in NOTEBOOKS.glob("0[1-8]_*.ipynb"))
 CHECK_CALL = re.compile(r"check\(\s*\"(\d\d\.[a-z0-9_]+)\"")
 
 
+MINUTE = pd.Timedelta(minutes=1)
+
+
+@dataclass
+class _Window:
+    """What `workbench.analysis.collect` reads from the sinks for a window, as frames of the sinks' types."""
+
+    start: datetime
+    end: datetime
+    bars: pd.DataFrame
+    coins: pd.DataFrame
+    rates: pd.DataFrame
+
+
+def _sink_bars(first: str = "2026-11-12T14:31Z", minutes: int = 23, gaps: tuple[str, ...] = ()) -> pd.DataFrame:
+    """1-minute bars of two stocks as `analysis.load_bars` returns them (ts = bar start, UTC; floats; int64 volume;
+    ordered by symbol and ts), AAA missing the bars that start at `gaps`."""
+    frames = []
+    for symbol, base in (("AAA", 100.0), ("BBB", 250.0)):
+        ts = pd.date_range(first, periods=minutes, freq="1min", tz="UTC")
+        close = base + np.sin(np.arange(minutes)) * 0.7 + np.arange(minutes) * 0.05
+        frame = pd.DataFrame({"symbol": symbol, "ts": ts, "open": close - 0.2, "high": close + 0.3,
+                              "low": close - 0.4, "close": close, "volume": (np.arange(minutes) * 10 + 5)})  # fmt: skip
+        if symbol == "AAA":
+            frame = frame[~frame["ts"].isin(pd.to_datetime(list(gaps), utc=True))]
+        frames.append(frame)
+    bars = pd.concat(frames, ignore_index=True)
+    bars["volume"] = bars["volume"].astype("int64")
+    return bars[list(analysis.BAR_COLUMNS)]
+
+
 def _prices() -> pd.DataFrame:
-    index = pd.date_range("2026-11-02T14:45Z", periods=6, freq="1min")
-    return pd.DataFrame({"AAA": [100, 101, 100.5, 102, 102, 101], "BTC": [7e4, 7.01e4, 7e4, 6.9e4, 6.95e4, 7e4]}, index)
+    """panel.prices as notebook 08 builds it (`analysis.price_panel`) from sink frames: two stocks (AAA missing a
+    bar, so a gap), two coins, a currency published once (flat)."""
+    start = datetime(2026, 11, 12, 14, 45, tzinfo=UTC)
+    bars = _sink_bars("2026-11-12T14:44Z", 8, gaps=("2026-11-12T14:47Z",))
+    minutes = pd.date_range(start, periods=8, freq="1min", tz="UTC")
+    listed = (("BTC", 1, 7e4), ("ETH", 2, 3.9e3))
+    coins = pd.DataFrame(
+        [
+            {"symbol": s, "rank": r, "price_usd": p * (1 + 0.001 * np.sin(i + r)), "scheduled_at": m}
+            for i, m in enumerate(minutes)
+            for s, r, p in listed
+        ]
+    )
+    rates = pd.DataFrame({"base": ["USD"], "currency": ["EUR"], "rate": [0.92], "rate_ts": [minutes[0] - 10 * MINUTE]})
+    window = _Window(start, start + 7 * MINUTE, bars, coins, rates)
+    return analysis.price_panel(window, stocks=2, coins=2, currencies=("EUR",)).prices
 
 
-def _bars() -> pd.DataFrame:
-    ts = pd.date_range("2026-11-02T14:44Z", periods=11, freq="1min")
-    close = 100 + np.arange(11) * 0.5
-    return pd.DataFrame({"symbol": "AAA", "ts": ts, "open": close - 0.2, "high": close + 0.3, "low": close - 0.4,
-                         "close": close, "volume": np.arange(11) * 10 + 5})  # fmt: skip
-
-
-def _candles(bars: pd.DataFrame) -> pd.DataFrame:
-    one = bars.set_index("ts")
+def _candles(bars: pd.DataFrame, symbol: str = "AAA", **how: Any) -> pd.DataFrame:
+    one = bars[bars["symbol"] == symbol].set_index("ts").sort_index()
     rules = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-    return one.resample("5min").agg(rules).dropna()  # type: ignore[arg-type]
+    return one.resample("5min", **how).agg(rules).dropna()  # type: ignore[arg-type]
 
 
 def _page() -> Any:
@@ -70,9 +112,69 @@ def _price_written(page: Any, written: str, predicted: Any) -> dict[str, Any]:
     return {"page": replace(page, body=body), "predicted": predicted}
 
 
+# ----- the learners' functions of 02 and 04, right and wrong -------------------------------------------------------
 def _validator(row: dict[str, Any]) -> None:
     if int(row["volume"]) < 0:
         raise ValueError(f"negative volume for {row['symbol']}")
+
+
+def _validator_float(row: dict[str, Any]) -> None:
+    if float(row["volume"]) < 0:
+        raise ValueError(f"{row['symbol']} at {row['ts']}: volume {row['volume']} < 0")
+
+
+def _validator_sign(row: dict[str, Any]) -> None:
+    if row["volume"].strip().startswith("-"):
+        raise ValueError(f"{row['symbol']}: a negative volume")
+
+
+def _validator_decimal(row: dict[str, Any]) -> None:
+    from decimal import Decimal
+
+    if Decimal(row["volume"]).is_signed():
+        raise ValueError(f"{row['symbol']}: a negative volume")
+
+
+def _refuses_zero(row: dict[str, Any]) -> None:
+    if int(row["volume"]) <= 0:
+        raise ValueError(f"no volume for {row['symbol']}")
+
+
+def _compares_text(row: dict[str, Any]) -> None:
+    if row["volume"] < 0:
+        raise ValueError(f"negative volume for {row['symbol']}")
+
+
+def _returns_false(row: dict[str, Any]) -> bool:
+    return int(row["volume"]) >= 0
+
+
+def _asserts(row: dict[str, Any]) -> None:
+    assert int(row["volume"]) >= 0, row["symbol"]
+
+
+def _says_no_symbol(row: dict[str, Any]) -> None:
+    if int(row["volume"]) < 0:
+        raise ValueError("negative volume")
+
+
+def _wrong_field(row: dict[str, Any]) -> None:
+    if int(row["vol"]) < 0:
+        raise ValueError(row["symbol"])
+
+
+def _off_by_one(row: dict[str, Any]) -> None:
+    if int(row["volume"]) < -1:
+        raise ValueError(f"negative volume for {row['symbol']}")
+
+
+def _bar_model(row: dict[str, Any]) -> None:
+    from pipeline.schemas import Bar
+
+    try:
+        Bar.model_validate(row)
+    except ValueError as exc:
+        raise ValueError(f"{row['symbol']}: {exc}") from None
 
 
 COIN_MERGE = """MERGE INTO COINS AS t USING COINS_STAGE AS s
@@ -80,141 +182,438 @@ ON t.SYMBOL = s.SYMBOL AND t.SCHEDULED_AT = s.SCHEDULED_AT
 WHEN MATCHED AND s.RAW_KEY >= t.RAW_KEY THEN UPDATE SET PRICE_USD = s.PRICE_USD, RAW_KEY = s.RAW_KEY
 WHEN NOT MATCHED THEN INSERT (SYMBOL, SCHEDULED_AT, PRICE_USD, RAW_KEY)
 VALUES (s.SYMBOL, s.SCHEDULED_AT, s.PRICE_USD, s.RAW_KEY)"""
-NO_GUARD = COIN_MERGE.replace(" AND s.RAW_KEY >= t.RAW_KEY", "")
+MERGE_OTHER_WAY = """merge into coins c
+using (select symbol, scheduled_at, price_usd, raw_key from coins_stage) n
+on n.scheduled_at = c.scheduled_at and n.symbol = c.symbol
+when matched and c.raw_key <= n.raw_key then update set raw_key = n.raw_key, price_usd = n.price_usd
+when not matched then insert values (n.symbol, n.scheduled_at, n.price_usd, n.raw_key);"""
 KEYS = {
     "yahoo_finance": ("symbol", "ts"),
     "coinmarketcap": ("symbol",),
     "openexchangerates": ("base", "currency", "rate_ts"),
 }
+SIZES = [
+    {"function": "ingest-yahoo_finance", "code_unzipped": 2 * 2**20, "layer_unzipped": 180 * 2**20,
+     "code_zipped": 2**20, "layer_zipped": 60 * 2**20},
+    {"function": "process-coinmarketcap", "code_unzipped": 2 * 2**20, "layer_unzipped": 150 * 2**20,
+     "code_zipped": 2**20, "layer_zipped": 70 * 2**20},
+    {"function": "ingest-openexchangerates", "code_unzipped": 2 * 2**20, "layer_unzipped": 30 * 2**20,
+     "code_zipped": 2**20, "layer_zipped": 10 * 2**20},
+]  # fmt: skip
+SPARE_BYTES = 262_144_000 - 182 * 2**20  # 68 MB of 2**20 bytes, 71.3 MB of 10**6
+DROPPED = ("the same object published again", "the same object, its ETag without quotes")
 
-SIZES = [{"function": "ingest-yahoo_finance", "code_unzipped": 2 * 2**20, "layer_unzipped": 180 * 2**20},
-         {"function": "process-coinmarketcap", "code_unzipped": 2 * 2**20, "layer_unzipped": 150 * 2**20}]  # fmt: skip
+
+def _dedup(**overrides: Any) -> dict[str, Any]:
+    return {**{label: label in DROPPED for label in course.publishes()}, **overrides}
 
 
-def _dedup_answer() -> dict[str, bool]:
-    return {label: label.startswith("the same object") for label in course.publishes()}
-
-
-def _annual(kind: str) -> float:
+def _annual(kind: str, minutes: int | None = None) -> float:
     from workbench.analysis import MINUTES_PER_YEAR
 
-    return 100 * 2e-4 * math.sqrt(MINUTES_PER_YEAR[kind])
+    return 100 * 2e-4 * math.sqrt(minutes if minutes is not None else MINUTES_PER_YEAR[kind])
 
 
-# exercise id -> (context, a right answer, a wrong answer, words the wrong answer's reason holds)
-Case = tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], Any], Callable[[dict[str, Any]], Any], str]
-CASES: dict[str, Case] = {
-    "01.broken_price": (
-        lambda: {"original": _page(), "at": "2026-11-02T14:45:00Z"},
-        lambda c: _price_written(c["original"], "$70.517,58", ("error", 9)),
-        lambda c: _price_written(c["original"], "$70.517,58", 70.51758),
-        "never stored as another number",
-    ),
-    "01.monthly_calls": (dict, lambda c: 44_640, lambda c: 43_200, "30-day month"),
-    "01.quota_spacing": (dict, lambda c: 45, lambda c: 44, "too many"),
-    "02.raw_key": (
-        dict,
-        lambda c: "raw/yahoo_finance/2026/12/31/2359.csv",
-        lambda c: "raw/yahoo_finance/2026/12/31/1859.csv",
-        "file name",
-    ),
-    "02.keeps_existing": (dict, lambda c: lambda had, new: had > new, lambda c: lambda had, new: had >= new, "with 5"),
-    "03.dropped": (
-        dict,
-        lambda c: _dedup_answer(),
-        lambda c: dict.fromkeys(course.publishes(), False),
-        "same deduplication id",
-    ),
-    "03.dlq_max1": (dict, lambda c: 2, lambda c: 1, "counts too"),
-    "04.volume_validator": (
-        dict,
-        lambda c: _validator,
-        lambda c: lambda row: None,
-        "volume of -1",
-    ),
-    "04.fifo_reported": (dict, lambda c: ["m3", "m4", "m5"], lambda c: ["m3"], "reported failed too"),
-    "05.natural_keys": (
-        dict,
-        lambda c: KEYS,
-        lambda c: {**KEYS, "coinmarketcap": ("symbol", "scheduled_at")},
-        "in the object's key",
-    ),
-    "05.coin_merge": (dict, lambda c: COIN_MERGE, lambda c: NO_GUARD, "older raw key"),
-    "06.runtime_provided": (
-        lambda: {"candidates": ("boto3", "pandas", "botocore", "pyarrow")},
-        lambda c: {"boto3", "botocore"},
-        lambda c: {"boto3"},
-        "botocore",
-    ),
-    "06.heaviest": (
-        lambda: {"sizes": SIZES},
-        lambda c: ("ingest-yahoo_finance", 250 - 182),
-        lambda c: ("process-coinmarketcap", 98),
-        "not the heaviest",
-    ),
-    "07.default_deploy": (
-        dict,
-        lambda c: {"resources": sum(course.resources_created().values()), "rds_instances": 0},
-        lambda c: {"resources": sum(course.resources_created().values()), "rds_instances": 1},
-        "CreateSqlServer",
-    ),
-    "07.sqlserver_extra": (
-        dict,
-        lambda c: (
-            sum(course.resources_created({"CreateSqlServer": "true"}).values())
-            - sum(course.resources_created().values())
+def _resources(parameters: dict[str, str] | None = None) -> int:
+    return sum(course.resources_created(parameters).values())
+
+
+def _extra() -> int:
+    return _resources({"CreateSqlServer": "true"}) - _resources()
+
+
+@cache
+def _declared() -> int:
+    from workbench.cloudformation.template import load_template
+
+    return len(load_template()["Resources"])
+
+
+def _rules(one: pd.DataFrame, volume: str = "sum") -> pd.DataFrame:
+    rules = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": volume}
+    return one.resample("5min").agg(rules).dropna()  # type: ignore[arg-type]
+
+
+def _one(bars: pd.DataFrame, symbol: str = "AAA") -> pd.DataFrame:
+    return bars[bars["symbol"] == symbol].set_index("ts").sort_index()
+
+
+Answer = Callable[[dict[str, Any]], Any]
+CONTEXT: dict[str, Callable[[], dict[str, Any]]] = {
+    "01.broken_price": lambda: {"original": _page(), "at": "2026-11-02T14:45:00Z"},
+    "03.dlq_max1": lambda: {"measured": 2},
+    "06.runtime_provided": lambda: {"candidates": ("boto3", "pandas", "botocore", "pyarrow", "s3transfer", "pydantic")},
+    "06.heaviest": lambda: {"sizes": pd.DataFrame(SIZES)},
+    "08.log_returns": lambda: {"prices": _prices()},
+    "08.resample": lambda: {
+        "bars": _sink_bars(gaps=tuple(f"2026-11-12T14:{m}Z" for m in range(45, 50))),
+        "symbol": "AAA",
+    },
+}
+
+# Right answers, written the ways learners write them: (what it is, the answer from the context).
+RIGHT: dict[str, list[tuple[str, Answer]]] = {
+    "01.broken_price": [("the solution", lambda c: _price_written(c["original"], "$70.517,58", ("error", 9)))],
+    "01.monthly_calls": [("the product", lambda c: 44_640)],
+    "01.quota_spacing": [("the ceiling", lambda c: 45)],
+    "02.raw_key": [
+        ("the key", lambda c: "raw/yahoo_finance/2026/12/31/2359.csv"),
+        ("a path of its parts", lambda c: PurePosixPath("raw", "yahoo_finance", "2026", "12", "31", "2359.csv")),
+        ("joined", lambda c: "/".join(["raw", "yahoo_finance", "2026", "12", "31", "2359.csv"])),
+    ],
+    "02.keeps_existing": [
+        ("had > new", lambda c: lambda had, new: had > new),
+        ("new < had", lambda c: lambda existing, fetched: fetched < existing),
+        ("not new >= had", lambda c: lambda had, new: not new >= had),
+        ("a numpy bool", lambda c: lambda had, new: np.greater(had, new)),
+        ("1 or 0", lambda c: lambda had, new: int(had > new)),
+    ],
+    "03.dropped": [
+        ("a dict of bools", lambda c: _dedup()),
+        ("words", lambda c: {label: "dropped" if label in DROPPED else "delivered" for label in course.publishes()}),
+        ("a list in order", lambda c: [label in DROPPED for label in course.publishes()]),
+        ("the set of the dropped", lambda c: set(DROPPED)),
+        ("numpy bools", lambda c: {label: np.bool_(label in DROPPED) for label in course.publishes()}),
+        ("1 and 0", lambda c: {label: int(label in DROPPED) for label in course.publishes()}),
+    ],
+    "03.dlq_max1": [
+        ("2", lambda c: 2),
+        ("2.0", lambda c: 2.0),
+        ("text", lambda c: "2"),
+        ("numpy", lambda c: np.int64(2)),
+    ],
+    "04.volume_validator": [
+        ("int()", lambda c: _validator),
+        ("float()", lambda c: _validator_float),
+        ("the sign of the text", lambda c: _validator_sign),
+        ("Decimal", lambda c: _validator_decimal),
+        ("the pipeline's own model", lambda c: _bar_model),
+    ],
+    "04.fifo_reported": [
+        ("a list", lambda c: ["m3", "m4", "m5"]),
+        ("a tuple", lambda c: ("m3", "m4", "m5")),
+        ("batchItemFailures itself", lambda c: [{"itemIdentifier": i} for i in ("m3", "m4", "m5")]),
+    ],
+    "05.natural_keys": [
+        ("tuples", lambda c: KEYS),
+        ("lists", lambda c: {s: list(k) for s, k in KEYS.items()}),
+        ("sets in any order", lambda c: {s: set(reversed(k)) for s, k in KEYS.items()}),
+        ("Snowflake's upper case", lambda c: {s: tuple(f.upper() for f in k) for s, k in KEYS.items()}),
+        ("one name for a one-field key", lambda c: {**KEYS, "coinmarketcap": "symbol"}),
+        ("pairs", lambda c: list(KEYS.items())),
+    ],
+    "05.coin_merge": [("the solution", lambda c: COIN_MERGE), ("another hand", lambda c: MERGE_OTHER_WAY)],
+    "06.runtime_provided": [
+        ("a set", lambda c: {"boto3", "botocore", "s3transfer"}),
+        ("a list", lambda c: ["s3transfer", "botocore", "boto3"]),
+        ("any case", lambda c: ("Boto3", "BotoCore", "s3transfer")),
+        ("a frozenset", lambda c: frozenset({"boto3", "botocore", "s3transfer"})),
+    ],
+    "06.heaviest": [
+        ("a tuple", lambda c: ("ingest-yahoo_finance", 68)),
+        ("a list, unrounded", lambda c: ["ingest-yahoo_finance", SPARE_BYTES / 2**20]),
+        ("a dict", lambda c: {"ingest-yahoo_finance": 68}),
+        ("MB of 10**6 bytes", lambda c: ("ingest-yahoo_finance", 71)),
+        ("numpy", lambda c: ("ingest-yahoo_finance", np.float64(68.0))),
+    ],
+    "07.default_deploy": [
+        ("a dict", lambda c: {"resources": _resources(), "rds_instances": 0}),
+        ("a pair", lambda c: (_resources(), 0)),
+        ("other cases and types", lambda c: {"Resources": str(_resources()), "RDS_Instances": 0.0}),
+    ],
+    "07.sqlserver_extra": [
+        ("a number", lambda c: _extra()),
+        ("text", lambda c: str(_extra())),
+        ("a float", lambda c: float(_extra())),
+        ("numpy", lambda c: np.int64(_extra())),
+    ],
+    "08.log_returns": [
+        ("shift", lambda c: np.log(c["prices"] / c["prices"].shift(1)).iloc[1:]),
+        ("diff, the first row left NaN", lambda c: np.log(c["prices"]).diff()),
+        ("log1p of pct_change", lambda c: np.log1p(c["prices"].pct_change(fill_method=None)).iloc[1:]),
+        ("other column order", lambda c: np.log(c["prices"]).diff().iloc[1:][list(reversed(c["prices"].columns))]),
+        ("a numpy array", lambda c: np.log(c["prices"] / c["prices"].shift(1)).iloc[1:].to_numpy()),
+        ("apply", lambda c: (c["prices"].apply(np.log) - c["prices"].shift(1).apply(np.log)).iloc[1:]),
+    ],
+    "08.resample": [
+        ("the solution", lambda c: _candles(c["bars"])),
+        (
+            "empty periods kept",
+            lambda c: (
+                _one(c["bars"])
+                .resample("5min")
+                .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+            ),
         ),
-        lambda c: 1,
-        "extra resources",
-    ),
-    "08.log_returns": (
-        lambda: {"prices": _prices()},
-        lambda c: np.log(c["prices"]).diff().iloc[1:],
-        lambda c: c["prices"].pct_change().iloc[1:],
-        "simple returns",
-    ),
-    "08.resample": (
-        lambda: {"bars": _bars(), "symbol": "AAA"},
-        lambda c: _candles(c["bars"]),
-        lambda c: _candles(c["bars"]).assign(volume=lambda f: f["volume"] / 5),
-        "volume is the sum",
-    ),
-    "08.annualise": (
-        dict,
-        lambda c: {"stock": _annual("stock"), "crypto": _annual("crypto")},
-        lambda c: {"stock": 2e-4 * 100 * math.sqrt(252), "crypto": _annual("crypto")},
-        "trading minutes",
-    ),
+        ("capitalised, with the symbol", lambda c: _candles(c["bars"]).rename(columns=str.title).assign(symbol="AAA")),
+        ("a naive index", lambda c: _candles(c["bars"]).tz_convert(None)),
+        ("ts as a column", lambda c: _candles(c["bars"]).reset_index()),
+        (
+            "a Grouper",
+            lambda c: (
+                _one(c["bars"])
+                .groupby(pd.Grouper(freq="5min"))
+                .agg({"volume": "sum", "close": "last", "low": "min", "high": "max", "open": "first"})
+                .dropna()
+            ),
+        ),
+    ],
+    "08.annualise": [
+        ("exact", lambda c: {"stock": _annual("stock"), "crypto": _annual("crypto")}),
+        ("rounded", lambda c: {"stock": round(_annual("stock"), 1), "crypto": round(_annual("crypto"), 1)}),
+        ("a pair", lambda c: (_annual("stock"), _annual("crypto"))),
+        ("other names", lambda c: {"Stocks": np.float64(_annual("stock")), "coins": _annual("crypto")}),
+    ],
+}
+
+# Known-wrong answers, the mistakes learners make: (the mistake, the answer, words its reason must hold).
+WRONG: dict[str, list[tuple[str, Answer, str]]] = {
+    "01.broken_price": [
+        ("a price misread", lambda c: _price_written(c["original"], "$70.517,58", 70.51758), "never stored as another"),
+    ],
+    "01.monthly_calls": [("a 30-day month", lambda c: 43_200, "30-day month")],
+    "01.quota_spacing": [("a minute short", lambda c: 44, "too many")],
+    "02.raw_key": [
+        ("the wall clock, 90 s late", lambda c: "raw/yahoo_finance/2027/01/01/0000.csv", "wall clock"),
+        ("New York time", lambda c: "raw/yahoo_finance/2026/12/31/1859.csv", "off UTC"),
+        ("a bucket and scheme", lambda c: "s3://market-data/raw/yahoo_finance/2026/12/31/2359.csv", "no bucket"),
+        ("a leading slash", lambda c: "/raw/yahoo_finance/2026/12/31/2359.csv", "no leading slash"),
+        ("the date as one folder", lambda c: "raw/yahoo_finance/2026-12-31/2359.csv", "three folders"),
+        ("the source's name", lambda c: "raw/yahoo/2026/12/31/2359.csv", "registry's id"),
+        ("a colon in the time", lambda c: "raw/yahoo_finance/2026/12/31/23:59.csv", "file name"),
+        ("JSON", lambda c: "raw/yahoo_finance/2026/12/31/2359.json", "file name"),
+        ("a datetime", lambda c: datetime(2026, 12, 31, 23, 59, tzinfo=UTC), "a key is the text"),
+    ],
+    "02.keeps_existing": [
+        ("a tie keeps", lambda c: lambda had, new: had >= new, "a tie writes anew"),
+        ("always keeps", lambda c: lambda had, new: True, "a better answer replaces a worse one"),
+        ("never keeps", lambda c: lambda had, new: False, "a worse answer must not replace a better one"),
+        ("backwards", lambda c: lambda had, new: new > had, "backwards"),
+        ("not a function", lambda c: True, "write it as a function"),
+        ("text", lambda c: lambda had, new: str(had > new), "returned the text"),
+    ],
+    "03.dropped": [
+        ("FIFO drops nothing", lambda c: dict.fromkeys(course.publishes(), False), "first publish's deduplication id"),
+        ("a key is a duplicate", lambda c: _dedup(**{"the same key with new content": True}), "not only the key"),
+        (
+            "the quotes matter",
+            lambda c: _dedup(**{"the same object, its ETag without quotes": False}),
+            "strips the quotes",
+        ),
+        ("a minute later is a duplicate", lambda c: _dedup(**{"the next minute's object": True}), "another key"),
+        ("a prediction missing", lambda c: {"the same object published again": True}, "has no prediction"),
+        ("one answer for all", lambda c: True, "publish by publish"),
+    ],
+    "03.dlq_max1": [
+        ("the deliveries only", lambda c: 1, "counts too"),
+        ("never delivered", lambda c: 0, "delivered once"),
+        ("one more delivery", lambda c: 3, "no delivery follows"),
+    ],
+    "04.volume_validator": [
+        ("accepts everything", lambda c: lambda row: None, "accepts a volume of -1"),
+        ("refuses a zero volume", lambda c: _refuses_zero, "refuses a volume of 0"),
+        ("compares the CSV's text with a number", lambda c: _compares_text, "every field a string"),
+        ("returns False", lambda c: _returns_false, "returning False refuses nothing"),
+        ("asserts", lambda c: _asserts, "an assert"),
+        ("a message without the symbol", lambda c: _says_no_symbol, "name the row's symbol"),
+        ("a field the row lacks", lambda c: _wrong_field, "raised KeyError"),
+        ("off by one", lambda c: _off_by_one, "accepts a volume of -1"),
+        ("not a function", lambda c: "volume >= 0", "write it as a function"),
+        ("two arguments", lambda c: lambda row, strict: None, "it takes one row"),
+    ],
+    "04.fifo_reported": [
+        ("only the failure", lambda c: ["m3"], "not tried"),
+        ("without the failure", lambda c: ["m4", "m5"], "failing record itself"),
+        ("nothing", lambda c: [], "failing record itself"),
+        ("the whole batch", lambda c: ["m1", "m2", "m3", "m4", "m5"], "processed twice"),
+        ("reversed", lambda c: ["m5", "m4", "m3"], "batch's order"),
+        ("a set", lambda c: {"m3", "m4", "m5"}, "a set has no order"),
+        ("one id", lambda c: "m3", "list of their ids"),
+        ("some after the failure", lambda c: ["m3", "m4"], "every one of them"),
+    ],
+    "05.natural_keys": [
+        ("the minute in a coin's key", lambda c: {**KEYS, "coinmarketcap": ("symbol", "scheduled_at")}, "object's key"),
+        ("a bar without its minute", lambda c: {**KEYS, "yahoo_finance": ("symbol",)}, "differ only in ts"),
+        ("provenance in the key", lambda c: {**KEYS, "yahoo_finance": ("symbol", "ts", "raw_key")}, "where or when"),
+        (
+            "a rate without its base",
+            lambda c: {**KEYS, "openexchangerates": ("currency", "rate_ts")},
+            "differ only in base",
+        ),
+        ("a value in the key", lambda c: {**KEYS, "yahoo_finance": ("symbol", "ts", "close")}, "a value"),
+        ("a field that does not exist", lambda c: {**KEYS, "yahoo_finance": ("ticker", "ts")}, "not a field"),
+        ("a source missing", lambda c: {"yahoo_finance": KEYS["yahoo_finance"]}, "has none"),
+        ("one key for all", lambda c: ("symbol", "ts"), "each source has a key of its own"),
+    ],
+    "05.coin_merge": [
+        ("no guard", lambda c: COIN_MERGE.replace(" AND s.RAW_KEY >= t.RAW_KEY", ""), "older raw object undid"),
+        ("an INSERT", lambda c: "INSERT INTO COINS SELECT * FROM COINS_STAGE", "adds its rows again"),
+        (
+            "on the symbol alone",
+            lambda c: COIN_MERGE.replace(" AND t.SCHEDULED_AT = s.SCHEDULED_AT", ""),
+            "SYMBOL alone",
+        ),
+        ("a strict guard", lambda c: COIN_MERGE.replace(">=", ">"), "compare with >="),
+        ("the price without its key", lambda c: COIN_MERGE.replace(", RAW_KEY = s.RAW_KEY", ""), "set RAW_KEY"),
+        ("no insert", lambda c: COIN_MERGE.split("WHEN NOT MATCHED")[0], "never inserted"),
+        (
+            "delete then insert",
+            lambda c: "DELETE FROM COINS; INSERT INTO COINS SELECT * FROM COINS_STAGE",
+            "one statement",
+        ),
+        ("not SQL", lambda c: "MERGE COINS WITH COINS_STAGE", "fails on the test table"),
+        ("not text", lambda c: {"on": ("SYMBOL", "SCHEDULED_AT")}, "text of the SQL"),
+    ],
+    "06.runtime_provided": [
+        ("the SDK without its core", lambda c: {"boto3"}, "botocore comes with"),
+        ("pydantic", lambda c: {"boto3", "botocore", "s3transfer", "pydantic"}, "pydantic is not part"),
+        ("pandas", lambda c: {"boto3", "botocore", "s3transfer", "pandas"}, "pandas is not part"),
+        ("one not asked", lambda c: {"boto3", "botocore", "s3transfer", "jmespath"}, "not one of the packages"),
+        ("a count", lambda c: 3, "as a set of names"),
+    ],
+    "06.heaviest": [
+        ("the heaviest zipped", lambda c: ("process-coinmarketcap", 98), "heaviest zipped"),
+        ("a light one", lambda c: ("ingest-openexchangerates", 218), "not the heaviest"),
+        ("the code left out", lambda c: ("ingest-yahoo_finance", 70), "left the code package out"),
+        ("what it uses", lambda c: ("ingest-yahoo_finance", 182), "what the function uses"),
+        ("bytes", lambda c: ("ingest-yahoo_finance", SPARE_BYTES), "in bytes"),
+        ("text", lambda c: ("ingest-yahoo_finance", "68"), "a number of MB"),
+        ("the name only", lambda c: "ingest-yahoo_finance", "two things are asked"),
+        ("not a function", lambda c: ("ingest-everything", 68), "not a function of the table"),
+    ],
+    "07.default_deploy": [
+        ("the RDS instance", lambda c: {"resources": _resources(), "rds_instances": 1}, "CreateSqlServer defaults"),
+        ("every declared resource", lambda c: {"resources": _declared(), "rds_instances": 0}, "the template declares"),
+        (
+            "with SQL Server",
+            lambda c: {"resources": _resources({"CreateSqlServer": "true"}), "rds_instances": 0},
+            "a deploy with CreateSqlServer=true",
+        ),
+        ("one short", lambda c: {"resources": _resources() - 1, "rds_instances": 0}, "whose Condition holds"),
+        ("one count", lambda c: _resources(), "two counts are asked"),
+        ("other names", lambda c: {"total": _resources(), "rds": 0}, "name the two counts"),
+    ],
+    "07.sqlserver_extra": [
+        ("the instance only", lambda c: 1, "not only the RDS instance"),
+        ("the total", lambda c: _resources({"CreateSqlServer": "true"}), "how many more than by default"),
+        ("every conditional resource", lambda c: _declared() - _resources(), "behind a Condition"),
+        ("a guess", lambda c: 5, "count the resources created with"),
+        ("words", lambda c: "many", "whole number"),
+    ],
+    "08.log_returns": [
+        ("simple returns", lambda c: c["prices"].pct_change(fill_method=None).iloc[1:], "simple returns"),
+        ("upside down", lambda c: np.log(c["prices"].shift(1) / c["prices"]).iloc[1:], "order of the division"),
+        ("in percent", lambda c: 100 * np.log(c["prices"]).diff().iloc[1:], "in percent"),
+        ("looking ahead", lambda c: np.log(c["prices"].shift(-1) / c["prices"]).iloc[:-1], "shift(-1) looks ahead"),
+        ("a gap as 0", lambda c: np.log(c["prices"]).diff().iloc[1:].fillna(0), "not 0"),
+        ("a gap filled", lambda c: np.log(c["prices"].ffill()).diff().iloc[1:], "ffill"),
+        ("the first minute as 0", lambda c: np.log(c["prices"]).diff().fillna(0), "first minute has no return"),
+        ("an instrument dropped", lambda c: np.log(c["prices"]).diff().iloc[1:, 1:], "missing or extra"),
+        ("a list", lambda c: np.log(c["prices"]).diff().iloc[1:].to_numpy().tolist(), "pandas gives a table"),
+    ],
+    "08.resample": [
+        (
+            "right-closed, right-labelled",
+            lambda c: _candles(c["bars"], closed="right", label="right"),
+            "closed on the right",
+        ),
+        ("right-labelled", lambda c: _candles(c["bars"], label="right"), "each period's end"),
+        ("right-closed", lambda c: _candles(c["bars"], closed="right"), "moves each period's first bar"),
+        (
+            "on the bars' ends",
+            lambda c: _rules(_one(c["bars"]).set_axis(_one(c["bars"]).index + MINUTE, axis=0)),
+            "moved to its end",
+        ),
+        (
+            "every symbol",
+            lambda c: _rules(c["bars"].set_index("ts").sort_index()[["open", "high", "low", "close", "volume"]]),
+            "mix every symbol",
+        ),
+        ("a mean volume", lambda c: _rules(_one(c["bars"]), volume="mean"), "not their mean"),
+        (
+            "a last high",
+            lambda c: _candles(c["bars"]).assign(high=_rules(_one(c["bars"]))["close"]),
+            "max of its 1-minute highs",
+        ),
+        (
+            "candles of closes",
+            lambda c: _one(c["bars"])["close"].resample("5min").ohlc().dropna().join(_rules(_one(c["bars"]))["volume"]),
+            "not its close",
+        ),
+        (
+            "not resampled",
+            lambda c: _one(c["bars"])[["open", "high", "low", "close", "volume"]],
+            "1-minute bars themselves",
+        ),
+        ("no volume", lambda c: _candles(c["bars"]).drop(columns="volume"), "lacks volume"),
+        ("an array", lambda c: _candles(c["bars"]).to_numpy(), "has no periods"),
+    ],
+    "08.annualise": [
+        ("trading days", lambda c: {"stock": _annual("stock", 252), "crypto": _annual("crypto")}, "trading days"),
+        (
+            "no square root",
+            lambda c: {"stock": _annual("stock"), "crypto": 100 * 2e-4 * 525_600},
+            "square root of time",
+        ),
+        ("a fraction", lambda c: {"stock": _annual("stock") / 100, "crypto": _annual("crypto")}, "a fraction"),
+        ("basis points", lambda c: {"stock": _annual("stock") * 100, "crypto": _annual("crypto")}, "basis points"),
+        (
+            "a stock around the clock",
+            lambda c: {"stock": _annual("crypto"), "crypto": _annual("crypto")},
+            "crypto's trading minutes",
+        ),
+        ("one number", lambda c: _annual("stock"), "give both"),
+        ("text", lambda c: {"stock": "4.0 %", "crypto": "14.5 %"}, "as a number of %"),
+    ],
 }
 
 
-def test_every_exercise_has_a_case() -> None:
-    assert sorted(CASES) == sorted(EXERCISES)
+def _context(exercise_id: str) -> dict[str, Any]:
+    return CONTEXT.get(exercise_id, dict)()
 
 
-@pytest.mark.parametrize("exercise_id", sorted(CASES))
-def test_the_solution_is_right(exercise_id: str) -> None:
-    make_context, right, _, _ = CASES[exercise_id]
-    context = make_context()
-    result = verdict(exercise_id, right(context), **context)
-    assert result.ok, result.reason
+def _rows(table: dict[str, list[Any]]) -> list[Any]:
+    return [pytest.param(exercise_id, *row, id=f"{exercise_id}: {row[0]}") for exercise_id, rows in table.items()
+            for row in rows]  # fmt: skip
 
 
-@pytest.mark.parametrize("exercise_id", sorted(CASES))
-def test_a_wrong_answer_is_rejected_with_its_reason(exercise_id: str) -> None:
-    make_context, _, wrong, words = CASES[exercise_id]
-    context = make_context()
-    result = verdict(exercise_id, wrong(context), **context)
-    assert not result.ok
-    assert words in result.reason, result.reason
+def test_every_exercise_has_a_table_of_answers() -> None:
+    """Every exercise has right answers written other ways, and (from chapter 02 on) at least three known-wrong
+    answers; a checker is proven by the wrong answers it refuses."""
+    assert sorted(RIGHT) == sorted(WRONG) == sorted(EXERCISES)
+    for exercise_id in EXERCISES:
+        assert RIGHT[exercise_id], exercise_id
+        assert len(WRONG[exercise_id]) >= (3 if exercise_id >= "02" else 1), exercise_id
+        if exercise_id >= "02":
+            assert len(RIGHT[exercise_id]) >= 2, exercise_id
+
+
+@pytest.mark.parametrize(("exercise_id", "form", "answer"), _rows(RIGHT))
+def test_a_right_answer_written_any_way_is_right(exercise_id: str, form: str, answer: Answer) -> None:
+    context = _context(exercise_id)
+    result = verdict(exercise_id, answer(context), **context)
+    assert result.ok, f"{form}: {result.reason}"
+
+
+@pytest.mark.parametrize(("exercise_id", "mistake", "answer", "words"), _rows(WRONG))
+def test_a_known_mistake_is_not_yet_with_a_reason_that_names_it(
+    exercise_id: str, mistake: str, answer: Answer, words: str
+) -> None:
+    context = _context(exercise_id)
+    result = verdict(exercise_id, answer(context), **context)
+    assert not result.ok, mistake
+    assert words in result.reason, f"{mistake}: {result.reason}"
     assert "\n" not in result.reason and result.reason.endswith((".", "!", "'")), result.reason
+    assert "should be a dict" not in result.reason and "the answer should be" not in result.reason, result.reason
+    # never only the answer: a reason is a sentence about the mistake, not a value with a few words around it
+    prose = re.sub(r"[^A-Za-z ]+", " ", result.reason).split()
+    assert len([w for w in prose if len(w) > 2]) >= 6, result.reason
 
 
-@pytest.mark.parametrize("exercise_id", sorted(CASES))
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
 def test_the_stub_is_not_yet_and_never_raises(exercise_id: str) -> None:
-    make_context, _, _, _ = CASES[exercise_id]
     for stub in (..., None, {"page": ..., "predicted": ...}):
-        result = course.check(exercise_id, stub, **make_context())
+        result = course.check(exercise_id, stub, **_context(exercise_id))
         assert not result.ok and "not yet" in str(result) and "replace the `...`" in result.reason
 
 
@@ -223,7 +622,16 @@ def test_an_answer_that_raises_is_not_yet() -> None:
         raise KeyError("volume")
 
     result = verdict("04.volume_validator", broken)
-    assert not result.ok and result.reason.startswith("your answer raised KeyError")
+    assert not result.ok and result.reason.startswith("for a good bar your validator raised KeyError")
+
+
+def test_the_validator_is_fed_the_rows_as_the_raw_csv_gives_them() -> None:
+    """The rows a learner's validator gets are the pipeline's own: written to a raw CSV and read back, all text."""
+    from workbench.course.chapter04 import raw_bar_rows
+
+    rows = raw_bar_rows()
+    assert {row["volume"] for row in rows.values()} == {"100", "0", "-1", "-500", "1000000000"}
+    assert all(isinstance(value, str) for row in rows.values() for value in row.values())
 
 
 def _tagged(cells: list[Any], tag: str) -> list[Any]:
@@ -240,6 +648,10 @@ def test_each_chapter_has_exercises_with_hidden_solutions(name: str) -> None:
     assert asked and sorted(set(asked)) == sorted(set(solved)), (asked, solved)
     assert all(a.startswith(name[:2] + ".") and a in EXERCISES for a in asked), asked
     assert all(c.metadata.get("jupyter", {}).get("source_hidden") is True for c in solutions)
+    # the exercises' heading links to the chapter's checkers, a path that opens on GitHub and in JupyterLab
+    turn = next(c.source for c in cells if c.cell_type == "markdown" and c.source.startswith("## Your turn"))
+    link = f"(../workbench/course/chapter{name[:2]}.py)"
+    assert link in turn and (NOTEBOOKS / link.strip("()")).resolve().is_file(), turn
     assert all("..." in c.source or "None" in c.source for c in exercises)
     # The solution comes after its exercise.
     for exercise_id in asked:

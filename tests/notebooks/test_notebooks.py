@@ -1,8 +1,8 @@
 """The course notebooks, run with papermill against the local stack on small parameters.
 
-Each notebook's last cell prints the values it recorded (`workbench.course.record`); these tests assert on them.
-nbval then re-runs the notebooks whose outputs are meant to be stable and compares the cells marked
-`# NBVAL_CHECK_OUTPUT` with the committed outputs.
+Each notebook's last cell (tagged `record`, collapsed) keeps the values it recorded (`workbench.course.record`) in an
+output no front end shows; these tests assert on them. nbval then re-runs the notebooks whose outputs are meant to
+be stable and compares the cells tagged `nbval-check-output` with the committed outputs.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import papermill
 import pytest
 
 from workbench.cloudformation.template import load_template
-from workbench.course import KERNEL, kernel_config, output_problems, recorded
+from workbench.course import KERNEL, RECORD_MIME, RECORD_TAG, kernel_config, output_problems, recorded
 from workbench.local.servers import LocalStack
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-# Notebooks whose checked outputs (cells marked NBVAL_CHECK_OUTPUT) are deterministic.
+# Notebooks whose checked outputs (cells tagged nbval-check-output) are deterministic.
 STABLE = ("01_sources.ipynb", "02_raw_layer.ipynb", "03_fanout_sns_sqs_fifo.ipynb", "05_sinks.ipynb")
 
 pytestmark = [pytest.mark.notebook, pytest.mark.stack, pytest.mark.slow]
@@ -40,7 +40,7 @@ def stack_env(local_stack: LocalStack) -> Iterator[dict[str, str]]:
 
 
 def run(name: str, tmp_path: Path, **parameters: Any) -> dict[str, Any]:
-    """Execute one notebook with papermill and return what its last cell recorded."""
+    """Execute one notebook with papermill and return what its record cell recorded."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     output = tmp_path / name
     papermill.execute_notebook(
@@ -267,7 +267,8 @@ def test_notebook_runs_and_records(
 
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
 def test_notebook_structure(name: str) -> None:
-    """A title, one parameters cell, a setup cell that checks the environment, links, and a recording last cell."""
+    """A title, one parameters cell, a setup cell that checks the environment, links, and a recording last cell
+    out of the learner's sight."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     cells = notebook.cells
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith(f"# {name[:2]} · ")
@@ -278,15 +279,24 @@ def test_notebook_structure(name: str) -> None:
     assert any(c.source.startswith("## Summary") for c in cells if c.cell_type == "markdown")
     summary = next(c for c in cells if c.cell_type == "markdown" and c.source.startswith("## Summary"))
     assert "Previous:" in cells[0].source and "Next:" in summary.source
-    # The recorded values come last, under their own heading, after the course's text
-    assert cells[-2].cell_type == "markdown" and cells[-2].source.startswith("## For the tests")
+    # The recorded values come last, in a cell tagged `record`, collapsed, under no heading of their own
     assert cells[-1].cell_type == "code" and "record(" in cells[-1].source
-    # The committed notebook keeps its executed outputs, so the course reads well without running it.
-    assert all(c.get("outputs") for c in cells if c.cell_type == "code" and "record(" in c.source)
+    assert RECORD_TAG in cells[-1].metadata.get("tags", [])
+    assert cells[-1].metadata.get("jupyter") == {"source_hidden": True, "outputs_hidden": True}
+    assert not any(c.source.startswith("## For the tests") for c in cells if c.cell_type == "markdown")
+    # The committed notebook keeps its executed outputs, so the course reads well without running it; the record
+    # cell's is of a type no front end renders, and the tests read it back
+    assert [o.get("output_type") for o in cells[-1].outputs] == ["display_data"]
+    assert list(cells[-1].outputs[0]["data"]) == [RECORD_MIME]
+    assert recorded(notebook), name
+    # nbval reads its markers from the cells' tags, never from a comment the learner would read
+    assert not any("NBVAL" in c.source for c in cells), name
+    if name in STABLE:  # the nbval test below compares something
+        assert any("nbval-check-output" in c.metadata.get("tags", []) for c in cells), name
 
 
 def test_stable_outputs_match_the_committed_notebooks(stack_env: dict[str, str]) -> None:
-    """nbval re-runs the stable notebooks and compares the cells marked NBVAL_CHECK_OUTPUT."""
+    """nbval re-runs the stable notebooks and compares the cells tagged nbval-check-output."""
     command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider", "-q"]
     result = subprocess.run(
         [*command, *(str(NOTEBOOKS / name) for name in STABLE)],
@@ -381,7 +391,8 @@ def test_notebook_00_records_the_same_after_a_demo_and_after_08(
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
 def test_stored_outputs_are_clean(name: str) -> None:
     """What a learner reads on GitHub: no traceback, no ANSI colour codes, no kernel or client-library noise, no
-    Rich table that cuts a source's name (the same check `make notebooks` makes before it writes a notebook)."""
+    Rich table that cuts a source's name, no solution's output, no "right" verdict, no solution whose collapsed first
+    line shows the answer, no test marker in sight (the same check `make notebooks` makes before it writes one)."""
     assert output_problems(nbformat.read(NOTEBOOKS / name, as_version=4)) == []
 
 

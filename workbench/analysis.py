@@ -26,7 +26,7 @@ from pipeline.settings import Settings
 
 if TYPE_CHECKING:
     from workbench.backfill import BackfillReport
-    from workbench.local.runtime import RunReport
+    from workbench.local.run_report import RunReport
 
 BAR_COLUMNS: Final = ["symbol", "ts", "open", "high", "low", "close", "volume"]
 COIN_COLUMNS: Final = [

@@ -63,7 +63,7 @@ def ingest(
     at: Annotated[str, typer.Option(help="The scheduled minute, ISO-8601 (UTC unless it says otherwise)")],
 ) -> None:
     """One ingest invocation for SOURCE at the scheduled minute AT, against the configured stack."""
-    from workbench.local.runtime import scheduled_event
+    from workbench.local.events import scheduled_event
 
     sid, when = source, option_time(at, "at", past=True)
     assert when is not None  # a required option

@@ -89,6 +89,14 @@ def test_the_command_passes_what_is_within_the_limits(tmp_path: Path) -> None:
 
 
 def test_the_gate_covers_the_three_packages_and_leaves_out_the_tests() -> None:
+    assert complexity.PROJECT == ROOT
     assert complexity.ROOTS == ("pipeline", "workbench", "benchmarks")
     checked = {p.relative_to(ROOT).parts[0] for p in complexity.modules(ROOT / r for r in complexity.ROOTS)}
     assert checked == {"pipeline", "workbench", "benchmarks"}
+
+
+def test_offenders_are_named_relative_to_the_project(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "long.py").write_text(module_of(501))
+
+    assert complexity.check([tmp_path / "pkg"], relative_to=tmp_path) == ["pkg/long.py: 501 lines (at most 500)"]

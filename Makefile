@@ -24,6 +24,7 @@ test: $(STAMP) iac ## the whole test suite (unit, stack, notebooks) and the stat
 	$(BIN)/ruff format --check pipeline workbench tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python -m workbench.complexity
 	$(BIN)/python -m pytest
 
 # The stocks of the day run on a smaller universe (the Snowflake stand-in takes seconds a minute at 503 tickers).
@@ -72,6 +73,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check pipeline workbench tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python -m workbench.complexity
 
 bench: $(STAMP) ## benchmarks; results go to benchmarks/results/
 	$(BIN)/python -m benchmarks

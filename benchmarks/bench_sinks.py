@@ -53,7 +53,7 @@ from pipeline.sinks.snowflake.loader import (
     rows_document,
 )
 from pipeline.sinks.sqlserver.loader import SqlServerSink, rate_params
-from workbench.local.servers import HOST, free_port
+from workbench.local.processes import HOST, free_port
 
 SIZES = (50, 503, 2000)
 RESULTS = Path(__file__).parent / "results"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,20 +57,39 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def run(throttle: range = range(0)) -> dict[str, Any]:
-    settings = Settings(mode="live")
-    k = settings.yahoo_rotation_minutes
-    symbols = universe()
-    # three of the universe's symbols are replaced by delisted ones (the twin answers 404 for them)
-    population = (*symbols[:-3], *sorted(FAULTS.not_found))
-    now = [START]
-    twin = SimulatedYahoo(SEED, population, FAULTS, lambda: now[0])
+@dataclass
+class _Hour:
+    """What the sink would hold after the fetched minutes, and what happened to the minutes."""
+
+    delivered: dict[tuple[str, str], tuple[datetime, tuple[float, ...]]] = field(default_factory=dict)
+    cooldown: int = 0
+    skipped_other: int = 0
+    failed: int = 0
+    error_rows: int = 0
+    rows: int = 0
+
+    def load(self, rows: list[dict[str, Any]], ingested_at: datetime) -> None:
+        """The sink's MERGE: the later raw key wins, so a bar's stored values are its latest delivery (and the
+        time it was delivered is the first delivery of those values)."""
+        self.rows += len(rows)
+        for row in rows:
+            if row["status"] != "success":
+                self.error_rows += 1
+                continue
+            key = (row["symbol"], row["ts"])
+            values = (row["open"], row["high"], row["low"], row["close"], row["volume"])
+            previous = self.delivered.get(key)
+            self.delivered[key] = (previous[0] if previous and previous[1] == values else ingested_at, values)
+
+
+def _fetch_hour(
+    settings: Settings, population: tuple[str, ...], twin: SimulatedYahoo, now: list[datetime], throttle: range
+) -> _Hour:
+    """Every scheduled minute of the hour, then K + 2 minutes for its last bars, fetched in live mode."""
     source = YahooFinance(session=twin.session(), clock=lambda: now[0], symbols=population)
     state = MemoryState()
-    delivered: dict[tuple[str, str], tuple[datetime, tuple[float, ...]]] = {}
-    cooldown = skipped_other = failed = error_rows = rows_total = 0
-    started = time.perf_counter()
-    for i in range(HOUR + k + 2):  # the hour, then K + 2 minutes for its last bars
+    hour = _Hour()
+    for i in range(HOUR + settings.yahoo_rotation_minutes + 2):
         at = START + timedelta(minutes=i)
         now[0] = at + SIMULATED_FETCH_DELAY
         # a throttling episode: for a few minutes Yahoo tolerates far fewer requests (others share the address)
@@ -77,31 +97,23 @@ def run(throttle: range = range(0)) -> dict[str, Any]:
         try:
             payload = source.fetch(settings, at, state)
         except NothingToIngest as exc:
-            cooldown += "cooling down" in str(exc)
-            skipped_other += "cooling down" not in str(exc)
+            hour.cooldown += "cooling down" in str(exc)
+            hour.skipped_other += "cooling down" not in str(exc)
             print(f"  {at:%H:%M} skipped: {exc}", flush=True)
             continue
         except UpstreamError as exc:
-            failed += 1
+            hour.failed += 1
             print(f"  {at:%H:%M} failed: {exc}", flush=True)
             continue
-        rows = source.parse(payload, scheduled_at=at, ingested_at=now[0])
-        rows_total += len(rows)
-        for row in rows:
-            if row["status"] != "success":
-                error_rows += 1
-                continue
-            key = (row["symbol"], row["ts"])
-            values = (row["open"], row["high"], row["low"], row["close"], row["volume"])
-            previous = delivered.get(key)
-            # the sink's MERGE: the later raw key wins, so a bar's stored values are its latest delivery
-            delivered[key] = (previous[0] if previous and previous[1] == values else now[0], values)
+        hour.load(source.parse(payload, scheduled_at=at, ingested_at=now[0]), now[0])
         stats = payload.stats
         print(f"  {at:%H:%M} {len(payload.symbols):3d} asked, {stats.get('requests')} requests, "
               f"{stats.get('rate_limited')} x 429, {len(payload.unfetched)} left", flush=True)  # fmt: skip
-    elapsed = time.perf_counter() - started
+    return hour
 
-    # bars available: every bar of the hour of every symbol that exists, with its final values
+
+def _available(population: tuple[str, ...]) -> dict[tuple[str, str], tuple[float, ...]]:
+    """Bars available: every bar of the hour of every symbol that exists, with its final values."""
     available: dict[tuple[str, str], tuple[float, ...]] = {}
     real_symbols = tuple(s for s in population if s not in FAULTS.not_found)
     for day, session_open, minutes in simulator.stock_sessions(START, START + timedelta(minutes=HOUR)):
@@ -115,15 +127,36 @@ def run(throttle: range = range(0)) -> dict[str, Any]:
                     *(float(getattr(bars, c)[row, m]) for c in ("open", "high", "low", "close")),
                     int(bars.volume[row, m]),
                 )
-    correct = [key for key, values in available.items() if key in delivered and delivered[key][1] == values]
+    return available
+
+
+def _lags(correct: list[tuple[str, str]], hour: _Hour) -> list[float]:
+    """Minutes from each correctly delivered bar's close to its delivery."""
     lags = []
     for key in correct:
         closes = datetime.strptime(key[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + timedelta(minutes=1)
-        lags.append((delivered[key][0] - closes).total_seconds() / 60)
+        lags.append((hour.delivered[key][0] - closes).total_seconds() / 60)
+    return lags
+
+
+def run(throttle: range = range(0)) -> dict[str, Any]:
+    settings = Settings(mode="live")
+    symbols = universe()
+    # three of the universe's symbols are replaced by delisted ones (the twin answers 404 for them)
+    population = (*symbols[:-3], *sorted(FAULTS.not_found))
+    now = [START]
+    twin = SimulatedYahoo(SEED, population, FAULTS, lambda: now[0])
+    started = time.perf_counter()
+    hour = _fetch_hour(settings, population, twin, now, throttle)
+    elapsed = time.perf_counter() - started
+
+    available = _available(population)
+    correct = [key for key, values in available.items() if key in hour.delivered and hour.delivered[key][1] == values]
+    lags = _lags(correct, hour)
     hour_minutes = {int((START + timedelta(minutes=i)).timestamp() // 60) for i in range(HOUR)}
     in_hour = sum(n for minute, n in twin.per_minute.items() if minute in hour_minutes)
     return {
-        "k": k,
+        "k": settings.yahoo_rotation_minutes,
         "budget": settings.yahoo_requests_per_minute,
         "lookback": settings.yahoo_lookback_minutes,
         "symbols": len(population),
@@ -133,9 +166,9 @@ def run(throttle: range = range(0)) -> dict[str, Any]:
         "peak": max(twin.per_minute.values(), default=0),
         "rate_limited": twin.counts.get("429", 0),
         "not_found": twin.counts.get("404", 0),
-        "cooldown": cooldown,
-        "failed": failed,
-        "skipped_other": skipped_other,
+        "cooldown": hour.cooldown,
+        "failed": hour.failed,
+        "skipped_other": hour.skipped_other,
         "available": len(available),
         "delivered": len(correct),
         "share": len(correct) / len(available) if available else float("nan"),
@@ -143,8 +176,8 @@ def run(throttle: range = range(0)) -> dict[str, Any]:
         "p95": _pct(lags, 0.95),
         "max": max(lags, default=float("nan")),
         "mean": statistics.fmean(lags) if lags else float("nan"),
-        "error_rows": error_rows,
-        "rows": rows_total,
+        "error_rows": hour.error_rows,
+        "rows": hour.rows,
         "elapsed": elapsed,
         "throttle": throttle,
     }

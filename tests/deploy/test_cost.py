@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from workbench.deploy.cost import PRICES, compute, markdown, measured_durations, schedule_minutes
+from workbench.deploy.cost import compute, markdown, measured_durations, schedule_minutes
+from workbench.deploy.prices import PRICES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 
@@ -206,7 +207,7 @@ def test_the_metrics_the_yahoo_ingest_writes_are_billed_as_custom_metrics() -> N
     from types import SimpleNamespace
 
     from pipeline.sources import yahoo_metrics
-    from workbench.deploy.cost import EMF_METRICS
+    from workbench.deploy.prices import EMF_METRICS
 
     # the names the ingest writes, for a minute with rows and for a minute that failed as a whole
     payload = SimpleNamespace(stats={"requests": 3}, unfetched=[])
@@ -219,7 +220,8 @@ def test_the_metrics_the_yahoo_ingest_writes_are_billed_as_custom_metrics() -> N
 
 def test_kms_requests_follow_the_encrypted_topic_and_the_secrets(tmp_path: Path) -> None:
     from workbench.cloudformation.template import TEMPLATE_PATH, load_template
-    from workbench.deploy.cost import DAYS, SECRET_REFRESH_SECONDS
+    from workbench.deploy.cost import DAYS
+    from workbench.deploy.prices import SECRET_REFRESH_SECONDS
 
     bill = compute(durations={})
     publishes = _line(bill, "SNS").quantity

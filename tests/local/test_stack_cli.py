@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.settings import Settings
+from workbench.local import processes
 from workbench.local import servers as local_stack_module
 from workbench.local.servers import LocalStack, LocalStackError
 
@@ -115,14 +116,14 @@ def test_a_server_that_does_not_come_up_in_time_names_its_log_and_nothing_is_lef
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(local_dir=tmp_path)
-    started: list[local_stack_module.ServerProcess] = []
-    real_start = local_stack_module._start
+    started: list[processes.ServerProcess] = []
+    real_start = processes.start
 
-    def recording_start(*args: object) -> local_stack_module.ServerProcess:
+    def recording_start(*args: object) -> processes.ServerProcess:
         started.append(real_start(*args))  # type: ignore[arg-type]
         return started[-1]
 
-    monkeypatch.setattr(local_stack_module, "_start", recording_start)
+    monkeypatch.setattr(processes, "start", recording_start)
 
     with pytest.raises(LocalStackError, match=r"moto server did not answer .* within 0 s: see .*moto\.log$") as error:
         local_stack_module.up(settings, aws_port=0, snowflake_port=0, timeout=0)
@@ -157,10 +158,8 @@ def test_down_leaves_a_recycled_pid_alone(tmp_path: Path) -> None:
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "4567"])
     ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "moto.server", "4567"])
     try:
-        recorded = local_stack_module.ServerProcess(
-            "moto", stranger.pid, 4567, str(tmp_path / "moto.log"), "moto.server"
-        )
-        server = local_stack_module.ServerProcess("moto", ours.pid, 4567, str(tmp_path / "moto.log"), "moto.server")
+        recorded = processes.ServerProcess("moto", stranger.pid, 4567, str(tmp_path / "moto.log"), "moto.server")
+        server = processes.ServerProcess("moto", ours.pid, 4567, str(tmp_path / "moto.log"), "moto.server")
 
         # (Popen returns while exec may still be setting up the child's command line: wait until it shows)
         deadline = time.monotonic() + 5
@@ -169,10 +168,10 @@ def test_down_leaves_a_recycled_pid_alone(tmp_path: Path) -> None:
 
         # WHEN `down` stops what the state file names, THEN only a process that still looks like the server goes
         assert not recorded.running()
-        local_stack_module._stop(recorded, timeout=0.2)
+        processes.stop(recorded, timeout=0.2)
         assert stranger.poll() is None
         assert server.running()
-        local_stack_module._stop(server, timeout=2)
+        processes.stop(server, timeout=2)
         assert ours.wait(timeout=5) is not None
     finally:
         for process in (stranger, ours):

@@ -10,7 +10,8 @@ import pytest
 
 from pipeline.handlers.process import backoff_budget_seconds, backoff_seconds
 from workbench.cloudformation.template import Template
-from workbench.soak import Plan, Window, soak
+from workbench.faults import Plan, Window
+from workbench.soak import soak
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 START = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
@@ -58,8 +59,8 @@ def test_an_outage_longer_than_the_back_off_budget_is_redriven_once_the_sink_is_
 def test_the_redrive_health_probe_passes_on_every_healthy_sink_and_fails_on_a_down_one(clean_stack, source):
     from pipeline import clients
     from pipeline.redrive import probe
+    from workbench.faults import FaultySink
     from workbench.local.demo import use_stack
-    from workbench.soak import FaultySink
 
     use_stack(clean_stack)
     sink = clients.sink(source)

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from workbench.local.servers import free_port
+from workbench.local.processes import free_port
 
 HOST = "127.0.0.1"
 

@@ -27,7 +27,7 @@ from pipeline.sinks.snowflake.loader import SnowflakeSink
 from pipeline.sinks.sqlserver.loader import SqlServerSink
 from tests.sinks.conftest import MotoServer, s3_client
 from tests.sinks.harness import T0, Harness, ParquetHarness, SnowflakeHarness, SqlServerHarness
-from workbench.local.servers import free_port
+from workbench.local.processes import free_port
 
 SCHEDULED = T0 + timedelta(minutes=1)
 BIG = "X" * (200 * 1024)  # over the csv module's default field limit of 128 KiB

@@ -25,7 +25,7 @@ from workbench.analysis.frames import bar_returns
 
 if TYPE_CHECKING:
     from workbench.backfill import BackfillReport
-    from workbench.local.runtime import RunReport
+    from workbench.local.run_report import RunReport
 
 BAR_COLUMNS: Final = ["symbol", "ts", "open", "high", "low", "close", "volume"]
 COIN_COLUMNS: Final = [

@@ -19,7 +19,7 @@ from rich.console import Console
 from workbench.cloudformation.template import TEMPLATE_PATH, TemplateError, load_template
 from workbench.cloudformation.topology import LOCAL_CREDENTIALS
 from workbench.deploy.build import DEFAULT_OUT, SIZES_FILE, Build, build, build_for_emulator
-from workbench.deploy.cost import SNOWFLAKE_CREDIT_PRICE, compute, markdown, measured_durations
+from workbench.deploy.cost import compute, markdown, measured_durations
 from workbench.deploy.cost_table import cost_table
 from workbench.deploy.deployer import (
     RUNTIME_PARAMETER,
@@ -32,6 +32,7 @@ from workbench.deploy.deployer import (
 from workbench.deploy.emulator import is_local_endpoint
 from workbench.deploy.functions import PackagingError, all_functions, get_function
 from workbench.deploy.preflight import PreflightError, check_credentials
+from workbench.deploy.prices import SNOWFLAKE_CREDIT_PRICE
 from workbench.deploy.runtime import DEFAULT_RUNTIME, SUPPORTED_RUNTIMES, LambdaRuntime, lambda_runtime
 from workbench.deploy.sizes import print_sizes
 

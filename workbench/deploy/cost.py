@@ -12,8 +12,8 @@
 - the durations `python -m pipeline run --artifacts` measured (`DURATIONS_FILE`), when that file exists; else the
   documented defaults of `ASSUMED_DURATIONS_MS`, labelled as assumptions in the output.
 
-Prices are the us-east-1 list prices in `PRICES` (x86 Lambda), with the date they were noted. Every quantity is
-monthly, for a 30-day month.
+Prices are the us-east-1 list prices in `PRICES` (x86 Lambda), with the date they were noted; they and the
+assumptions are in `workbench.deploy.prices`. Every quantity is monthly, for a 30-day month.
 """
 
 from __future__ import annotations
@@ -29,6 +29,21 @@ from typing import Any, Final
 from pipeline import registry
 from workbench.cloudformation.template import TEMPLATE_PATH, Template, TemplateError, rate_period
 from workbench.deploy.functions import PROJECT_ROOT, PackagingError
+from workbench.deploy.prices import (
+    ASSUMED_DURATIONS_MS,
+    EMF_METRICS,
+    ESM_POLLERS,
+    EVENT_BYTES,
+    LOG_BYTES_PER_INVOCATION,
+    LONG_POLL_SECONDS,
+    PRICES_NOTED,
+    PRICES_REGION,
+    SECRET_REFRESH_SECONDS,
+    SNOWFLAKE_CREDIT_PRICE,
+    SNOWFLAKE_CREDITS_PER_HOUR,
+    SNOWFLAKE_MINIMUM_SECONDS,
+    charge,
+)
 
 DAYS: Final = 30
 MINUTES_PER_DAY: Final = 24 * 60
@@ -36,88 +51,8 @@ MINUTES_PER_DAY: Final = 24 * 60
 # closes short), a twelfth of them a month.
 REFERENCE_YEAR: Final = 2026
 
-PRICES_NOTED: Final = "2026-12-01"
-PRICES_REGION: Final = "us-east-1"
-
-
-@dataclass(frozen=True)
-class Price:
-    unit: str
-    usd: float  # per `unit`
-    free: float = 0.0  # units a month the free tier covers
-    free_tier: str = ""  # which free tier: "always" or "12 months" (new accounts)
-    source: str = ""
-
-
-# us-east-1 list prices as noted on PRICES_NOTED from each service's pricing page (aws.amazon.com/<service>/
-# pricing); check them there before relying on a figure.
-PRICES: Final[dict[str, Price]] = {
-    "lambda_requests": Price("1M requests", 0.20, 1.0, "always", "lambda"),
-    "lambda_gb_seconds": Price("GB-second", 0.0000166667, 400_000, "always", "lambda (x86)"),
-    "sqs_fifo_requests": Price("1M requests", 0.50, 1.0, "always", "sqs (FIFO; 1M free across all queues)"),
-    "sns_fifo_publishes": Price("1M publishes", 0.30, 0.0, "", "sns (FIFO topic, per 64 KB)"),
-    "sns_fifo_payload": Price("GB published", 0.017, 0.0, "", "sns (FIFO payload)"),
-    "sns_fifo_deliveries": Price("1M deliveries to SQS", 0.01, 0.0, "", "sns (FIFO subscriptions)"),
-    "s3_put": Price("1,000 PUT", 0.005, 2.0, "12 months", "s3 (PUT, COPY, POST, LIST)"),
-    "s3_get": Price("1,000 GET", 0.0004, 20.0, "12 months", "s3 (GET, HEAD)"),
-    "secrets": Price("secret-month", 0.40, 0.0, "", "secretsmanager"),
-    "secrets_api": Price("10,000 API calls", 0.05, 0.0, "", "secretsmanager"),
-    "logs_ingestion": Price("GB ingested", 0.50, 5.0, "always", "cloudwatch logs (5 GB free)"),
-    "alarm_metrics": Price("alarm metric-month", 0.10, 10.0, "always", "cloudwatch (standard resolution)"),
-    "custom_metrics": Price("metric-month", 0.30, 10.0, "always", "cloudwatch (metric filters and EMF)"),
-    "dashboards": Price("dashboard-month", 3.00, 3.0, "always", "cloudwatch (3 dashboards of up to 50 metrics free)"),
-    "kms_requests": Price("10,000 requests", 0.03, 2.0, "always", "kms (AWS managed keys: no monthly fee)"),
-}
-
-# The metrics the Yahoo ingest writes each fetched minute in embedded metric format (pipeline.sources.yahoo_metrics;
-# one dimension set, service=yahoo_finance): each one a custom metric while the ingest runs.
-EMF_METRICS: Final[dict[str, tuple[str, ...]]] = {
-    "yahoo_finance": (
-        "YahooRequests",
-        "YahooRateLimited",
-        "YahooCoolingDown",
-        "YahooErrorRowShare",
-        "YahooBars",
-        "YahooUnfetched",
-    ),
-}
-
-# Snowflake: an X-Small warehouse burns 1 credit an hour while running, billed per second with 60 s minimum
-# each time it resumes. The price of a credit depends on edition and region: Standard on AWS us-east-1 is $2.
-SNOWFLAKE_CREDITS_PER_HOUR: Final = {"X-Small": 1, "Small": 2, "Medium": 4, "Large": 8}
-SNOWFLAKE_CREDIT_PRICE: Final = 2.00
-SNOWFLAKE_MINIMUM_SECONDS: Final = 60
-
-# Assumptions where nothing was measured (milliseconds per invocation, billed duration). "closed": the yahoo
-# ingest outside the market's sessions returns without fetching; "skip": an openexchangerates minute whose
-# rates cannot have changed.
-ASSUMED_DURATIONS_MS: Final[dict[str, float]] = {
-    "ingest-yahoo_finance": 20_000,
-    "ingest-yahoo_finance:closed": 300,
-    "ingest-coinmarketcap": 2_000,
-    "ingest-openexchangerates": 1_000,
-    "ingest-openexchangerates:skip": 300,
-    "process-yahoo_finance": 5_000,
-    "process-coinmarketcap": 1_000,
-    "process-openexchangerates": 1_000,
-    # A redrive run that finds its dead-letter queue empty: one GetQueueAttributes, no sink built.
-    "redrive-yahoo_finance": 300,
-    "redrive-coinmarketcap": 300,
-    "redrive-openexchangerates": 300,
-    # The scheduled compaction: most runs list the processed area and find no finished day to merge; one run a
-    # day merges the day's 1,440 minute objects into one file (GETs in parallel, one PUT, DeleteObjects).
-    "compact-coinmarketcap": 300,
-    "compact-coinmarketcap:day": 30_000,
-}
 # Where `run --artifacts` leaves its measurements: {"functions": {"<function>": {"invocation_ms": ...}}}.
 DURATIONS_FILE: Final = PROJECT_ROOT / "reports" / "artifacts" / "durations.json"
-
-# Further assumptions, stated in the output.
-LOG_BYTES_PER_INVOCATION: Final = 1_200  # START/END/REPORT lines and one Powertools JSON line
-EVENT_BYTES: Final = 400  # one event on the topic (bucket, key, source, scheduled_at, rows)
-ESM_POLLERS: Final = 5  # an SQS event source mapping long-polls with five connections when idle
-LONG_POLL_SECONDS: Final = 20
-SECRET_REFRESH_SECONDS: Final = 300  # Powertools caches a secret five minutes per execution environment
 
 
 def secrets_read(params: Mapping[str, str]) -> list[str]:
@@ -176,11 +111,6 @@ class Bill:
             "snowflake": self.snowflake,
             "assumptions": self.assumptions,
         }
-
-
-def _charge(key: str, quantity_in_units: float) -> tuple[float, float]:
-    price = PRICES[key]
-    return quantity_in_units * price.usd, max(0.0, quantity_in_units - price.free) * price.usd
 
 
 def schedule_minutes(expression: str) -> int:
@@ -312,6 +242,24 @@ def _alarm_metrics(template: Template) -> int:
     return count
 
 
+@dataclass
+class _Usage:
+    """A month's quantities of the services the functions use, summed over the functions."""
+
+    gb_seconds: float = 0.0
+    requests: int = 0
+    log_bytes: int = 0
+    sqs_requests: int = 0
+    publishes: int = 0
+    s3_put: int = 0
+    s3_get: int = 0
+
+    def runs(self, count: int) -> None:
+        """`count` invocations: their requests and their logs."""
+        self.requests += count
+        self.log_bytes += count * LOG_BYTES_PER_INVOCATION
+
+
 def compute(
     parameters: Mapping[str, str] | None = None,
     *,
@@ -334,62 +282,70 @@ def compute(
     ms = {**ASSUMED_DURATIONS_MS, **measured}
     bill.durations_ms = ms
 
-    refresh_minutes = int(params["OxrRefreshSeconds"]) // 60
-
-    gb_seconds = 0.0
-    requests = 0
-    log_bytes = 0
-    sqs_requests = 0
-    publishes = 0
-    s3_put = s3_get = 0
+    usage = _Usage()
     for spec in registry.specs():
-        source = spec.id
-        scheduled = ingest_runs(template, source)
-        ingest_gb = _memory_gb(template, f"pipeline.handlers.ingest.{source}")
-        process_gb = _memory_gb(template, f"pipeline.handlers.process.{source}")
-        open_minutes = min(scheduled, market_minutes(spec.market))
-        if source == "openexchangerates":  # unchanged rates write nothing: one raw object a refresh period,
-            written = min(open_minutes, open_minutes // max(1, refresh_minutes))  # at most a call each...
-            if int(params["OxrMonthlyQuota"]) > 0:  # ...and no more calls than the plan's month allows
-                written = min(written, int(params["OxrMonthlyQuota"]))
-        else:
-            written = open_minutes
-        bill.raw_objects[source] = written
-        ingest_name, process_name = f"ingest-{source}", f"process-{source}"
-        idle_key = f"{ingest_name}:closed" if spec.market != "24/7" else f"{ingest_name}:skip"
-        busy = open_minutes if source != "openexchangerates" else written
-        idle = scheduled - busy
-        ingest_seconds = (busy * ms[ingest_name] + idle * ms.get(idle_key, ms[ingest_name])) / 1000
-        gb_seconds += ingest_seconds * ingest_gb
-        gb_seconds += written * ms[process_name] / 1000 * process_gb
-        bill.invocations[ingest_name] = scheduled
-        bill.invocations[process_name] = written
-        # The scheduled redrive: a short run that finds the dead-letter queue empty (one GetQueueAttributes)
-        redrive_name, redriven = f"redrive-{source}", redrive_runs(template, source)
-        gb_seconds += redriven * ms[redrive_name] / 1000 * _memory_gb(template, f"pipeline.handlers.redrive.{source}")
-        bill.invocations[redrive_name] = redriven
-        requests += scheduled + written + redriven
-        log_bytes += (scheduled + written + redriven) * LOG_BYTES_PER_INVOCATION
-        # SQS: the mapping's idle long polls, plus send (by SNS), receive and delete of each event, plus the
-        # redrive's look at the dead-letter queue
-        polls = ESM_POLLERS * DAYS * MINUTES_PER_DAY * 60 // LONG_POLL_SECONDS
-        sqs_requests += polls + 3 * written + redriven
-        publishes += written
-        # S3: the ingest reads its state and the key it writes (never overwriting with less), writes raw and
-        # state; the process reads the raw object; the Parquet sink writes one object per raw object.
-        s3_get += scheduled + 2 * written
-        s3_put += written + (written if source != "coinmarketcap" else 2 * written)
-    compaction = _compaction(template, ms)
-    gb_seconds += compaction["gb_seconds"]
-    requests += int(compaction["runs"])
-    log_bytes += int(compaction["runs"]) * LOG_BYTES_PER_INVOCATION
-    s3_get += int(compaction["gets"])
-    s3_put += int(compaction["lists_and_puts"])
+        _source_usage(bill, usage, template, spec, ms)
+    _compaction_usage(bill, usage, _compaction(template, ms))
+    bill.assumptions += _assumptions(ms, bool(measured), read, secrets, stored_secrets)
+    _price(bill, usage, template, secrets, stored_secrets)
+    bill.snowflake = snowflake_cost(warehouse, credit_price, bill.raw_objects.get("yahoo_finance", 0))
+    return bill
+
+
+def _source_usage(bill: Bill, usage: _Usage, template: Template, spec: Any, ms: Mapping[str, float]) -> None:
+    """A month of a source's three functions: ingest, process and the scheduled redrive."""
+    source, params = spec.id, template.parameters
+    scheduled = ingest_runs(template, source)
+    ingest_gb = _memory_gb(template, f"pipeline.handlers.ingest.{source}")
+    process_gb = _memory_gb(template, f"pipeline.handlers.process.{source}")
+    open_minutes = min(scheduled, market_minutes(spec.market))
+    if source == "openexchangerates":  # unchanged rates write nothing: one raw object a refresh period,
+        refresh_minutes = int(params["OxrRefreshSeconds"]) // 60
+        written = min(open_minutes, open_minutes // max(1, refresh_minutes))  # at most a call each...
+        if int(params["OxrMonthlyQuota"]) > 0:  # ...and no more calls than the plan's month allows
+            written = min(written, int(params["OxrMonthlyQuota"]))
+    else:
+        written = open_minutes
+    bill.raw_objects[source] = written
+    ingest_name, process_name = f"ingest-{source}", f"process-{source}"
+    idle_key = f"{ingest_name}:closed" if spec.market != "24/7" else f"{ingest_name}:skip"
+    busy = open_minutes if source != "openexchangerates" else written
+    idle = scheduled - busy
+    ingest_seconds = (busy * ms[ingest_name] + idle * ms.get(idle_key, ms[ingest_name])) / 1000
+    usage.gb_seconds += ingest_seconds * ingest_gb
+    usage.gb_seconds += written * ms[process_name] / 1000 * process_gb
+    bill.invocations[ingest_name] = scheduled
+    bill.invocations[process_name] = written
+    # The scheduled redrive: a short run that finds the dead-letter queue empty (one GetQueueAttributes)
+    redrive_name, redriven = f"redrive-{source}", redrive_runs(template, source)
+    usage.gb_seconds += redriven * ms[redrive_name] / 1000 * _memory_gb(template, f"pipeline.handlers.redrive.{source}")
+    bill.invocations[redrive_name] = redriven
+    usage.runs(scheduled + written + redriven)
+    # SQS: the mapping's idle long polls, plus send (by SNS), receive and delete of each event, plus the
+    # redrive's look at the dead-letter queue
+    polls = ESM_POLLERS * DAYS * MINUTES_PER_DAY * 60 // LONG_POLL_SECONDS
+    usage.sqs_requests += polls + 3 * written + redriven
+    usage.publishes += written
+    # S3: the ingest reads its state and the key it writes (never overwriting with less), writes raw and
+    # state; the process reads the raw object; the Parquet sink writes one object per raw object.
+    usage.s3_get += scheduled + 2 * written
+    usage.s3_put += written + (written if source != "coinmarketcap" else 2 * written)
+
+
+def _compaction_usage(bill: Bill, usage: _Usage, compaction: Mapping[str, float]) -> None:
+    usage.gb_seconds += compaction["gb_seconds"]
+    usage.runs(int(compaction["runs"]))
+    usage.s3_get += int(compaction["gets"])
+    usage.s3_put += int(compaction["lists_and_puts"])
     if compaction["runs"]:
         bill.invocations["compact-coinmarketcap"] = int(compaction["runs"])
-    emf = sum(len(names) for source, names in EMF_METRICS.items() if bill.invocations.get(f"ingest-{source}"))
-    kms = _kms_requests(template, publishes, secrets) if any(bill.invocations.values()) else 0
-    bill.assumptions += [
+
+
+def _assumptions(
+    ms: Mapping[str, float], measured: bool, read: list[str], secrets: int, stored_secrets: int
+) -> list[str]:
+    """What the bill assumes, stated in the output."""
+    return [
         f"a {DAYS}-day month; XNYS open {market_minutes('XNYS'):,} minutes (a twelfth of its "
         f"{_year_sessions('XNYS')[0]} sessions in {REFERENCE_YEAR}, early closes short); 24/7 sources "
         f"{market_minutes('24/7'):,} minutes",
@@ -415,58 +371,61 @@ def compute(
         "managed keys, no key-month fee)",
     ]
 
-    usd, after = _charge("lambda_requests", requests / 1e6)
-    bill.lines.append(Line("Lambda", "requests", requests, "requests", usd, after))
-    usd, after = _charge("lambda_gb_seconds", gb_seconds)
-    bill.lines.append(Line("Lambda", "compute", round(gb_seconds), "GB-s", usd, after, "x86, memory from the template"))
-    usd, after = _charge("sqs_fifo_requests", sqs_requests / 1e6)
-    bill.lines.append(Line("SQS", "FIFO requests (mostly idle long polls)", sqs_requests, "requests", usd, after))
+
+def _line(bill: Bill, service: str, item: str, quantity: float, unit: str, key: str, units: float) -> None:
+    """A line of the bill: `units` of the price `key` (PRICES) for a `quantity` shown in `unit`."""
+    usd, after = charge(key, units)
+    bill.lines.append(Line(service, item, quantity, unit, usd, after))
+
+
+def _price(bill: Bill, usage: _Usage, template: Template, secrets: int, stored_secrets: int) -> None:
+    """The bill's lines: each service's quantities at the list prices, with and without the free tier."""
+    running = any(bill.invocations.values())  # with the schedules off no function runs, and none reads a secret
+    emf = sum(len(names) for source, names in EMF_METRICS.items() if bill.invocations.get(f"ingest-{source}"))
+    kms = _kms_requests(template, usage.publishes, secrets) if running else 0
+    _line(bill, "Lambda", "requests", usage.requests, "requests", "lambda_requests", usage.requests / 1e6)
+    usd, after = charge("lambda_gb_seconds", usage.gb_seconds)
+    bill.lines.append(
+        Line("Lambda", "compute", round(usage.gb_seconds), "GB-s", usd, after, "x86, memory from the template")
+    )
+    _line(bill, "SQS", "FIFO requests (mostly idle long polls)", usage.sqs_requests, "requests", "sqs_fifo_requests",
+          usage.sqs_requests / 1e6)  # fmt: skip
+    publishes = usage.publishes
     deliveries = publishes  # one subscription matches each event
     payload_gb = publishes * EVENT_BYTES / 1e9
     sns = [
-        _charge("sns_fifo_publishes", publishes / 1e6),
-        _charge("sns_fifo_deliveries", deliveries / 1e6),
-        _charge("sns_fifo_payload", payload_gb),
+        charge("sns_fifo_publishes", publishes / 1e6),
+        charge("sns_fifo_deliveries", deliveries / 1e6),
+        charge("sns_fifo_payload", payload_gb),
     ]
     bill.lines.append(
         Line(
             "SNS", "FIFO publishes and deliveries", publishes, "events", sum(u for u, _ in sns), sum(a for _, a in sns)
         )
     )
-    usd, after = _charge("s3_put", s3_put / 1000)
-    bill.lines.append(Line("S3", "PUT (raw, state, processed)", s3_put, "requests", usd, after))
-    usd, after = _charge("s3_get", s3_get / 1000)
-    bill.lines.append(Line("S3", "GET and HEAD", s3_get, "requests", usd, after))
-    running = any(bill.invocations.values())  # with the schedules off no function runs, and none reads a secret
+    _line(bill, "S3", "PUT (raw, state, processed)", usage.s3_put, "requests", "s3_put", usage.s3_put / 1000)
+    _line(bill, "S3", "GET and HEAD", usage.s3_get, "requests", "s3_get", usage.s3_get / 1000)
     secret_calls = secrets * DAYS * MINUTES_PER_DAY * 60 // SECRET_REFRESH_SECONDS if running else 0
-    stored, _ = _charge("secrets", stored_secrets)
-    calls, _ = _charge("secrets_api", secret_calls / 10_000)
+    stored, _ = charge("secrets", stored_secrets)
+    calls, _ = charge("secrets_api", secret_calls / 10_000)
     item = f"{stored_secrets} secrets and their reads"
     bill.lines.append(Line("Secrets Manager", item, secret_calls, "API calls", stored + calls, stored + calls))
-    log_gb = log_bytes / 1e9
-    usd, after = _charge("logs_ingestion", log_gb)
-    bill.lines.append(Line("CloudWatch", "Logs ingestion", round(log_gb, 3), "GB", usd, after))
+    log_gb = usage.log_bytes / 1e9
+    _line(bill, "CloudWatch", "Logs ingestion", round(log_gb, 3), "GB", "logs_ingestion", log_gb)
     alarm_metrics = _alarm_metrics(template)
-    usd, after = _charge("alarm_metrics", alarm_metrics)
-    bill.lines.append(Line("CloudWatch", "alarms", alarm_metrics, "alarm metrics", usd, after))
+    _line(bill, "CloudWatch", "alarms", alarm_metrics, "alarm metrics", "alarm_metrics", alarm_metrics)
     dashboards = sum(1 for _ in template.resources("AWS::CloudWatch::Dashboard"))
-    usd, after = _charge("dashboards", dashboards)
-    bill.lines.append(Line("CloudWatch", "dashboards", dashboards, "dashboards", usd, after))
+    _line(bill, "CloudWatch", "dashboards", dashboards, "dashboards", "dashboards", dashboards)
     # A metric filter publishes RawObjectsWritten only when its ingest writes: none while the schedules are off
     filters = sum(1 for _ in template.resources("AWS::Logs::MetricFilter")) if any(bill.raw_objects.values()) else 0
     custom = filters + emf
-    usd, after = _charge("custom_metrics", custom)
     item = f"custom metrics (RawObjectsWritten {filters}, embedded metric format {emf})"
-    bill.lines.append(Line("CloudWatch", item, custom, "metrics", usd, after))
-    usd, after = _charge("kms_requests", kms / 10_000)
-    bill.lines.append(Line("KMS", "requests (encrypted topic, secrets)", kms, "requests", usd, after))
+    _line(bill, "CloudWatch", item, custom, "metrics", "custom_metrics", custom)
+    _line(bill, "KMS", "requests (encrypted topic, secrets)", kms, "requests", "kms_requests", kms / 10_000)
     rules = sum(1 for _ in template.resources("AWS::Events::Rule"))
     bill.lines.append(
         Line("EventBridge", "scheduled rules (ingest, redrive, compaction)", rules, "rules", 0.0, 0.0, "free")
     )
-
-    bill.snowflake = snowflake_cost(warehouse, credit_price, bill.raw_objects.get("yahoo_finance", 0))
-    return bill
 
 
 def _kms_requests(template: Template, publishes: int, secrets: int) -> int:
@@ -530,4 +489,4 @@ def markdown(bill: Bill) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["PRICES", "Bill", "compute", "markdown", "measured_durations", "snowflake_cost"]
+__all__ = ["Bill", "compute", "markdown", "measured_durations", "snowflake_cost"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from workbench.deploy.cost import PRICES_NOTED, PRICES_REGION, Bill
+from workbench.deploy.cost import Bill
+from workbench.deploy.prices import PRICES_NOTED, PRICES_REGION
 
 
 def cost_table(bill: Bill) -> Table:

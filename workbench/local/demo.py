@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
     from pipeline.handlers import Handler
     from pipeline.settings import Settings
-    from workbench.local.runtime import LocalRuntime, RunReport
+    from workbench.local.run_report import RunReport
+    from workbench.local.runtime import LocalRuntime
     from workbench.local.servers import LocalStack
 
 # Monday 2 November 2026, 09:45 in New York: inside US trading hours, so every source has data. A fixed default

@@ -18,6 +18,9 @@ It calls the same handler functions that Lambda calls, with Lambda-shaped events
 - the scheduled compaction (`pipeline.handlers.compact`, the compaction function) runs on the template's
   `CompactionSchedule` (rate(1 hour)) when the run includes a source whose sink is the processed Parquet area:
   each finished day's per-minute objects merged into one file.
+
+The events are built by `workbench.local.events` and the run's report is `workbench.local.run_report.RunReport`
+(both also importable from here).
 """
 
 from __future__ import annotations
@@ -25,12 +28,10 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import statistics
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,152 +39,14 @@ from pipeline.constants import SourceId
 from pipeline.contracts import Event, floor_minute, iso
 from pipeline.registry import source_ids
 from workbench.cloudformation.template import compaction_period, redrive_period
+from workbench.local.events import scheduled_event as scheduled_event  # the events, also from here (notebooks)
+from workbench.local.events import sqs_event as sqs_event
+from workbench.local.run_report import RunReport as RunReport
+from workbench.local.run_report import SourceStats
 
 BATCH_SIZE = 10
 REAL_VISIBILITY_SECONDS = 36_000  # what moto is told when a handler changes a visibility (virtual time decides)
 INGEST_ATTEMPTS = 3  # one invocation and Lambda's two retries of an asynchronous invocation
-
-
-def scheduled_event(source: SourceId, at: datetime, region: str = "us-east-1") -> dict[str, Any]:
-    """An EventBridge scheduled event, as the rule for `source` delivers it at minute `at`."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}/{iso(at)}")),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "000000000000",
-        "time": iso(at),
-        "region": region,
-        "resources": [f"arn:aws:events:{region}:000000000000:rule/ingest-{source}"],
-        "detail": {},
-    }
-
-
-def sqs_event(messages: Iterable[Mapping[str, Any]], queue_arn: str, region: str = "us-east-1") -> dict[str, Any]:
-    """The event an SQS event source mapping hands to Lambda for a batch of received messages."""
-    records = []
-    for m in messages:
-        records.append(
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": dict(m.get("Attributes", {})),
-                "messageAttributes": {
-                    name: {
-                        "stringValue": value.get("StringValue"),
-                        "binaryValue": value.get("BinaryValue"),
-                        "stringListValues": [],
-                        "binaryListValues": [],
-                        "dataType": value["DataType"],
-                    }
-                    for name, value in m.get("MessageAttributes", {}).items()
-                },
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": region,
-            }
-        )
-    return {"Records": records}
-
-
-@dataclass
-class SourceStats:
-    raw_keys: set[str] = field(default_factory=set)
-    skipped: int = 0
-    ingest_retries: int = 0  # failed ingest invocations that Lambda's asynchronous retries tried again
-    ingest_errors: list[str] = field(default_factory=list)
-    events: set[str] = field(default_factory=set)
-    delivered_keys: set[str] = field(default_factory=set)  # the raw keys whose events reached the process function
-    rows_processed: int = 0
-    failed_deliveries: int = 0
-    process_errors: list[str] = field(default_factory=list)
-    latencies_ms: list[float] = field(default_factory=list)
-    dead_letters: int = 0
-    backoffs: int = 0  # records whose visibility a handler extended
-    redriven: int = 0  # events the scheduled redrive sent back from the dead-letter queue
-
-    @property
-    def undelivered(self) -> set[str]:
-        """Raw objects this run wrote whose events never reached the process function (a message of the queue held
-        in flight elsewhere blocks its FIFO group)."""
-        return self.raw_keys - self.delivered_keys
-
-    def latency(self, q: float) -> float | None:
-        if not self.latencies_ms:
-            return None
-        if len(self.latencies_ms) == 1:
-            return self.latencies_ms[0]
-        return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[round(q * 100) - 1]
-
-
-@dataclass
-class RunReport:
-    start: datetime
-    minutes: int
-    wall_seconds: float = 0.0
-    sources: dict[SourceId, SourceStats] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return all(not s.ingest_errors and not s.dead_letters and not s.undelivered for s in self.sources.values())
-
-    def advice(self) -> list[str]:
-        """One line per source whose events did not all arrive: why, and what to do."""
-        return [
-            f"{source}: {len(s.undelivered)} of {len(s.raw_keys)} raw object(s) written in this run had no event "
-            f"delivered: a message of its queue is in flight elsewhere (received by another run or a script, so its "
-            f"FIFO group waits); run again once it is visible (within the queue's visibility timeout), then "
-            f"`python -m pipeline verify`"
-            for source, s in self.sources.items()
-            if s.undelivered
-        ]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "start": iso(self.start),
-            "minutes": self.minutes,
-            "wall_seconds": round(self.wall_seconds, 2),
-            "sources": {
-                source: {
-                    "raw_objects": len(s.raw_keys),
-                    "skipped_minutes": s.skipped,
-                    "ingest_errors": len(s.ingest_errors),
-                    "events_delivered": len(s.events),
-                    "undelivered": len(s.undelivered),
-                    "rows_processed": s.rows_processed,
-                    "failed_deliveries": s.failed_deliveries,
-                    "dead_letters": s.dead_letters,
-                    "backoffs": s.backoffs,
-                    "redriven": s.redriven,
-                    "latency_p50_ms": _round(s.latency(0.50)),
-                    "latency_p95_ms": _round(s.latency(0.95)),
-                }
-                for source, s in self.sources.items()
-            },
-        }
-
-    def table(self) -> Any:
-        from rich.table import Table
-
-        table = Table(title=f"{self.minutes} scheduled minutes from {iso(self.start)} ({self.wall_seconds:.1f} s)")
-        for name in ("source", "raw objects", "skipped", "events delivered", "rows processed", "retries",
-                     "dead letters", "p50 ms", "p95 ms"):  # fmt: skip
-            table.add_column(name, justify="left" if name == "source" else "right")
-        for source, row in self.as_dict()["sources"].items():
-            table.add_row(
-                source,
-                str(row["raw_objects"]),
-                str(row["skipped_minutes"]),
-                str(row["events_delivered"]),
-                str(row["rows_processed"]),
-                str(row["failed_deliveries"]),
-                str(row["dead_letters"]),
-                _fmt(row["latency_p50_ms"]),
-                _fmt(row["latency_p95_ms"]),
-            )
-        return table
 
 
 def _event_key(body: str) -> str | None:
@@ -212,14 +75,6 @@ def _signals_deferred() -> Iterator[None]:
             signal.signal(sig, handler)
         for signum in arrived[:1]:
             signal.raise_signal(signum)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
 
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

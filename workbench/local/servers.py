@@ -1,5 +1,6 @@
 """The local stack: a moto server (S3, SNS, SQS, Secrets Manager) and a fakesnow server, started as detached
-processes, with the pipeline's topology created on moto from the CloudFormation template.
+processes (`workbench.local.processes`), with the pipeline's topology created on moto from the CloudFormation
+template.
 
 Everything `up` starts is recorded in `<local_dir>/stack.json` (pids, ports, endpoints, names); `down` stops those
 processes, and only those, and removes the record. What moto holds in memory is kept across `down` and `up`
@@ -12,29 +13,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import psutil
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
-
 from pipeline.constants import Env
-from pipeline.errors import PipelineError
 from pipeline.settings import Settings
 from workbench.cloudformation.template import TEMPLATE_PATH, Template, TemplateError
 from workbench.cloudformation.topology import LOCAL_CREDENTIALS, Topology, build_topology
-from workbench.local import snapshot
+from workbench.local import processes, snapshot
+from workbench.local.processes import HOST, ServerProcess
+from workbench.local.processes import LocalStackError as LocalStackError  # the stack's one error, for its callers
 
 STATE_FILE: Final = "stack.json"
 LOCK_FILE: Final = "stack.lock"
@@ -42,40 +35,11 @@ LOG_DIR: Final = "logs"
 SNOWFLAKE_DIR: Final = "snowflake"
 SQLSERVER_FILE: Final = "sqlserver.db"
 STACK_NAME: Final = "market-data-pipeline"
-HOST: Final = "127.0.0.1"
 START_TIMEOUT_SECONDS: Final = 30.0
-STOP_TIMEOUT_SECONDS: Final = 10.0
 
 # The processes a pid must still look like before `down` signals it (a recycled pid is left alone).
 _MOTO_MARKER: Final = "moto.server"
 _FAKESNOW_MARKER: Final = "fakesnow"
-START_POLL_SECONDS: Final = 0.1
-STOP_POLL_SECONDS: Final = 0.05
-
-# Children started by this process, so that stopping them also reaps them (no zombie left behind).
-_children: dict[int, subprocess.Popen[bytes]] = {}
-
-
-class LocalStackError(PipelineError, RuntimeError):
-    """An expected failure of the local stack (port in use, a server that did not come up...)."""
-
-
-@dataclass
-class ServerProcess:
-    """A server `up` started: how to reach it, and how to tell it is still the one we started."""
-
-    name: str
-    pid: int
-    port: int
-    log: str
-    marker: str
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def running(self) -> bool:
-        return _pid_matches(self.pid, self.marker, self.port)
 
 
 @dataclass
@@ -174,7 +138,9 @@ class LocalStack:
         return self.moto.running() and self.fakesnow.running()
 
     def healthy(self) -> bool:
-        return self.running() and _answers(self.moto.url + "/moto-api/") and _answers(self.fakesnow.url)
+        return (
+            self.running() and processes.answers(self.moto.url + "/moto-api/") and processes.answers(self.fakesnow.url)
+        )
 
     def describe(self) -> dict[str, Any]:
         """What scripts and notebooks need to reach the stack (`local status --json`)."""
@@ -256,8 +222,8 @@ def up(
             stack_name=STACK_NAME,
             region=settings.region,
         )
-        aws_port = _port(aws_port, Env.LOCAL_AWS_PORT)
-        snowflake_port = _port(snowflake_port, Env.LOCAL_SNOWFLAKE_PORT)
+        aws_port = processes.choose_port(aws_port, Env.LOCAL_AWS_PORT)
+        snowflake_port = processes.choose_port(snowflake_port, Env.LOCAL_SNOWFLAKE_PORT)
         if aws_port == snowflake_port:
             raise LocalStackError(f"the moto and fakesnow servers cannot share port {aws_port}: choose two ports")
         moto, fakesnow = _start_servers(local_dir, aws_port, snowflake_port, timeout)
@@ -265,7 +231,7 @@ def up(
             topology = build_topology(template, endpoint_url=moto.url, region=settings.region)
         except BaseException as exc:
             for process in (moto, fakesnow):
-                _stop(process)
+                processes.stop(process)
             if isinstance(exc, TemplateError):
                 raise LocalStackError(f"cannot build the topology from {template_path}: {exc}") from exc
             raise
@@ -274,7 +240,7 @@ def up(
             stack.kept = snapshot.restore(local_dir, **_snapshot_args(stack))
         except Exception as exc:
             for process in (moto, fakesnow):
-                _stop(process)
+                processes.stop(process)
             raise LocalStackError(
                 f"cannot put back what the last `local down` kept in {local_dir / snapshot.SNAPSHOT_DIR} ({exc}): "
                 f"fix the cause and run `python -m pipeline local up` again, or `python -m pipeline local down "
@@ -291,23 +257,23 @@ def _snapshot_args(stack: LocalStack) -> dict[str, Any]:
 
 
 def _moto_alive(stack: LocalStack) -> bool:
-    return stack.moto.running() and _answers(stack.moto.url + "/moto-api/")
+    return stack.moto.running() and processes.answers(stack.moto.url + "/moto-api/")
 
 
 def _restart_fakesnow(local_dir: Path, stack: LocalStack, timeout: float) -> LocalStack:
     """Start the fakesnow server again on its recorded port (its DuckDB files keep the rows), moto untouched."""
-    _stop(stack.fakesnow)  # a hung one that no longer answers
+    processes.stop(stack.fakesnow)  # a hung one that no longer answers
     port = stack.fakesnow.port
-    if _port_in_use(port):
+    if processes.port_in_use(port):
         raise LocalStackError(
             f"the fakesnow server died and something else now uses its port {port}: stop it, then run "
             "`python -m pipeline local up` again (moto and its bucket and queues are still running)"
         )
     fakesnow = _start_fakesnow(local_dir, port)
     try:
-        _wait_until_up(fakesnow, fakesnow.url, timeout)
+        processes.wait_until_up(fakesnow, fakesnow.url, timeout)
     except BaseException:
-        _stop(fakesnow)
+        processes.stop(fakesnow)
         raise
     stack.fakesnow = fakesnow
     _write_state(local_dir, stack)
@@ -317,7 +283,7 @@ def _restart_fakesnow(local_dir: Path, stack: LocalStack, timeout: float) -> Loc
 
 def _start_fakesnow(local_dir: Path, port: int) -> ServerProcess:
     (local_dir / SNOWFLAKE_DIR).mkdir(parents=True, exist_ok=True)
-    return _start(
+    return processes.start(
         "fakesnow",
         [sys.executable, "-m", "workbench.local.fakesnow_server", "--port", str(port), "--host", HOST],
         port,
@@ -334,7 +300,7 @@ def _start_servers(
     logs.mkdir(parents=True, exist_ok=True)
     started: list[ServerProcess] = []
     try:
-        moto = _start(
+        moto = processes.start(
             "moto",
             [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(aws_port)],
             aws_port,
@@ -344,11 +310,11 @@ def _start_servers(
         started.append(moto)
         fakesnow = _start_fakesnow(local_dir, snowflake_port)
         started.append(fakesnow)
-        _wait_until_up(moto, moto.url + "/moto-api/", timeout)
-        _wait_until_up(fakesnow, fakesnow.url, timeout)
+        processes.wait_until_up(moto, moto.url + "/moto-api/", timeout)
+        processes.wait_until_up(fakesnow, fakesnow.url, timeout)
     except BaseException:
         for process in started:
-            _stop(process)
+            processes.stop(process)
         raise
     return moto, fakesnow
 
@@ -475,128 +441,6 @@ def _locked(local_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Processes
-# ----------------------------------------------------------------------------------------------------------
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # as the servers bind: a port whose last connections wait out TIME_WAIT is free, one with a listener is not
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return True
-        return False
-
-
-def _port(given: int | None, env_name: str) -> int:
-    if given is None and os.environ.get(env_name):
-        try:
-            given = int(os.environ[env_name])
-        except ValueError:
-            raise LocalStackError(f"{env_name}={os.environ[env_name]!r} is not a port number") from None
-    if not given:
-        return free_port()
-    if _port_in_use(given):
-        raise LocalStackError(f"port {given} on {HOST} is in use: stop what uses it or choose another port")
-    return given
-
-
-def _start(name: str, command: list[str], port: int, log: Path, marker: str) -> ServerProcess:
-    """Start `command` detached (its own session, so it outlives this process), output to `log`."""
-    with open(log, "ab") as out:
-        out.write(f"\n--- {datetime.now(UTC).isoformat()} {' '.join(command)}\n".encode())
-        out.flush()
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    _children[process.pid] = process
-    return ServerProcess(name=name, pid=process.pid, port=port, log=str(log), marker=marker)
-
-
-def _answers(url: str) -> bool:
-    """True when an HTTP server answers at `url` (any status code)."""
-    try:
-        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - http://127.0.0.1 only
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-def _wait_until_up(process: ServerProcess, url: str, timeout: float) -> None:
-    """Poll `url` until the server answers; one line naming its log when it exits or does not answer in time."""
-
-    def answered() -> bool:
-        child = _children.get(process.pid)
-        if child is not None and child.poll() is not None:
-            raise LocalStackError(
-                f"the {process.name} server exited at start (code {child.returncode}, port {process.port}): "
-                f"see {process.log}"
-            )
-        return _answers(url)
-
-    try:
-        _until(answered, timeout, START_POLL_SECONDS)
-    except RetryError:
-        raise LocalStackError(
-            f"the {process.name} server did not answer on {url} within {timeout:.0f} s: see {process.log}"
-        ) from None
-
-
-def _until(condition: Callable[[], bool], timeout: float, every: float) -> None:
-    """Call `condition` every `every` seconds until it returns True; RetryError after `timeout` seconds (an
-    exception it raises ends the wait at once)."""
-    Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(every), retry=retry_if_result(lambda ok: not ok))(
-        condition
-    )
-
-
-def _pid_matches(pid: int, marker: str, port: int) -> bool:
-    """True when `pid` is alive and still runs the server we started (not a recycled pid, not a zombie)."""
-    child = _children.get(pid)
-    if child is not None:
-        if child.poll() is None:  # our own child, not yet reaped: its pid cannot have been reused
-            return True
-        del _children[pid]  # reaped: from now on the pid may be anyone's (pids wrap, at 32768 here)
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        args = process.cmdline()
-    except psutil.Error:  # gone, a zombie, or not ours to read
-        return False
-    return any(marker in a for a in args) and str(port) in args
-
-
-def _stop(process: ServerProcess, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-    """SIGINT (fakesnow waits for it), then SIGTERM, then SIGKILL; only if the pid is still our server."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        if not process.running():
-            break
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, sig)
-        with contextlib.suppress(RetryError):
-            _until(lambda: not process.running(), timeout / 2, STOP_POLL_SECONDS)
-    child = _children.pop(process.pid, None)
-    if child is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=1)
-
-
 def _stop_recorded(stack: LocalStack) -> None:
     for process in (stack.moto, stack.fakesnow):
-        _stop(process)
+        processes.stop(process)

@@ -35,7 +35,7 @@ from workbench.local.sandbox.environment import (
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from workbench.local.runtime import RunReport
+    from workbench.local.run_report import RunReport
 
 LOG_DIR: Final = artifacts.ARTIFACTS_DIR / "logs"
 FUNCTION_TYPE: Final = "AWS::Lambda::Function"
@@ -248,7 +248,7 @@ class ArtifactsRuntime:
     def redrive(self) -> Callable[[SourceId], int]:
         """The scheduled redrive for the local runtime: the source's sandboxed redrive function, invoked with the
         event its EventBridge rule sends; what it returns is the number of events it sent back."""
-        from workbench.local.runtime import scheduled_event
+        from workbench.local.events import scheduled_event
 
         handlers = self.handlers("redrive")
 

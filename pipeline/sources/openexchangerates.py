@@ -46,7 +46,6 @@ documented errors (`missing_app_id`, `invalid_app_id`, `not_allowed`, `access_re
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import json
 import logging
@@ -75,6 +74,7 @@ from pipeline.sources.base import (
     read_json,
     refused_by_model,
 )
+from pipeline.sources.budget import month_key, month_span, over_pace, reconciled, used_this_month
 from pipeline.sources.numbers import NotANumber, json_number, shown
 from pipeline.state import MemoryState, StateConflict, StateStore
 
@@ -101,20 +101,8 @@ class Decision:
     reason: str
 
 
-def _month(at: datetime) -> str:
-    return f"{at:%Y-%m}"
-
-
-def _month_bounds(at: datetime) -> tuple[datetime, datetime]:
-    start = datetime(at.year, at.month, 1, tzinfo=UTC)
-    days = calendar.monthrange(at.year, at.month)[1]
-    return start, start + timedelta(days=days)
-
-
 def calls_this_month(doc: dict[str, Any] | None, now: datetime) -> int:
-    if not doc or doc.get("month") != _month(now):
-        return 0
-    return int(doc.get("calls", 0))
+    return used_this_month(doc, now, "calls")
 
 
 def retry_seconds(refresh_seconds: int) -> int:
@@ -140,12 +128,9 @@ def decide(doc: dict[str, Any] | None, now: datetime, *, refresh_seconds: int, m
         again = last_call + timedelta(seconds=retry_seconds(refresh_seconds))
         found = "found no newer rates" if cached else "brought no rates"
         return Decision(False, f"the call at {iso(last_call)} {found}; next try at {iso(again)}")
-    if monthly_quota > 0:
-        used = calls_this_month(doc, now)
-        start, end = _month_bounds(now)
-        allowed = min(monthly_quota, 1 + math.floor(monthly_quota * (now - start) / (end - start)))
-        if used >= allowed:
-            return Decision(False, f"{used} of {monthly_quota} calls used this month; the pace allows {allowed} by now")
+    wait = over_pace(calls_this_month(doc, now), monthly_quota, now, "calls")
+    if wait:
+        return Decision(False, wait)
     return Decision(True, "the upstream rates may have changed" if cached else "no rates cached yet")
 
 
@@ -171,12 +156,12 @@ def quota_report(state: StateStore | None, settings: Settings, now: datetime | N
     calls = calls_this_month(doc, now)
     rates_at = datetime.fromtimestamp(int(doc["timestamp"]), UTC) if doc and "timestamp" in doc else None
     next_after = rates_at + timedelta(seconds=settings.oxr_refresh_seconds) if rates_at else None
-    _, end = _month_bounds(now)
+    _, end = month_span(now)
     start_from = max(now, next_after) if next_after else now
     remaining = max(0.0, (end - start_from).total_seconds())
     projected = calls + math.ceil(remaining / settings.oxr_refresh_seconds)
     return QuotaReport(
-        _month(now), calls, settings.oxr_monthly_quota, settings.oxr_refresh_seconds, projected,
+        month_key(now), calls, settings.oxr_monthly_quota, settings.oxr_refresh_seconds, projected,
         (doc or {}).get("last_call"), iso(rates_at) if rates_at else None, iso(next_after) if next_after else None,
     )  # fmt: skip
 
@@ -318,7 +303,7 @@ class SimulatedService:
     def usage(self) -> dict[str, Any]:
         doc = self.state.get(QUOTA_STATE) if self.state is not None else None
         used = calls_this_month(doc, self.now)
-        start, end = _month_bounds(self.now)
+        start, end = month_span(self.now)
         elapsed = (self.now - start).days + 1
         usage = {
             "requests": used, "requests_quota": self.quota, "requests_remaining": max(0, self.quota - used),
@@ -329,29 +314,21 @@ class SimulatedService:
                                                      "usage": usage}})  # fmt: skip
 
 
-def _later(doc: dict[str, Any] | None, minute: datetime, now: datetime) -> bool:
-    """Whether the document was written for a later minute, or at a later time, than this invocation's."""
-    doc = doc or {}
-    return any(doc.get(name) and to_utc(doc[name]) > at for name, at in (("minute", minute), ("last_call", now)))
-
-
 def _reconciled(doc: dict[str, Any] | None, minute: datetime, now: datetime, service: Service) -> dict[str, Any] | None:
     """The document with its count set from usage.json, once a wall-clock day (None: nothing to change; a
     document from later than this invocation is never rewritten)."""
-    today = now.date().isoformat()
-    if (doc or {}).get("usage_checked") == today or _later(doc, minute, now):
-        return None
-    record = dict(doc or {})
-    record["usage_checked"] = today
-    try:
-        usage = service.usage()["data"]["usage"]
-        requests_made = int(usage["requests"])
-    except (UpstreamFailure, KeyError, TypeError, ValueError) as exc:  # the guard goes on with its own count
-        log.warning("openexchangerates usage.json not read: %s", one_line(exc))
-        return record
-    record["usage"] = {k: usage.get(k) for k in ("requests", "requests_quota", "requests_remaining")}
-    record.update(month=_month(now), calls=max(requests_made, calls_this_month(doc, now)))
-    return record
+
+    def read_count(record: dict[str, Any]) -> int | None:
+        try:
+            usage = service.usage()["data"]["usage"]
+            requests_made = int(usage["requests"])
+        except (UpstreamFailure, KeyError, TypeError, ValueError) as exc:  # the guard goes on with its own count
+            log.warning("openexchangerates usage.json not read: %s", one_line(exc))
+            return None
+        record["usage"] = {k: usage.get(k) for k in ("requests", "requests_quota", "requests_remaining")}
+        return requests_made
+
+    return reconciled(doc, minute, now, checked="usage_checked", counter="calls", read_count=read_count)
 
 
 @dataclass(frozen=True)
@@ -426,7 +403,9 @@ def guarded_fetch(
                     state.put_if(QUOTA_STATE, reconciled, current.version)
             raise NothingToIngest(f"openexchangerates: {plan.reason}")
         record = dict(doc or {})
-        record.update(month=_month(now), calls=calls_this_month(doc, now) + 1, last_call=iso(now), minute=iso(minute))
+        record.update(
+            month=month_key(now), calls=calls_this_month(doc, now) + 1, last_call=iso(now), minute=iso(minute)
+        )
         if monthly_quota and record["calls"] > monthly_quota and not record.get("payload"):
             raise UpstreamError(
                 f"openexchangerates: the monthly quota of {monthly_quota} calls is used up and no rates are cached"

@@ -38,6 +38,7 @@ from typing import Any, Final
 from pipeline.calendar import NEW_YORK
 from pipeline.contracts import iso, to_utc
 from pipeline.sources.base import NothingToIngest
+from pipeline.sources.budget import month_key
 from pipeline.state import StateConflict, StateStore
 
 STATE_NAME: Final = "yahoo_finance"
@@ -128,7 +129,7 @@ class YahooState:
     def tally(self, at: datetime, requests: int, rate_limited: int, cooldown: bool) -> None:
         """Add one minute's requests, 429s and cool-down to the month of scheduled minute `at` (a new month
         starts from zero)."""
-        month = f"{at:%Y-%m}"
+        month = month_key(at)
         if self.month.get("month") != month:
             self.month = {"month": month, "requests": 0, "rate_limited": 0, "cooldowns": 0}
         self.month["requests"] = int(self.month.get("requests", 0)) + requests

@@ -255,7 +255,7 @@ def budget(source: SourceId, settings: Settings, state: Any, now: datetime) -> d
     if source == "coinmarketcap":
         if not (settings.cmc_api_key or settings.cmc_api_key_secret_arn):
             return {"note": "home page (no API key): no credits spent"}
-        from pipeline.sources.coinmarketcap.credits import credit_report
+        from pipeline.sources.coinmarketcap.budget import credit_report
 
         return credit_report(state, settings.cmc_monthly_credits, settings.cmc_min_interval_seconds, now).as_dict()
     if source == "openexchangerates":

@@ -30,18 +30,19 @@ Simulated: the twin renders a page in the same markup (table and __NEXT_DATA__) 
 the BeautifulSoup parser runs on every simulated minute; with a key it serves the API. Faults
 (`PIPELINE_CMC_SIMULATED_FAULT`): a challenge page, a redesigned page, a listing in BTC, a spent plan.
 
-The package, by concern: `numbers` (cell text to numbers), `table` (the listing table), `next_data` (the
-__NEXT_DATA__ search), `page` (the live page, its challenge detection and its parse), `api` (the official API),
-`credits` (the API's credit guard), `rows` (payload, checks, raw rows), `simulated` (the twins), `source` (the
-`Source` the registry names).
+The package, by file (every source has the same ones): `fetch` (the live page with its challenge detection, and
+the official API), `simulated` (the twins), `parse` (the page and API parsers), `budget` (the API's credit guard,
+on `pipeline.sources.budget`'s primitives), `source` (the `Source` the registry names); and its helpers:
+`numbers` (cell text to numbers), `table` (the listing table), `next_data` (the __NEXT_DATA__ search), `rows`
+(payload, checks, raw rows).
 """
 
 from __future__ import annotations
 
-from pipeline.sources.coinmarketcap import api, credits
-from pipeline.sources.coinmarketcap.api import API_URL, fetch_api, parse_api
+from pipeline.sources.coinmarketcap import budget, fetch
+from pipeline.sources.coinmarketcap.fetch import API_URL, HOME_URL, Challenged, challenge, fetch_api, fetch_page
 from pipeline.sources.coinmarketcap.numbers import number
-from pipeline.sources.coinmarketcap.page import HOME_URL, NO_LISTING, Challenged, challenge, fetch_page, parse_page
+from pipeline.sources.coinmarketcap.parse import NO_LISTING, parse_api, parse_page
 from pipeline.sources.coinmarketcap.rows import FIELDS, CmcPayload, to_raw
 from pipeline.sources.coinmarketcap.simulated import render_page, simulate
 from pipeline.sources.coinmarketcap.source import SOURCE, CoinMarketCap
@@ -55,9 +56,9 @@ __all__ = [
     "Challenged",
     "CmcPayload",
     "CoinMarketCap",
-    "api",
+    "budget",
     "challenge",
-    "credits",
+    "fetch",
     "fetch_api",
     "fetch_page",
     "number",

@@ -24,7 +24,7 @@ from pipeline.contracts import ContractError, iso, to_utc
 from pipeline.errors import one_line
 from pipeline.sources.base import NothingToIngest, UpstreamError, UpstreamRefused, read_json
 from pipeline.sources.budget import month_key, month_span, next_day, over_pace, reconciled, used_this_month
-from pipeline.sources.coinmarketcap.api import AllowanceSpent
+from pipeline.sources.coinmarketcap.fetch import AllowanceSpent
 from pipeline.sources.coinmarketcap.rows import CmcPayload
 from pipeline.state import StateConflict, StateStore
 

@@ -241,7 +241,7 @@ def stale_reason(source: SourceId, settings: Settings, now: datetime, newest: da
 def budget(source: SourceId, settings: Settings, state: Any, now: datetime) -> dict[str, Any]:
     """This month's spending, from the source's state document (scheduled minutes' month on the local stack)."""
     if source == "yahoo_finance":
-        from pipeline.sources.yahoo_budget import YahooState
+        from pipeline.sources.yahoo_finance.budget import YahooState
 
         doc = YahooState.load(state)
         month = doc.month if doc.month.get("month") == f"{now:%Y-%m}" else {}

@@ -141,6 +141,13 @@ def _clean(
 ) -> tuple[set[int], dict[int, dict[str, str]]]:
     """Null, in place, every value of a chart answer's quote that is not a number; ({bar starts with a null volume
     beside prices}, {bar start: why its values were nulled})."""
+    bad = _null_bad_values(stamps, quote)
+    _null_bad_adjclose(indicators)
+    return _null_volumes(stamps, quote, bad), bad
+
+
+def _null_bad_values(stamps: list[int], quote: dict[str, Any]) -> dict[int, dict[str, str]]:
+    """Null each volume or price that is not a number; {bar start: {field: why}}."""
     bad: dict[int, dict[str, str]] = {}
     for name in ("volume", *PRICE_COLUMNS):
         values = quote.get(name)
@@ -150,20 +157,28 @@ def _clean(
             if (why := _number_problem(name, value)) is not None:
                 values[index] = None
                 bad.setdefault(stamp, {})[name] = why
-    for entry in indicators.get("adjclose") or []:  # yfinance reads it too: a non-number there is no bar's value
+    return bad
+
+
+def _null_bad_adjclose(indicators: dict[str, Any]) -> None:
+    """Null each adjusted close that is not a number: yfinance reads it too, though it is no bar's value."""
+    for entry in indicators.get("adjclose") or []:
         values = entry.get("adjclose") if isinstance(entry, dict) else None
         for index, value in enumerate(values if isinstance(values, list) else []):
             if _number_problem("adjclose", value) is not None:
                 values[index] = None  # type: ignore[index]
+
+
+def _null_volumes(stamps: list[int], quote: dict[str, Any], bad: dict[int, dict[str, str]]) -> set[int]:
+    """The bar starts whose volume Yahoo sent as null beside a price (bars already named in `bad` aside)."""
     prices: list[list[Any]] = [quote[c] if isinstance(quote.get(c), list) else [] for c in PRICE_COLUMNS]
     volumes: list[Any] = quote["volume"] if isinstance(quote.get("volume"), list) else []
-    nulls = {
+    return {
         stamp
         for index, stamp in enumerate(stamps)
         if index < len(volumes) and volumes[index] is None and stamp not in bad
         and any(index < len(p) and p[index] is not None for p in prices)
     }  # fmt: skip
-    return nulls, bad
 
 
 def _replace_body(response: Any, document: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,41 +81,19 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
     left out, never written as zeros or as the previous minute's. Prices are rounded to the chart's `priceHint`.
     """
     tail = {"scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
-    bars = payload.bars
-    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
-    if missing:
-        raise PayloadError(f"yahoo_finance: payload bars lack column(s) {', '.join(missing)}")
-    ts = pd.DatetimeIndex(bars["ts"])
-    ts = ts.tz_localize(UTC) if ts.tz is None else ts.tz_convert(UTC)
-    prices = bars[list(PRICE_COLUMNS)].astype(float)
-    # what the chart answer held that is not a number (`NullVolumes`): that bar's error, even with no price left
-    notes = bars["unreadable"].tolist() if "unreadable" in bars.columns else [None] * len(bars)
-    unread = [n if isinstance(n, str) and n else None for n in notes]
-    keep = (
-        (ts >= pd.Timestamp(payload.start))
-        & (ts < pd.Timestamp(payload.end))
-        & (prices.notna().any(axis=1).to_numpy() | np.array([n is not None for n in unread], dtype=bool))
-    )
+    kept = _kept_bars(payload)
     # when the bars were fetched: the payload's own clock, else the later of the scheduled minute and the ingest
     fetched = to_utc(payload.fetched_at) if payload.fetched_at is not None else fetch_time(scheduled_at, ingested_at)
     closed_by = payload.fetched_at - CLOSED_GRACE if payload.fetched_at is not None else None
     rows: list[RawRow] = []
-    with_bars: set[str] = set()
-    symbols = bars["symbol"].to_numpy()[keep].tolist()
-    stamps = ts[keep]
-    values = prices.to_numpy()[keep]
-    volumes = pd.to_numeric(bars["volume"], errors="coerce").astype(float).to_numpy()[keep]
-    reasons = [n for n, kept in zip(unread, keep, strict=True) if kept]
-    for symbol, stamp, (o, h, lo, c), v, note in zip(
-        symbols, stamps, values.tolist(), volumes.tolist(), reasons, strict=True
-    ):
+    for symbol, stamp, ohlc, v, note in zip(*kept, strict=True):
         digits = payload.price_hints.get(symbol)
         if digits is not None:
-            o, h, lo, c = (round(x, digits) for x in (o, h, lo, c))
+            ohlc = [round(x, digits) for x in ohlc]
+        o, h, lo, c = ohlc
         problem = f"bar {stamp.strftime('%H:%M')}Z: {note}" if note else None
         problem = problem or after_fetch(stamp.to_pydatetime(), fetched, "bar")
         problem = problem or bar_problem(stamp, o, h, lo, c, v, closed_by)
-        with_bars.add(symbol)
         rows.append(
             {
                 "symbol": symbol, "ts": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -123,7 +102,39 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
                 "status": STATUS_ERROR if problem else STATUS_SUCCESS, "error": problem or "", **tail,
             }
         )  # fmt: skip
+    with_bars = {row["symbol"] for row in rows}
+    return refused_by_model("yahoo_finance", [*rows, *_symbols_without_bars(payload, with_bars, tail)])
+
+
+def _kept_bars(payload: YahooPayload) -> tuple[list[Any], pd.DatetimeIndex, list[Any], list[Any], list[str | None]]:
+    """The bars in the window worth a row, as (symbols, starts, [open, high, low, close] lists, volumes, what was
+    unreadable in each): a bar with a price, or with a value the chart answer held that is not a number
+    (`NullVolumes`: that bar's error, even with no price left)."""
+    bars = payload.bars
+    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
+    if missing:
+        raise PayloadError(f"yahoo_finance: payload bars lack column(s) {', '.join(missing)}")
+    ts = pd.DatetimeIndex(bars["ts"])
+    ts = ts.tz_localize(UTC) if ts.tz is None else ts.tz_convert(UTC)
+    prices = bars[list(PRICE_COLUMNS)].astype(float)
+    notes = bars["unreadable"].tolist() if "unreadable" in bars.columns else [None] * len(bars)
+    unread = [n if isinstance(n, str) and n else None for n in notes]
+    keep = (
+        (ts >= pd.Timestamp(payload.start))
+        & (ts < pd.Timestamp(payload.end))
+        & (prices.notna().any(axis=1).to_numpy() | np.array([n is not None for n in unread], dtype=bool))
+    )
+    symbols = bars["symbol"].to_numpy()[keep].tolist()
+    values = prices.to_numpy()[keep].tolist()
+    volumes = pd.to_numeric(bars["volume"], errors="coerce").astype(float).to_numpy()[keep].tolist()
+    reasons = [n for n, kept in zip(unread, keep, strict=True) if kept]
+    return symbols, ts[keep], values, volumes, reasons
+
+
+def _symbols_without_bars(payload: YahooPayload, with_bars: set[str], tail: dict[str, str]) -> list[RawRow]:
+    """One error row per symbol asked (or failed) that has no bar row: why it failed, else that no bar came."""
     span = f"[{iso(payload.start)}, {iso(payload.end)})"
+    rows: list[RawRow] = []
     for symbol in [*payload.symbols, *(s for s in payload.errors if s not in payload.symbols)]:
         if symbol in with_bars:
             continue
@@ -134,4 +145,4 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
                 "volume": None, "status": STATUS_ERROR, "error": reason, **tail,
             }
         )  # fmt: skip
-    return refused_by_model("yahoo_finance", rows)
+    return rows

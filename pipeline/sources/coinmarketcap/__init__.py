@@ -3,7 +3,7 @@
 Payload (what `fetch` returns and `parse` reads) is a `CmcPayload(kind, body, top_n)`:
 
 - `kind="html"`: the home page https://coinmarketcap.com/, fetched with curl_cffi impersonating Chrome; a
-  challenge or block of the edge network raises `Challenged` (transient), never a layout error (`page`).
+  challenge or block of the edge network raises `Challenged` (transient), never a layout error (`fetch`).
   `parse` reads it with BeautifulSoup in two ways:
   1. the listing table: a `<table>` whose class contains `cmc-table`; each rendered `<tbody><tr>` has the cells
      star, rank, name (an `a` holding `p.coin-item-name` and `p.coin-item-symbol`), price, 1h %, 24h %, 7d %,
@@ -21,8 +21,8 @@ Payload (what `fetch` returns and `parse` reads) is a `CmcPayload(kind, body, to
   the other coins stay. A quote whose `last_updated` lies after the fetch is an error row for that coin; an API body
   whose `status.timestamp` does is refused whole.
 - `kind="api"`: the body of GET pro-api.coinmarketcap.com/v1/cryptocurrency/listings/latest, used when
-  `PIPELINE_CMC_API_KEY` (or its secret ARN) is set, within the plan's credits (`credits`). Key and plan errors
-  raise `UpstreamRefused` (terminal), rate limits and server errors `UpstreamError` (`api`).
+  `PIPELINE_CMC_API_KEY` (or its secret ARN) is set, within the plan's credits (`budget`). Key and plan errors
+  raise `UpstreamRefused` (terminal), rate limits and server errors `UpstreamError` (`fetch`).
 
 Raw rows: the contract columns, then `coin_id` (CoinMarketCap's permanent id) and `last_updated` (the quote's).
 

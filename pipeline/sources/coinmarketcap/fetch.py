@@ -31,42 +31,30 @@ from pipeline.sources.coinmarketcap.rows import CmcPayload
 
 HOME_URL = "https://coinmarketcap.com/"
 
-
 TIMEOUT = (5, 20)  # connect, read (seconds)
-
 
 # curl_cffi sends Chrome's own User-Agent, Accept, client hints and header order, matching its TLS fingerprint.
 BROWSER_HEADERS = {"Accept-Language": "en-US,en;q=0.9"}
 
-
 BLOCKING_STATUS = (403, 429, 503)
 
-
 IMPERSONATE = "chrome"
-
 
 _TITLES = re.compile(
     r"<title>\s*(just a moment\.\.\.|attention required! \| cloudflare|access denied)\s*</title>", re.IGNORECASE
 )
 
-
 _SCRIPTS = ("challenge-platform", "cf_chl_opt", "cf-chl-")
-
 
 API_URL = "https://pro-api.coinmarketcap.com/v1/cryptocurrency/listings/latest"
 
-
 KEY_INFO_URL = "https://pro-api.coinmarketcap.com/v1/key/info"
-
 
 REFUSED_CODES = frozenset({1001, 1002, 1003, 1004, 1005, 1006, 1007})
 
-
 ALLOWANCE_CODES = {1009: "day", 1010: "month"}  # the allowance spent, until it resets
 
-
 RETRYABLE_CODES = frozenset({1008, 1011})
-
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,7 @@ from pipeline.state import MemoryState, StateConflict, StateStore
 
 QUOTA_STATE = "openexchangerates"
 
-
 log = logging.getLogger(__name__)
-
 
 # Used when no StateStore is handed in: the guard still holds within one warm process.
 _PROCESS_STATE = MemoryState()

@@ -22,18 +22,13 @@ from pipeline.sources.base import (
 
 LATEST_URL = "https://openexchangerates.org/api/latest.json"
 
-
 USAGE_URL = "https://openexchangerates.org/api/usage.json"
-
 
 HISTORICAL_URL = "https://openexchangerates.org/api/historical/{day}.json"  # a day's end-of-day rates (one request)
 
-
 TIMEOUT = (5, 20)
 
-
 log = logging.getLogger(__name__)
-
 
 # Error messages the service documents that no retry can fix: the app id, or what the plan allows.
 REFUSED = {"missing_app_id", "invalid_app_id", "not_allowed", "access_restricted", "invalid_base"}

@@ -17,9 +17,7 @@ from pipeline.state import StateStore
 
 DISCLAIMER = "Usage subject to terms: https://openexchangerates.org/terms"
 
-
 LICENSE = "https://openexchangerates.org/license"
-
 
 FAULTS: dict[str, tuple[int, str, str]] = {
     "missing_app_id": (401, "missing_app_id", "No App ID provided. Please sign up at https://openexchangerates.org."),

@@ -35,15 +35,11 @@ from pipeline.sources.yahoo_finance.payload import (
 
 WORKERS = 8
 
-
 NOT_FOUND = "possibly delisted"
-
 
 RATE_LIMITED = "rate limited by Yahoo (HTTP 429 Too Many Requests)"
 
-
 BEYOND_HISTORY = "HTTP 422 Unprocessable Entity"
-
 
 # What Yahoo's 422 body says when a 1-minute window starts before the ~30 days it keeps
 _HISTORY_LIMIT = re.compile(r"data not available for startTime|days worth of 1m granularity", re.IGNORECASE)

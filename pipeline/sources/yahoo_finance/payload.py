@@ -15,25 +15,18 @@ from pipeline.errors import one_line
 
 INTERVAL = "1m"
 
-
 UNFETCHED = "\x00not fetched"  # download's marker for a symbol it did not ask for (never a row)
 
-
 BAR_SECONDS = 60
-
 
 # A bar is closed once its minute has ended this long before the fetch (trades of its last seconds still arrive).
 CLOSED_GRACE = timedelta(seconds=5)
 
-
 EXCHANGE_TIMEZONE = "America/New_York"
-
 
 BAR_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
 
-
 PRICE_COLUMNS = ("open", "high", "low", "close")
-
 
 VOLUME_BOUND = 2**63  # what yfinance's int64 volume column holds
 

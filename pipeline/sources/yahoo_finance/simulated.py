@@ -80,7 +80,6 @@ def simulate(
 
 SIMULATED_FETCH_DELAY = timedelta(seconds=10)  # when a scheduled invocation reaches the twin after its minute
 
-
 _TWINS: dict[tuple[Any, ...], SimulatedYahoo] = {}
 
 

@@ -97,7 +97,7 @@ class YahooFinance:
         self.symbols = tuple(symbols) if symbols is not None else None  # default: the universe file
 
     def fetch(self, settings: Settings, scheduled_at: datetime, state: StateStore | None = None) -> YahooPayload:
-        """This minute's share of the universe (`yahoo_budget`), live or from the twin; nothing when the market
+        """This minute's share of the universe (`budget`), live or from the twin; nothing when the market
         is closed, during a cool-down or while another run holds the lease (NothingToIngest, no request sent)."""
         at = floor_minute(scheduled_at)
         start, end = window(at, settings.yahoo_lookback_minutes)

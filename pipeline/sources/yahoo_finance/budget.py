@@ -22,7 +22,9 @@ fetched every minute:
   first guard is the function's reserved concurrency of 1; the lease catches what slips past it, such as a run
   still going when the next minute's starts.)
 
-All of it lives in one state document, `state/yahoo_finance.json` (`pipeline.state`).
+All of it lives in one state document, `state/yahoo_finance.json` (`pipeline.state`), with the month's tally of
+requests, 429s and cool-downs counted in the month of `pipeline.sources.budget.month_key`, as the metered APIs
+count theirs. Yahoo sells no monthly allowance, so there is no pace to keep: the limits above are per minute.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ tables), then the commands a user types, as subprocesses:
   the table grows.
 
 The minutes carry more than the universe's 503 bars: each minute a fifth of the universe is read back seven minutes
-and more (see `pipeline/sources/yahoo_budget.py`; no setting gives one bar per symbol a minute, since a window
+and more (see `pipeline/sources/yahoo_finance/budget.py`; no setting gives one bar per symbol a minute, since a window
 always reaches back `LATE_MINUTES` and at most `yahoo_requests_per_minute` symbols go out), so the bars per minute
 are recorded beside the times. The first minutes of a fresh stack also create the table and warm fakesnow up. Set
 BENCH_RUN_DAY=0 to skip the whole session (about five minutes on two cores).

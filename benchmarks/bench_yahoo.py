@@ -27,9 +27,9 @@ from typing import Any
 
 from pipeline.settings import Settings
 from pipeline.sources import NothingToIngest, UpstreamError, simulator
-from pipeline.sources.universe import universe
 from pipeline.sources.yahoo_finance import SIMULATED_FETCH_DELAY, YahooFinance
-from pipeline.sources.yahoo_replay import Faults, SimulatedYahoo
+from pipeline.sources.yahoo_finance.simulated import Faults, SimulatedYahoo
+from pipeline.sources.yahoo_finance.universe import universe
 from pipeline.state import MemoryState
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
 
     # Sources
     universe_limit: int | None = Field(None, ge=1, validation_alias=_env(Env.UNIVERSE_LIMIT))
-    # Yahoo's request budget (pipeline.sources.yahoo_budget): every symbol every K minutes, a window of at least
+    # Yahoo's request budget (pipeline.sources.yahoo_finance.budget): every symbol every K minutes, a window of at least
     # the lookback (K + 2 covers the rotation and bars that arrive or change a minute late), at most N requests a
     # minute (120: 2 a second), no request after the time budget, a cool-down after a few 429s.
     yahoo_rotation_minutes: int = Field(5, ge=1, le=30, validation_alias=_env(Env.YAHOO_ROTATION_MINUTES))

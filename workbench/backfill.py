@@ -338,7 +338,7 @@ def _minute_of(key: str) -> datetime:
 
 
 def _fill_yahoo(report: BackfillReport, todo: Sequence[Piece], **kw: Any) -> None:
-    from pipeline.sources.universe import universe
+    from pipeline.sources.yahoo_finance.universe import universe
 
     settings: Settings = kw["settings"]
     symbols = universe(settings.universe_limit)
@@ -382,13 +382,14 @@ def _fetch_yahoo(
     """The bars of [start, end) for every symbol (one request a symbol, paced by the live budget), and why the
     backfill must stop ("" to go on). Nothing is sent during a cool-down; 429s trip the breaker into one."""
     from pipeline.sources import yahoo_finance as yf
-    from pipeline.sources.yahoo_budget import Meter, YahooState
+    from pipeline.sources.yahoo_finance.budget import Meter, YahooState
+    from pipeline.sources.yahoo_finance.simulated import _twin
 
     doc = YahooState.load(state)
     at = floor_minute(clock())
     if (until := doc.cooling_down(at)) is not None and settings.mode == "live":
         return None, f"Yahoo cool-down after HTTP 429 until {iso(until)}: run the same backfill again after it"
-    twin = yf._twin(settings, tuple(symbols)) if settings.mode == "simulated" else None
+    twin = _twin(settings, tuple(symbols)) if settings.mode == "simulated" else None
     fetched_at = end + yf.SIMULATED_FETCH_DELAY if settings.mode == "simulated" else clock()
     if settings.mode == "simulated" and twin is None:
         payload = yf.simulate(settings.seed, symbols, start, end, population=symbols)
@@ -425,7 +426,7 @@ def _fetch_yahoo(
 
 def _tally(state: Any, at: datetime, meter: Any, trip: Settings | None = None) -> None:
     """Add the backfill's requests to the month's tally in the Yahoo state document (and open the breaker)."""
-    from pipeline.sources.yahoo_budget import YahooState
+    from pipeline.sources.yahoo_finance.budget import YahooState
 
     for _ in range(3):
         doc = YahooState.load(state)

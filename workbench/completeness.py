@@ -169,7 +169,7 @@ def _quantile(values: Sequence[float], q: float) -> float | None:
 def expected_units(source: SourceId, settings: Settings, first: datetime, last: datetime) -> dict[Hashable, datetime]:
     """Every unit that existed in [first, last], with the time it came to exist (see the module doc)."""
     if source == "yahoo_finance":
-        from pipeline.sources.universe import universe
+        from pipeline.sources.yahoo_finance.universe import universe
 
         symbols = universe(settings.universe_limit)
         out: dict[Hashable, datetime] = {}
@@ -430,7 +430,7 @@ def _measure_source(
 
 def _yahoo_cooldown(settings: Settings, s3: Any) -> list[Incident]:
     """The Yahoo state document's last cool-down, as an incident."""
-    from pipeline.sources.yahoo_budget import YahooState
+    from pipeline.sources.yahoo_finance.budget import YahooState
     from pipeline.state import S3State
 
     try:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any, Final
 
 from pydantic import BaseModel
 
 from pipeline import registry
 from pipeline.registry import SourceSpec
+from pipeline.sources import SOURCE_FILES
 
 KINDS: Final = ("ingest", "process", "redrive")  # the template's functions of a source
 EXTRA_KINDS: Final = ("ingest", "process")  # the functions whose extras the registry declares (redrive: process's)
@@ -105,6 +107,19 @@ def _resolve(path: str, what: str, source: str) -> tuple[Any, str | None]:
         return None, f"source {source!r}: {what} {path!r} does not resolve ({type(exc).__name__}: {exc})"
 
 
+def _missing_source_files(module: str) -> list[str]:
+    """The modules of a source folder (`pipeline.sources.SOURCE_FILES`) that `module` does not hold."""
+    missing = []
+    for name in SOURCE_FILES:
+        try:
+            found = find_spec(f"{module}.{name}") is not None
+        except ModuleNotFoundError:  # `module` is no package: it holds nothing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 def spec_problems(spec: SourceSpec) -> list[str]:
     """What one declaration names that does not exist or does not fit."""
     out: list[str] = []
@@ -112,6 +127,12 @@ def spec_problems(spec: SourceSpec) -> list[str]:
         module = import_module(spec.module)
     except ImportError as exc:
         return [f"source {spec.id!r}: module {spec.module} does not import ({exc})"]
+    missing = _missing_source_files(spec.module)
+    if missing:
+        out.append(
+            f"source {spec.id!r}: module {spec.module} lacks {', '.join(missing)} (a source is a folder of "
+            f"{', '.join(SOURCE_FILES)} beside its __init__, which exposes SOURCE)"
+        )
     source = getattr(module, "SOURCE", None)
     if source is None:
         out.append(f"source {spec.id!r}: module {spec.module} has no SOURCE (pipeline.sources.base.Source)")

@@ -241,7 +241,7 @@ def stale_reason(source: SourceId, settings: Settings, now: datetime, newest: da
 def budget(source: SourceId, settings: Settings, state: Any, now: datetime) -> dict[str, Any]:
     """This month's spending, from the source's state document (scheduled minutes' month on the local stack)."""
     if source == "yahoo_finance":
-        from pipeline.sources.yahoo_budget import YahooState
+        from pipeline.sources.yahoo_finance.budget import YahooState
 
         doc = YahooState.load(state)
         month = doc.month if doc.month.get("month") == f"{now:%Y-%m}" else {}
@@ -255,7 +255,7 @@ def budget(source: SourceId, settings: Settings, state: Any, now: datetime) -> d
     if source == "coinmarketcap":
         if not (settings.cmc_api_key or settings.cmc_api_key_secret_arn):
             return {"note": "home page (no API key): no credits spent"}
-        from pipeline.sources.coinmarketcap.credits import credit_report
+        from pipeline.sources.coinmarketcap.budget import credit_report
 
         return credit_report(state, settings.cmc_monthly_credits, settings.cmc_min_interval_seconds, now).as_dict()
     if source == "openexchangerates":

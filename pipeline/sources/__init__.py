@@ -1,10 +1,19 @@
-"""The three sources. Each module is imported only when asked for, so a function loads only its own."""
+"""The sources, one folder each. Each is imported only when asked for, so a function loads only its own.
+
+Every source is a package `pipeline/sources/<id>/` of the same modules (`SOURCE_FILES`): `fetch` (the live
+fetch), `simulated` (its simulated twin, shipped for `Mode=simulated` but apart from the live code), `parse` (the
+parser), `budget` (its budget or state), `source` (the `Source` object), and helpers of its own beside them; its
+`__init__` exposes `SOURCE`. Shared by all of them: `base` (the protocol, errors, checks of times), `numbers`
+(numbers read from JSON or text), `budget` (the monthly budget primitives) and `simulator` (the simulated market
+behind every twin).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
+from typing import Final
 
 from pipeline.contracts import check_source, floor_minute
 from pipeline.sources.base import (
@@ -17,7 +26,11 @@ from pipeline.sources.base import (
     UpstreamRefused,
 )
 
+# The modules of every source folder, beside its __init__ (workbench.declarations checks each declared source).
+SOURCE_FILES: Final = ("fetch", "simulated", "parse", "budget", "source")
+
 __all__ = [
+    "SOURCE_FILES",
     "NothingToIngest",
     "PayloadError",
     "Source",

@@ -206,7 +206,7 @@ def test_the_bill_follows_the_schedules_state(parameters: dict[str, str], ingest
 def test_the_metrics_the_yahoo_ingest_writes_are_billed_as_custom_metrics() -> None:
     from types import SimpleNamespace
 
-    from pipeline.sources import yahoo_metrics
+    from pipeline.sources.yahoo_finance import metrics as yahoo_metrics
     from workbench.deploy.prices import EMF_METRICS
 
     # the names the ingest writes, for a minute with rows and for a minute that failed as a whole

@@ -341,7 +341,7 @@ def test_a_failed_ingest_minute_is_not_invoked_again_and_yahoo_runs_one_at_a_tim
             "$LATEST",
         )
     # A new account (concurrency limit 10) cannot reserve any: nothing is reserved unless asked, and the
-    # state document's lease keeps the Yahoo runs one at a time (pipeline.sources.yahoo_budget)
+    # state document's lease keeps the Yahoo runs one at a time (pipeline.sources.yahoo_finance.budget)
     yahoo = RESOURCES["IngestYahooFinanceFunction"]["Properties"]["ReservedConcurrentExecutions"]
     assert Template(BODY).resolve(yahoo) is NO_VALUE
     assert Template(BODY, {"YahooIngestReservedConcurrency": "0"}).resolve(yahoo) is NO_VALUE
@@ -553,7 +553,7 @@ def test_an_ingest_role_reads_and_writes_only_its_own_source_objects_and_state(r
 def test_the_yahoo_ingest_alarms_watch_metrics_the_ingest_emits_in_the_stacks_namespace() -> None:
     """An alarm on a metric name, namespace or dimension nobody writes would never fire: each Yahoo alarm watches
     a figure `yahoo_metrics` emits, in the namespace the template gives the Yahoo ingest function."""
-    from pipeline.sources import yahoo_metrics
+    from pipeline.sources.yahoo_finance import metrics as yahoo_metrics
 
     [function] = [
         f["Properties"]

@@ -61,7 +61,7 @@ def twin_currencies() -> int:
 
 
 def universe_size() -> int:
-    from pipeline.sources.universe import universe
+    from pipeline.sources.yahoo_finance.universe import universe
 
     return len(universe())
 

@@ -341,7 +341,7 @@ def test_rewinding_a_window_resets_yahoos_state_but_never_takes_a_live_lease(
     from pipeline import aws
     from pipeline.contracts import iso
     from pipeline.sources.openexchangerates import QUOTA_STATE
-    from pipeline.sources.yahoo_budget import STATE_NAME
+    from pipeline.sources.yahoo_finance.budget import STATE_NAME
     from pipeline.state import S3State
     from workbench.course import rewind_simulated_state
 

@@ -1,30 +1,25 @@
 """A fake fourth source, declared by the registry tests only: Treasury yields, with a row model and an in-memory sink.
 
-It has what CONTRIBUTING.md asks of a source: a `SOURCE` with a fetch (here only the simulated twin: there is no
-live service to call), a parser and a payload loader; a pydantic row model; a sink with `from_settings`, `load`,
-`stored_rows` and `close`.
+It has what CONTRIBUTING.md asks of a source: a source folder (`tests/registry/treasury_yields/`, the shape of
+every folder under `pipeline/sources/`) whose `SOURCE` has a fetch (here only the simulated twin: there is no live
+service to call), a parser and a payload loader; here, a pydantic row model (`pipeline/schemas.py` in the project)
+and a sink with `from_settings`, `load`, `stored_rows` and `close` (`pipeline/sinks/<name>/`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from pipeline.contracts import iso
 from pipeline.registry import SourceSpec
 from pipeline.schemas import UtcDatetime, _Row
 from pipeline.settings import Settings
 from pipeline.sinks.base import StoredRow, batch_params
-from pipeline.sources.base import PayloadError
-from pipeline.state import StateStore
 
 ID = "treasury_yields"
-TENORS = {"2Y": 4.12, "10Y": 4.31, "30Y": 4.55}
 
 
 class Yield(_Row):
@@ -33,30 +28,6 @@ class Yield(_Row):
     tenor: str = Field(min_length=2, max_length=4)
     yield_pct: float = Field(gt=-5, lt=50)
     quote_ts: UtcDatetime
-
-
-class TreasurySource:
-    id = ID
-
-    def fetch(self, settings: Settings, scheduled_at: datetime, state: StateStore | None = None) -> dict[str, Any]:
-        """The simulated twin: the same JSON form a live endpoint would return."""
-        step = scheduled_at.minute / 1000
-        return {"as_of": iso(scheduled_at), "yields": {t: round(y + step, 4) for t, y in TENORS.items()}}
-
-    def parse(self, payload: Any, *, scheduled_at: datetime, ingested_at: datetime) -> list[dict[str, Any]]:
-        if not isinstance(payload, dict) or "yields" not in payload:
-            raise PayloadError("not a yields payload: no 'yields'")
-        tail = {"scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
-        return [
-            {"tenor": tenor, "yield_pct": value, "quote_ts": payload["as_of"], "status": "success", "error": "", **tail}
-            for tenor, value in payload["yields"].items()
-        ]
-
-    def load_payload(self, path: Path) -> Any:
-        return json.loads(path.read_text(encoding="utf-8"))
-
-
-SOURCE = TreasurySource()
 
 
 class MemorySink:
@@ -94,7 +65,7 @@ def spec(**overrides: Any) -> SourceSpec:
     """The fake source's declaration; `overrides` declare it in part (a sink that does not resolve...)."""
     fields: dict[str, Any] = {
         "id": ID,
-        "module": __name__,
+        "module": "tests.registry.treasury_yields",
         "columns": ("tenor", "yield_pct", "quote_ts"),
         "row_model": f"{__name__}:Yield",
         "natural_key": ("tenor", "quote_ts"),

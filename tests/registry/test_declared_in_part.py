@@ -1,6 +1,7 @@
 """A source declared in part is caught: GIVEN a template function the registry does not know, a declared source
 without its three template functions (ingest, process, redrive) or their schedules, a sink or a source module
-that does not exist, THEN `declarations.problems()` names it in one line. The project as it stands is declared
+that does not exist, a source module that is not a folder of the common shape, THEN `declarations.problems()`
+names it in one line. The project as it stands is declared
 in full."""
 
 from __future__ import annotations
@@ -138,11 +139,23 @@ def test_a_template_without_a_declared_sources_process_function() -> None:
         ),
         (
             {"module": "tests.registry"},
-            "source 'treasury_yields': module tests.registry has no SOURCE (pipeline.sources.base.Source)",
+            [
+                "source 'treasury_yields': module tests.registry lacks fetch, simulated, parse, budget, source "
+                "(a source is a folder of fetch, simulated, parse, budget, source beside its __init__, which exposes "
+                "SOURCE)",
+                "source 'treasury_yields': module tests.registry has no SOURCE (pipeline.sources.base.Source)",
+            ],
         ),
         (
-            {"row_model": "tests.registry.fake_source:TreasurySource"},
-            "source 'treasury_yields': row model 'tests.registry.fake_source:TreasurySource' is not a pydantic model",
+            {"module": "tests.registry.treasury_yields.source"},
+            "source 'treasury_yields': module tests.registry.treasury_yields.source lacks fetch, simulated, parse, "
+            "budget, source (a source is a folder of fetch, simulated, parse, budget, source beside its __init__, "
+            "which exposes SOURCE)",
+        ),
+        (
+            {"row_model": "tests.registry.treasury_yields:TreasurySource"},
+            "source 'treasury_yields': row model 'tests.registry.treasury_yields:TreasurySource' is not a pydantic "
+            "model",
         ),
         (
             {"natural_key": ("tenor", "maturity"), "columns": ("tenor", "maturity", "yield_pct", "quote_ts")},
@@ -153,11 +166,14 @@ def test_a_template_without_a_declared_sources_process_function() -> None:
             "source 'treasury_yields': process extra 'duckdb' is not in pyproject's [project.optional-dependencies]",
         ),
     ],
-    ids=["sink-name", "sink-module", "no-SOURCE", "row-model", "natural-key", "extra"],
+    ids=["sink-name", "sink-module", "no-SOURCE", "not-a-folder", "row-model", "natural-key", "extra"],
 )
-def test_a_source_whose_declaration_names_what_does_not_exist(overrides: dict[str, Any], problem: str) -> None:
+def test_a_source_whose_declaration_names_what_does_not_exist(
+    overrides: dict[str, Any], problem: str | list[str]
+) -> None:
     with registry.registered(fake_source.spec(**overrides)):
-        assert declarations.problems(template(wired=True, **WITH_FAKE_FUNCTIONS)) == [problem]
+        expected = [problem] if isinstance(problem, str) else problem
+        assert declarations.problems(template(wired=True, **WITH_FAKE_FUNCTIONS)) == expected
 
 
 def test_a_source_declared_twice_or_with_a_key_outside_its_columns_is_refused_at_once() -> None:

@@ -23,7 +23,7 @@ from pipeline.schemas import RowValidationError, validate_rows
 from pipeline.settings import Settings
 from pipeline.sinks import get_sink
 from tests.lambda_events import load_event
-from tests.registry import fake_source
+from tests.registry import fake_source, treasury_yields
 from tests.registry.fake_source import ID, MemorySink, Yield
 from workbench.deploy.functions import Function, all_functions, get_function
 from workbench.deploy.layers import layer_specs
@@ -43,8 +43,8 @@ def fourth() -> Iterator[registry.SourceSpec]:
 
 
 def rows(minute: datetime) -> list[dict[str, Any]]:
-    payload = fake_source.SOURCE.fetch(Settings(), minute)
-    return fake_source.SOURCE.parse(payload, scheduled_at=minute, ingested_at=minute)
+    payload = treasury_yields.SOURCE.fetch(Settings(), minute)
+    return treasury_yields.SOURCE.parse(payload, scheduled_at=minute, ingested_at=minute)
 
 
 def test_the_registry_lists_it_and_the_contracts_accept_its_keys(fourth: registry.SourceSpec) -> None:
@@ -82,7 +82,7 @@ def test_the_deploy_has_its_three_functions_and_their_layers(fourth: registry.So
         "pipeline.handlers.ingest.treasury_yields",
         "pipeline.handlers.process.treasury_yields",
     )
-    assert ingest.lazy_modules == ("tests.registry.fake_source",)
+    assert ingest.lazy_modules == ("tests.registry.treasury_yields",)
     layers = layer_specs()
     layer = layers["deps-coinmarketcap-openexchangerates"]
     assert ingest.layer_name == layer.name and layer.extras == ("coinmarketcap", "openexchangerates")
@@ -102,7 +102,7 @@ def test_the_command_line_parses_its_payloads_and_names_it_among_the_sources(
     from workbench.cli import app
 
     saved = tmp_path / "yields.json"
-    saved.write_text(json.dumps(fake_source.SOURCE.fetch(Settings(), T0)))
+    saved.write_text(json.dumps(treasury_yields.SOURCE.fetch(Settings(), T0)))
     result = CliRunner().invoke(app, ["parse", ID, str(saved), "--at", "2026-11-02T14:30:00Z"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == COLUMNS and len(result.output.splitlines()) == 4

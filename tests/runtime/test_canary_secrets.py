@@ -98,7 +98,7 @@ def fake_services(at: datetime, top_n: int) -> responses.RequestsMock:
     mock.add(responses.GET, openexchangerates.LATEST_URL, status=401, json=refused)
     key_info = {"status": {"error_code": 0}, "data": {"plan": {"credit_limit_monthly": 10_000},
                                                       "usage": {"current_month": {"credits_used": 0}}}}  # fmt: skip
-    mock.add(responses.GET, coinmarketcap.api.KEY_INFO_URL, json=key_info)
+    mock.add(responses.GET, coinmarketcap.fetch.KEY_INFO_URL, json=key_info)
     listing = SimulatedApi(42, at, top_n, state=MemoryState()).listing()  # the twin's body of the real API
     mock.add(responses.GET, coinmarketcap.API_URL, body=listing.body, content_type="application/json")
     mock.add(responses.GET, coinmarketcap.API_URL, status=401, json={

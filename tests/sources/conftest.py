@@ -79,7 +79,7 @@ def chart() -> Callable[..., dict[str, Any]]:
 @pytest.fixture(autouse=True, scope="session")
 def _yfinance_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """yfinance keeps timezones and cookies in SQLite files: give the tests their own folder."""
-    from pipeline.sources import yahoo_finance
+    from pipeline.sources.yahoo_finance import fetch as yahoo_finance
 
     yf = yahoo_finance._yfinance()
     yf.set_tz_cache_location(str(tmp_path_factory.mktemp("yfinance-cache")))

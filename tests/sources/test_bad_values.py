@@ -402,7 +402,7 @@ def test_yahoo_error_bodies_are_named_as_what_they_are(tmp_path):
 
 def test_the_twin_answers_422_beyond_thirty_days_of_one_minute_history():
     from pipeline.sources.yahoo_finance import download
-    from pipeline.sources.yahoo_replay import Faults, SimulatedYahoo
+    from pipeline.sources.yahoo_finance.simulated import Faults, SimulatedYahoo
 
     now = datetime(2024, 10, 2, 15, 0, 10, tzinfo=UTC)
     twin = SimulatedYahoo(7, ("AAPL", "MSFT"), Faults(not_found=frozenset({"ZZZ"})), lambda: now)

@@ -26,8 +26,8 @@ from pipeline.sources import (
     simulator,
 )
 from pipeline.sources import coinmarketcap as cmc
+from pipeline.sources.coinmarketcap import fetch as cmc_page
 from pipeline.sources.coinmarketcap import numbers as cmc_numbers
-from pipeline.sources.coinmarketcap import page as cmc_page
 from pipeline.state import MemoryState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "coinmarketcap"
@@ -185,7 +185,7 @@ def test_the_credit_guard_spaces_calls_and_checks_key_info_once_a_day(monkeypatc
         "status": {"error_code": 0, "credit_count": 0},
         "data": {"plan": {"credit_limit_monthly": 10000}, "usage": {"current_month": {"credits_used": 120}}},
     }
-    responses.get(cmc.api.KEY_INFO_URL, json=info)
+    responses.get(cmc.fetch.KEY_INFO_URL, json=info)
     body = json.dumps({"status": {"error_code": 0, "credit_count": 1},
                        "data": [{"cmc_rank": 1, "name": "Bitcoin", "symbol": "BTC", "id": 1,
                                  "quote": {"USD": {"price": 95000.123456789}}}]})  # fmt: skip
@@ -203,7 +203,7 @@ def test_the_credit_guard_spaces_calls_and_checks_key_info_once_a_day(monkeypatc
     assert written == 2 and len(_listing_calls()) == 2  # 15:07 and 15:12
     assert rows[0]["price_usd"] == 95000.123456789 and rows[0]["coin_id"] == 1
     assert len(responses.calls) - 2 == 1  # one /v1/key/info that day, costing no credits
-    report = cmc.credits.credit_report(state, 10000, 300, AT + timedelta(minutes=9))
+    report = cmc.budget.credit_report(state, 10000, 300, AT + timedelta(minutes=9))
     assert report.credits == 122  # CoinMarketCap's 120, then two calls
 
 
@@ -233,7 +233,7 @@ def _fetch_minutes(monkeypatch, settings: Settings, state: MemoryState, minutes:
 @responses.activate
 def test_a_spent_daily_allowance_stops_the_calls_until_midnight_utc(monkeypatch, caplog):
     """1009: no retry within minutes can help, so the guard makes no call until the day's reset (00:00 UTC)."""
-    responses.get(cmc.api.KEY_INFO_URL, json=_key_info())
+    responses.get(cmc.fetch.KEY_INFO_URL, json=_key_info())
     daily = "You've exceeded your API Key's daily rate limit."
     responses.get(cmc.API_URL, json={"status": {"error_code": 1009, "error_message": daily}}, status=429)
     responses.get(cmc.API_URL, json={"status": {"error_code": 0, "credit_count": 1}, "data": [
@@ -261,7 +261,7 @@ def test_a_spent_daily_allowance_stops_the_calls_until_midnight_utc(monkeypatch,
 @responses.activate
 def test_a_spent_monthly_allowance_waits_for_the_plans_own_reset(monkeypatch):
     """1010: the plan's reset time from /v1/key/info, not a guess, ends the pause."""
-    responses.get(cmc.api.KEY_INFO_URL, json=_key_info(reset="2025-03-17T00:00:00.000Z"))
+    responses.get(cmc.fetch.KEY_INFO_URL, json=_key_info(reset="2025-03-17T00:00:00.000Z"))
     monthly = "Your API Key's monthly plan limit has been reached."
     responses.get(cmc.API_URL, json={"status": {"error_code": 1010, "error_message": monthly}}, status=429)
     settings, state = Settings(mode="live", cmc_api_key="k", cmc_min_interval_seconds=60), MemoryState()
@@ -272,13 +272,13 @@ def test_a_spent_monthly_allowance_waits_for_the_plans_own_reset(monkeypatch):
         "AllowanceSpent: coinmarketcap API: the plan's allowance for the month is spent: error 1010"
     )
     assert said[1].endswith("no call until 2025-03-17T00:00:00Z")
-    assert kind_of(cmc.api.api_error(429, {"error_code": 1010})) == "terminal"
+    assert kind_of(cmc.fetch.api_error(429, {"error_code": 1010})) == "terminal"
     assert len(_listing_calls()) == 1
 
 
 def test_the_simulated_api_answers_a_spent_daily_allowance_through_the_same_guard():
     settings, state = Settings(mode="simulated", seed=11, cmc_simulated_fault="daily_exhausted"), MemoryState()
-    with pytest.raises(cmc.api.AllowanceSpent, match=r"error 1009 \(HTTP 429\): Your API Key's daily plan limit"):
+    with pytest.raises(cmc.fetch.AllowanceSpent, match=r"error 1009 \(HTTP 429\): Your API Key's daily plan limit"):
         cmc.SOURCE.fetch(settings, AT, state)
     with pytest.raises(NothingToIngest, match=r"no call until 2025-03-05T00:00:00Z$"):
         cmc.SOURCE.fetch(settings, AT + timedelta(minutes=1), state)
@@ -289,7 +289,7 @@ def test_the_simulated_api_serves_listings_and_an_exhausted_plan_when_told_to():
     rows = cmc.SOURCE.parse(cmc.SOURCE.fetch(settings, AT, MemoryState()), scheduled_at=AT, ingested_at=AT)
     assert [r["rank"] for r in rows] == list(range(1, 11)) and rows[0]["coin_id"] == simulator.CMC_IDS["BTC"]
     exhausted = Settings(mode="simulated", seed=11, cmc_simulated_fault="exhausted")
-    with pytest.raises(cmc.api.AllowanceSpent, match=r"error 1010 \(HTTP 429\): Your API Key's monthly plan limit"):
+    with pytest.raises(cmc.fetch.AllowanceSpent, match=r"error 1010 \(HTTP 429\): Your API Key's monthly plan limit"):
         cmc.SOURCE.fetch(exhausted, AT, MemoryState())
 
 
@@ -490,10 +490,10 @@ def test_the_credit_guard_never_moves_backwards():
     settings, state = Settings(mode="simulated", seed=11, cmc_api_key="sim"), MemoryState()
     later = AT + timedelta(hours=1)
     cmc.SOURCE.fetch(settings, later, state)
-    before = state.read(cmc.credits.STATE)
+    before = state.read(cmc.budget.STATE)
     with pytest.raises(NothingToIngest, match=r"minute 2025-03-04T15:07:00Z is older than 2025-03-04T16:07:00Z"):
         cmc.SOURCE.fetch(settings, AT, state)  # a late retry of an earlier minute: no call, no rewrite
-    assert state.read(cmc.credits.STATE) == before and before.doc["credits"] == 1
+    assert state.read(cmc.budget.STATE) == before and before.doc["credits"] == 1
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import registry
 from pipeline.sources import PayloadError, parse_file
-from pipeline.sources.universe import sp500, yahoo_symbol
+from pipeline.sources.yahoo_finance.universe import sp500, yahoo_symbol
 
 
 def test_recorded_aapl_chart_through_yfinance(shared):

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from pipeline.sources import parse_file
 from pipeline.sources import yahoo_finance as yahoo
-from pipeline.sources.yahoo_replay import Recorded, ReplaySession
+from pipeline.sources.yahoo_finance.replay import Recorded, ReplaySession
 from workbench.cli import app
 
 T0 = datetime(2024, 10, 2, 14, 0, tzinfo=UTC)  # Wednesday, 10:00 New York

@@ -10,9 +10,9 @@ import pytest
 from pipeline.settings import Settings
 from pipeline.sources import NothingToIngest, UpstreamError
 from pipeline.sources import yahoo_finance as yahoo
-from pipeline.sources.universe import universe
-from pipeline.sources.yahoo_budget import STATE_NAME, YahooState
-from pipeline.sources.yahoo_replay import Faults, SimulatedYahoo
+from pipeline.sources.yahoo_finance.budget import STATE_NAME, YahooState
+from pipeline.sources.yahoo_finance.simulated import Faults, SimulatedYahoo
+from pipeline.sources.yahoo_finance.universe import universe
 from pipeline.state import MemoryState
 
 T0 = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)  # Tuesday 10:00 New York
@@ -154,7 +154,7 @@ def test_another_run_holding_the_lease_makes_this_one_fetch_nothing():
 
 
 def test_of_two_runs_that_read_the_state_at_once_only_one_takes_the_lease():
-    from pipeline.sources.yahoo_budget import YahooState
+    from pipeline.sources.yahoo_finance.budget import YahooState
 
     store = MemoryState()
     first, second = YahooState.load(store), YahooState.load(store)

@@ -11,7 +11,7 @@ from pipeline import calendar
 from pipeline.settings import Settings
 from pipeline.sources import NothingToIngest
 from pipeline.sources import yahoo_finance as yahoo
-from pipeline.sources.yahoo_replay import ReplaySession
+from pipeline.sources.yahoo_finance.replay import ReplaySession
 
 ONE = {"yahoo_rotation_minutes": 1, "yahoo_lookback_minutes": 1, "yahoo_requests_per_minute": 1000}
 SIM = Settings(mode="simulated", seed=7, universe_limit=5, **ONE)

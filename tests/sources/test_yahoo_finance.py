@@ -13,10 +13,10 @@ import pytest
 from pipeline import registry
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.settings import Settings
-from pipeline.sources import NothingToIngest, get_source, parse_file, simulator
+from pipeline.sources import NothingToIngest, PayloadError, get_source, parse_file, simulator
 from pipeline.sources import yahoo_finance as yahoo
-from pipeline.sources.universe import sp500, universe
-from pipeline.sources.yahoo_replay import Recorded, ReplaySession
+from pipeline.sources.yahoo_finance.replay import Recorded, ReplaySession
+from pipeline.sources.yahoo_finance.universe import sp500, universe
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
 # Wednesday 2024-10-02, 10:00 New York = 14:00 UTC.
@@ -108,7 +108,7 @@ def test_parse_file_on_a_404_body_gives_one_error_row(tmp_path):
 def test_parse_file_on_something_else_is_one_line(tmp_path):
     path = tmp_path / "page.json"
     path.write_text('{"quoteResponse": {}}')
-    with pytest.raises(yahoo.PayloadError) as caught:
+    with pytest.raises(PayloadError) as caught:
         parse_file("yahoo_finance", path)
     assert str(caught.value) == f"{path}: not a Yahoo chart JSON body (no 'chart' object at the top)"
 

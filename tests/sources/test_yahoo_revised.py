@@ -11,7 +11,7 @@ from pipeline import clients
 from pipeline.constants import Env
 from pipeline.sinks.snowflake.loader import SnowflakeSink
 from pipeline.sources import simulator
-from pipeline.sources.universe import universe
+from pipeline.sources.yahoo_finance.universe import universe
 from workbench.local.demo import run_minutes
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pipeline.settings import Settings
 from pipeline.sources import simulator
 from pipeline.sources import yahoo_finance as yahoo
-from pipeline.sources.universe import universe
-from pipeline.sources.yahoo_replay import Faults, SimulatedYahoo
+from pipeline.sources.yahoo_finance.simulated import Faults, SimulatedYahoo
+from pipeline.sources.yahoo_finance.universe import universe
 
 T0 = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)  # Tuesday 10:00 New York
 SYMBOLS = universe(4)

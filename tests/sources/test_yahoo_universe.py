@@ -9,7 +9,7 @@ import responses
 from typer.testing import CliRunner
 
 from pipeline.sources import PayloadError
-from pipeline.sources import universe as u
+from pipeline.sources.yahoo_finance import universe as u
 from workbench.cli import app
 
 

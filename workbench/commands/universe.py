@@ -25,7 +25,7 @@ def universe_refresh(
     """Update the universe from the S&P 500 constituents (Wikipedia's table, or --from-csv), in Yahoo's spelling."""
     from rich.table import Table
 
-    from pipeline.sources import universe as u
+    from pipeline.sources.yahoo_finance import universe as u
 
     target = out or u.universe_file()
     new = u.read_constituents_csv(from_csv) if from_csv else u.fetch_constituents()

@@ -108,8 +108,8 @@ def rewind_simulated_state(stack: LocalStack, window_start: Any) -> tuple[str, .
     from pipeline import aws
     from pipeline.contracts import to_utc
     from pipeline.sources.openexchangerates import QUOTA_STATE
-    from pipeline.sources.yahoo_budget import STATE_NAME as YAHOO_STATE
-    from pipeline.sources.yahoo_budget import YahooState
+    from pipeline.sources.yahoo_finance.budget import STATE_NAME as YAHOO_STATE
+    from pipeline.sources.yahoo_finance.budget import YahooState
     from pipeline.state import S3State
 
     settings = stack.settings()

@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_name
 from pipeline import registry
 from pipeline.constants import SourceId
 from pipeline.errors import PipelineError
+from pipeline.sources import SOURCE_FILES
 
 Kind = Literal["ingest", "process", "redrive", "compact"]
 KINDS: Final[tuple[Kind, ...]] = ("ingest", "process", "redrive", "compact")
@@ -105,20 +106,24 @@ class Function:
 
 
 def deferred_imports(module: str) -> list[str]:
-    """Third-party modules that `module` imports inside its functions rather than at the top of the file."""
+    """Third-party modules that `module` (a source folder: its __init__ and its `SOURCE_FILES`) imports inside its
+    functions rather than at the top of the file."""
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         raise PackagingError(f"module {module} not found: is the package installed (pip install -e .)?")
-    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    files = [Path(spec.origin)]
+    if spec.submodule_search_locations:  # a source folder: its fetch, parse... import the client libraries
+        files += [path for name in SOURCE_FILES if (path := Path(spec.origin).with_name(f"{name}.py")).is_file()]
     found: list[str] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
-        for inner in ast.walk(node):
-            if isinstance(inner, ast.Import):
-                found += [alias.name for alias in inner.names]
-            elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
-                found.append(inner.module)
+    for file in files:
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import):
+                    found += [alias.name for alias in inner.names]
+                elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+                    found.append(inner.module)
     top_levels = {"pipeline", *sys.stdlib_module_names}
     return list(dict.fromkeys(name for name in found if name.split(".")[0] not in top_levels))
 

@@ -38,8 +38,9 @@ PRICES: Final[dict[str, Price]] = {
     "kms_requests": Price("10,000 requests", 0.03, 2.0, "always", "kms (AWS managed keys: no monthly fee)"),
 }
 
-# The metrics the Yahoo ingest writes each fetched minute in embedded metric format (pipeline.sources.yahoo_metrics;
-# one dimension set, service=yahoo_finance): each one a custom metric while the ingest runs.
+# The metrics the Yahoo ingest writes each fetched minute in embedded metric format
+# (pipeline.sources.yahoo_finance.metrics; one dimension set, service=yahoo_finance): each one a custom metric while
+# the ingest runs.
 EMF_METRICS: Final[dict[str, tuple[str, ...]]] = {
     "yahoo_finance": (
         "YahooRequests",

@@ -199,7 +199,7 @@ def _market_hours(first: datetime, minutes: int) -> str:
 
 def _cmc_budget(settings: Any, now: datetime) -> str:
     """One line on the CoinMarketCap API plan's credits, as the credit guard sees them at `now`."""
-    from pipeline.sources.coinmarketcap.credits import credit_report
+    from pipeline.sources.coinmarketcap.budget import credit_report
     from pipeline.state import S3State
 
     if not (settings.cmc_api_key or settings.cmc_api_key_secret_arn):

@@ -3,7 +3,7 @@
 Payload (what `fetch` returns and `parse` reads) is a `CmcPayload(kind, body, top_n)`:
 
 - `kind="html"`: the home page https://coinmarketcap.com/, fetched with curl_cffi impersonating Chrome; a
-  challenge or block of the edge network raises `Challenged` (transient), never a layout error (`page`).
+  challenge or block of the edge network raises `Challenged` (transient), never a layout error (`fetch`).
   `parse` reads it with BeautifulSoup in two ways:
   1. the listing table: a `<table>` whose class contains `cmc-table`; each rendered `<tbody><tr>` has the cells
      star, rank, name (an `a` holding `p.coin-item-name` and `p.coin-item-symbol`), price, 1h %, 24h %, 7d %,
@@ -21,8 +21,8 @@ Payload (what `fetch` returns and `parse` reads) is a `CmcPayload(kind, body, to
   the other coins stay. A quote whose `last_updated` lies after the fetch is an error row for that coin; an API body
   whose `status.timestamp` does is refused whole.
 - `kind="api"`: the body of GET pro-api.coinmarketcap.com/v1/cryptocurrency/listings/latest, used when
-  `PIPELINE_CMC_API_KEY` (or its secret ARN) is set, within the plan's credits (`credits`). Key and plan errors
-  raise `UpstreamRefused` (terminal), rate limits and server errors `UpstreamError` (`api`).
+  `PIPELINE_CMC_API_KEY` (or its secret ARN) is set, within the plan's credits (`budget`). Key and plan errors
+  raise `UpstreamRefused` (terminal), rate limits and server errors `UpstreamError` (`fetch`).
 
 Raw rows: the contract columns, then `coin_id` (CoinMarketCap's permanent id) and `last_updated` (the quote's).
 
@@ -30,18 +30,19 @@ Simulated: the twin renders a page in the same markup (table and __NEXT_DATA__) 
 the BeautifulSoup parser runs on every simulated minute; with a key it serves the API. Faults
 (`PIPELINE_CMC_SIMULATED_FAULT`): a challenge page, a redesigned page, a listing in BTC, a spent plan.
 
-The package, by concern: `numbers` (cell text to numbers), `table` (the listing table), `next_data` (the
-__NEXT_DATA__ search), `page` (the live page, its challenge detection and its parse), `api` (the official API),
-`credits` (the API's credit guard), `rows` (payload, checks, raw rows), `simulated` (the twins), `source` (the
-`Source` the registry names).
+The package, by file (every source has the same ones): `fetch` (the live page with its challenge detection, and
+the official API), `simulated` (the twins), `parse` (the page and API parsers), `budget` (the API's credit guard,
+on `pipeline.sources.budget`'s primitives), `source` (the `Source` the registry names); and its helpers:
+`numbers` (cell text to numbers), `table` (the listing table), `next_data` (the __NEXT_DATA__ search), `rows`
+(payload, checks, raw rows).
 """
 
 from __future__ import annotations
 
-from pipeline.sources.coinmarketcap import api, credits
-from pipeline.sources.coinmarketcap.api import API_URL, fetch_api, parse_api
+from pipeline.sources.coinmarketcap import budget, fetch
+from pipeline.sources.coinmarketcap.fetch import API_URL, HOME_URL, Challenged, challenge, fetch_api, fetch_page
 from pipeline.sources.coinmarketcap.numbers import number
-from pipeline.sources.coinmarketcap.page import HOME_URL, NO_LISTING, Challenged, challenge, fetch_page, parse_page
+from pipeline.sources.coinmarketcap.parse import NO_LISTING, parse_api, parse_page
 from pipeline.sources.coinmarketcap.rows import FIELDS, CmcPayload, to_raw
 from pipeline.sources.coinmarketcap.simulated import render_page, simulate
 from pipeline.sources.coinmarketcap.source import SOURCE, CoinMarketCap
@@ -55,9 +56,9 @@ __all__ = [
     "Challenged",
     "CmcPayload",
     "CoinMarketCap",
-    "api",
+    "budget",
     "challenge",
-    "credits",
+    "fetch",
     "fetch_api",
     "fetch_page",
     "number",

@@ -153,10 +153,10 @@ def simulate_answer(seed: int, scheduled_at: datetime, top_n: int, fault: str = 
 
 def simulate(seed: int, scheduled_at: datetime, top_n: int, fault: str = "") -> CmcPayload:
     """The simulated home page as the payload the live fetch returns (a fault raises as the live fetch does)."""
-    from pipeline.sources.coinmarketcap.page import check_answer
+    from pipeline.sources.coinmarketcap.fetch import check_page_answer
 
     status, headers, text = simulate_answer(seed, scheduled_at, top_n, fault)
-    return CmcPayload("html", check_answer(status, headers, text, "the simulated coinmarketcap.com"), top_n)
+    return CmcPayload("html", check_page_answer(status, headers, text, "the simulated coinmarketcap.com"), top_n)
 
 
 @dataclass(frozen=True)
@@ -179,14 +179,14 @@ class SimulatedApi:
 
     def listing(self) -> CmcPayload:
         from pipeline.sources import simulator
-        from pipeline.sources.coinmarketcap.api import check_answer
+        from pipeline.sources.coinmarketcap.fetch import check_api_answer
 
         if self.fault == "exhausted":
             spent = "Your API Key's monthly plan limit has been reached. Please upgrade your plan."
-            check_answer(429, {"status": self._status(1010, spent, 0)})
+            check_api_answer(429, {"status": self._status(1010, spent, 0)})
         if self.fault == "daily_exhausted":
             spent = "Your API Key's daily plan limit has been reached. Please upgrade your plan."
-            check_answer(429, {"status": self._status(1009, spent, 0)})
+            check_api_answer(429, {"status": self._status(1009, spent, 0)})
         quotes = simulator.crypto_quotes(self.seed, self.at)[: self.top_n]
         updated = self.at.strftime("%Y-%m-%dT%H:%M:00.000Z")
         data = [
@@ -200,7 +200,7 @@ class SimulatedApi:
         return CmcPayload("api", json.dumps({"status": self._status(), "data": data}), self.top_n)
 
     def key_info(self) -> dict[str, Any]:
-        from pipeline.sources.coinmarketcap.credits import STATE, credits_this_month
+        from pipeline.sources.coinmarketcap.budget import STATE, credits_this_month
 
         doc = self.state.get(STATE) if self.state is not None else None
         used = credits_this_month(doc, self.at)  # what the guard counted (an exhausted plan says so on a call)

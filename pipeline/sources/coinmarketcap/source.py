@@ -12,9 +12,9 @@ from pipeline.constants import SourceId
 from pipeline.contracts import floor_minute, to_utc
 from pipeline.settings import Settings
 from pipeline.sources.base import PayloadError, RawRow, fetch_time, read_json
-from pipeline.sources.coinmarketcap.api import api_key, fetch_api, key_info, parse_api
-from pipeline.sources.coinmarketcap.credits import guarded_call
-from pipeline.sources.coinmarketcap.page import fetch_page, parse_page
+from pipeline.sources.coinmarketcap.budget import guarded_call
+from pipeline.sources.coinmarketcap.fetch import api_key, fetch_api, fetch_page, key_info
+from pipeline.sources.coinmarketcap.parse import parse_api, parse_page
 from pipeline.sources.coinmarketcap.rows import CmcPayload, to_raw
 from pipeline.sources.coinmarketcap.simulated import SimulatedApi, simulate
 from pipeline.state import MemoryState, StateStore

@@ -58,7 +58,7 @@ def universe(limit: int | None = None) -> tuple[str, ...]:
 
 def universe_file() -> Path:
     """The shipped universe file (in a checkout: the source tree's pipeline/data/sp500.csv)."""
-    return Path(__file__).resolve().parents[1] / "data" / "sp500.csv"
+    return Path(__file__).resolve().parents[2] / "data" / "sp500.csv"
 
 
 _ALIASES: Final = {"symbol": ("symbol", "ticker"), "name": ("name", "security", "company"),

@@ -23,7 +23,8 @@ from typing import Any
 from pipeline.contracts import ContractError, iso, to_utc
 from pipeline.errors import one_line
 from pipeline.sources.base import NothingToIngest, UpstreamError, UpstreamRefused, read_json
-from pipeline.sources.coinmarketcap.api import AllowanceSpent
+from pipeline.sources.budget import month_key, month_span, next_day, over_pace, reconciled, used_this_month
+from pipeline.sources.coinmarketcap.fetch import AllowanceSpent
 from pipeline.sources.coinmarketcap.rows import CmcPayload
 from pipeline.state import StateConflict, StateStore
 
@@ -31,28 +32,8 @@ STATE = "coinmarketcap_api"
 log = logging.getLogger(__name__)
 
 
-def _month(at: datetime) -> str:
-    return f"{at:%Y-%m}"
-
-
-def _month_span(now: datetime) -> tuple[datetime, datetime]:
-    """The start of `now`'s month and the start of the next, 00:00 UTC."""
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return start, (start + timedelta(days=32)).replace(day=1)
-
-
-def _pace(monthly: int, now: datetime) -> int:
-    start, end = _month_span(now)
-    return min(monthly, 1 + math.floor(monthly * (now - start) / (end - start)))
-
-
 def credits_this_month(doc: dict[str, Any] | None, now: datetime) -> int:
-    return int(doc.get("credits", 0)) if doc and doc.get("month") == _month(now) else 0
-
-
-def _later(doc: dict[str, Any], minute: datetime, now: datetime) -> bool:
-    """Whether the document was written for a later minute, or at a later time, than this invocation's."""
-    return any(doc.get(name) and to_utc(doc[name]) > at for name, at in (("minute", minute), ("last_call", now)))
+    return used_this_month(doc, now, "credits")
 
 
 def _checked(
@@ -60,24 +41,24 @@ def _checked(
 ) -> dict[str, Any]:
     """The document with this month's credits from /v1/key/info, once a wall-clock day (a document from later
     than this invocation is never rewritten)."""
-    today = now.date().isoformat()
-    if doc.get("key_checked") == today or _later(doc, minute, now):
-        return doc
-    record = {**doc, "key_checked": today}
-    try:
-        data = key_info()["data"]
-        used = int(data["usage"]["current_month"]["credits_used"])
-        record["plan_credits"] = int(data["plan"]["credit_limit_monthly"])
-        reset = data["plan"].get("credit_limit_monthly_reset_timestamp")
-        if isinstance(reset, str) and reset:
-            record["monthly_reset"] = reset
-    except UpstreamRefused:
-        raise
-    except (UpstreamError, KeyError, TypeError, ValueError) as exc:
-        log.warning("coinmarketcap /v1/key/info not read: %s", one_line(exc))
-        return record
-    record.update(month=_month(now), credits=max(used, credits_this_month(doc, now)))
-    return record
+
+    def read_count(record: dict[str, Any]) -> int | None:
+        try:
+            data = key_info()["data"]
+            used = int(data["usage"]["current_month"]["credits_used"])
+            record["plan_credits"] = int(data["plan"]["credit_limit_monthly"])
+            reset = data["plan"].get("credit_limit_monthly_reset_timestamp")
+            if isinstance(reset, str) and reset:
+                record["monthly_reset"] = reset
+        except UpstreamRefused:
+            raise
+        except (UpstreamError, KeyError, TypeError, ValueError) as exc:
+            log.warning("coinmarketcap /v1/key/info not read: %s", one_line(exc))
+            return None
+        return used
+
+    record = reconciled(doc, minute, now, checked="key_checked", counter="credits", read_count=read_count)
+    return doc if record is None else record
 
 
 def _wait(doc: dict[str, Any], minute: datetime, now: datetime, monthly: int, interval: int) -> str | None:
@@ -91,22 +72,19 @@ def _wait(doc: dict[str, Any], minute: datetime, now: datetime, monthly: int, in
     last = to_utc(doc["last_call"]) if doc.get("last_call") else None
     if last is not None and now < last + timedelta(seconds=interval):
         return f"the last call was at {iso(last)}; next after {iso(last + timedelta(seconds=interval))}"
-    used, allowed = credits_this_month(doc, now), _pace(monthly, now)
-    if monthly and used >= allowed:
-        return f"{used} of {monthly} credits used this month; the pace allows {allowed} by now"
-    return None
+    return over_pace(credits_this_month(doc, now), monthly, now, "credits")
 
 
 def resets_at(period: str, doc: dict[str, Any], now: datetime) -> datetime:
     """When a spent allowance comes back: the next 00:00 UTC for the day's; for the month's, the plan's reset
     (from /v1/key/info) when it is later than now, else the 1st of next month, 00:00 UTC."""
     if period == "day":
-        return now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        return next_day(now)
     with contextlib.suppress(KeyError, TypeError, ValueError, ContractError):
         reset = to_utc(doc["monthly_reset"])
         if reset > now:
             return reset
-    return _month_span(now)[1]
+    return month_span(now)[1]
 
 
 def guarded_call(
@@ -128,7 +106,7 @@ def guarded_call(
             with contextlib.suppress(StateConflict):
                 state.put_if(STATE, doc, current.version)
         raise NothingToIngest(f"coinmarketcap API: {reason}")
-    record = {**doc, "month": _month(now), "credits": credits_this_month(doc, now) + 1, "last_call": iso(now)}
+    record = {**doc, "month": month_key(now), "credits": credits_this_month(doc, now) + 1, "last_call": iso(now)}
     record["minute"] = iso(minute)
     try:
         version = state.put_if(STATE, record, current.version)
@@ -171,6 +149,6 @@ def credit_report(state: StateStore, monthly_credits: int, min_interval: int, no
     now = to_utc(now)
     doc = state.get(STATE) or {}
     used = credits_this_month(doc, now)
-    _, end = _month_span(now)
+    _, end = month_span(now)
     projected = used + math.ceil((end - now).total_seconds() / max(60, min_interval))
-    return CreditReport(_month(now), used, monthly_credits, min_interval, projected, doc.get("last_call"))
+    return CreditReport(month_key(now), used, monthly_credits, min_interval, projected, doc.get("last_call"))

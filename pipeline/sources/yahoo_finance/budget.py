@@ -22,7 +22,9 @@ fetched every minute:
   first guard is the function's reserved concurrency of 1; the lease catches what slips past it, such as a run
   still going when the next minute's starts.)
 
-All of it lives in one state document, `state/yahoo_finance.json` (`pipeline.state`).
+All of it lives in one state document, `state/yahoo_finance.json` (`pipeline.state`), with the month's tally of
+requests, 429s and cool-downs counted in the month of `pipeline.sources.budget.month_key`, as the metered APIs
+count theirs. Yahoo sells no monthly allowance, so there is no pace to keep: the limits above are per minute.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any, Final
 from pipeline.calendar import NEW_YORK
 from pipeline.contracts import iso, to_utc
 from pipeline.sources.base import NothingToIngest
+from pipeline.sources.budget import month_key
 from pipeline.state import StateConflict, StateStore
 
 STATE_NAME: Final = "yahoo_finance"
@@ -128,7 +131,7 @@ class YahooState:
     def tally(self, at: datetime, requests: int, rate_limited: int, cooldown: bool) -> None:
         """Add one minute's requests, 429s and cool-down to the month of scheduled minute `at` (a new month
         starts from zero)."""
-        month = f"{at:%Y-%m}"
+        month = month_key(at)
         if self.month.get("month") != month:
             self.month = {"month": month, "requests": 0, "rate_limited": 0, "cooldowns": 0}
         self.month["requests"] = int(self.month.get("requests", 0)) + requests

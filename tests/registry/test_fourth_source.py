@@ -186,6 +186,23 @@ def test_its_minutes_reach_its_sink_and_verify_reports_them_under_its_label(
     assert {name: row[name] for name in expected} == expected
 
 
+def test_its_rows_are_validated_once_on_the_way_to_its_sink(
+    fourth: registry.SourceSpec, aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validated: list[Any] = []
+    validate = Yield.model_validate
+
+    def counted(value: Any, *args: Any, **kwargs: Any) -> Yield:
+        validated.append(value)
+        return validate(value, *args, **kwargs)
+
+    monkeypatch.setattr(Yield, "model_validate", counted)
+    run_minutes(1)
+
+    assert len(MemorySink.held) == 3
+    assert sorted(row["tenor"] for row in validated) == ["10Y", "2Y", "30Y"]  # once each, from its raw CSV row
+
+
 def test_its_handlers_log_with_the_correlation_id_of_their_event(
     fourth: registry.SourceSpec, aws: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pipeline import registry
+from pipeline.handlers import Kind, handler_string
 from workbench.cloudformation.template import TEMPLATE_PATH, Template, TemplateError, rate_period
 from workbench.deploy.functions import PROJECT_ROOT, PackagingError
 
@@ -239,9 +240,9 @@ def _memory_gb(template: Template, handler: str) -> float:
     return int(template.resolve(_function(template, handler)[1]["MemorySize"])) / 1024
 
 
-def _rule(template: Template, source: str, kind: str = "ingest") -> Mapping[str, Any]:
+def _rule(template: Template, source: str, kind: Kind = "ingest") -> Mapping[str, Any]:
     """The properties of the rule that invokes the source's `kind` function (ingest or redrive)."""
-    function_id, _ = _function(template, f"pipeline.handlers.{kind}.{source}")
+    function_id, _ = _function(template, handler_string(kind, source))
     for _, rule in template.resources("AWS::Events::Rule"):
         props = rule.get("Properties", {})
         targets = [t.get("Arn", {}).get("Fn::GetAtt", [None])[0] for t in props.get("Targets", [])]
@@ -293,7 +294,7 @@ def _compaction(template: Template, ms: Mapping[str, float]) -> dict[str, float]
     if rule is None or template.resolve(rule.get("State", "ENABLED")) != "ENABLED":
         return {"runs": 0, "gb_seconds": 0.0, "gets": 0, "lists_and_puts": 0}
     runs = schedule_minutes(str(template.resolve(rule["ScheduleExpression"])))
-    gb = _memory_gb(template, "pipeline.handlers.compact.coinmarketcap")
+    gb = _memory_gb(template, handler_string("compact", "coinmarketcap"))
     seconds = (DAYS * ms["compact-coinmarketcap:day"] + (runs - DAYS) * ms["compact-coinmarketcap"]) / 1000
     pages = -(-MINUTES_PER_DAY // 1000)  # a day's minute objects listed 1,000 a page, twice (merge, then delete)
     return {
@@ -345,8 +346,8 @@ def compute(
     for spec in registry.specs():
         source = spec.id
         scheduled = ingest_runs(template, source)
-        ingest_gb = _memory_gb(template, f"pipeline.handlers.ingest.{source}")
-        process_gb = _memory_gb(template, f"pipeline.handlers.process.{source}")
+        ingest_gb = _memory_gb(template, handler_string("ingest", source))
+        process_gb = _memory_gb(template, handler_string("process", source))
         open_minutes = min(scheduled, market_minutes(spec.market))
         if source == "openexchangerates":  # unchanged rates write nothing: one raw object a refresh period,
             written = min(open_minutes, open_minutes // max(1, refresh_minutes))  # at most a call each...
@@ -366,7 +367,7 @@ def compute(
         bill.invocations[process_name] = written
         # The scheduled redrive: a short run that finds the dead-letter queue empty (one GetQueueAttributes)
         redrive_name, redriven = f"redrive-{source}", redrive_runs(template, source)
-        gb_seconds += redriven * ms[redrive_name] / 1000 * _memory_gb(template, f"pipeline.handlers.redrive.{source}")
+        gb_seconds += redriven * ms[redrive_name] / 1000 * _memory_gb(template, handler_string("redrive", source))
         bill.invocations[redrive_name] = redriven
         requests += scheduled + written + redriven
         log_bytes += (scheduled + written + redriven) * LOG_BYTES_PER_INVOCATION

@@ -33,11 +33,10 @@ SCHEDULED_KINDS: Final[tuple[Kind, ...]] = ("ingest", "redrive")  # a source's f
 COMPACTED_SOURCES: Final[tuple[str, ...]] = ("coinmarketcap",)  # the sources whose sink is the processed area
 PACKAGE: Final = __name__
 
-# Correlation ids (Powertools' `correlation_id_path`, a JMESPath into the event): the EventBridge event's id for a
-# scheduled function (`correlation_paths.EVENT_BRIDGE`); for a batch of SQS FIFO records, the deduplication id of
-# the first (derived from the raw object's bucket, key and ETag: a redelivery keeps it), and each record's own
-# while that record is handled (`pipeline.handlers.process`).
-SCHEDULED_EVENT_ID: Final = "id"
+# The correlation id of a process function's log lines (Powertools' `correlation_id_path`, a JMESPath into the
+# event): the deduplication id of the batch's first SQS FIFO record (the ingest derives it from the raw object's
+# bucket, key and ETag), then each record's own while that record is handled. The scheduled functions take the
+# EventBridge event's id (`correlation_paths.EVENT_BRIDGE`).
 SQS_DEDUPLICATION_ID: Final = "Records[0].attributes.MessageDeduplicationId"
 
 

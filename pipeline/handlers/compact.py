@@ -14,11 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.contracts import scheduled_minute
-from pipeline.handlers import COMPACTED_SOURCES, SCHEDULED_EVENT_ID, callable_outside_lambda
+from pipeline.handlers import COMPACTED_SOURCES, callable_outside_lambda
 
 __all__ = ["COMPACTED_SOURCES", "coinmarketcap", "compact_finished_days"]
 
@@ -38,7 +39,7 @@ def compact_finished_days(source: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 @callable_outside_lambda
-@logger.inject_lambda_context(correlation_id_path=SCHEDULED_EVENT_ID)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def coinmarketcap(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handler: pipeline.handlers.compact.coinmarketcap"""
     return compact_finished_days("coinmarketcap", event)

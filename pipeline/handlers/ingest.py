@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.constants import SourceId
 from pipeline.contracts import scheduled_minute
-from pipeline.handlers import SCHEDULED_EVENT_ID, callable_outside_lambda
+from pipeline.handlers import callable_outside_lambda
 from pipeline.ingest import ingest
 
 logger = Logger(service="ingest")
@@ -29,21 +30,21 @@ def ingest_scheduled_minute(source: SourceId, event: dict[str, Any]) -> dict[str
 
 
 @callable_outside_lambda
-@logger.inject_lambda_context(correlation_id_path=SCHEDULED_EVENT_ID)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def yahoo_finance(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handler: pipeline.handlers.ingest.yahoo_finance"""
     return ingest_scheduled_minute("yahoo_finance", event)
 
 
 @callable_outside_lambda
-@logger.inject_lambda_context(correlation_id_path=SCHEDULED_EVENT_ID)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def coinmarketcap(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handler: pipeline.handlers.ingest.coinmarketcap"""
     return ingest_scheduled_minute("coinmarketcap", event)
 
 
 @callable_outside_lambda
-@logger.inject_lambda_context(correlation_id_path=SCHEDULED_EVENT_ID)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def openexchangerates(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handler: pipeline.handlers.ingest.openexchangerates"""
     return ingest_scheduled_minute("openexchangerates", event)

@@ -13,11 +13,12 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.constants import Env, SourceId
-from pipeline.handlers import SCHEDULED_EVENT_ID, callable_outside_lambda
+from pipeline.handlers import callable_outside_lambda
 from pipeline.redrive import AutoRedriveResult, auto_redrive, waiting
 
 logger = Logger(service="redrive")
@@ -41,21 +42,21 @@ def redrive_when_healthy(source: SourceId) -> dict[str, Any]:
 
 
 @callable_outside_lambda
-@logger.inject_lambda_context(correlation_id_path=SCHEDULED_EVENT_ID)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def yahoo_finance(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handler: pipeline.handlers.redrive.yahoo_finance"""
     return redrive_when_healthy("yahoo_finance")
 
 
 @callable_outside_lambda
-@logger.inject_lambda_context(correlation_id_path=SCHEDULED_EVENT_ID)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def coinmarketcap(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handler: pipeline.handlers.redrive.coinmarketcap"""
     return redrive_when_healthy("coinmarketcap")
 
 
 @callable_outside_lambda
-@logger.inject_lambda_context(correlation_id_path=SCHEDULED_EVENT_ID)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def openexchangerates(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handler: pipeline.handlers.redrive.openexchangerates"""
     return redrive_when_healthy("openexchangerates")

@@ -16,13 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
 from pipeline import registry
 from pipeline.contracts import iso
 from pipeline.handlers import (
-    SCHEDULED_EVENT_ID,
     SQS_DEDUPLICATION_ID,
     Handler,
     Kind,
@@ -126,7 +126,7 @@ def spec(**overrides: Any) -> SourceSpec:
 
 # -- the entry points, as in pipeline/handlers/<kind>.py ----------------------------------------------------------
 @callable_outside_lambda
-@ingest.logger.inject_lambda_context(correlation_id_path=SCHEDULED_EVENT_ID)
+@ingest.logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def ingest_treasury_yields(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handler: pipeline.handlers.ingest.treasury_yields"""
     return ingest.ingest_scheduled_minute(ID, event)
@@ -140,7 +140,7 @@ def process_treasury_yields(event: dict[str, Any], context: LambdaContext) -> di
 
 
 @callable_outside_lambda
-@redrive.logger.inject_lambda_context(correlation_id_path=SCHEDULED_EVENT_ID)
+@redrive.logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def redrive_treasury_yields(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handler: pipeline.handlers.redrive.treasury_yields"""
     return redrive.redrive_when_healthy(ID)

@@ -41,5 +41,5 @@ def compact_finished_days(source: str, event: dict[str, Any]) -> dict[str, Any]:
 @callable_outside_lambda
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def coinmarketcap(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handler: pipeline.handlers.compact.coinmarketcap"""
+    """The compaction function of coinmarketcap (Handler: pipeline.handlers.compact.coinmarketcap)."""
     return compact_finished_days("coinmarketcap", event)

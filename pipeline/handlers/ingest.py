@@ -32,19 +32,19 @@ def ingest_scheduled_minute(source: SourceId, event: dict[str, Any]) -> dict[str
 @callable_outside_lambda
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def yahoo_finance(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handler: pipeline.handlers.ingest.yahoo_finance"""
+    """The ingest function of yahoo_finance (Handler: pipeline.handlers.ingest.yahoo_finance)."""
     return ingest_scheduled_minute("yahoo_finance", event)
 
 
 @callable_outside_lambda
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def coinmarketcap(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handler: pipeline.handlers.ingest.coinmarketcap"""
+    """The ingest function of coinmarketcap (Handler: pipeline.handlers.ingest.coinmarketcap)."""
     return ingest_scheduled_minute("coinmarketcap", event)
 
 
 @callable_outside_lambda
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def openexchangerates(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handler: pipeline.handlers.ingest.openexchangerates"""
+    """The ingest function of openexchangerates (Handler: pipeline.handlers.ingest.openexchangerates)."""
     return ingest_scheduled_minute("openexchangerates", event)

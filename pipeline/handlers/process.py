@@ -149,19 +149,19 @@ def process_batch(source: SourceId, event: dict[str, Any], context: LambdaContex
 @callable_outside_lambda
 @logger.inject_lambda_context(correlation_id_path=SQS_DEDUPLICATION_ID)
 def yahoo_finance(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handler: pipeline.handlers.process.yahoo_finance"""
+    """The process function of yahoo_finance (Handler: pipeline.handlers.process.yahoo_finance)."""
     return process_batch("yahoo_finance", event, context)
 
 
 @callable_outside_lambda
 @logger.inject_lambda_context(correlation_id_path=SQS_DEDUPLICATION_ID)
 def coinmarketcap(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handler: pipeline.handlers.process.coinmarketcap"""
+    """The process function of coinmarketcap (Handler: pipeline.handlers.process.coinmarketcap)."""
     return process_batch("coinmarketcap", event, context)
 
 
 @callable_outside_lambda
 @logger.inject_lambda_context(correlation_id_path=SQS_DEDUPLICATION_ID)
 def openexchangerates(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handler: pipeline.handlers.process.openexchangerates"""
+    """The process function of openexchangerates (Handler: pipeline.handlers.process.openexchangerates)."""
     return process_batch("openexchangerates", event, context)

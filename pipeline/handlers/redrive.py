@@ -44,19 +44,19 @@ def redrive_when_healthy(source: SourceId) -> dict[str, Any]:
 @callable_outside_lambda
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def yahoo_finance(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handler: pipeline.handlers.redrive.yahoo_finance"""
+    """The redrive function of yahoo_finance (Handler: pipeline.handlers.redrive.yahoo_finance)."""
     return redrive_when_healthy("yahoo_finance")
 
 
 @callable_outside_lambda
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def coinmarketcap(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handler: pipeline.handlers.redrive.coinmarketcap"""
+    """The redrive function of coinmarketcap (Handler: pipeline.handlers.redrive.coinmarketcap)."""
     return redrive_when_healthy("coinmarketcap")
 
 
 @callable_outside_lambda
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def openexchangerates(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Handler: pipeline.handlers.redrive.openexchangerates"""
+    """The redrive function of openexchangerates (Handler: pipeline.handlers.redrive.openexchangerates)."""
     return redrive_when_healthy("openexchangerates")

@@ -5,11 +5,13 @@ whose status is neither word, or whose fields do not match the header, is reject
 rows of the object sharing a natural key with other values are all rejected, an exact repeat loads once
 (`conflicting`).
 
-Row by row: a success row that does not validate costs only itself. The good rows of the object are loaded, the
-bad ones come back in `Processed.rejected` (line number, reason) for the caller to quarantine. A raw object that
-cannot be read is a `TerminalError` when it is gone or refused (quarantined) and a `TransientError` when S3 could
-not answer (retried with back-off). An event is only an instruction to read one object this pipeline wrote
-(`accept_event`): its `rows` is never counted, what was loaded is.
+Rows are validated once, here, by their row model (`type_rows`); the sink then names the typed rows whose values
+its column types cannot hold (`Sink.refusals`, which does not validate again). Row by row: a success row that does
+not validate, or that the sink refuses, costs only itself. The good rows of the object are loaded, the bad ones
+come back in `Processed.rejected` (line number, reason naming the field) for the caller to quarantine. A raw
+object that cannot be read is a `TerminalError` when it is gone or refused (quarantined) and a `TransientError`
+when S3 could not answer (retried with back-off). An event is only an instruction to read one object this pipeline
+wrote (`accept_event`): its `rows` is never counted, what was loaded is.
 """
 
 from __future__ import annotations

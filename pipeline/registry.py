@@ -3,8 +3,9 @@
 Everything that differs between sources lives in one `SourceSpec`: its id, the module that fetches and parses it,
 its raw columns, its row model, its natural key and natural time, its sink and the sink's label, the pyproject
 extras of its two Lambda functions, its schedule and the hours its market is open. The tables that list sources
-(sink lookup, `verify`, the deploy's function table, the handler entry points, the notebooks' lists) are derived
-from here, so adding a source is one declaration plus its modules (see CONTRIBUTING.md).
+(sink lookup, `verify`, the deploy's function table and handler strings, the notebooks' lists) are derived from
+here, so adding a source is one declaration plus its modules and its three entry points in `pipeline/handlers/`
+(see CONTRIBUTING.md).
 
 Importing this module is cheap: models, sinks and sources are named by dotted path and imported on first use, so
 a function loads only what its own source needs.

@@ -19,34 +19,32 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from pipeline import registry
+from pipeline.handlers import (
+    SCHEDULED_KINDS,
+    SOURCE_KINDS,
+    Kind,
+    entry_point,
+    handler_module,
+    handler_string,
+    kinds_of,
+    parse_handler,
+)
 from pipeline.registry import SourceSpec
 from pipeline.sources import SOURCE_FILES
 
-KINDS: Final = ("ingest", "process", "redrive")  # the template's functions of a source
 EXTRA_KINDS: Final = ("ingest", "process")  # the functions whose extras the registry declares (redrive: process's)
-SCHEDULED_KINDS: Final = ("ingest", "redrive")  # the functions an EventBridge rule invokes
-HANDLER_PREFIX: Final = "pipeline.handlers."
 FUNCTION_TYPE: Final = "AWS::Lambda::Function"
 SOURCE_METHODS: Final = ("fetch", "parse", "load_payload")
 SINK_METHODS: Final = ("from_settings", "load", "close", "stored_rows")
 
 
-def source_handler(handler: str) -> tuple[str, str] | None:
-    """(kind, source) of a source's handler string `pipeline.handlers.<ingest|process|redrive>.<source>`, else
-    None (another function of the stack, such as the RDS option's database creator, maps to no source)."""
-    kind, _, source = handler.removeprefix(HANDLER_PREFIX).partition(".")
-    if not handler.startswith(HANDLER_PREFIX) or kind not in KINDS or not source or "." in source:
-        return None
-    return kind, source
-
-
-def _functions(body: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+def _functions(body: Mapping[str, Any]) -> dict[tuple[Kind, str], str]:
     """(kind, source) -> logical id of every source function of the template."""
-    found: dict[tuple[str, str], str] = {}
+    found: dict[tuple[Kind, str], str] = {}
     for logical_id, resource in body.get("Resources", {}).items():
         if resource.get("Type") == FUNCTION_TYPE:
-            pair = source_handler(str(resource.get("Properties", {}).get("Handler", "")))
-            if pair is not None:
+            pair = parse_handler(str(resource.get("Properties", {}).get("Handler", "")))
+            if pair is not None and pair[0] in SOURCE_KINDS:
                 found[pair] = logical_id
     return found
 
@@ -75,7 +73,7 @@ def template_problems(body: Mapping[str, Any]) -> list[str]:
     functions = _functions(body)
     known = set(registry.source_ids())
     out = [
-        f"template function {logical_id} ({HANDLER_PREFIX}{kind}.{source}): "
+        f"template function {logical_id} ({handler_string(kind, source)}): "
         f"source {source!r} is not declared in pipeline.registry"
         for (kind, source), logical_id in functions.items()
         if source not in known
@@ -87,8 +85,8 @@ def template_problems(body: Mapping[str, Any]) -> list[str]:
     )
     for source in registry.source_ids():
         out.extend(
-            f"source {source!r}: the template has no {kind} function (Handler: {HANDLER_PREFIX}{kind}.{source})"
-            for kind in KINDS
+            f"source {source!r}: the template has no {kind} function (Handler: {handler_string(kind, source)})"
+            for kind in SOURCE_KINDS
             if (kind, source) not in functions
         )
         if source not in filtered:
@@ -167,6 +165,16 @@ def spec_problems(spec: SourceSpec) -> list[str]:
     return out
 
 
+def entry_point_problems(source: str) -> list[str]:
+    """The entry points of a source's functions that its handler modules do not define (`pipeline.handlers`)."""
+    return [
+        f"source {source!r}: {handler_module(kind)} has no def {source}(event, context) "
+        f"(the entry point of Handler: {handler_string(kind, source)}; copy another source's)"
+        for kind in kinds_of(source)
+        if entry_point(kind, source) is None
+    ]
+
+
 def extras_problems(spec: SourceSpec, optional: Mapping[str, object]) -> list[str]:
     return [
         f"source {spec.id!r}: {kind} extra {extra!r} is not in pyproject's [project.optional-dependencies]"
@@ -192,5 +200,6 @@ def problems(template: Mapping[str, Any] | None = None, optional: Mapping[str, o
     out = template_problems(template)
     for spec in registry.specs():
         out.extend(spec_problems(spec))
+        out.extend(entry_point_problems(spec.id))
         out.extend(extras_problems(spec, optional))
     return out

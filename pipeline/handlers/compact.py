@@ -4,25 +4,30 @@ of the processed CoinMarketCap area that still holds per-minute objects is merge
 (`pipeline.sinks.s3parquet.dataset`). A day is finished an hour after it ends, on the scheduled time of the
 invocation (the EventBridge event's `time`), never the wall clock. A run with nothing to merge writes nothing.
 
-Handler string: `pipeline.handlers.compact.coinmarketcap` (the one source whose sink is the processed area).
+`def coinmarketcap(event, context)` is the function whose template `Handler:` is
+`pipeline.handlers.compact.coinmarketcap` (the one source whose sink is the processed area:
+`pipeline.handlers.COMPACTED_SOURCES`); its log lines carry the EventBridge event's id as the correlation id.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.contracts import scheduled_minute
-from pipeline.handlers import Handler, _entry_point
+from pipeline.handlers import COMPACTED_SOURCES, callable_outside_lambda
+
+__all__ = ["COMPACTED_SOURCES", "coinmarketcap", "compact_finished_days"]
 
 logger = Logger(service="compact")
 
-COMPACTED_SOURCES: Final = ("coinmarketcap",)  # the sources whose sink is the processed Parquet area
 
-
-def _handle(source: str, event: dict[str, Any], context: Any) -> dict[str, Any]:
+def compact_finished_days(source: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Compact the finished days of the processed area at the event's scheduled time; the days touched."""
     from pipeline.sinks.s3parquet.dataset import ProcessedDataset
 
     now = scheduled_minute(event)
@@ -33,8 +38,8 @@ def _handle(source: str, event: dict[str, Any], context: Any) -> dict[str, Any]:
     return summary
 
 
-def __getattr__(name: str) -> Handler:
-    """`pipeline.handlers.compact.coinmarketcap`; any other name is not a handler of this module."""
-    if name not in COMPACTED_SOURCES:
-        raise AttributeError(f"no handler {name!r}: the compaction serves {', '.join(COMPACTED_SOURCES)}")
-    return _entry_point(name, _handle)
+@callable_outside_lambda
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+def coinmarketcap(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The compaction function of coinmarketcap (Handler: pipeline.handlers.compact.coinmarketcap)."""
+    return compact_finished_days("coinmarketcap", event)

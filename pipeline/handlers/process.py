@@ -16,6 +16,11 @@ Two kinds of failure, two answers (`pipeline.errors.kind_of`):
   extends their visibility with exponential back-off on their `ApproximateReceiveCount`
   (`ChangeMessageVisibilityBatch`), so a long outage costs few receives (none of them dead-letters before
   `backoff_budget_seconds(maxReceiveCount)` has passed) and the sink is not hammered.
+
+`def <source>(event, context)` is the function whose template `Handler:` is `pipeline.handlers.process.<source>`.
+Its log lines carry a correlation id from the event: the first record's `MessageDeduplicationId` for the batch,
+and each record's own while that record is handled (the ingest derives it from the raw object's bucket, key and
+ETag, so every delivery of one raw object's event logs the same id; a redriven message's is `redrive-<its id>`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline import clients, quarantine
 from pipeline.constants import SourceId
 from pipeline.errors import kind_of, one_line
-from pipeline.handlers import Handler, entry_point
+from pipeline.handlers import SQS_DEDUPLICATION_ID, callable_outside_lambda
 from pipeline.process import accept_event, process_event
 
 logger = Logger(service="process")
@@ -63,6 +68,7 @@ def _quarantine(source: SourceId, record: SQSRecord, entry: quarantine.Record) -
 
 def _record_handler(source: SourceId) -> Callable[[SQSRecord], int]:
     def handle(record: SQSRecord) -> int:
+        logger.set_correlation_id(record.attributes.message_deduplication_id or record.message_id)
         try:  # an event is trusted only for what this pipeline wrote: anything else is quarantined unread
             event = accept_event(record.body, source=source, bucket=clients.settings().bucket)
         except Exception as exc:
@@ -121,7 +127,7 @@ def _back_off(source: SourceId, event: dict[str, Any], failed: set[str]) -> None
     )
 
 
-def _handle(source: SourceId, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+def process_batch(source: SourceId, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The batch response: failed records (a transient error and every record behind it) backed off and listed."""
     try:
         response: dict[str, Any] = dict(
@@ -140,6 +146,22 @@ def _handle(source: SourceId, event: dict[str, Any], context: LambdaContext | No
     return response
 
 
-def __getattr__(name: str) -> Handler:
-    """`pipeline.handlers.process.<source>`: the entry point of every source declared in `pipeline.registry`."""
-    return entry_point(name, _handle)
+@callable_outside_lambda
+@logger.inject_lambda_context(correlation_id_path=SQS_DEDUPLICATION_ID)
+def yahoo_finance(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The process function of yahoo_finance (Handler: pipeline.handlers.process.yahoo_finance)."""
+    return process_batch("yahoo_finance", event, context)
+
+
+@callable_outside_lambda
+@logger.inject_lambda_context(correlation_id_path=SQS_DEDUPLICATION_ID)
+def coinmarketcap(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The process function of coinmarketcap (Handler: pipeline.handlers.process.coinmarketcap)."""
+    return process_batch("coinmarketcap", event, context)
+
+
+@callable_outside_lambda
+@logger.inject_lambda_context(correlation_id_path=SQS_DEDUPLICATION_ID)
+def openexchangerates(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The process function of openexchangerates (Handler: pipeline.handlers.process.openexchangerates)."""
+    return process_batch("openexchangerates", event, context)

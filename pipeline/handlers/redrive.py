@@ -2,6 +2,9 @@
 dead-letter queue back to the queue once the sink is healthy (`pipeline.redrive.auto_redrive`, the same code as
 `pipeline redrive`), so an outage longer than the back-off budget still ends with every event processed and no
 command typed. A run that finds the dead-letter queue empty builds no sink (no secret read, no connection).
+
+`def <source>(event, context)` is the function whose template `Handler:` is `pipeline.handlers.redrive.<source>`;
+its log lines carry the EventBridge event's id as the correlation id.
 """
 
 from __future__ import annotations
@@ -10,16 +13,19 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.constants import Env, SourceId
-from pipeline.handlers import Handler, entry_point
+from pipeline.handlers import callable_outside_lambda
 from pipeline.redrive import AutoRedriveResult, auto_redrive, waiting
 
 logger = Logger(service="redrive")
 
 
-def _handle(source: SourceId, event: dict[str, Any], context: Any) -> dict[str, Any]:
+def redrive_when_healthy(source: SourceId) -> dict[str, Any]:
+    """Move `source`'s dead letters back to its queue if its sink is healthy; the summary the function returns."""
     sqs = clients.sqs()
     queue_url, dead_letter_queue_url = os.environ[Env.REDRIVE_QUEUE_URL], os.environ[Env.REDRIVE_DEAD_LETTER_QUEUE_URL]
     if not waiting(sqs, dead_letter_queue_url):  # the usual run: no sink built, no secret read, no connection
@@ -35,6 +41,22 @@ def _handle(source: SourceId, event: dict[str, Any], context: Any) -> dict[str, 
     return summary
 
 
-def __getattr__(name: str) -> Handler:
-    """`pipeline.handlers.redrive.<source>`: the entry point of every source declared in `pipeline.registry`."""
-    return entry_point(name, _handle)
+@callable_outside_lambda
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+def yahoo_finance(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The redrive function of yahoo_finance (Handler: pipeline.handlers.redrive.yahoo_finance)."""
+    return redrive_when_healthy("yahoo_finance")
+
+
+@callable_outside_lambda
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+def coinmarketcap(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The redrive function of coinmarketcap (Handler: pipeline.handlers.redrive.coinmarketcap)."""
+    return redrive_when_healthy("coinmarketcap")
+
+
+@callable_outside_lambda
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+def openexchangerates(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The redrive function of openexchangerates (Handler: pipeline.handlers.redrive.openexchangerates)."""
+    return redrive_when_healthy("openexchangerates")

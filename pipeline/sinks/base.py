@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from pipeline.constants import SourceId
 from pipeline.contracts import ContractError, parse_raw_key
 from pipeline.errors import Kind, TerminalError, TransientError
-from pipeline.schemas import describe
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -128,16 +127,15 @@ def timestamp(first: datetime, last: datetime) -> Check:
 
 
 def column_refusals(rows: Sequence[Any], model: type[BaseModel], columns: Mapping[str, Check]) -> dict[int, str]:
-    """The rows that are not valid rows of `model`, or hold a value a column's check refuses: {index: reason}."""
+    """The rows that are not rows of `model`, or hold a value a column's check refuses: {index: reason}.
+
+    Rows arrive typed: their row model validated them once, where the process typed the raw rows
+    (`pipeline.process.type_rows`); a sink does not validate them again, it checks what its own column types can
+    hold (a reason names the field: `close: inf is not a finite number`)."""
     refused: dict[int, str] = {}
     for index, row in enumerate(rows):
         if not isinstance(row, model):
             refused[index] = f"a {type(row).__name__}, expected {model.__name__}"
-            continue
-        try:
-            model.model_validate(row.__dict__)
-        except ValidationError as exc:
-            refused[index] = describe(exc)
             continue
         for name, check in columns.items():
             if (why := check(getattr(row, name, None))) is not None:
@@ -171,12 +169,12 @@ def latest_by_key(rows: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
 def check_rows(
     rows: Sequence[Any], model: type[BaseModel], where: str, columns: Mapping[str, Check] | None = None
 ) -> None:
-    """Every row is a valid row of the sink's model whose values its columns hold, or one error naming the first
-    that is not.
+    """Every row is a row of the sink's model whose values its columns hold, or one error naming the first that is
+    not.
 
-    The process loads only rows the sink does not refuse (`Sink.refusals`); a row built around validation
-    (`model_construct`) or a caller that skipped the refusals is caught here, before anything is sent, so a bad
-    row never reaches the driver and never leaves half a batch behind.
+    The process loads only rows the sink does not refuse (`Sink.refusals`); a caller that skipped the refusals is
+    caught here by the same checks, before anything is sent, so a value the store cannot hold never reaches the
+    driver and never leaves half a batch behind.
     """
     refused = column_refusals(rows, model, columns or {})
     if refused:

@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipeline.handlers import compact
+from pipeline.handlers import COMPACTED_SOURCES, compact
 from pipeline.sinks.s3parquet.loader import SCHEMA
 from workbench.cloudformation.template import TEMPLATE_PATH, Template, compaction_period, load_template
-from workbench.deploy.functions import COMPACTED_SOURCES, Function, all_functions, get_function
+from workbench.deploy.functions import Function, all_functions, get_function
 
 BODY = load_template(TEMPLATE_PATH)
 RESOURCES: dict[str, Any] = BODY["Resources"]
@@ -32,7 +32,7 @@ def test_the_function_table_has_the_compaction_on_the_process_layer() -> None:
 
 @pytest.mark.parametrize("name", ["yahoo_finance", "openexchangerates", "nothing"])
 def test_no_compaction_handler_for_a_source_without_the_parquet_sink(name: str) -> None:
-    with pytest.raises(AttributeError, match=f"no handler {name!r}"):
+    with pytest.raises(AttributeError, match=f"has no attribute {name!r}"):
         getattr(compact, name)
 
 

@@ -1,8 +1,8 @@
 """A source declared in part is caught: GIVEN a template function the registry does not know, a declared source
-without its three template functions (ingest, process, redrive) or their schedules, a sink or a source module
-that does not exist, a source module that is not a folder of the common shape, THEN `declarations.problems()`
-names it in one line. The project as it stands is declared
-in full."""
+without its three template functions (ingest, process, redrive) or their schedules, without the entry point of one
+of them in `pipeline/handlers/`, a sink or a source module that does not exist, a source module that is not a folder
+of the common shape, THEN `declarations.problems()` names it in one line. The project as it stands is declared in
+full."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import pipeline.handlers.redrive
 from pipeline import registry
 from tests.registry import fake_source
 from workbench import declarations
@@ -59,7 +60,7 @@ def test_a_template_function_whose_source_is_not_declared() -> None:
 
 
 def test_a_declared_source_without_its_template_functions() -> None:
-    with registry.registered(fake_source.spec()):
+    with fake_source.declared():
         assert declarations.problems() == [
             "source 'treasury_yields': the template has no ingest function "
             "(Handler: pipeline.handlers.ingest.treasury_yields)",
@@ -78,8 +79,23 @@ def test_a_declared_source_without_its_template_functions() -> None:
         ]
 
 
-def test_a_declared_source_whose_ingest_function_no_rule_schedules() -> None:
+def test_a_declared_source_without_its_entry_points() -> None:
     with registry.registered(fake_source.spec()):
+        assert declarations.problems(template(wired=True, **WITH_FAKE_FUNCTIONS)) == [
+            f"source 'treasury_yields': pipeline.handlers.{kind} has no def treasury_yields(event, context) "
+            f"(the entry point of Handler: pipeline.handlers.{kind}.treasury_yields; copy another source's)"
+            for kind in ("ingest", "process", "redrive")
+        ]
+        with fake_source.entry_points():
+            del pipeline.handlers.redrive.treasury_yields  # type: ignore[attr-defined]
+            assert declarations.problems(template(wired=True, **WITH_FAKE_FUNCTIONS)) == [
+                "source 'treasury_yields': pipeline.handlers.redrive has no def treasury_yields(event, context) "
+                "(the entry point of Handler: pipeline.handlers.redrive.treasury_yields; copy another source's)"
+            ]
+
+
+def test_a_declared_source_whose_ingest_function_no_rule_schedules() -> None:
+    with fake_source.declared():
         body = template(wired=True, **WITH_FAKE_FUNCTIONS)
         del body["Resources"]["TreasuryYieldsScheduleRule"]
         assert declarations.problems(body) == [
@@ -88,7 +104,7 @@ def test_a_declared_source_whose_ingest_function_no_rule_schedules() -> None:
 
 
 def test_a_declared_source_whose_redrive_function_no_rule_schedules() -> None:
-    with registry.registered(fake_source.spec()):
+    with fake_source.declared():
         body = template(wired=True, **WITH_FAKE_FUNCTIONS)
         del body["Resources"]["RedriveTreasuryYieldsScheduleRule"]
         assert declarations.problems(body) == [
@@ -106,7 +122,7 @@ def test_a_subscription_filtered_on_a_source_that_is_not_declared() -> None:
 
 
 def test_a_declared_source_with_its_functions_subscription_and_rule_is_declared_in_full() -> None:
-    with registry.registered(fake_source.spec()):
+    with fake_source.declared():
         assert declarations.problems(template(wired=True, **WITH_FAKE_FUNCTIONS)) == []
 
 
@@ -171,7 +187,7 @@ def test_a_template_without_a_declared_sources_process_function() -> None:
 def test_a_source_whose_declaration_names_what_does_not_exist(
     overrides: dict[str, Any], problem: str | list[str]
 ) -> None:
-    with registry.registered(fake_source.spec(**overrides)):
+    with fake_source.declared(**overrides):
         expected = [problem] if isinstance(problem, str) else problem
         assert declarations.problems(template(wired=True, **WITH_FAKE_FUNCTIONS)) == expected
 

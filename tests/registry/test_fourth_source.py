@@ -1,10 +1,12 @@
-"""A fourth source is one declaration: GIVEN a fake source declared with `registry.registered(SourceSpec(...))`,
-THEN every table derived from the registry knows it, and a minute of it runs through the handlers into its sink
-and reconciles in `verify`; once the block ends, nothing knows it any more."""
+"""A fourth source is one declaration and its three entry points: GIVEN a fake source declared with
+`registry.registered(SourceSpec(...))` and its `def treasury_yields(event, context)` in the ingest, process and
+redrive handler modules (`fake_source.declared()`), THEN every table derived from the registry knows it, and a
+minute of it runs through the handlers into its sink, with the event's correlation id on their log lines, and
+reconciles in `verify`; once the block ends, nothing knows it any more."""
 
 from __future__ import annotations
 
-import importlib
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,7 @@ from typer.testing import CliRunner
 
 from pipeline import clients, registry
 from pipeline.contracts import ContractError, check_source, raw_key
+from pipeline.handlers import entry_point
 from pipeline.raw import csv_to_rows, rows_to_csv
 from pipeline.schemas import RowValidationError, validate_rows
 from pipeline.settings import Settings
@@ -37,7 +40,7 @@ COLUMNS = "tenor,yield_pct,quote_ts,status,error,scheduled_at,ingested_at"
 @pytest.fixture
 def fourth() -> Iterator[registry.SourceSpec]:
     MemorySink.held.clear()
-    with registry.registered(fake_source.spec()) as spec:
+    with fake_source.declared() as spec:
         yield spec
     MemorySink.held.clear()
 
@@ -92,8 +95,8 @@ def test_the_deploy_has_its_three_functions_and_their_layers(fourth: registry.So
 
 def test_the_handler_modules_have_its_entry_points(fourth: registry.SourceSpec) -> None:
     for kind in ("ingest", "process", "redrive"):
-        handler = getattr(importlib.import_module(f"pipeline.handlers.{kind}"), ID)
-        assert callable(handler) and handler.__name__ == ID
+        handler = entry_point(kind, ID)
+        assert handler is fake_source.ENTRY_POINTS[kind] and Function(kind, ID).handler.endswith(f"{kind}.{ID}")
 
 
 def test_the_command_line_parses_its_payloads_and_names_it_among_the_sources(
@@ -114,13 +117,12 @@ def test_the_command_line_parses_its_payloads_and_names_it_among_the_sources(
 
 
 def test_once_the_block_ends_nothing_knows_it() -> None:
-    with registry.registered(fake_source.spec()):
+    with fake_source.declared():
         pass
     assert ID not in registry.source_ids()
     with pytest.raises(ContractError, match="unknown source 'treasury_yields'"):
         check_source(ID)
-    with pytest.raises(AttributeError, match=r"not a source declared in pipeline\.registry"):
-        importlib.import_module("pipeline.handlers.ingest").treasury_yields  # noqa: B018
+    assert all(entry_point(kind, ID) is None for kind in ("ingest", "process", "redrive"))
     assert Function("ingest", ID) not in all_functions()
 
 
@@ -182,6 +184,46 @@ def test_its_minutes_reach_its_sink_and_verify_reports_them_under_its_label(
         "sink_rows": 9, "missing": 0, "extra": 0, "quarantined": 0, "differences": [],
     }  # fmt: skip
     assert {name: row[name] for name in expected} == expected
+
+
+def test_its_rows_are_validated_once_on_the_way_to_its_sink(
+    fourth: registry.SourceSpec, aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validated: list[Any] = []
+    validate = Yield.model_validate
+
+    def counted(value: Any, *args: Any, **kwargs: Any) -> Yield:
+        validated.append(value)
+        return validate(value, *args, **kwargs)
+
+    monkeypatch.setattr(Yield, "model_validate", counted)
+    run_minutes(1)
+
+    assert len(MemorySink.held) == 3
+    assert sorted(row["tenor"] for row in validated) == ["10Y", "2Y", "30Y"]  # once each, from its raw CSV row
+
+
+def test_its_handlers_log_with_the_correlation_id_of_their_event(
+    fourth: registry.SourceSpec, aws: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.handlers import ingest, process
+
+    out = io.StringIO()  # what Lambda would send to CloudWatch Logs: the loggers' JSON lines
+    for logger in (ingest.logger, process.logger):
+        monkeypatch.setattr(logger.registered_handler, "stream", out)
+    scheduled = scheduled_event(ID, T0)
+    result = getattr(ingest, ID)(scheduled, None)
+    body = {"bucket": "yields-test", "key": result["key"], "source": ID, "scheduled_at": result["scheduled_at"]}
+    records = [load_event("sqs_fifo_record", body=json.dumps(body | {"rows": 3}), messageId=f"m{n}") for n in (0, 1)]
+    for n, record in enumerate(records):
+        record["attributes"] |= {"MessageGroupId": ID, "MessageDeduplicationId": f"dedup-{n}"}
+    assert getattr(process, ID)({"Records": records}, None) == {"batchItemFailures": []}
+
+    logged = [json.loads(line) for line in out.getvalue().splitlines()]
+    ingested = [(line["correlation_id"], line["key"]) for line in logged if line["message"] == "ingested"]
+    processed = [(line["correlation_id"], line["message_id"]) for line in logged if line["message"] == "processed"]
+    assert ingested == [(scheduled["id"], result["key"])]
+    assert processed == [("dedup-0", "m0"), ("dedup-1", "m1")]
 
 
 def test_a_row_lost_from_its_sink_is_reported_missing_in_its_minute(fourth: registry.SourceSpec, aws: Settings) -> None:

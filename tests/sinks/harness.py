@@ -90,7 +90,7 @@ class SnowflakeHarness(Harness):
         ]
 
     def bad_row(self) -> Bar:
-        return Bar.model_construct(symbol="BAD", ts=T0, open=1.0, high=1.0, low=1.0, close=1.0, volume=None)
+        return Bar.model_construct(symbol="BAD", ts=T0, open=1.0, high=1.0, low=1.0, close=float("inf"), volume=1)
 
     def stored(self) -> dict[tuple[Any, ...], dict[str, Any]]:
         with self.sink.session() as cursor:
@@ -137,7 +137,7 @@ class SqlServerHarness(Harness):
         return [Rate(base="USD", currency=c, rate=price + i, rate_ts=T0) for i, c in enumerate(currencies)]
 
     def bad_row(self) -> Rate:
-        return Rate.model_construct(base="USD", currency="BAD", rate=None, rate_ts=T0)
+        return Rate.model_construct(base="USD", currency="BAD", rate=float("inf"), rate_ts=T0)
 
     def stored(self) -> dict[tuple[Any, ...], dict[str, Any]]:
         table = self.sink.table

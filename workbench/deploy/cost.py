@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pipeline import registry
+from pipeline.handlers import Kind, handler_string
 from workbench.cloudformation.template import TEMPLATE_PATH, Template, TemplateError, rate_period
 from workbench.deploy.functions import PROJECT_ROOT, PackagingError
 from workbench.deploy.prices import (
@@ -169,9 +170,9 @@ def _memory_gb(template: Template, handler: str) -> float:
     return int(template.resolve(_function(template, handler)[1]["MemorySize"])) / 1024
 
 
-def _rule(template: Template, source: str, kind: str = "ingest") -> Mapping[str, Any]:
+def _rule(template: Template, source: str, kind: Kind = "ingest") -> Mapping[str, Any]:
     """The properties of the rule that invokes the source's `kind` function (ingest or redrive)."""
-    function_id, _ = _function(template, f"pipeline.handlers.{kind}.{source}")
+    function_id, _ = _function(template, handler_string(kind, source))
     for _, rule in template.resources("AWS::Events::Rule"):
         props = rule.get("Properties", {})
         targets = [t.get("Arn", {}).get("Fn::GetAtt", [None])[0] for t in props.get("Targets", [])]
@@ -223,7 +224,7 @@ def _compaction(template: Template, ms: Mapping[str, float]) -> dict[str, float]
     if rule is None or template.resolve(rule.get("State", "ENABLED")) != "ENABLED":
         return {"runs": 0, "gb_seconds": 0.0, "gets": 0, "lists_and_puts": 0}
     runs = schedule_minutes(str(template.resolve(rule["ScheduleExpression"])))
-    gb = _memory_gb(template, "pipeline.handlers.compact.coinmarketcap")
+    gb = _memory_gb(template, handler_string("compact", "coinmarketcap"))
     seconds = (DAYS * ms["compact-coinmarketcap:day"] + (runs - DAYS) * ms["compact-coinmarketcap"]) / 1000
     pages = -(-MINUTES_PER_DAY // 1000)  # a day's minute objects listed 1,000 a page, twice (merge, then delete)
     return {
@@ -296,8 +297,8 @@ def _source_usage(bill: Bill, usage: _Usage, template: Template, spec: Any, ms: 
     """A month of a source's three functions: ingest, process and the scheduled redrive."""
     source, params = spec.id, template.parameters
     scheduled = ingest_runs(template, source)
-    ingest_gb = _memory_gb(template, f"pipeline.handlers.ingest.{source}")
-    process_gb = _memory_gb(template, f"pipeline.handlers.process.{source}")
+    ingest_gb = _memory_gb(template, handler_string("ingest", source))
+    process_gb = _memory_gb(template, handler_string("process", source))
     open_minutes = min(scheduled, market_minutes(spec.market))
     if source == "openexchangerates":  # unchanged rates write nothing: one raw object a refresh period,
         refresh_minutes = int(params["OxrRefreshSeconds"]) // 60
@@ -318,7 +319,7 @@ def _source_usage(bill: Bill, usage: _Usage, template: Template, spec: Any, ms: 
     bill.invocations[process_name] = written
     # The scheduled redrive: a short run that finds the dead-letter queue empty (one GetQueueAttributes)
     redrive_name, redriven = f"redrive-{source}", redrive_runs(template, source)
-    usage.gb_seconds += redriven * ms[redrive_name] / 1000 * _memory_gb(template, f"pipeline.handlers.redrive.{source}")
+    usage.gb_seconds += redriven * ms[redrive_name] / 1000 * _memory_gb(template, handler_string("redrive", source))
     bill.invocations[redrive_name] = redriven
     usage.runs(scheduled + written + redriven)
     # SQS: the mapping's idle long polls, plus send (by SNS), receive and delete of each event, plus the

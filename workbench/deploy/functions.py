@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -22,13 +22,11 @@ from packaging.utils import canonicalize_name
 from pipeline import registry
 from pipeline.constants import SourceId
 from pipeline.errors import PipelineError
+from pipeline.handlers import KINDS, Kind, handler_module, handler_string, kinds_of
 from pipeline.sources import SOURCE_FILES
 
-Kind = Literal["ingest", "process", "redrive", "compact"]
-KINDS: Final[tuple[Kind, ...]] = ("ingest", "process", "redrive", "compact")
-# The scheduled compaction of the processed Parquet area (`pipeline.handlers.compact`): only the sources whose sink
-# is that area have one; it reads and writes Parquet, so it shares its process function's layer too.
-COMPACTED_SOURCES: Final[tuple[SourceId, ...]] = ("coinmarketcap",)
+# The kinds of function and their handler strings are stated once, in `pipeline.handlers`. The scheduled
+# compaction of the processed Parquet area reads and writes Parquet, so it shares its process function's layer.
 # The redrive function probes its source's sink, so it needs what the process function needs (and shares its
 # layer); the other kinds have their own extras in the registry.
 _EXTRAS_OF: Final[dict[Kind, str]] = {
@@ -75,11 +73,11 @@ class Function:
 
     @property
     def handler(self) -> str:
-        return f"pipeline.handlers.{self.kind}.{self.source}"
+        return handler_string(self.kind, self.source)
 
     @property
     def handler_module(self) -> str:
-        return f"pipeline.handlers.{self.kind}"
+        return handler_module(self.kind)
 
     @property
     def extras(self) -> tuple[str, ...]:
@@ -132,10 +130,7 @@ def all_functions() -> tuple[Function, ...]:
     """The pipeline's Lambda functions: an ingest, a process and a scheduled redrive function per declared source,
     and the scheduled compaction of each source whose sink is the processed Parquet area."""
     return tuple(
-        Function(kind, source)
-        for kind in KINDS
-        for source in registry.source_ids()
-        if kind != "compact" or source in COMPACTED_SOURCES
+        Function(kind, source) for kind in KINDS for source in registry.source_ids() if kind in kinds_of(source)
     )
 
 

@@ -85,8 +85,9 @@ FIRST_NOTEBOOK := notebooks/00_overview_and_local_stack.ipynb
 # allow_root: devcontainers and many cloud notebooks run as root, where JupyterLab refuses to start without it.
 lab: $(STAMP) ## JupyterLab at the repository root, on the course's first notebook, with the local stack running
 	$(BIN)/python -m pipeline local up
-	@echo "Open the http://$(LAB_IP):$(LAB_PORT)/lab/tree/$(FIRST_NOTEBOOK)?token=... line JupyterLab prints below;"
-	@echo "the kernel is \"Python (market-data-pipeline)\"; Ctrl-C twice stops JupyterLab, \`make down\` the local stack."
+	@echo "Open the URL JupyterLab prints below (http://$(LAB_IP):$(LAB_PORT)/lab/tree/$(FIRST_NOTEBOOK)?token=...;"
+	@echo "another port if $(LAB_PORT) is taken). Kernel: \"Python (market-data-pipeline)\". Ctrl-C twice stops JupyterLab,"
+	@echo "\`make down\` the local stack; docs/troubleshooting.md has the errors a learner meets and what to type."
 	$(BIN)/jupyter lab --no-browser --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.allow_root=True \
 		--ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 

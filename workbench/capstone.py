@@ -340,7 +340,25 @@ FETCH_DELAY: Final = timedelta(seconds=3)
 
 
 def _parsed(parse: Callable[..., Any], payload: Any, minute: datetime) -> list[dict[str, Any]]:
-    rows = parse(payload, scheduled_at=minute, ingested_at=minute + FETCH_DELAY)
+    from pipeline.sources.base import PayloadError
+
+    unreadable = [q["tenor"] for q in payload["curve"] if _number(q["yield"]) is None]
+    try:
+        rows = parse(payload, scheduled_at=minute, ingested_at=minute + FETCH_DELAY)
+    except PayloadError as exc:
+        if not unreadable:
+            raise NotYet(f"parse refused the good payload of {minute:%H:%M} ({exc}): it quotes every tenor.") from None
+        raise NotYet(
+            f"parse refused the whole payload of {minute:%H:%M} because the {unreadable[0]} is quoted "
+            f"{'N/A'!r}: a bad value costs only itself, an error row beside the good ones."
+        ) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        if not unreadable:
+            raise
+        raise NotYet(
+            f"parse raised {type(exc).__name__} on the payload of {minute:%H:%M}, whose {unreadable[0]} is quoted "
+            "'N/A': a value that is not a number becomes an error row, it never stops the parser."
+        ) from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise NotYet(f"parse should return a list of row dicts (one per tenor), not a {type(rows).__name__}.")
     return rows
@@ -551,7 +569,10 @@ def _row_model(answer: Any, **_: Any) -> str:
             raise NotYet(f"it accepts {what}.")
     typed = answer.model_validate(_good_rows()[0])
     if not isinstance(typed.quote_ts, datetime) or not isinstance(typed.yield_pct, int | float):  # type: ignore[attr-defined]
-        raise NotYet("quote_ts should be typed as a time and yield_pct as a number, so the sink gets typed values.")
+        raise NotYet(
+            "type quote_ts as a time (UtcDatetime) and yield_pct as a float: the sink's column is a FLOAT, and the "
+            "sink checks each value it is given against it."
+        )
     return "it takes the feed's rows as the raw CSV gives them and refuses what the sink must never store."
 
 

@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,6 +100,10 @@ def _variant(**change: Any) -> Callable[..., Any]:
             return []
         if change.get("broken") == "key error":
             payload["curve"]
+        if change.get("refuse_na") and any(q["yield"] == "N/A" for q in payload["curve"]):
+            raise PayloadError("a tenor is not a number")
+        if change.get("float_na"):
+            [float(q["yield"]) for q in payload["curve"]]
         rows = parse_right(payload, scheduled_at=scheduled_at, ingested_at=ingested_at)
         if change.get("drop_errors"):
             rows = [r for r in rows if r["status"] == "success"]
@@ -133,6 +138,8 @@ PARSE_WRONG = {
     "a broken payload gives no rows": (_variant(broken="returns nothing"), "raise PayloadError"),
     "a broken payload raises KeyError": (_variant(broken="key error"), "raised KeyError"),
     "not a function": ("raw/treasury_yields", "should be the function"),
+    "N/A refuses the payload": (_variant(refuse_na=True), "refused the whole payload of 15:04"),
+    "N/A stops the parser": (_variant(float_na=True), "raised ValueError on the payload of 15:04"),
 }
 
 
@@ -207,6 +214,12 @@ class OptionalTenor(_Row):
     quote_ts: UtcDatetime
 
 
+class DecimalYield(_Row):
+    tenor: str
+    yield_pct: Decimal = Field(gt=-5, lt=50)
+    quote_ts: UtcDatetime
+
+
 class NoQuoteTime(_Row):
     tenor: str
     yield_pct: float = Field(gt=-5, lt=50)
@@ -220,6 +233,7 @@ ROW_MODEL_WRONG = {
     "yield as text": (TextYield, "431 %"),
     "optional tenor": (OptionalTenor, "without a tenor"),
     "no quote_ts": (NoQuoteTime, "no field quote_ts"),
+    "a Decimal yield": (DecimalYield, "the sink's column is a FLOAT"),
     "an instance": (Yield.model_construct(), "model class"),
 }
 

@@ -140,7 +140,8 @@ class YieldSink:
 
     A subclass sets `upsert`: one statement with the named parameters :tenor, :quote_ts, :yield_pct, :raw_key and
     :loaded_at, run once per row of a raw object, all in one transaction. Times are stored as UTC text
-    (`YYYY-MM-DD HH:MM:SS`), so they sort and compare as times.
+    (`YYYY-MM-DD HH:MM:SS`), so they sort and compare as times. It is the local stand-in's sink: against SQL Server
+    the statement would be a `MERGE ... WITH (HOLDLOCK)`, as the rates' sink sends (pipeline/sinks/sqlserver).
     """
 
     source = ID

@@ -80,13 +80,18 @@ bench: $(STAMP) ## benchmarks; results go to benchmarks/results/
 
 LAB_IP   ?= 127.0.0.1
 LAB_PORT ?= 8888
+FIRST_NOTEBOOK := notebooks/00_overview_and_local_stack.ipynb
 
+# Rooted at the repository, so pipeline/, workbench/, docs/ and reports/ open from the file browser beside the
+# notebooks; the URL JupyterLab prints opens the course's first notebook (LabApp.default_url).
 # allow_root: devcontainers and many cloud notebooks run as root, where JupyterLab refuses to start without it.
-lab: $(STAMP) ## JupyterLab on the course, with the local stack running (as root too)
+lab: $(STAMP) ## JupyterLab at the repository root, on the course's first notebook, with the local stack running
 	$(BIN)/python -m pipeline local up
-	@echo "Open http://$(LAB_IP):$(LAB_PORT)/lab with the token JupyterLab prints below (the line with ?token=...);"
-	@echo "the course starts at notebooks/00_overview_and_local_stack.ipynb, kernel \"Python (market-data-pipeline)\"."
-	$(BIN)/jupyter lab notebooks/ --no-browser --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.allow_root=True
+	@echo "Open the URL JupyterLab prints below (http://$(LAB_IP):$(LAB_PORT)/lab/tree/$(FIRST_NOTEBOOK)?token=...;"
+	@echo "another port if $(LAB_PORT) is taken). Kernel: \"Python (market-data-pipeline)\". Ctrl-C twice stops JupyterLab,"
+	@echo "\`make down\` the local stack; docs/troubleshooting.md has the errors a learner meets and what to type."
+	$(BIN)/jupyter lab --no-browser --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.allow_root=True \
+		--ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 
 # In place, in order, on a fresh local stack of their own (a temporary folder; .local is not touched), with the
 # tests' kernel (over IPC) and their check of clean outputs; a notebook that fails or is noisy is not written.

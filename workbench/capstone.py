@@ -1,0 +1,710 @@
+"""The capstone (notebooks/09_capstone.ipynb): a fourth source, US Treasury par yields, added end to end.
+
+The learner writes the source's parser, its row model, its declaration's natural key, its sink's upsert and its
+queue's subscription filter policy; this module gives what a real source would find already there (the simulated
+feed, a SQLite table for the sink, the wiring of a queue on the local stack, a run of scheduled minutes) and the
+checkers of the five exercises, in the course's exercise framework (`workbench.course.exercise`): a checker never
+raises, it says "right" or "not yet" and why, and every expected value is computed from the package.
+
+Nothing here is imported by `pipeline`: the fourth source is declared at run time with `declare` (the registry's
+`registered`), as `tests/registry/test_fourth_source.py` does, and forgotten with `forget`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from pipeline import registry
+from pipeline.contracts import ContractError, iso, to_utc
+from pipeline.registry import COMMON_TAIL, SourceSpec
+from workbench.course import NotYet, exercise
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from pipeline.settings import Settings
+    from pipeline.sinks.base import StoredRow
+    from workbench.local.runtime import RunReport
+    from workbench.local.servers import LocalStack
+
+ID: Final = "treasury_yields"
+COLUMNS: Final = ("tenor", "yield_pct", "quote_ts")
+TENORS: Final = ("1M", "3M", "6M", "1Y", "2Y", "5Y", "10Y", "20Y", "30Y")
+# Where each tenor's yield sits (percent): a curve that dips from the bills to the 2-year and rises to the 30-year.
+LEVELS: Final = {"1M": 4.52, "3M": 4.47, "6M": 4.38, "1Y": 4.21, "2Y": 4.05, "5Y": 4.02, "10Y": 4.31,
+                 "20Y": 4.62, "30Y": 4.55}  # fmt: skip
+UNPUBLISHED_EVERY: Final = 5  # the 20Y is quoted "N/A" every 5th minute: the feed's own way of saying "no quote"
+PUBLISHED_BEFORE: Final = timedelta(seconds=20)  # the curve of a minute is published 20 s before it
+TABLE: Final = "treasury_yields"  # the sink's table, in the local stack's SQLite file (the SQL Server stand-in)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The simulated feed
+# ---------------------------------------------------------------------------------------------------------
+def treasury_feed(seed: int, scheduled_at: datetime) -> dict[str, Any]:
+    """The par yield curve a Treasury-like service would answer for the scheduled minute, as JSON: the time it was
+    published (`as_of`, ISO 8601, 20 s before the minute) and one quote per tenor, each yield as text in percent,
+    "N/A" where the service has none. Deterministic from the seed and the minute, as every simulated twin is."""
+    minute = to_utc(scheduled_at).replace(second=0, microsecond=0)
+    day_minute = minute.hour * 60 + minute.minute
+    drift = 0.04 * math.sin(2 * math.pi * day_minute / 390)
+    curve = []
+    for tenor, level in LEVELS.items():
+        noise = random.Random(f"{seed}/{iso(minute)}/{tenor}").gauss(0, 0.004)
+        value = f"{level + drift + noise:.3f}"
+        if tenor == "20Y" and day_minute % UNPUBLISHED_EVERY == UNPUBLISHED_EVERY - 1:
+            value = "N/A"
+        curve.append({"tenor": tenor, "yield": value})
+    return {"as_of": iso(minute - PUBLISHED_BEFORE), "record_date": f"{minute:%Y-%m-%d}", "curve": curve}
+
+
+def feed_minutes(first: datetime | str, count: int, seed: int = 42) -> list[tuple[datetime, dict[str, Any]]]:
+    """(scheduled minute, payload) for `count` minutes from `first`."""
+    start = to_utc(first)
+    return [(start + timedelta(minutes=n), treasury_feed(seed, start + timedelta(minutes=n))) for n in range(count)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Declaring the source for this process (the notebook's kernel)
+# ---------------------------------------------------------------------------------------------------------
+_declared = ExitStack()
+
+
+def spec(**fields: Any) -> SourceSpec:
+    """The fourth source's declaration: the notebook's modules by default (`__main__`, the kernel's namespace),
+    then `fields` (natural_key, natural_time, row_model, sink...)."""
+    defaults: dict[str, Any] = {
+        "id": ID,
+        "module": "__main__",
+        "columns": COLUMNS,
+        "row_model": "__main__:Yield",
+        "natural_key": ("tenor", "quote_ts"),
+        "natural_time": "quote_ts",
+        "sink": "__main__:TreasurySink",
+        "sink_label": "SQLite yields",
+        "ingest_extras": ("openexchangerates",),  # what its fetch needs: nothing beyond the shared base
+        "process_extras": ("sqlserver",),  # SQLAlchemy, as the rates' sink
+        "market": "24/7",
+        "description": "US Treasury par yields (the course's capstone)",
+    }
+    return SourceSpec(**(defaults | fields))
+
+
+def declare(declaration: SourceSpec) -> SourceSpec:
+    """Declare the source in the registry of this process until `forget` (a notebook cell run again replaces its
+    earlier declaration instead of being refused as "declared twice"). The handlers' cached sinks are dropped."""
+    from pipeline import clients
+
+    forget()
+    _declared.enter_context(registry.registered(declaration))
+    clients.sink.cache_clear()
+    return declaration
+
+
+def forget() -> None:
+    """Undeclare what `declare` declared."""
+    _declared.close()
+
+
+@contextmanager
+def _declared_for_a_check() -> Iterator[SourceSpec]:
+    """The source declared for the time of a check: the learner's declaration if there is one, else a default one
+    (its columns are what the raw CSV needs) that is gone again afterwards."""
+    if ID in registry.source_ids():
+        yield registry.get(ID)
+        return
+    with registry.registered(spec(row_model="workbench.capstone:ReferenceYield")) as declared:
+        yield declared
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The sink: a table in the local stack's SQLite file, loaded with the learner's upsert
+# ---------------------------------------------------------------------------------------------------------
+CREATE_TABLE: Final = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (tenor VARCHAR(8) NOT NULL, quote_ts DATETIME NOT NULL, "
+    "yield_pct FLOAT NOT NULL, raw_key VARCHAR(256) NOT NULL, loaded_at DATETIME NOT NULL, "
+    "PRIMARY KEY (tenor, quote_ts))"
+)
+
+
+class YieldSink:
+    """The yields' sink: the table `treasury_yields` in the SQLite file that stands in for SQL Server locally.
+
+    A subclass sets `upsert`: one statement with the named parameters :tenor, :quote_ts, :yield_pct, :raw_key and
+    :loaded_at, run once per row of a raw object, all in one transaction. Times are stored as UTC text
+    (`YYYY-MM-DD HH:MM:SS`), so they sort and compare as times. It is the local stand-in's sink: against SQL Server
+    the statement would be a `MERGE ... WITH (HOLDLOCK)`, as the rates' sink sends (pipeline/sinks/sqlserver).
+    """
+
+    source = ID
+    upsert: ClassVar[str] = ""
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        self.engine = sa.create_engine(url)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **_: Any) -> YieldSink:
+        from pipeline.sinks.sqlserver.configuration import SqlServerConfig
+
+        return cls(SqlServerConfig.from_settings(settings).sa_url.render_as_string(hide_password=False))
+
+    @staticmethod
+    def value_checks() -> dict[str, Any]:
+        from pipeline.sinks.base import finite, text, timestamp
+
+        years = timestamp(datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
+        return {"tenor": text(8), "yield_pct": finite, "quote_ts": years}
+
+    def refusals(self, rows: Sequence[Any]) -> dict[int, str]:
+        from pipeline.sinks.base import column_refusals
+
+        return column_refusals(rows, registry.get(self.source).model(), self.value_checks())
+
+    def load(self, rows: Sequence[Any], raw_key: str) -> int:
+        import sqlalchemy as sa
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from pipeline.errors import classify_sqlalchemy, one_line
+        from pipeline.sinks.base import batch_params, sink_error
+
+        declared = registry.get(self.source)
+        params = batch_params(
+            rows, declared.model(), raw_key, TABLE, key=declared.row_key, to_params=yield_params,
+            columns=self.value_checks(),
+        )  # fmt: skip
+        if not params:
+            return 0
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(sa.text(CREATE_TABLE))
+                connection.execute(sa.text(self.upsert), params)
+        except SQLAlchemyError as exc:
+            cause = getattr(exc, "orig", None) or exc
+            raise sink_error(
+                f"{TABLE}: could not load {raw_key}: {one_line(cause)}", classify_sqlalchemy(exc)
+            ) from None
+        return len(params)
+
+    def stored_rows(
+        self, first_raw_key: str, last_raw_key: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[StoredRow]:
+        """The rows loaded from raw keys in [first_raw_key, last_raw_key], keyed as the declaration's natural key."""
+        import sqlalchemy as sa
+
+        from pipeline.sinks.base import StoredRow
+
+        key = registry.get(self.source).natural_key
+        query = sa.text(f"SELECT tenor, quote_ts, yield_pct, raw_key FROM {TABLE} WHERE raw_key BETWEEN :a AND :b")  # noqa: S608
+        with self.engine.connect() as connection:
+            if not sa.inspect(connection).has_table(TABLE):
+                return []
+            found = connection.execute(query, {"a": first_raw_key, "b": last_raw_key}).mappings().all()
+        stored = []
+        for row in found:
+            values = {"tenor": row["tenor"], "quote_ts": to_utc(str(row["quote_ts"])), "yield_pct": row["yield_pct"]}
+            stored.append(StoredRow(tuple(values[name] for name in key), row["raw_key"]))
+        return stored
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row of the table, oldest quote first (for the notebook to show)."""
+        import sqlalchemy as sa
+
+        with self.engine.connect() as connection:
+            if not sa.inspect(connection).has_table(TABLE):
+                return []
+            query = sa.text(f"SELECT * FROM {TABLE} ORDER BY quote_ts, tenor")  # noqa: S608
+            return [dict(r) for r in connection.execute(query).mappings().all()]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def db_time(value: datetime) -> str:
+    return to_utc(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def yield_params(row: Any, raw_key: str, loaded_at: datetime) -> dict[str, Any]:
+    return {"tenor": row.tenor, "quote_ts": db_time(row.quote_ts), "yield_pct": float(row.yield_pct),
+            "raw_key": raw_key, "loaded_at": db_time(loaded_at)}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Wiring its queue on the local stack, and running it
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Wiring:
+    queue_url: str
+    dead_letter_queue_url: str
+    subscription_arn: str
+    filter_policy: dict[str, Any]
+
+
+def wire(stack: LocalStack, filter_policy: Mapping[str, Any] | str) -> Wiring:
+    """What the template would create for the source on the local stack: its FIFO queue and dead-letter queue (the
+    attributes of the first source's, maxReceiveCount included) and the topic's subscription to the queue, raw
+    delivery, filtered by `filter_policy`. Run again, it keeps the queues and sets the policy anew."""
+    from pipeline import aws
+
+    policy = json.loads(filter_policy) if isinstance(filter_policy, str) else dict(filter_policy)
+    settings = stack.settings()
+    sqs, sns = aws.client("sqs", settings), aws.client("sns", settings)
+    model_source = registry.source_ids()[0]
+    model_queue = sqs.get_queue_attributes(QueueUrl=stack.queues[model_source], AttributeNames=["All"])["Attributes"]
+    copied: dict[Any, str] = {k: v for k, v in model_queue.items() if k in ("FifoQueue", "ContentBasedDeduplication",
+                                                            "VisibilityTimeout", "MessageRetentionPeriod")}  # fmt: skip
+    dlq_url = sqs.create_queue(QueueName=f"{ID}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    max_receives = json.loads(model_queue["RedrivePolicy"])["maxReceiveCount"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
+    url = sqs.create_queue(QueueName=f"{ID}.fifo", Attributes=copied)["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": redrive})
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    subscription = sns.subscribe(
+        TopicArn=settings.topic_arn, Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True,
+        Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps(policy)},
+    )["SubscriptionArn"]  # fmt: skip
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription, AttributeName="FilterPolicy", AttributeValue=json.dumps(policy)
+    )
+    return Wiring(url, dlq_url, subscription, policy)
+
+
+def unwire(stack: LocalStack, wiring: Wiring) -> None:
+    """Undo `wire`: the subscription and both queues deleted (the raw objects and the table's rows stay)."""
+    from pipeline import aws
+
+    settings = stack.settings()
+    sqs, sns = aws.client("sqs", settings), aws.client("sns", settings)
+    sns.unsubscribe(SubscriptionArn=wiring.subscription_arn)
+    for url in (wiring.queue_url, wiring.dead_letter_queue_url):
+        sqs.delete_queue(QueueUrl=url)
+
+
+def run_minutes(stack: LocalStack, wiring: Wiring, minutes: int, first: datetime | str) -> RunReport:
+    """`minutes` scheduled minutes of the fourth source from `first` through the local runtime: its ingest handler on
+    the schedule, the topic, its queue, its process handler in batches, its sink (`workbench.local.runtime`)."""
+    from pipeline import aws
+    from pipeline.contracts import floor_minute
+    from workbench.local.demo import use_stack
+    from workbench.local.runtime import LocalRuntime
+
+    settings = use_stack(stack)
+    runtime = LocalRuntime(
+        aws.client("sqs", settings), {ID: wiring.queue_url}, {ID: wiring.dead_letter_queue_url}, sources=(ID,),
+        region=settings.region,
+    )  # fmt: skip
+    return runtime.run(minutes, floor_minute(to_utc(first)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a right answer does: the reference the checkers compare with (never shown in the notebook)
+# ---------------------------------------------------------------------------------------------------------
+def _reference_model() -> type[BaseModel]:
+    from pydantic import Field
+
+    from pipeline.schemas import UtcDatetime, _Row
+
+    class ReferenceYield(_Row):
+        tenor: str = Field(min_length=2, max_length=3)
+        yield_pct: float = Field(gt=-5, lt=50)
+        quote_ts: UtcDatetime
+
+    return ReferenceYield
+
+
+ReferenceYield = _reference_model()
+
+
+def _raw_trip(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The rows as the raw CSV gives them back to the process function (every value text)."""
+    from pipeline.raw import csv_to_rows, rows_to_csv
+
+    with _declared_for_a_check():
+        return csv_to_rows(ID, rows_to_csv(ID, rows))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The checkers
+# ---------------------------------------------------------------------------------------------------------
+CHECK_FIRST: Final = datetime(2026, 11, 13, 15, 0, tzinfo=UTC)  # 15:04 has the 20Y "N/A"
+FETCH_DELAY: Final = timedelta(seconds=3)
+
+
+def _parsed(parse: Callable[..., Any], payload: Any, minute: datetime) -> list[dict[str, Any]]:
+    from pipeline.sources.base import PayloadError
+
+    unreadable = [q["tenor"] for q in payload["curve"] if _number(q["yield"]) is None]
+    try:
+        rows = parse(payload, scheduled_at=minute, ingested_at=minute + FETCH_DELAY)
+    except PayloadError as exc:
+        if not unreadable:
+            raise NotYet(f"parse refused the good payload of {minute:%H:%M} ({exc}): it quotes every tenor.") from None
+        raise NotYet(
+            f"parse refused the whole payload of {minute:%H:%M} because the {unreadable[0]} is quoted "
+            f"{'N/A'!r}: a bad value costs only itself, an error row beside the good ones."
+        ) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        if not unreadable:
+            raise
+        raise NotYet(
+            f"parse raised {type(exc).__name__} on the payload of {minute:%H:%M}, whose {unreadable[0]} is quoted "
+            "'N/A': a value that is not a number becomes an error row, it never stops the parser."
+        ) from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise NotYet(f"parse should return a list of row dicts (one per tenor), not a {type(rows).__name__}.")
+    return rows
+
+
+def _same_time(value: Any, expected: datetime) -> bool:
+    try:
+        return to_utc(value if isinstance(value, datetime | str) else str(value)) == expected
+    except (ContractError, ValueError, TypeError):
+        return False
+
+
+def _check_columns(rows: list[dict[str, Any]]) -> None:
+    wanted = (*COLUMNS, *COMMON_TAIL)
+    for row in rows:
+        missing = [c for c in wanted if c not in row]
+        if missing:
+            raise NotYet(
+                f"a row lacks {', '.join(missing)}: every raw row has the declared columns {', '.join(COLUMNS)} and "
+                f"the common tail {', '.join(COMMON_TAIL)}."
+            )
+        extra = [c for c in row if c not in wanted]
+        if extra:
+            raise NotYet(f"a row has {', '.join(extra)}, which the declaration does not name: keep to its columns.")
+
+
+def _check_times(rows: list[dict[str, Any]], payload: dict[str, Any], minute: datetime) -> None:
+    published = to_utc(payload["as_of"])
+    for row in rows:
+        if not _same_time(row["scheduled_at"], minute):
+            said = (
+                "the fetch's time"
+                if _same_time(row["scheduled_at"], minute + FETCH_DELAY)
+                else repr(row["scheduled_at"])
+            )
+            raise NotYet(
+                f"scheduled_at is {said}, not the scheduled minute {iso(minute)}: it is the minute the schedule "
+                "asked for, given to parse, never a clock."
+            )
+        if not _same_time(row["ingested_at"], minute + FETCH_DELAY):
+            raise NotYet("ingested_at is the time of the fetch, given to parse as `ingested_at`.")
+        if not _same_time(row["quote_ts"], published):
+            said = "the scheduled minute" if _same_time(row["quote_ts"], minute) else repr(row["quote_ts"])
+            raise NotYet(
+                f"quote_ts is {said}: it is the time the service published the curve, the payload's as_of "
+                f"({payload['as_of']})."
+            )
+
+
+def _check_values(rows: list[dict[str, Any]], payload: dict[str, Any]) -> None:
+    curve = payload["curve"]
+    if len(rows) < len(curve):
+        gone = sorted({q["tenor"] for q in curve} - {r.get("tenor") for r in rows})
+        raise NotYet(
+            f"the payload quotes {len(curve)} tenors and parse returned {len(rows)} rows ({', '.join(gone)} dropped): "
+            "a quote that is not a number becomes an error row beside the good ones, never a lost row."
+        )
+    if len(rows) > len(curve):
+        raise NotYet(f"the payload quotes {len(curve)} tenors and parse returned {len(rows)} rows: one row a tenor.")
+    by_tenor = {r["tenor"]: r for r in rows}
+    for quote in curve:
+        row = by_tenor.get(quote["tenor"])
+        if row is None:
+            raise NotYet(f"no row has the tenor {quote['tenor']!r}: copy the tenor as the payload writes it.")
+        _check_value(row, quote)
+
+
+def _number(text: Any) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_value(row: dict[str, Any], quote: dict[str, Any]) -> None:
+    tenor, published = quote["tenor"], quote["yield"]
+    number = _number(published)
+    if number is None:
+        if row["status"] != "error":
+            raise NotYet(
+                f"the {tenor} is quoted {published!r}: a value that is not a number makes an error row "
+                f"(status 'error', and why in `error`), never a {row['status']!r} row."
+            )
+        if not str(row["error"] or "").strip():
+            raise NotYet(f"the {tenor}'s error row says nothing in `error`: write why it is one.")
+        if row["yield_pct"] not in ("", None):
+            raise NotYet(f"the {tenor}'s error row holds a yield_pct of {row['yield_pct']!r}: leave it empty.")
+        return
+    if row["status"] != "success" or str(row["error"] or "").strip():
+        raise NotYet(f"the {tenor} is quoted {published}: its row is a success row, with an empty error.")
+    given = _number(row["yield_pct"])
+    if given is None or not math.isclose(given, number, abs_tol=1e-9):
+        raise NotYet(
+            f"the {tenor}'s yield_pct is {row['yield_pct']!r} where the payload says {published}: copy the value "
+            "as published, in percent (no scaling, no rounding)."
+        )
+
+
+def _check_refuses_a_broken_payload(parse: Callable[..., Any]) -> None:
+    from pipeline.sources.base import PayloadError
+
+    broken = {"as_of": iso(CHECK_FIRST), "record_date": "2026-11-13", "message": "Service Unavailable"}
+    try:
+        rows = parse(broken, scheduled_at=CHECK_FIRST, ingested_at=CHECK_FIRST + FETCH_DELAY)
+    except PayloadError:
+        return
+    except Exception as exc:
+        raise NotYet(
+            f"a payload with no curve raised {type(exc).__name__}: raise pipeline.sources.base.PayloadError, which "
+            "tells the ingest the payload is unreadable (the code is not broken)."
+        ) from None
+    raise NotYet(
+        f"a payload with no curve gave {len(rows) if isinstance(rows, list) else rows!r} rows: raise PayloadError, "
+        "or an outage would look like a quiet minute."
+    )
+
+
+@exercise("09.parse", "parse(payload, *, scheduled_at, ingested_at): the feed's curve as raw rows, one per tenor")
+def _parse(answer: Any, **_: Any) -> str:
+    if not callable(answer):
+        raise NotYet(f"the answer should be the function parse(payload, *, scheduled_at, ingested_at), not a "
+                     f"{type(answer).__name__}.")  # fmt: skip
+    for minute, payload in feed_minutes(CHECK_FIRST, UNPUBLISHED_EVERY):
+        rows = _parsed(answer, payload, minute)
+        _check_columns(rows)
+        _check_values(rows, payload)
+        _check_times(rows, payload, minute)
+        _raw_trip(rows)  # the raw CSV writes and reads them back
+    _check_refuses_a_broken_payload(answer)
+    return (
+        f"one row per tenor, the {len(TENORS)} of every minute, with the declared columns and the common tail; "
+        "the 20Y quoted N/A is an error row beside the good ones, and a payload with no curve is a PayloadError."
+    )
+
+
+def _validates(model: Any, row: Mapping[str, Any]) -> str | None:
+    """None if `model` accepts the row, else why not (one line)."""
+    from pydantic import ValidationError
+
+    from pipeline.schemas import describe
+
+    try:
+        model.model_validate(dict(row))
+    except ValidationError as exc:
+        return describe(exc)
+    return None
+
+
+def _good_rows() -> list[dict[str, str]]:
+    """Success rows of the feed as the raw CSV gives them to the row model (every value text)."""
+    rows = []
+    for minute, payload in feed_minutes(CHECK_FIRST, 3):
+        published = payload["as_of"]
+        for quote in payload["curve"]:
+            if quote["yield"] != "N/A":
+                rows.append({"tenor": quote["tenor"], "yield_pct": quote["yield"], "quote_ts": published,
+                             "status": "success", "error": "", "scheduled_at": iso(minute),
+                             "ingested_at": iso(minute + FETCH_DELAY)})  # fmt: skip
+    return _raw_trip(rows)
+
+
+def _row(**changes: str) -> dict[str, str]:
+    row = {"tenor": "10Y", "yield_pct": "4.310", "quote_ts": "2026-11-13T14:59:40Z", "status": "success", "error": "",
+           "scheduled_at": "2026-11-13T15:00:00Z", "ingested_at": "2026-11-13T15:00:03Z"}  # fmt: skip
+    return {**row, **changes}
+
+
+# (row, why it must be refused) and (row, why it must be accepted): rows as the raw CSV gives them
+MUST_REFUSE: Final = (
+    (_row(yield_pct="431"), "a yield of 431 % (basis points written as percent): bound yield_pct"),
+    (_row(yield_pct="-75"), "a yield of -75 %: bound yield_pct below too"),
+    (_row(yield_pct="N/A"), "a yield that is not a number"),
+    (_row(yield_pct="nan"), "a NaN yield"),
+    (_row(tenor=""), "a row without a tenor (it has no natural key)"),
+    (_row(quote_ts="1763045980"), "a quote time written as a bare number (seconds? milliseconds?): use UtcDatetime"),
+    (_row(quote_ts="yesterday"), "a quote time that is not a time"),
+)
+MUST_ACCEPT: Final = (
+    (_row(yield_pct="-0.02"), "a slightly negative yield (US bills traded below zero in March 2020)"),
+    (_row(yield_pct="15.8"), "a yield of 15.8 % (the 1-year's in 1981)"),
+    (_row(quote_ts="2026-11-13T09:59:40-05:00"), "a quote time with an offset (the same instant)"),
+)
+
+
+@exercise("09.row_model", "the pydantic row model Yield: what the sink must never store is refused")
+def _row_model(answer: Any, **_: Any) -> str:
+    from pydantic import BaseModel
+
+    from pipeline.schemas import _Row
+
+    if not isinstance(answer, type) or not issubclass(answer, BaseModel):
+        raise NotYet(f"the answer should be a pydantic model class (class Yield(_Row): ...), not {answer!r}.")
+    if not issubclass(answer, _Row):
+        raise NotYet("derive it from pipeline.schemas._Row: it makes rows frozen and blanks None, and refuses NaN.")
+    missing = [c for c in COLUMNS if c not in answer.model_fields]
+    if missing:
+        raise NotYet(f"the model has no field {', '.join(missing)}: a field for each declared column.")
+    for row in _good_rows():
+        why = _validates(answer, row)
+        if why is not None:
+            raise NotYet(f"it refuses a good row of the feed ({row['tenor']} at {row['quote_ts']}): {why}.")
+    for row, what in MUST_ACCEPT:
+        why = _validates(answer, row)
+        if why is not None:
+            raise NotYet(f"it refuses {what}: {why}.")
+    for row, what in MUST_REFUSE:
+        if _validates(answer, row) is None:
+            raise NotYet(f"it accepts {what}.")
+    typed = answer.model_validate(_good_rows()[0])
+    if not isinstance(typed.quote_ts, datetime) or not isinstance(typed.yield_pct, int | float):  # type: ignore[attr-defined]
+        raise NotYet(
+            "type quote_ts as a time (UtcDatetime) and yield_pct as a float: the sink's column is a FLOAT, and the "
+            "sink checks each value it is given against it."
+        )
+    return "it takes the feed's rows as the raw CSV gives them and refuses what the sink must never store."
+
+
+def _key_fields(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+@exercise("09.natural_key", "the declaration's natural key and natural time: what identifies a yield in its sink")
+def _natural_key(answer: Any, **_: Any) -> str:
+    if not isinstance(answer, dict) or not {"natural_key", "natural_time"} <= set(answer):
+        raise NotYet('the answer should be a dict {"natural_key": (field, ...), "natural_time": field}.')
+    key = _key_fields(answer["natural_key"])
+    if key is None:
+        raise NotYet('natural_key is a tuple of field names of the row model, e.g. ("field", "field").')
+    fields = set(key)
+    outside = sorted(fields - set(COLUMNS))
+    if outside:
+        raise NotYet(
+            f"{', '.join(outside)} is not a field of the row model ({', '.join(COLUMNS)}): scheduled_at and the "
+            "tail are the fetch's, not the quote's, and a quote fetched again in another minute would be stored twice."
+        )
+    if "yield_pct" in fields:
+        raise NotYet("yield_pct is a value, not what identifies it: a corrected quote would sit beside the wrong one.")
+    if fields == {"tenor"}:
+        raise NotYet("every minute quotes every tenor: keyed on the tenor alone, each curve would overwrite the last.")
+    if fields == {"quote_ts"}:
+        raise NotYet("every tenor of a curve shares its quote_ts: keyed on the time alone, one tenor would survive.")
+    if answer["natural_time"] != "quote_ts":
+        raise NotYet(
+            f"natural_time is {answer['natural_time']!r}: the field that places a row in time is the quote's own "
+            "time, quote_ts."
+        )
+    return "(tenor, quote_ts): one row per tenor per published curve, whichever minute fetched it; placed by quote_ts."
+
+
+# A replay-safe upsert, run through the cases that matter on a table like the sink's
+_UPSERT_CASES: Final = (
+    ("loading two new yields into an empty table should insert both", "raw/treasury_yields/2026/11/13/1500.csv",
+     [("2Y", 4.05), ("10Y", 4.31)], {"2Y": 4.05, "10Y": 4.31}),
+    ("loading the same raw object twice should leave one row per (tenor, quote_ts), neither failing nor duplicating",
+     "raw/treasury_yields/2026/11/13/1500.csv", [("2Y", 4.05), ("10Y", 4.31)], {"2Y": 4.05, "10Y": 4.31}),
+    ("a row from a later raw key should update the yield (a corrected quote)",
+     "raw/treasury_yields/2026/11/13/1501.csv", [("10Y", 4.33)], {"2Y": 4.05, "10Y": 4.33}),
+    ("a replay of an older raw key must not undo a later correction: compare raw_key",
+     "raw/treasury_yields/2026/11/13/1459.csv", [("10Y", 1.0)], {"2Y": 4.05, "10Y": 4.33}),
+)  # fmt: skip
+
+
+def _run_upsert(statement: str) -> str | None:
+    """None if the statement passes every case, else the first rule it breaks."""
+    db = sqlite3.connect(":memory:")
+    db.execute(CREATE_TABLE)
+    for rule, raw_key, rows, expected in _UPSERT_CASES:
+        params = [{"tenor": t, "quote_ts": "2026-11-13 14:59:40", "yield_pct": y, "raw_key": raw_key,
+                   "loaded_at": "2026-11-13 15:00:05"} for t, y in rows]  # fmt: skip
+        try:
+            with db:
+                db.executemany(statement, params)
+        except sqlite3.IntegrityError as exc:
+            return f"{rule} ({exc})"
+        held = db.execute(f"SELECT tenor, yield_pct FROM {TABLE}").fetchall()  # noqa: S608
+        if len(held) != len(expected) or dict(held) != expected:
+            return rule
+    return None
+
+
+@exercise("09.upsert", "the sink's upsert: idempotent on (tenor, quote_ts), replay-safe by raw_key (SQLite)")
+def _upsert(answer: Any, **_: Any) -> str:
+    if not isinstance(answer, str) or "insert" not in answer.lower():
+        raise NotYet(f"the answer should be the text of one INSERT INTO {TABLE} ... statement (SQLite).")
+    try:
+        broken = _run_upsert(answer)
+    except sqlite3.Error as exc:
+        raise NotYet(f"SQLite refuses the statement: {exc} (the parameters are :tenor, :quote_ts, :yield_pct, "
+                     ":raw_key and :loaded_at).") from None  # fmt: skip
+    if broken is not None:
+        raise NotYet(f"run on a test table, your upsert breaks a rule: {broken}.")
+    return "idempotent by (tenor, quote_ts), and a row is replaced only by one from a raw key at least as recent."
+
+
+# Sources that are not declared (yet): a policy must let none of them in, nor any declared one but the fourth
+OTHER_SOURCES: Final = ("treasury_yields_eu", "treasury", "treasury_bills", "bond_futures")
+
+
+def _valid_policy(policy: Any) -> dict[str, Any]:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    if isinstance(policy, str):
+        try:
+            policy = json.loads(policy)
+        except ValueError as exc:
+            raise NotYet(f"the policy is not JSON: {exc}.") from None
+    if not isinstance(policy, dict) or not policy:
+        raise NotYet('a filter policy is a JSON object of message attributes, e.g. {"attribute": ["value"]}.')
+    try:
+        sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]._validate_filter_policy(policy, "MessageAttributes")
+    except Exception as exc:  # SNS's own validation, as the emulator runs it
+        first = str(exc).removeprefix("InvalidParameter: ").strip()
+        raise NotYet(f"SNS refuses it: {first} (a list of the values the attribute may take).") from None
+    return policy
+
+
+@exercise("09.filter_policy", "the filter policy of the queue's subscription: its own source's events, no other")
+def _filter_policy(answer: Any, **_: Any) -> str:
+    from moto.sns.utils import FilterPolicyMatcher
+
+    from pipeline.constants import SOURCE_ATTRIBUTE
+
+    policy = _valid_policy(answer)
+    matcher = FilterPolicyMatcher(policy, "MessageAttributes")
+
+    def lets_in(source: str) -> bool:
+        return matcher.matches({SOURCE_ATTRIBUTE: {"Type": "String", "Value": source}}, "{}")
+
+    if not lets_in(ID):
+        raise NotYet(
+            f"no event of {ID} gets through: the ingest publishes its source id in the message attribute "
+            f"{SOURCE_ATTRIBUTE!r}, and the policy must match it."
+        )
+    declared = [s for s in registry.source_ids() if s != ID and lets_in(s)]
+    if declared:
+        raise NotYet(f"it lets in {declared[0]}'s events too: its process function would get rows it cannot read.")
+    later = [s for s in OTHER_SOURCES if lets_in(s)]
+    if later:
+        raise NotYet(
+            f"it would let in a source declared later, {later[0]!r}: match the id exactly, not a prefix or "
+            "anything-but the sources of today."
+        )
+    return f"the subscription delivers {ID}'s events only, whatever sources are declared later."

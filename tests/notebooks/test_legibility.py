@@ -16,6 +16,7 @@ import re
 import struct
 from collections.abc import Callable, Iterator
 from functools import cache
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -164,25 +165,29 @@ def test_the_course_shows_once_how_to_read_a_functions_source() -> None:
 
 # --- dollars read as math -------------------------------------------------------------------------------------------
 
-# JupyterLab's Markdown renderer (@jupyterlab/rendermime, latex.ts `removeMath`) cuts the text at these, and typesets
-# what lies between two `$` (or `$$`) of one paragraph (a line break does not end it, a blank line does) unless they
-# are escaped (`\$`) or in code (a code span or a fenced block). GitHub's renderer reads `$...$` as math too.
+# JupyterLab typesets a Markdown cell in two steps. First (@jupyterlab/rendermime, latex.ts `removeMath`) it cuts the
+# source at these and keeps what lies between two `$` (or `$$`) of one paragraph (a line break does not end it, a
+# blank line does) as math, unless they are in code (a code span or a fenced block); `\$` is not a delimiter there.
+# Then the Markdown is rendered and MathJax typesets the HTML: the Markdown renderer has turned `\$` into `$`, so two
+# dollars in one run of text are math again (jupyterlab/jupyterlab#8645: only `\\$` escapes, which GitHub shows as
+# `\$`). A dollar amount in the text must therefore stand alone in its paragraph, or be written otherwise.
 MATH_SPLIT = re.compile(
     r"(\$\$?|\\(?:begin|end)\{[a-z]*\*?\}|\\[{}$]|[{}]|(?:\n\s*)+|@@\d+@@|\\\\(?:\(|\)|\[|\]))", re.IGNORECASE
 )
 FENCED = re.compile(r"^(?P<fence>`{3,}|~{3,})[^`\n]*\n[\s\S]*?^(?P=fence)`*$", re.MULTILINE)
 CODE_SPAN = re.compile(r"(`+)([\s\S]*?[^`])\1(?!`)")
+MATHJAX_SKIPS = {"code", "pre", "script", "style", "textarea", "noscript", "annotation", "annotation-xml"}
+INLINE_TAGS = {"br", "wbr"}  # MathJax reads math across these (`includeHtmlTags`), not across other tags
 
 
-def typeset_as_math(text: str) -> list[str]:
-    """The pieces of a Markdown text that JupyterLab would hand to MathJax as `$...$` or `$$...$$` math."""
+def math_in_source(text: str) -> list[str]:
+    """The pieces JupyterLab's first step keeps as `$...$` or `$$...$$` math."""
     if "`" in text or "~~~" in text:
         blank = lambda m: m.group(0).replace("$", "D")  # noqa: E731 - code keeps its dollars literal
         text = CODE_SPAN.sub(blank, FENCED.sub(blank, text))
     blocks = MATH_SPLIT.split(text.replace("\r\n", "\n"))
     found, start, end, braces, last = [], None, None, 0, None
-    i = 1
-    while i < len(blocks):
+    for i in range(1, len(blocks), 2):
         block = blocks[i]
         if start is not None:
             if block == end:
@@ -201,8 +206,54 @@ def typeset_as_math(text: str) -> list[str]:
                 braces -= 1
         elif block in ("$", "$$"):
             start, end, braces = i, block, 0
-        i += 2
     return found
+
+
+class _Runs(HTMLParser):
+    """The runs of text MathJax reads in rendered HTML: not in code, and not across elements."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.runs: list[str] = [""]
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in MATHJAX_SKIPS:
+            self.skipping += 1
+        if tag not in INLINE_TAGS:
+            self.runs.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in MATHJAX_SKIPS:
+            self.skipping = max(0, self.skipping - 1)
+        self.runs.append("")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.runs[-1] += data
+
+
+def math_in_rendered(text: str) -> list[str]:
+    r"""The pieces MathJax typesets once the Markdown is rendered: two dollars in one run of text (`\$` in the
+    rendered text, which only `\\$` in the source gives, is a literal dollar)."""
+    from markdown_it import MarkdownIt
+
+    runs = _Runs()
+    runs.feed(MarkdownIt("commonmark").enable("table").render(text))
+    found = []
+    for run in runs.runs:
+        opened = None
+        for delimiter in re.finditer(r"(?<!\\)\$\$?", run):  # `$` closes `$`, `$$` closes `$$`
+            if opened is None:
+                opened = delimiter
+            elif delimiter.group() == opened.group():
+                found.append(run[opened.start() : delimiter.end()])
+                opened = None
+    return found
+
+
+def typeset_as_math(text: str) -> list[str]:
+    return math_in_source(text) + [m for m in math_in_rendered(text) if m not in math_in_source(text)]
 
 
 @pytest.mark.parametrize(
@@ -211,11 +262,14 @@ def typeset_as_math(text: str) -> list[str]:
         ("so that a $4,000 coin and a $1 currency share an axis", ["$4,000 coin and a $"]),
         ("a $4,000 coin\nand a $1 currency", ["$4,000 coin\nand a $"]),  # a line break does not end it
         ("a $4,000 coin\n\nand a $1 currency", []),  # a blank line does
-        (r"a \$4,000 coin and a \$1 currency", []),
+        (r"a \$4,000 coin and a \$1 currency", ["$4,000 coin and a $"]),  # the renderer unescapes them first
+        ("a $4,000 coin and a **$1** currency", ["$4,000 coin and a **$"]),
         ("the European `$72.720,05` for `$72,720.05`", []),
         ("```bash\necho $HOME $PATH\n```", []),
         ("one price: $0.12, printed to the cent", []),
-        ("$$x^2$$ and $y$", ["$$x^2$$", "$y$"]),
+        (r"one price: \$0.12, printed to the cent", []),
+        ("a 70,000-dollar coin and a one-dollar currency", []),
+        ("$x^2$ and $$y$$", ["$x^2$", "$$y$$"]),
     ],
 )
 def test_what_jupyterlab_typesets_as_math(text: str, math: list[str]) -> None:
@@ -224,9 +278,9 @@ def test_what_jupyterlab_typesets_as_math(text: str, math: list[str]) -> None:
 
 @pytest.mark.parametrize("name", each("dollars"))
 def test_no_dollar_amount_is_typeset_as_math(name: str) -> None:
-    """A "$4,000 coin and a $1 currency" renders as "4,000coinanda1" in italics: write `\\$` for a dollar."""
+    """A "$4,000 coin and a $1 currency" renders as "4,000coinanda1" in italics, and `\\$` does not prevent it."""
     found = [f"cell {index}: {piece[:60]!r}" for index, source in markdown(name) for piece in typeset_as_math(source)]
-    assert not found, f"{name}: text JupyterLab would typeset as math (escape each dollar as \\$): {found}"
+    assert not found, f"{name}: text JupyterLab would typeset as math (one dollar amount a paragraph): {found}"
 
 
 # --- figures --------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The capstone (notebooks/09_capstone.ipynb and its checkers in workbench/capstone.py).
+"""The capstone (notebooks/09_capstone.ipynb and its checkers in workbench/course/chapter09.py).
 
 - The checkers' table: for each exercise, the mistakes learners make are "not yet" with a reason that names the
   mistake, and right answers written other ways are "right"; the untouched stub is "not yet" and never raises.
@@ -6,9 +6,8 @@
 - The notebook runs top to bottom under papermill on the local stack (no account, no key): a fourth source declared
   with the registry, minutes of it through the handlers into its sink, proved with `verify`.
 
-Importing `workbench.capstone` registers its exercises with the course's checker, whose own table
-(`tests/notebooks/test_exercises.py`) covers the chapters 01-08: the exercises are registered for this module's
-tests only, and unregistered after them.
+The capstone's exercises are registered with the course's checker (`workbench.course.chapter09`); their table is
+here, the other chapters' in `tests/notebooks/test_exercises.py`.
 """
 
 from __future__ import annotations
@@ -32,28 +31,29 @@ from pipeline import registry
 from pipeline.contracts import iso
 from pipeline.schemas import UtcDatetime, _Row
 from pipeline.sources.base import PayloadError
-from workbench.course import EXERCISES, KERNEL, RESULTS, SOLUTION_TAG, kernel_config, output_problems, recorded
+from workbench.course import (
+    EXERCISES,
+    KERNEL,
+    SOLUTION_FIRST_LINE,
+    SOLUTION_TAG,
+    kernel_config,
+    output_problems,
+    recorded,
+)
 from workbench.course import verdict as judge
 from workbench.local.servers import LocalStack
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "09_capstone.ipynb"
-NEUTRAL_FIRST_LINE = "# Solution: run this only after you have tried"
+NEUTRAL_FIRST_LINE = SOLUTION_FIRST_LINE
 
 
 @pytest.fixture(scope="module", autouse=True)
 def capstone() -> Iterator[ModuleType]:
-    """workbench.capstone with its exercises registered, for this module's tests only."""
-    import importlib
+    """workbench.course.capstone (its checkers, in chapter09, are registered with the course's)."""
+    from workbench.course import capstone
 
-    before = set(EXERCISES)
-    module = importlib.import_module("workbench.capstone")
-    if not any(name.startswith("09.") for name in EXERCISES):  # imported before, and unregistered since
-        module = importlib.reload(module)
-    yield module
-    for name in set(EXERCISES) - before:
-        EXERCISES.pop(name, None)
-        RESULTS.pop(name, None)
-    module.forget()
+    yield capstone
+    capstone.forget()
 
 
 def verdict(exercise_id: str, answer: Any) -> Any:

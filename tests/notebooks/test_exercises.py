@@ -580,8 +580,9 @@ def _rows(table: dict[str, list[Any]]) -> list[Any]:
 def test_every_exercise_has_a_table_of_answers() -> None:
     """Every exercise has right answers written other ways, and (from chapter 02 on) at least three known-wrong
     answers; a checker is proven by the wrong answers it refuses."""
-    assert sorted(RIGHT) == sorted(WRONG) == sorted(EXERCISES)
-    for exercise_id in EXERCISES:
+    # the capstone's (09) table is in test_capstone.py
+    assert sorted(RIGHT) == sorted(WRONG) == sorted(e for e in EXERCISES if not e.startswith("09."))
+    for exercise_id in RIGHT:
         assert RIGHT[exercise_id], exercise_id
         assert len(WRONG[exercise_id]) >= (3 if exercise_id >= "02" else 1), exercise_id
         if exercise_id >= "02":

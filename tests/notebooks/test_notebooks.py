@@ -251,7 +251,9 @@ CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], None]]] = [
 
 
 def test_every_notebook_has_a_case() -> None:
-    assert sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) == [name for name, _, _ in CASES]
+    """Every chapter has a case here; the capstone (09) has its own module, test_capstone.py."""
+    chapters = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if p.name != "09_capstone.ipynb")
+    assert chapters == [name for name, _, _ in CASES]
 
 
 @pytest.mark.parametrize(("name", "parameters", "check"), CASES, ids=[c[0].split("_")[0] for c in CASES])

@@ -470,7 +470,8 @@ def test_the_capstone_runs_end_to_end_on_the_local_stack(local_stack: LocalStack
     assert values["verified"] is True
     assert values["missing_after_loss"] == [["raw/treasury_yields/2026/11/13/1502.csv", 1]]
     assert values["repaired"] is True
-    assert len(values["problems"]) == 4 and all("'treasury_yields'" in p for p in values["problems"])
+    # three template functions, the subscription, and the source folder its code would move to
+    assert len(values["problems"]) == 5 and all("'treasury_yields'" in p for p in values["problems"])
     assert values["declared_after_cleanup"] is False
     queues = local_stack.settings()
     from pipeline import aws

@@ -121,7 +121,9 @@ def render_notebook(notebook: Path, html: Path, parameters: dict[str, Any]) -> P
     import nbformat
     import papermill
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
+    from workbench.course.bootstrap import RECORD_TAG
     from workbench.kernel import kernel_config
 
     html.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +137,11 @@ def render_notebook(notebook: Path, html: Path, parameters: dict[str, Any]) -> P
         config=kernel_config(),  # IPC: no "kernel is running over TCP without encryption" warning
     )
     node = nbformat.read(executed, as_version=4)  # type: ignore[no-untyped-call]
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(node)  # type: ignore[no-untyped-call]
+    exporter = HTMLExporter(template_name="lab")  # type: ignore[no-untyped-call]
+    # the tests' record cell stays out of the report, as JupyterLab keeps it out of sight
+    hide = TagRemovePreprocessor(remove_cell_tags={RECORD_TAG}, enabled=True)  # type: ignore[no-untyped-call]
+    exporter.register_preprocessor(hide, enabled=True)  # type: ignore[no-untyped-call]
+    body, _ = exporter.from_notebook_node(node)
     html.write_text(body, encoding="utf-8")
     return html
 

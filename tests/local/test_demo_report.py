@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from workbench.course import KERNEL, RECORD_TAG
-from workbench.local.demo import render_notebook
+from workbench.local.demo import REPORT_HIDDEN_TAG, render_notebook
 
 
 @pytest.mark.notebook
@@ -25,3 +25,7 @@ def test_the_report_leaves_out_the_record_cell(tmp_path: Path) -> None:
     html = render_notebook(source, tmp_path / "out" / "report.html", {}).read_text(encoding="utf-8")
     assert "the analysis, 42" in html
     assert "kept_for_the_tests" not in html
+
+
+def test_the_report_hides_the_tag_the_course_records_under() -> None:
+    assert REPORT_HIDDEN_TAG == RECORD_TAG

@@ -979,3 +979,29 @@ def test_a_course_kernel_keeps_the_functions_logs_to_errors() -> None:
             os.environ.pop("POWERTOOLS_LOG_LEVEL", None)
         else:
             os.environ["POWERTOOLS_LOG_LEVEL"] = saved
+
+
+@pytest.mark.parametrize("name", BUILT_CHAPTERS)
+def test_the_built_piece_runs_in_the_pipeline_after_its_solution_and_shows_nothing_stored(name: str) -> None:
+    """The cell that runs the pipeline with the learner's piece follows the piece's solution, and the committed
+    notebook keeps no output of it (it would show what the answer does before the learner tried)."""
+    from workbench.course.runner import RUNS_ANSWER_TAG
+
+    cells = nbformat.read(NOTEBOOKS / name, as_version=4).cells
+    built = {"02": "02.key_function", "03": "03.filter_policy", "04": "04.batch_response"}[name[:2]]
+    solution = next(i for i, c in enumerate(_tagged(cells, "solution")) if built in c.source)
+    solution_index = cells.index(_tagged(cells, "solution")[solution])
+    runs = [i for i, c in enumerate(cells) if RUNS_ANSWER_TAG in c.get("metadata", {}).get("tags", [])]
+    assert len(runs) == 1 and runs[0] > solution_index, (runs, solution_index)
+    assert cells[runs[0]].get("outputs") == []
+
+
+def test_an_output_of_a_cell_that_runs_the_answer_is_refused_and_make_notebooks_removes_it() -> None:
+    from workbench.course.runner import RUNS_ANSWER_TAG, answer_problems, hide_solutions
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(yours)", metadata={"tags": [RUNS_ANSWER_TAG]})
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="reported failed: 1642, 1643, 1644")]
+    notebook.cells.append(cell)
+    assert answer_problems(notebook) == ["cell 0: the output of a cell that runs the learner's answer"]
+    assert answer_problems(hide_solutions(notebook)) == [] and notebook.cells[0].outputs == []

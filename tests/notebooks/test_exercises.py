@@ -771,10 +771,7 @@ BUILD_RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ("an f-string with a date format", lambda c: _key_fstring),
         ("each part zero-padded", lambda c: _key_parts),
         ("strftime", lambda c: lambda source, at: at.strftime(f"raw/{source}/%Y/%m/%d/%H%M.csv")),
-        (
-            "a path of its parts",
-            lambda c: lambda s, at: PurePosixPath("raw", s, at.strftime("%Y/%m/%d"), f"{at:%H%M}.csv"),
-        ),
+        ("the text of a path", lambda c: lambda s, at: str(PurePosixPath("raw", s, f"{at:%Y/%m/%d/%H%M}.csv"))),
         ("pandas", lambda c: lambda source, at: f"raw/{source}/{pd.Timestamp(at):%Y/%m/%d/%H%M}.csv"),
     ],
     "03.filter_policy": [
@@ -814,6 +811,7 @@ BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
             "no bucket",
         ),
         ("a datetime", lambda c: lambda source, at: at, "a key is the text"),
+        ("a path", lambda c: lambda s, at: PurePosixPath("raw", s, f"{at:%Y/%m/%d/%H%M}.csv"), "which takes text"),
         ("one argument", lambda c: lambda at: _key_fstring("yahoo_finance", at), "two arguments"),
         ("the key itself", lambda c: "raw/yahoo_finance/2026/12/31/2359.csv", "write it as a function"),
         ("the pipeline's own", lambda c: __import__("pipeline.contracts").contracts.raw_key, "pipeline's own raw_key"),

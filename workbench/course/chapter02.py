@@ -176,7 +176,12 @@ def _key_function(answer: Any, **_: Any) -> str:
             raise NotYet(
                 f"the ingest calls it as raw_key(source, scheduled_at), two arguments: yours said {exc}."
             ) from None
-        got.append(str(value) if isinstance(value, PurePosixPath) else value)
+        if isinstance(value, PurePosixPath):
+            raise NotYet(
+                f"it returned a {type(value).__name__}: the ingest hands the key to S3 (put_object's Key), which "
+                "takes text, so return str(...) of it."
+            )
+        got.append(value)
     for (source, minute, expected), key in zip(cases, got, strict=True):
         if key != expected:
             raise NotYet(_function_mistake(key, expected, minute, source, got))

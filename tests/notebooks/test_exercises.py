@@ -709,3 +709,298 @@ def test_a_broken_layout_is_refused_whole_and_its_message_predicted() -> None:
     assert verdict("01.broken_price", _broken(page, "no listing"), original=page).ok
     result = verdict("01.broken_price", _broken(page, ("error", 9)), original=page)
     assert not result.ok and "refused it whole" in result.reason, result.reason
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Chapters 02, 03 and 04: the learner builds a piece of the pipeline, and the chapter runs the pipeline with it (the
+# raw key function, a subscription's filter policy, the partial-batch response); those chapters' links and outputs.
+# ----------------------------------------------------------------------------------------------------------------
+
+BUILT_CHAPTERS = ("02_raw_layer.ipynb", "03_fanout_sns_sqs_fifo.ipynb", "04_processing.ipynb")
+MARKETS = ["yahoo_finance", "coinmarketcap"]
+
+
+def _key_fstring(source: str, at: datetime) -> str:
+    return f"raw/{source}/{at:%Y/%m/%d/%H%M}.csv"
+
+
+def _key_parts(source: str, at: datetime) -> str:
+    return f"raw/{source}/{at.year:04d}/{at.month:02d}/{at.day:02d}/{at.hour:02d}{at.minute:02d}.csv"
+
+
+def _first_on(event: dict[str, Any], failed: set[str]) -> dict[str, Any]:
+    ids = [r["messageId"] for r in event["Records"]]
+    first = next((n for n, i in enumerate(ids) if i in failed), len(ids))
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in ids[first:]]}
+
+
+def _with_a_flag(event: dict[str, Any], failed: set[str]) -> dict[str, Any]:
+    reported, stopped = [], False
+    for record in event["Records"]:
+        stopped = stopped or record["messageId"] in failed
+        if stopped:
+            reported.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": reported}
+
+
+def _dropwhile(event: dict[str, Any], failed: set[str]) -> dict[str, Any] | None:
+    from itertools import dropwhile
+
+    rest = list(dropwhile(lambda r: r["messageId"] not in failed, event["Records"]))
+    return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in rest]} if rest else None
+
+
+def _only_failed(event: dict[str, Any], failed: set[str]) -> dict[str, Any]:
+    return {
+        "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"] if r["messageId"] in failed]
+    }
+
+
+def _response(transform: Callable[[list[dict[str, Any]]], list[Any]]) -> Callable[..., dict[str, Any]]:
+    """A response that reports transform(the records from the first failure on)."""
+
+    def respond(event: dict[str, Any], failed: set[str]) -> dict[str, Any]:
+        ids = [item["itemIdentifier"] for item in _first_on(event, failed)["batchItemFailures"]]
+        records = [r for r in event["Records"] if r["messageId"] in ids]
+        return {"batchItemFailures": transform(records)}
+
+    return respond
+
+
+BUILD_RIGHT: dict[str, list[tuple[str, Answer]]] = {
+    "02.key_function": [
+        ("an f-string with a date format", lambda c: _key_fstring),
+        ("each part zero-padded", lambda c: _key_parts),
+        ("strftime", lambda c: lambda source, at: at.strftime(f"raw/{source}/%Y/%m/%d/%H%M.csv")),
+        ("the text of a path", lambda c: lambda s, at: str(PurePosixPath("raw", s, f"{at:%Y/%m/%d/%H%M}.csv"))),
+        ("pandas", lambda c: lambda source, at: f"raw/{source}/{pd.Timestamp(at):%Y/%m/%d/%H%M}.csv"),
+    ],
+    "03.filter_policy": [
+        ("a dict", lambda c: {"source": MARKETS}),
+        ("its JSON text", lambda c: '{"source": ["coinmarketcap", "yahoo_finance"]}'),
+        ("a tuple of values", lambda c: {"source": tuple(MARKETS)}),
+        ("a prefix and a value", lambda c: {"source": [{"prefix": "yahoo_"}, "coinmarketcap"]}),
+    ],
+    "04.batch_response": [
+        ("from the first failure on", lambda c: _first_on),
+        ("a loop with a flag", lambda c: _with_a_flag),
+        ("itertools, None without a failure", lambda c: _dropwhile),
+    ],
+}
+
+BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
+    "02.key_function": [
+        ("the wall clock", lambda c: lambda source, at: _key_fstring(source, datetime.now(UTC)), "wall clock"),
+        ("the wall clock, naive", lambda c: lambda source, at: _key_fstring(source, datetime.now()), "wall clock"),
+        ("90 s late", lambda c: lambda source, at: _key_fstring(source, at + pd.Timedelta(seconds=90)), "later minute"),
+        ("New York time", lambda c: lambda source, at: _key_fstring(source, at - pd.Timedelta(hours=5)), "off UTC"),
+        ("a 12-hour clock", lambda c: lambda source, at: f"raw/{source}/{at:%Y/%m/%d/%I%M}.csv", "12-hour clock"),
+        (
+            "no zero padding",
+            lambda c: lambda s, at: f"raw/{s}/{at.year}/{at.month}/{at.day}/{at.hour}{at.minute}.csv",
+            "zero-padded",
+        ),
+        ("one source for all", lambda c: lambda source, at: _key_fstring("yahoo_finance", at), "`source` argument"),
+        (
+            "the date as one folder",
+            lambda c: lambda source, at: f"raw/{source}/{at:%Y-%m-%d/%H%M}.csv",
+            "three folders",
+        ),
+        (
+            "a bucket and scheme",
+            lambda c: lambda source, at: "s3://market-data/" + _key_fstring(source, at),
+            "no bucket",
+        ),
+        ("a datetime", lambda c: lambda source, at: at, "a key is the text"),
+        ("a path", lambda c: lambda s, at: PurePosixPath("raw", s, f"{at:%Y/%m/%d/%H%M}.csv"), "which takes text"),
+        ("one argument", lambda c: lambda at: _key_fstring("yahoo_finance", at), "two arguments"),
+        ("the key itself", lambda c: "raw/yahoo_finance/2026/12/31/2359.csv", "write it as a function"),
+        ("the pipeline's own", lambda c: __import__("pipeline.contracts").contracts.raw_key, "pipeline's own raw_key"),
+    ],
+    "03.filter_policy": [
+        ("one source", lambda c: {"source": ["yahoo_finance"]}, "events of coinmarketcap would not arrive"),
+        ("a string, not a list", lambda c: {"source": "yahoo_finance"}, "SNS refuses it"),
+        ("every source", lambda c: {"source": [*MARKETS, "openexchangerates"]}, "rates' events would arrive"),
+        ("excluding the rates", lambda c: {"source": [{"anything-but": ["openexchangerates"]}]}, "added later"),
+        ("no policy", lambda c: {}, "filters nothing"),
+        ("the attribute capitalised", lambda c: {"Source": MARKETS}, "case-sensitive"),
+        ("the source's name", lambda c: {"source": ["yahoo", "coinmarketcap"]}, "'yahoo' is not a source id"),
+        ("one value with a comma", lambda c: {"source": ["yahoo_finance,coinmarketcap"]}, "not a source id"),
+        ("Python's repr, not JSON", lambda c: "{'source': ['yahoo_finance', 'coinmarketcap']}", "not JSON"),
+        ("a list of sources", lambda c: MARKETS, "JSON object"),
+    ],
+    "04.batch_response": [
+        ("only the failed records", lambda c: _only_failed, "records after m3 are missing"),
+        (
+            "the whole batch",
+            lambda c: lambda event, failed: _first_on(event, {event["Records"][0]["messageId"]}),
+            "nothing failed",
+        ),
+        ("nothing", lambda c: lambda event, failed: {"batchItemFailures": []}, "is not reported"),
+        (
+            "reversed",
+            lambda c: _response(lambda rs: [{"itemIdentifier": r["messageId"]} for r in reversed(rs)]),
+            "out of order",
+        ),
+        ("plain ids", lambda c: _response(lambda rs: [r["messageId"] for r in rs]), "each failure is a dict"),
+        (
+            "receipt handles",
+            lambda c: _response(lambda rs: [{"itemIdentifier": r["receiptHandle"]} for r in rs]),
+            "not its receiptHandle",
+        ),
+        (
+            "another key",
+            lambda c: lambda event, failed: {"BatchItemFailures": _first_on(event, failed)["batchItemFailures"]},
+            "reads only 'batchItemFailures'",
+        ),
+        ("a list", lambda c: lambda event, failed: _first_on(event, failed)["batchItemFailures"], "returns a dict"),
+        (
+            "from the last failure",
+            lambda c: lambda event, failed: _first_on(event, {max(failed)} if failed else set()),
+            "is not reported",
+        ),
+        ("not a function", lambda c: {"batchItemFailures": []}, "write it as a function"),
+    ],
+}
+RIGHT.update(BUILD_RIGHT)  # so the table test above finds these exercises' tables too
+WRONG.update(BUILD_WRONG)
+
+
+@pytest.mark.parametrize(("exercise_id", "form", "answer"), _rows(BUILD_RIGHT))
+def test_a_built_piece_written_any_way_is_right(exercise_id: str, form: str, answer: Answer) -> None:
+    test_a_right_answer_written_any_way_is_right(exercise_id, form, answer)
+
+
+@pytest.mark.parametrize(("exercise_id", "mistake", "answer", "words"), _rows(BUILD_WRONG))
+def test_a_built_piece_with_a_known_mistake_is_not_yet_with_why(
+    exercise_id: str, mistake: str, answer: Answer, words: str
+) -> None:
+    test_a_known_mistake_is_not_yet_with_a_reason_that_names_it(exercise_id, mistake, answer, words)
+
+
+def test_the_built_pieces_are_run_on_the_pipelines_own_inputs() -> None:
+    """The key function gets the minutes `scheduled_minute` reads from EventBridge's events, for every source; the
+    policy is tried on the attributes `publish` sets; the response on events built as the event source mapping
+    builds them."""
+    from pipeline.constants import SOURCE_ATTRIBUTE
+    from pipeline.registry import source_ids
+    from workbench.course.chapter02 import key_cases
+    from workbench.course.chapter03 import policy_cases
+    from workbench.course.chapter04 import response_cases
+
+    cases = key_cases()
+    assert {source for source, _, _ in cases} == set(source_ids())
+    assert all(minute.tzinfo is not None and minute.second == 0 for _, minute, _ in cases)
+    assert "raw/yahoo_finance/2026/12/31/2359.csv" in {key for _, _, key in cases}
+    assert set(source_ids()) < set(policy_cases())
+    assert all(set(attributes) == {SOURCE_ATTRIBUTE} for attributes in policy_cases().values())
+    for event, _ in response_cases().values():
+        assert all(r["eventSource"] == "aws:sqs" and r["eventSourceARN"].endswith(".fifo") for r in event["Records"])
+
+
+def test_the_policy_checker_agrees_with_sns_on_a_subscribed_queue() -> None:
+    """What the checker says arrives is what SNS (moto, as the local stack runs it) delivers to a FIFO queue
+    subscribed with the policy, for events published by the pipeline's own `publish`."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from pipeline.contracts import Event
+    from pipeline.events import publish
+
+    with mock_aws():
+        sns, sqs = boto3.client("sns", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+        topic = sns.create_topic(Name="t.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+        queue = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"FilterPolicy": json.dumps({"source": MARKETS}), "RawMessageDelivery": "true"}
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+        for source in ("yahoo_finance", "coinmarketcap", "openexchangerates"):
+            key = f"raw/{source}/2026/11/06/1604.csv"
+            publish(
+                sns, topic, Event(bucket="b", key=key, source=source, scheduled_at="2026-11-06T16:04:00Z", rows=1), "e"
+            )
+        bodies = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    assert sorted(json.loads(m["Body"])["source"] for m in bodies) == sorted(MARKETS)
+    assert verdict("03.filter_policy", {"source": MARKETS}).ok
+
+
+def test_the_keeps_checker_logs_nothing_about_its_stand_in_key(caplog: pytest.LogCaptureFixture) -> None:
+    """The checker runs write_raw on a key the learner never saw: its "kept ..." warnings stay out of the cell."""
+    caplog.set_level("DEBUG")
+    assert verdict("02.keeps_existing", lambda had, new: had > new).ok
+    assert not [r for r in caplog.records if r.name == "pipeline.raw"], caplog.text
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("name", BUILT_CHAPTERS)
+def test_every_link_of_the_chapter_opens_a_file_and_the_runtime_code_is_in_sight(name: str) -> None:
+    """Relative links (GitHub and JupyterLab rooted at the repository open them) to files that exist, among them
+    the runtime modules the chapter teaches; and the chapter shows once how to read a function's source."""
+    cells = nbformat.read(NOTEBOOKS / name, as_version=4).cells
+    links = [link for c in cells if c.cell_type == "markdown" for link in LINK.findall(c.source)]
+    files = [link.split("#")[0] for link in links if not link.startswith(("http://", "https://", "#"))]
+    assert files and all((NOTEBOOKS / f).resolve().is_file() for f in files), [
+        f for f in files if not (NOTEBOOKS / f).is_file()
+    ]
+    assert len({f for f in files if f.startswith("../pipeline/") and f.endswith(".py")}) >= 3, files
+    assert any("inspect.getsource(" in c.source for c in cells if c.cell_type == "code")
+    assert any("??" in c.source for c in cells if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("name", BUILT_CHAPTERS)
+def test_no_function_log_line_in_the_chapters_outputs(name: str) -> None:
+    """The functions' JSON log lines (for CloudWatch) are kept out of what a learner reads."""
+    from workbench.course import output_texts
+
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert not [i for i, text in output_texts(notebook) if '{"level":' in text], name
+
+
+def test_a_course_kernel_keeps_the_functions_logs_to_errors() -> None:
+    import logging
+    import os
+
+    from workbench.course.bootstrap import FUNCTION_LOGGERS, quiet_function_logs
+
+    saved = os.environ.get("POWERTOOLS_LOG_LEVEL")
+    try:
+        quiet_function_logs()
+        assert os.environ["POWERTOOLS_LOG_LEVEL"] == "ERROR"
+        assert all(logging.getLogger(name).level == logging.ERROR for name in FUNCTION_LOGGERS)
+    finally:
+        for name in FUNCTION_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        if saved is None:
+            os.environ.pop("POWERTOOLS_LOG_LEVEL", None)
+        else:
+            os.environ["POWERTOOLS_LOG_LEVEL"] = saved
+
+
+@pytest.mark.parametrize("name", BUILT_CHAPTERS)
+def test_the_built_piece_runs_in_the_pipeline_after_its_solution_and_shows_nothing_stored(name: str) -> None:
+    """The cell that runs the pipeline with the learner's piece follows the piece's solution, and the committed
+    notebook keeps no output of it (it would show what the answer does before the learner tried)."""
+    from workbench.course.runner import RUNS_ANSWER_TAG
+
+    cells = nbformat.read(NOTEBOOKS / name, as_version=4).cells
+    built = {"02": "02.key_function", "03": "03.filter_policy", "04": "04.batch_response"}[name[:2]]
+    solution = next(i for i, c in enumerate(_tagged(cells, "solution")) if built in c.source)
+    solution_index = cells.index(_tagged(cells, "solution")[solution])
+    runs = [i for i, c in enumerate(cells) if RUNS_ANSWER_TAG in c.get("metadata", {}).get("tags", [])]
+    assert len(runs) == 1 and runs[0] > solution_index, (runs, solution_index)
+    assert cells[runs[0]].get("outputs") == []
+
+
+def test_an_output_of_a_cell_that_runs_the_answer_is_refused_and_make_notebooks_removes_it() -> None:
+    from workbench.course.runner import RUNS_ANSWER_TAG, answer_problems, hide_solutions
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(yours)", metadata={"tags": [RUNS_ANSWER_TAG]})
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="reported failed: 1642, 1643, 1644")]
+    notebook.cells.append(cell)
+    assert answer_problems(notebook) == ["cell 0: the output of a cell that runs the learner's answer"]
+    assert answer_problems(hide_solutions(notebook)) == [] and notebook.cells[0].outputs == []

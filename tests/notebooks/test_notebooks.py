@@ -90,6 +90,10 @@ def check_02(values: dict[str, Any]) -> None:
     assert values["raw_objects_in_window"] == 3
     assert values["rows_in_window"] >= 3 * 3  # distinct (ts, symbol) bars: every stock in every minute, at least
     assert values["dead_letters"] == 0
+    # The learner's key function named the object of the minute after the run (3 minutes from 15:30), the retry
+    # wrote the same key, and the process function loaded it
+    assert values["your_key"] == values["your_retry_key"] == "raw/coinmarketcap/2026/11/05/1533.csv"
+    assert values["your_rows_loaded"] > 0 and values["your_key_quarantined"] == 0
 
 
 def check_03(values: dict[str, Any]) -> None:
@@ -118,6 +122,12 @@ def check_04(values: dict[str, Any]) -> None:
     assert "inconsistent OHLC for BAD" in values["validation_error"]
     assert values["rows_loaded_beside_bad"] == 1
     assert values["bars_before_reprocessing"] == values["bars_after_reprocessing"] == values["bars_loaded"]
+    # The learner's partial-batch response: Snowflake down at the third of five records, so the third and the two
+    # after it are reported and come back, in order, and load once; the same ids Powertools' FIFO processor reports
+    first, *again = values["your_deliveries"]
+    assert len(first) == 5 and again == [first[2:]], values["your_deliveries"]
+    assert values["your_reported"] == [3, 0]
+    assert values["your_response_as_powertools"] is True and values["your_bars_once"] == 1
 
 
 def check_05(values: dict[str, Any]) -> None:

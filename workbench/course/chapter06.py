@@ -219,5 +219,5 @@ def size_frame(sizes: Any) -> Any:
         "layer MB": (frame["layer_unzipped"] / MB).round(1),
         "unzipped MB": (unzipped / MB).round(1),
         "zipped MB": ((frame["code_zipped"] + frame["layer_zipped"]) / MB).round(1),
-        f"MB to the {BUDGET / MB:.0f} MB budget": ((BUDGET - unzipped) / MB).round(1),
+        f"MB to the {BUDGET / MB:.0f} budget": ((BUDGET - unzipped) / MB).round(1),
     })  # fmt: skip

@@ -253,3 +253,28 @@ def template_with(resource: Any, path: Any) -> Any:
     body["Resources"][QUEUE_ID] = {**yours, "Metadata": body["Resources"][QUEUE_ID].get("Metadata", {})}
     Path(path).write_text(json.dumps(body, indent=1))
     return Path(path)
+
+
+def transposed(table: Any) -> Any:
+    """A Rich table of a few sources as a DataFrame turned on its side, one column per source and one row per
+    field: what the table says, narrow enough for a notebook column however many fields it has."""
+    import pandas as pd
+    from rich.text import Text
+
+    def plain(cell: Any) -> str:
+        return Text.from_markup(cell).plain if isinstance(cell, str) else str(cell)
+
+    columns = {str(column.header): [plain(cell) for cell in column.cells] for column in table.columns}
+    first = next(iter(columns))
+    frame = pd.DataFrame(columns).set_index(first).T
+    frame.columns.name = None
+    return frame
+
+
+def show(table: Any) -> None:
+    """A Rich table's title, then its `transposed` frame."""
+    from IPython.display import display
+
+    if table.title:
+        print(table.title)
+    display(transposed(table))  # type: ignore[no-untyped-call]

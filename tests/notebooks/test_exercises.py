@@ -767,15 +767,28 @@ BUILD_RIGHT: dict[str, list[tuple[str, Answer]]] = {
     ],
     "06.layer_requirements": [
         ("a set of names", lambda c: LAYER),
-        ("a list with version ranges, other cases and _", lambda c: ["Boto3>=1.34", "pydantic", "pydantic_settings",
-                                                                     "aws-lambda-powertools>=3.0,<4", "SQLAlchemy", "pymssql"]),
+        (
+            "a list with version ranges, other cases and _",
+            lambda c: [
+                "Boto3>=1.34",
+                "pydantic",
+                "pydantic_settings",
+                "aws-lambda-powertools>=3.0,<4",
+                "SQLAlchemy",
+                "pymssql",
+            ],
+        ),
         ("the lines of a requirements file", lambda c: "\n".join(sorted(LAYER)) + "\n"),
     ],
     "07.fifo_queue": [
         ("a dict with Ref and GetAtt", lambda c: QUEUE),
         ("YAML with short tags, numbers instead of the parameters", lambda c: QUEUE_YAML),
-        ("under its logical id, GetAtt as one string", lambda c: {"YahooFinanceQueue": _redrive(
-            deadLetterTargetArn={"Fn::GetAtt": "YahooFinanceDeadLetterQueue.Arn"})}),
+        (
+            "under its logical id, GetAtt as one string",
+            lambda c: {
+                "YahooFinanceQueue": _redrive(deadLetterTargetArn={"Fn::GetAtt": "YahooFinanceDeadLetterQueue.Arn"})
+            },
+        ),
     ],
 }
 BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
@@ -784,16 +797,27 @@ BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ("on the symbol alone", lambda c: BARS_MERGE.replace(" AND t.TS = s.TS", ""), "not SYMBOL alone"),
         ("on the minute alone", lambda c: BARS_MERGE.replace("t.SYMBOL = s.SYMBOL AND ", ""), "not TS alone"),
         ("no insert", lambda c: BARS_MERGE.split("WHEN NOT MATCHED")[0], "never inserted"),
-        ("no update", lambda c: BARS_MERGE.split("WHEN MATCHED")[0] + "WHEN NOT MATCHED" + BARS_MERGE.split(
-            "WHEN NOT MATCHED")[1], "did not update it"),
+        (
+            "no update",
+            lambda c: (
+                BARS_MERGE.split("WHEN MATCHED")[0] + "WHEN NOT MATCHED" + BARS_MERGE.split("WHEN NOT MATCHED")[1]
+            ),
+            "did not update it",
+        ),
         ("no guard", lambda c: BARS_MERGE.replace(" AND s.RAW_KEY >= t.RAW_KEY", ""), "replay of an older raw file"),
         ("a strict guard", lambda c: BARS_MERGE.replace(">=", ">"), "compare with >="),
         ("the volume not updated", lambda c: BARS_MERGE.replace("\nVOLUME = s.VOLUME, ", "\n"), "kept its old VOLUME"),
         ("the raw key not updated", lambda c: BARS_MERGE.replace(" RAW_KEY = s.RAW_KEY,", ""), "set RAW_KEY"),
-        ("an insert without a column", lambda c: BARS_MERGE.replace(", LOADED_AT)\nVALUES", ")\nVALUES").replace(
-            ", s.LOADED_AT)", ")"), "without one of its columns"),
-        ("delete then insert", lambda c: "DELETE FROM BARS_1M; INSERT INTO BARS_1M SELECT * FROM BARS_STAGE",
-         "one statement"),
+        (
+            "an insert without a column",
+            lambda c: BARS_MERGE.replace(", LOADED_AT)\nVALUES", ")\nVALUES").replace(", s.LOADED_AT)", ")"),
+            "without one of its columns",
+        ),
+        (
+            "delete then insert",
+            lambda c: "DELETE FROM BARS_1M; INSERT INTO BARS_1M SELECT * FROM BARS_STAGE",
+            "one statement",
+        ),
         ("not SQL text", lambda c: {"on": ("SYMBOL", "TS")}, "text of the SQL"),
     ],
     "06.layer_requirements": [
@@ -810,12 +834,21 @@ BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
     "07.fifo_queue": [
         ("a standard queue", lambda c: _queue(FifoQueue=None), "FifoQueue: true"),
         ("no redrive policy", lambda c: _queue(RedrivePolicy=None), "comes back forever"),
-        ("the dead-letter queue by Ref", lambda c: _redrive(deadLetterTargetArn={"Ref": "YahooFinanceDeadLetterQueue"}),
-         "gives its URL"),
-        ("another source's dead-letter queue", lambda c: _redrive(
-            deadLetterTargetArn={"Fn::GetAtt": ["CoinMarketCapDeadLetterQueue", "Arn"]}), "another source's"),
-        ("a standard dead-letter queue", lambda c: _redrive(
-            deadLetterTargetArn={"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]}), "must be FIFO too"),
+        (
+            "the dead-letter queue by Ref",
+            lambda c: _redrive(deadLetterTargetArn={"Ref": "YahooFinanceDeadLetterQueue"}),
+            "gives its URL",
+        ),
+        (
+            "another source's dead-letter queue",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::GetAtt": ["CoinMarketCapDeadLetterQueue", "Arn"]}),
+            "another source's",
+        ),
+        (
+            "a standard dead-letter queue",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]}),
+            "must be FIFO too",
+        ),
         ("one receive", lambda c: _redrive(maxReceiveCount=1), "AWS advises at least 5"),
         ("the default visibility", lambda c: _queue(VisibilityTimeout=None), "shorter than six times"),
         ("a name without .fifo", lambda c: _queue(QueueName="yahoo_finance"), "ends in .fifo"),
@@ -853,7 +886,9 @@ def test_a_right_layer_set_is_the_layer_the_pipeline_derives() -> None:
     derived = LayerSpec.for_function(get_function(DEFAULT_FUNCTION))
     for _, answer in BUILD_RIGHT["06.layer_requirements"]:
         assert your_layer(DEFAULT_FUNCTION, answer({})).cache_key(bytecode=False) == derived.cache_key(bytecode=False)
-    assert your_layer(DEFAULT_FUNCTION, LAYER - {"boto3"}).cache_key(bytecode=False) != derived.cache_key(bytecode=False)
+    assert your_layer(DEFAULT_FUNCTION, LAYER - {"boto3"}).cache_key(bytecode=False) != derived.cache_key(
+        bytecode=False
+    )
 
 
 def test_the_learners_queue_goes_into_the_template(tmp_path: Path) -> None:

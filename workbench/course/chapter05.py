@@ -194,8 +194,8 @@ def _bars(db: Any) -> tuple[int, dict[tuple[str, str], tuple[Any, ...]]]:
     rows = db.execute(
         f"SELECT SYMBOL, STRFTIME(TS AT TIME ZONE 'UTC', '%H:%M'), {', '.join(_BAR_VALUES)}, RAW_KEY FROM {BARS_TABLE}"  # noqa: S608
     ).fetchall()
-    rounded = [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in rows]
-    return len(rows), {(r[0], r[1]): tuple(r[2:]) for r in rounded}
+    rounded: list[tuple[Any, ...]] = [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in rows]
+    return len(rows), {(str(r[0]), str(r[1])): tuple(r[2:]) for r in rounded}
 
 
 def _bars_mistake(sql: str) -> str | None:
@@ -227,41 +227,71 @@ def _bars_mistake(sql: str) -> str | None:
 def _bars_step_mistake(step: int, count: int, bars: dict[tuple[str, str], tuple[Any, ...]]) -> str | None:
     """What the table must hold after each load of `_bars_mistake`, and the mistake when it does not."""
     a44, b44 = bars.get(("A", "14:44")), bars.get(("B", "14:44"))
-    if step == 0 and count != 3:
-        if not count:
-            return "the first file's bars are never inserted: add WHEN NOT MATCHED THEN INSERT"
-        return "the first file holds three bars and the table did not get three rows: match on (SYMBOL, TS)"
-    if step in (1, 2) and count != 3 + 2 * (step == 2) and count > len(bars):
+    if step == 0:
+        return _first_load_mistake(count)
+    if step in (1, 2):
+        mistake = _key_mistake_of_bars(step, count, len(bars), a44, b44)
+        if mistake or step == 1:
+            return mistake
+        return _next_file_mistake(count, a44)
+    if a44 is not None and a44[3] != 37.97:
+        if step == 3:
+            return (
+                "a raw file processed again (after a fix) must update its own bars: a guard with > refuses its own "
+                "raw key, compare with >="
+            )
+        return "a replay of an older raw file undid a later one: update only WHEN MATCHED AND s.RAW_KEY >= t.RAW_KEY"
+    return None
+
+
+def _first_load_mistake(count: int) -> str | None:
+    if count == 3:
+        return None
+    if not count:
+        return "the first file's bars are never inserted: add WHEN NOT MATCHED THEN INSERT"
+    return "the first file holds three bars and the table did not get three rows: match on (SYMBOL, TS)"
+
+
+def _key_mistake_of_bars(step: int, count: int, keys: int, a44: Any, b44: Any) -> str | None:
+    """After the same file again (step 1) and the next file (step 2): a key that lets rows double or collide."""
+    if count != 3 + 2 * (step == 2) and count > keys:
         return (
             "processing the same raw file twice (a redelivered event) added its bars again: a plain INSERT does, so "
             "does a MERGE whose ON misses a key field; match on (SYMBOL, TS)"
         )
-    if step in (1, 2) and (b44 is None or b44[3] != 101.5):
-        return "a bar of one stock overwrote another stock's bar of the same minute: match on SYMBOL and TS, not TS alone"
-    if step in (1, 2) and a44 is not None and a44[3] not in (37.93, 37.96):
-        return "a bar of one minute overwrote the same stock's bar of another minute: match on SYMBOL and TS, not SYMBOL alone"
-    if step == 2 and count != 5:
+    if b44 is None or b44[3] != 101.5:
+        return (
+            "a bar of one stock overwrote another stock's bar of the same minute: match on SYMBOL and TS, not TS alone"
+        )
+    if a44 is not None and a44[3] not in (37.93, 37.96):
+        return (
+            "a bar of one minute overwrote the same stock's bar of another minute: match on SYMBOL and TS, not "
+            "SYMBOL alone"
+        )
+    return None
+
+
+_NEXT_A44 = (37.94, 37.99, 37.92, 37.96, 1947)  # A's 14:44 bar as the next raw file has it
+
+
+def _next_file_mistake(count: int, a44: Any) -> str | None:
+    if count != 5:
         return "two minutes of one stock are two bars: match on SYMBOL and TS, not SYMBOL alone"
-    if step == 2 and a44 is not None and a44[3] != 37.96:
+    if a44 is None:
+        return None
+    if a44[3] != _NEXT_A44[3]:
         return "the next raw file's final version of a bar did not update it: WHEN MATCHED ... THEN UPDATE"
-    if step == 2 and a44 is not None and a44[:5] != (37.94, 37.99, 37.92, 37.96, 1947):
-        kept = [c for c, v, w in zip(_BAR_VALUES, a44[:5], (37.94, 37.99, 37.92, 37.96, 1947), strict=True) if v != w]
+    kept = [c for c, v, w in zip(_BAR_VALUES, a44[:5], _NEXT_A44, strict=True) if v != w]
+    if kept:
         return (
             f"the updated bar kept its old {kept[0]}: a later raw file replaces the whole bar, so update every value "
             "column (OPEN, HIGH, LOW, CLOSE, VOLUME)"
         )
-    if step == 2 and a44 is not None and not a44[5].endswith("1446.csv"):
+    if not a44[5].endswith("1446.csv"):
         return (
             "the updated bar kept the older RAW_KEY, so a replay of the older file would undo it: set RAW_KEY with "
             "the values"
         )
-    if step == 3 and a44 is not None and a44[3] != 37.97:
-        return (
-            "a raw file processed again (after a fix) must update its own bars: a guard with > refuses its own raw "
-            "key, compare with >="
-        )
-    if step == 4 and a44 is not None and a44[3] != 37.97:
-        return "a replay of an older raw file undid a later one: update only WHEN MATCHED AND s.RAW_KEY >= t.RAW_KEY"
     return None
 
 

@@ -127,7 +127,9 @@ def _requirement_names(answer: Any) -> set[str]:
         try:
             names.add(str(canonicalize_name(Requirement(item).name)))
         except InvalidRequirement:
-            raise NotYet(f"{item!r} is not a requirement pip can read: write a distribution's name, such as 'pymssql'.") from None
+            raise NotYet(
+                f"{item!r} is not a requirement pip can read: write a distribution's name, such as 'pymssql'."
+            ) from None
     return names
 
 

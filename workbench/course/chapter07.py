@@ -121,7 +121,9 @@ def _resource(answer: Any) -> dict[str, Any]:
         try:
             answer = yaml.load(answer, Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
-            raise NotYet(f"your YAML does not parse ({str(exc).splitlines()[0]}): indent Properties under the resource.") from None
+            raise NotYet(
+                f"your YAML does not parse ({str(exc).splitlines()[0]}): indent Properties under the resource."
+            ) from None
     if isinstance(answer, dict) and set(answer) == {QUEUE_ID}:  # the resource under its logical id
         answer = answer[QUEUE_ID]
     if not isinstance(answer, dict) or "Type" not in answer:
@@ -198,7 +200,9 @@ def _redrive_mistake(properties: dict[str, Any], template: dict[str, Any]) -> st
     if att[0] not in resources:
         return f"the template has no resource {att[0]}: the Yahoo dead-letter queue is {DEAD_LETTER_ID}"
     if not _truthy(resources[att[0]].get("Properties", {}).get("FifoQueue")):
-        return f"{att[0]} is a standard queue, and a FIFO queue's dead-letter queue must be FIFO too: use {DEAD_LETTER_ID}"
+        return (
+            f"{att[0]} is a standard queue, and a FIFO queue's dead-letter queue must be FIFO too: use {DEAD_LETTER_ID}"
+        )
     if att[0] != DEAD_LETTER_ID:
         return f"{att[0]} is another source's dead-letter queue: the Yahoo queue's failures go to {DEAD_LETTER_ID}"
     receives = redrive.get("maxReceiveCount")

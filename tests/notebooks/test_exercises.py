@@ -1004,3 +1004,232 @@ def test_an_output_of_a_cell_that_runs_the_answer_is_refused_and_make_notebooks_
     notebook.cells.append(cell)
     assert answer_problems(notebook) == ["cell 0: the output of a cell that runs the learner's answer"]
     assert answer_problems(hide_solutions(notebook)) == [] and notebook.cells[0].outputs == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chapters 05-07: the learner builds a piece of the pipeline (the bars' MERGE, a layer's requirement set, a template
+# resource); the chapter then runs the pipeline with it. Their tables, and the links of those notebooks.
+# ---------------------------------------------------------------------------------------------------------------
+
+BARS_MERGE = """MERGE INTO BARS_1M AS t USING BARS_STAGE AS s ON t.SYMBOL = s.SYMBOL AND t.TS = s.TS
+WHEN MATCHED AND s.RAW_KEY >= t.RAW_KEY THEN UPDATE SET OPEN = s.OPEN, HIGH = s.HIGH, LOW = s.LOW, CLOSE = s.CLOSE,
+VOLUME = s.VOLUME, RAW_KEY = s.RAW_KEY, LOADED_AT = s.LOADED_AT
+WHEN NOT MATCHED THEN INSERT (SYMBOL, TS, OPEN, HIGH, LOW, CLOSE, VOLUME, RAW_KEY, LOADED_AT)
+VALUES (s.SYMBOL, s.TS, s.OPEN, s.HIGH, s.LOW, s.CLOSE, s.VOLUME, s.RAW_KEY, s.LOADED_AT)"""
+BARS_MERGE_OTHER_WAY = """merge into bars_1m b using (select * from bars_stage) n on n.ts = b.ts and n.symbol = b.symbol
+when not matched then insert values (n.symbol, n.ts, n.open, n.high, n.low, n.close, n.volume, n.raw_key, n.loaded_at)
+when matched and b.raw_key <= n.raw_key then update set open = n.open, high = n.high, low = n.low, close = n.close,
+volume = n.volume, raw_key = n.raw_key, loaded_at = n.loaded_at;"""
+LAYER = {"boto3", "pydantic", "pydantic-settings", "aws-lambda-powertools", "sqlalchemy", "pymssql"}
+QUEUE: dict[str, Any] = {
+    "Type": "AWS::SQS::Queue",
+    "Properties": {
+        "QueueName": {"Fn::Sub": "${AWS::StackName}-yahoo_finance.fifo"},
+        "FifoQueue": True,
+        "VisibilityTimeout": {"Ref": "QueueVisibilityTimeoutSeconds"},
+        "RedrivePolicy": {
+            "deadLetterTargetArn": {"Fn::GetAtt": ["YahooFinanceDeadLetterQueue", "Arn"]},
+            "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+        },
+    },
+}
+QUEUE_YAML = """
+Type: AWS::SQS::Queue
+Properties:
+  QueueName: !Sub "${AWS::StackName}-yahoo_finance.fifo"
+  FifoQueue: "true"
+  VisibilityTimeout: 360
+  MessageRetentionPeriod: 345600
+  RedrivePolicy:
+    deadLetterTargetArn: !GetAtt YahooFinanceDeadLetterQueue.Arn
+    maxReceiveCount: 12
+"""
+
+
+def _queue(**properties: Any) -> dict[str, Any]:
+    """QUEUE with properties replaced (None: removed)."""
+    changed = {**QUEUE["Properties"], **properties}
+    return {"Type": "AWS::SQS::Queue", "Properties": {k: v for k, v in changed.items() if v is not None}}
+
+
+def _redrive(**policy: Any) -> dict[str, Any]:
+    return _queue(RedrivePolicy={**QUEUE["Properties"]["RedrivePolicy"], **policy})
+
+
+BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
+    "05.bars_merge": [
+        ("the solution", lambda c: BARS_MERGE),
+        ("lower case, a subquery, the clauses swapped, <= the other way round", lambda c: BARS_MERGE_OTHER_WAY),
+    ],
+    "06.layer_requirements": [
+        ("a set of names", lambda c: LAYER),
+        (
+            "a list with version ranges, other cases and _",
+            lambda c: [
+                "Boto3>=1.34",
+                "pydantic",
+                "pydantic_settings",
+                "aws-lambda-powertools>=3.0,<4",
+                "SQLAlchemy",
+                "pymssql",
+            ],
+        ),
+        ("the lines of a requirements file", lambda c: "\n".join(sorted(LAYER)) + "\n"),
+    ],
+    "07.fifo_queue": [
+        ("a dict with Ref and GetAtt", lambda c: QUEUE),
+        ("YAML with short tags, numbers instead of the parameters", lambda c: QUEUE_YAML),
+        (
+            "under its logical id, GetAtt as one string",
+            lambda c: {
+                "YahooFinanceQueue": _redrive(deadLetterTargetArn={"Fn::GetAtt": "YahooFinanceDeadLetterQueue.Arn"})
+            },
+        ),
+    ],
+}
+BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
+    "05.bars_merge": [
+        ("a plain INSERT", lambda c: "INSERT INTO BARS_1M SELECT * FROM BARS_STAGE", "added its bars again"),
+        ("on the symbol alone", lambda c: BARS_MERGE.replace(" AND t.TS = s.TS", ""), "not SYMBOL alone"),
+        ("on the minute alone", lambda c: BARS_MERGE.replace("t.SYMBOL = s.SYMBOL AND ", ""), "not TS alone"),
+        ("no insert", lambda c: BARS_MERGE.split("WHEN NOT MATCHED")[0], "never inserted"),
+        (
+            "no update",
+            lambda c: (
+                BARS_MERGE.split("WHEN MATCHED")[0] + "WHEN NOT MATCHED" + BARS_MERGE.split("WHEN NOT MATCHED")[1]
+            ),
+            "did not update it",
+        ),
+        ("no guard", lambda c: BARS_MERGE.replace(" AND s.RAW_KEY >= t.RAW_KEY", ""), "replay of an older raw file"),
+        ("a strict guard", lambda c: BARS_MERGE.replace(">=", ">"), "compare with >="),
+        ("the volume not updated", lambda c: BARS_MERGE.replace("\nVOLUME = s.VOLUME, ", "\n"), "kept its old VOLUME"),
+        ("the raw key not updated", lambda c: BARS_MERGE.replace(" RAW_KEY = s.RAW_KEY,", ""), "set RAW_KEY"),
+        (
+            "an insert without a column",
+            lambda c: BARS_MERGE.replace(", LOADED_AT)\nVALUES", ")\nVALUES").replace(", s.LOADED_AT)", ")"),
+            "without one of its columns",
+        ),
+        (
+            "delete then insert",
+            lambda c: "DELETE FROM BARS_1M; INSERT INTO BARS_1M SELECT * FROM BARS_STAGE",
+            "one statement",
+        ),
+        ("not SQL text", lambda c: {"on": ("SYMBOL", "TS")}, "text of the SQL"),
+    ],
+    "06.layer_requirements": [
+        ("boto3 left out", lambda c: LAYER - {"boto3"}, "versions of what boto3 shares"),
+        ("a base dependency left out", lambda c: LAYER - {"pydantic"}, "base dependency"),
+        ("the driver left out", lambda c: LAYER - {"pymssql"}, "what the extra 'sqlserver' adds"),
+        ("another extra's package", lambda c: LAYER | {"pandas"}, "does not use"),
+        ("the Snowflake connector", lambda c: LAYER | {"snowflake-connector-python"}, "extra 'snowflake'"),
+        ("what boto3 brings", lambda c: LAYER | {"botocore"}, "comes with boto3"),
+        ("a dependency of a dependency", lambda c: LAYER | {"greenlet"}, "pip resolves what those depend on"),
+        ("the extra's name", lambda c: {"sqlserver"}, "name of the extra"),
+        ("a number", lambda c: 6, "distribution names"),
+    ],
+    "07.fifo_queue": [
+        ("a standard queue", lambda c: _queue(FifoQueue=None), "FifoQueue: true"),
+        ("no redrive policy", lambda c: _queue(RedrivePolicy=None), "comes back forever"),
+        (
+            "the dead-letter queue by Ref",
+            lambda c: _redrive(deadLetterTargetArn={"Ref": "YahooFinanceDeadLetterQueue"}),
+            "gives its URL",
+        ),
+        (
+            "another source's dead-letter queue",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::GetAtt": ["CoinMarketCapDeadLetterQueue", "Arn"]}),
+            "another source's",
+        ),
+        (
+            "a standard dead-letter queue",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]}),
+            "must be FIFO too",
+        ),
+        ("one receive", lambda c: _redrive(maxReceiveCount=1), "AWS advises at least 5"),
+        ("the default visibility", lambda c: _queue(VisibilityTimeout=None), "shorter than six times"),
+        ("a name without .fifo", lambda c: _queue(QueueName="yahoo_finance"), "ends in .fifo"),
+        ("a topic", lambda c: {"Type": "AWS::SNS::Topic", "Properties": {}}, "AWS::SQS::Queue"),
+        ("only the properties", lambda c: QUEUE["Properties"], "a Type and its Properties"),
+    ],
+}
+RIGHT.update(BUILD_RIGHT_05_07)  # the tables above, so that every exercise has one
+WRONG.update(BUILD_WRONG_05_07)
+
+
+@pytest.mark.parametrize(("exercise_id", "form", "answer"), _rows(BUILD_RIGHT_05_07))
+def test_a_built_piece_of_05_07_written_any_way_is_right(exercise_id: str, form: str, answer: Answer) -> None:
+    test_a_right_answer_written_any_way_is_right(exercise_id, form, answer)
+
+
+@pytest.mark.parametrize(("exercise_id", "mistake", "answer", "words"), _rows(BUILD_WRONG_05_07))
+def test_a_built_piece_of_05_07_with_a_known_mistake_is_not_yet_with_why(
+    exercise_id: str, mistake: str, answer: Answer, words: str
+) -> None:
+    test_a_known_mistake_is_not_yet_with_a_reason_that_names_it(exercise_id, mistake, answer, words)
+
+
+@pytest.mark.parametrize("exercise_id", sorted(BUILD_RIGHT_05_07))
+def test_a_built_piece_stub_is_not_yet(exercise_id: str) -> None:
+    test_the_stub_is_not_yet_and_never_raises(exercise_id)
+
+
+def test_a_right_layer_set_is_the_layer_the_pipeline_derives() -> None:
+    """The layer the chapter builds from the learner's set is the pipeline's own: the same cache key."""
+    from workbench.course.chapter06 import DEFAULT_FUNCTION, your_layer
+    from workbench.deploy.functions import get_function
+    from workbench.deploy.layers import LayerSpec
+
+    derived = LayerSpec.for_function(get_function(DEFAULT_FUNCTION))
+    for _, answer in BUILD_RIGHT_05_07["06.layer_requirements"]:
+        assert your_layer(DEFAULT_FUNCTION, answer({})).cache_key(bytecode=False) == derived.cache_key(bytecode=False)
+    assert your_layer(DEFAULT_FUNCTION, LAYER - {"boto3"}).cache_key(bytecode=False) != derived.cache_key(
+        bytecode=False
+    )
+
+
+def test_the_learners_queue_goes_into_the_template(tmp_path: Path) -> None:
+    """The template the chapter deploys holds the learner's queue in place of the template's own, and the rest."""
+    import json
+
+    from workbench.cloudformation.template import load_template
+    from workbench.course.chapter07 import template_with
+
+    written = json.loads(template_with(QUEUE_YAML, tmp_path / "t.json").read_text())
+    own = load_template()
+    assert written["Resources"]["YahooFinanceQueue"]["Properties"]["VisibilityTimeout"] == 360
+    assert set(written["Resources"]) == set(own["Resources"]) and written["Parameters"] == own["Parameters"]
+    assert load_template(tmp_path / "t.json")["Resources"]["YahooFinanceQueue"]["Type"] == "AWS::SQS::Queue"
+
+
+BUILDING_CHAPTERS = ("05_sinks.ipynb", "06_lambda_layers.ipynb", "07_deploy_cloudformation.ipynb")
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("name", BUILDING_CHAPTERS)
+def test_every_relative_link_of_05_07_resolves_to_a_file(name: str) -> None:
+    """Every relative link of the notebook's text opens a file of the repository (on GitHub and in JupyterLab,
+    rooted at the repository); the chapter links to a module of the package or the tooling it teaches, and shows
+    how to read a function's source in the notebook."""
+    cells = nbformat.read(NOTEBOOKS / name, as_version=4).cells
+    links = [link for c in cells if c.cell_type == "markdown" for link in MARKDOWN_LINK.findall(c.source)]
+    relative = [link.split("#")[0] for link in links if not link.startswith(("http://", "https://", "#"))]
+    assert relative, name
+    broken = [link for link in relative if not (NOTEBOOKS / link).resolve().is_file()]
+    assert not broken, broken
+    assert any(link.startswith(("../pipeline/", "../workbench/deploy", "../workbench/verify")) for link in relative)
+    assert any("??" in c.source for c in cells if c.cell_type == "markdown"), name
+
+
+@pytest.mark.parametrize("name", BUILDING_CHAPTERS)
+def test_the_chapter_runs_the_pipeline_with_what_the_learner_built(name: str) -> None:
+    """The build step: a stub, its collapsed solution after it, then a cell that runs the pipeline with the answer
+    only once the checker calls it right (a stub leaves the notebook running to its end)."""
+    cells = nbformat.read(NOTEBOOKS / name, as_version=4).cells
+    built = {"05": "05.bars_merge", "06": "06.layer_requirements", "07": "07.fifo_queue"}[name[:2]]
+    stub = next(i for i, c in enumerate(cells) if "exercise" in c.metadata.get("tags", []) and built in c.source)
+    solution = next(i for i, c in enumerate(cells) if "solution" in c.metadata.get("tags", []) and built in c.source)
+    runs = next(i for i, c in enumerate(cells) if c.cell_type == "code" and f'verdict("{built}"' in c.source)
+    assert stub < solution < runs
+    assert cells[solution].source.startswith(course.SOLUTION_FIRST_LINE + "\n")
+    assert cells[solution].metadata["jupyter"]["source_hidden"] is True and cells[solution].outputs == []
+    assert ".ok" in cells[runs].source and "else:" in cells[runs].source

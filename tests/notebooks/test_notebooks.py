@@ -139,6 +139,18 @@ def check_05(values: dict[str, Any]) -> None:
     assert values["replayed"] == 3 * 3
     assert {"symbol", "price_usd", "raw_key"} <= set(values["parquet_columns"])
     assert values["dead_letters"] == 0
+    # The learner's MERGE (its solution here) on the pipeline's own rows: every row the stock raw objects delivered
+    # is one bar, the redelivered minute adds none, and the table is the pipeline's own
+    yours = values["your_merge"]
+    assert yours["rows loaded"] == values["stock_rows"] == values["bars_carried"] == yours["bars in your table"]
+    assert (
+        yours["distinct (symbol, ts)"]
+        == yours["bars after it"]
+        == yours["distinct after it"]
+        == yours["bars in your table"]
+    )
+    assert yours["rows loaded again (first minute)"] > 0 and yours["bars unlike the pipeline's table"] == 0
+    assert values["bars"] <= values["bars_carried"]  # section 2 selects by minute, the raw objects carry older bars
 
 
 def check_06(values: dict[str, Any]) -> None:
@@ -156,10 +168,18 @@ def check_06(values: dict[str, Any]) -> None:
 
     assert values["one_layer_unzipped"] > UNZIPPED_LIMIT and values["one_layer_without_pyarrow"] > BUDGET
     assert values["measured_runtime"] == "python3.13"
+    # The learner's requirement set (its solution here): the derived one, each with its version range
+    from workbench.deploy.functions import get_function
+    from workbench.deploy.layers import LayerSpec
+
+    assert sorted(values["your_layer"]) == sorted(
+        LayerSpec.for_function(get_function("process-openexchangerates")).requirements
+    )
     if not values["index_reachable"]:
         pytest.skip("notebook 06 recorded that the package index was unreachable, so it built no layer")
     # One real layer, built from PyPI: under Lambda's limit, without the SDK the runtime has, with bytecode
     assert values["layer_built"] is True, values["build_error"]
+    assert values["your_layer_built"] is True  # the layer on disk carries the cache key of the learner's set
     assert values["built_layer"] == "deps-sqlserver"
     assert 10 * 2**20 < values["function_unzipped"] < values["limit"] and values["within_limit"] is True
     assert {"sqlalchemy", "pymssql", "pydantic", "aws-lambda-powertools"} <= set(values["packages"])
@@ -216,6 +236,9 @@ def check_07(values: dict[str, Any]) -> None:
     assert values["mappings"] == [[f"{s}.fifo", f"process-{s}", "ReportBatchItemFailures"] for s in sources]
     # An event reaches its source's queue alone; an update changes what the parameter drives; delete removes it
     assert values["routed"] == {"coinmarketcap": 1, "openexchangerates": 0, "yahoo_finance": 0}
+    # The learner's Yahoo queue (its solution here) went into the template and the emulator created it as written
+    assert values["your_queue"] is True
+    assert values["your_queue_created"] == [True, "yahoo_finance-dlq.fifo", template_max_receive_count()]
     assert values["update_status"] == "UPDATE_COMPLETE"
     assert (values["ingest_memory_before"], values["ingest_memory_after"]) == ([1024], [1536])
     assert values["process_memory_unchanged"] is True

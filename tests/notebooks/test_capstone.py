@@ -494,6 +494,25 @@ def test_no_right_verdict_is_stored_and_the_outputs_are_clean() -> None:
             assert "**right**" not in text and "right (09." not in text
 
 
+def test_no_stored_output_shows_an_answer() -> None:
+    """The cells after an exercise show what it made, never the answer (the filter policy, the upsert's text)."""
+    answers = (json.dumps({"source": ["treasury_yields"]}), "'source': ['treasury_yields']", "ON CONFLICT")
+    for index, cell in enumerate(_cells()):
+        text = json.dumps(cell.get("outputs", []))
+        assert not [a for a in answers if a in text], f"cell {index} shows an answer"
+
+
+def test_the_row_model_exercise_names_the_bounds_the_checker_asks_for(capstone: ModuleType) -> None:
+    """The learner is told the tenor column's width (read from the sink's CREATE_TABLE) before trying."""
+    from workbench.course.chapter09 import TENOR_WIDTH
+
+    assert f"VARCHAR({TENOR_WIDTH})" in capstone.CREATE_TABLE
+    cells = _cells()
+    exercise_cell = next(c for c in _tagged("exercise") if 'check("09.row_model"' in c.source)
+    prose = cells[cells.index(exercise_cell) - 1].source
+    assert f"tenor VARCHAR({TENOR_WIDTH})" in prose and "NOT NULL" in prose
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pipeline import registry
 from pipeline.contracts import ContractError, iso, to_utc
 from pipeline.registry import COMMON_TAIL, SourceSpec
+from workbench.course import capstone
 from workbench.course.capstone import COLUMNS, CREATE_TABLE, ID, TABLE, TENORS, UNPUBLISHED_EVERY, feed_minutes, spec
 from workbench.course.exercises import NotYet, exercise
 
@@ -131,6 +133,9 @@ def _check_times(rows: list[dict[str, Any]], payload: dict[str, Any], minute: da
         if not _same_time(row["ingested_at"], minute + FETCH_DELAY):
             raise NotYet("ingested_at is the time of the fetch, given to parse as `ingested_at`.")
         if not _same_time(row["quote_ts"], published):
+            if _same_time(row["quote_ts"], usual := minute - capstone.PUBLISHED_BEFORE):
+                raise NotYet(f"quote_ts is {iso(usual)} where this payload's as_of is {payload['as_of']}: quote_ts "
+                             "must come from the payload's as_of, not from the scheduled minute.")  # fmt: skip
             said = "the scheduled minute" if _same_time(row["quote_ts"], minute) else repr(row["quote_ts"])
             raise NotYet(
                 f"quote_ts is {said}: it is the time the service published the curve, the payload's as_of "
@@ -206,12 +211,18 @@ def _check_refuses_a_broken_payload(parse: Callable[..., Any]) -> None:
     )
 
 
+def _published_off_time() -> list[tuple[datetime, dict[str, Any]]]:
+    """Two minutes whose curve was published 7 s and 43 s before the minute, not the feed's usual 20 s."""
+    minutes = zip(feed_minutes(CHECK_FIRST + timedelta(minutes=20), 2), (7, 43), strict=True)
+    return [(at, {**payload, "as_of": iso(at - timedelta(seconds=early))}) for (at, payload), early in minutes]
+
+
 @exercise("09.parse", "parse(payload, *, scheduled_at, ingested_at): the feed's curve as raw rows, one per tenor")
 def _parse(answer: Any, **_: Any) -> str:
     if not callable(answer):
         raise NotYet(f"the answer should be the function parse(payload, *, scheduled_at, ingested_at), not a "
                      f"{type(answer).__name__}.")  # fmt: skip
-    for minute, payload in feed_minutes(CHECK_FIRST, UNPUBLISHED_EVERY):
+    for minute, payload in [*feed_minutes(CHECK_FIRST, UNPUBLISHED_EVERY), *_published_off_time()]:
         rows = _parsed(answer, payload, minute)
         _check_columns(rows)
         _check_values(rows, payload)
@@ -256,6 +267,17 @@ def _row(**changes: str) -> dict[str, str]:
     return {**row, **changes}
 
 
+def _column_width(column: str) -> int:  # a VARCHAR column's width in the sink's table, as CREATE_TABLE has it
+    found = re.search(rf"\b{column}\s+VARCHAR\((\d+)\)", CREATE_TABLE, re.IGNORECASE)
+    if found is None:
+        raise LookupError(f"{TABLE}.{column} is not a VARCHAR in CREATE_TABLE")
+    return int(found.group(1))
+
+
+TENOR_WIDTH: Final = _column_width("tenor")
+LONG_TENOR: Final = ("10Y" * TENOR_WIDTH)[: TENOR_WIDTH + 1]
+NAIVE_TIME: Final = "2026-11-13T14:59:40"
+
 # (row, why it must be refused) and (row, why it must be accepted): rows as the raw CSV gives them
 MUST_REFUSE: Final = (
     (_row(yield_pct="431"), "a yield of 431 % (basis points written as percent): bound yield_pct"),
@@ -263,14 +285,29 @@ MUST_REFUSE: Final = (
     (_row(yield_pct="N/A"), "a yield that is not a number"),
     (_row(yield_pct="nan"), "a NaN yield"),
     (_row(tenor=""), "a row without a tenor (it has no natural key)"),
+    (_row(tenor=LONG_TENOR), f"a tenor of {len(LONG_TENOR)} characters ({LONG_TENOR!r}), which the sink's column "
+     f"(tenor VARCHAR({TENOR_WIDTH})) cannot hold: bound the tenor's length"),
+    (_row(yield_pct=""), "a success row whose yield is blank (the raw CSV's empty string): a success row's yield "
+     "cannot be missing (the sink's yield_pct is NOT NULL, the load would fail)"),
     (_row(quote_ts="1763045980"), "a quote time written as a bare number (seconds? milliseconds?): use UtcDatetime"),
     (_row(quote_ts="yesterday"), "a quote time that is not a time"),
-)
+)  # fmt: skip
 MUST_ACCEPT: Final = (
     (_row(yield_pct="-0.02"), "a slightly negative yield (US bills traded below zero in March 2020)"),
     (_row(yield_pct="15.8"), "a yield of 15.8 % (the 1-year's in 1981)"),
     (_row(quote_ts="2026-11-13T09:59:40-05:00"), "a quote time with an offset (the same instant)"),
 )
+
+
+def _check_zone(model: Any) -> None:
+    """NotYet if the model gives a time written without an offset back without a time zone."""
+    try:
+        typed = model.model_validate(_row(quote_ts=NAIVE_TIME))
+    except ValueError:
+        return  # refused: the model wants the zone written
+    if isinstance(typed.quote_ts, datetime) and typed.quote_ts.tzinfo is None:
+        raise NotYet(f"quote_ts {NAIVE_TIME!r} comes out as a datetime with no time zone (UTC? New York?): type it "
+                     "UtcDatetime, which gives every time its zone, UTC.")  # fmt: skip
 
 
 @exercise("09.row_model", "the pydantic row model Yield: what the sink must never store is refused")
@@ -294,6 +331,7 @@ def _row_model(answer: Any, **_: Any) -> str:
         why = _validates(answer, row)
         if why is not None:
             raise NotYet(f"it refuses {what}: {why}.")
+    _check_zone(answer)
     for row, what in MUST_REFUSE:
         if _validates(answer, row) is None:
             raise NotYet(f"it accepts {what}.")
@@ -314,6 +352,22 @@ def _key_fields(value: Any) -> tuple[str, ...] | None:
     return None
 
 
+def _check_key_fields(key: tuple[str, ...]) -> None:
+    twice = sorted({field for field in key if key.count(field) > 1})
+    if twice:
+        raise NotYet(f"natural_key names {', '.join(twice)} twice: each field of the key once.")
+    fetch_fields = sorted(set(key) & set(COMMON_TAIL))
+    if fetch_fields:
+        raise NotYet(
+            f"{', '.join(fetch_fields)} is not a field of the row model ({', '.join(COLUMNS)}): scheduled_at and the "
+            "tail are the fetch's, not the quote's, and a quote fetched again in another minute would be stored twice."
+        )
+    unknown = [field for field in key if field not in COLUMNS]
+    if unknown:
+        raise NotYet(f"{unknown[0]} is not a field of the row model: a key is made of the model's fields, "
+                     f"{', '.join(COLUMNS)}.")  # fmt: skip
+
+
 @exercise("09.natural_key", "the declaration's natural key and natural time: what identifies a yield in its sink")
 def _natural_key(answer: Any, **_: Any) -> str:
     if not isinstance(answer, dict) or not {"natural_key", "natural_time"} <= set(answer):
@@ -322,12 +376,7 @@ def _natural_key(answer: Any, **_: Any) -> str:
     if key is None:
         raise NotYet('natural_key is a tuple of field names of the row model, e.g. ("field", "field").')
     fields = set(key)
-    outside = sorted(fields - set(COLUMNS))
-    if outside:
-        raise NotYet(
-            f"{', '.join(outside)} is not a field of the row model ({', '.join(COLUMNS)}): scheduled_at and the "
-            "tail are the fetch's, not the quote's, and a quote fetched again in another minute would be stored twice."
-        )
+    _check_key_fields(key)
     if "yield_pct" in fields:
         raise NotYet("yield_pct is a value, not what identifies it: a corrected quote would sit beside the wrong one.")
     if fields == {"tenor"}:
@@ -352,6 +401,13 @@ _UPSERT_CASES: Final = (
      "raw/treasury_yields/2026/11/13/1501.csv", [("10Y", 4.33)], {"2Y": 4.05, "10Y": 4.33}),
     ("a replay of an older raw key must not undo a later correction: compare raw_key",
      "raw/treasury_yields/2026/11/13/1459.csv", [("10Y", 1.0)], {"2Y": 4.05, "10Y": 4.33}),
+    ("a new tenor from 1500 should be inserted", "raw/treasury_yields/2026/11/13/1500.csv", [("30Y", 4.10)],
+     {"2Y": 4.05, "10Y": 4.33, "30Y": 4.10}),
+    ("its correction from 1502 should update it", "raw/treasury_yields/2026/11/13/1502.csv", [("30Y", 4.30)],
+     {"2Y": 4.05, "10Y": 4.33, "30Y": 4.30}),
+    ("a replay of 1501 after 1502 must not win: the update must set raw_key too, or the row keeps the raw_key of its "
+     "first load (1500) and a later replay of an older file wins", "raw/treasury_yields/2026/11/13/1501.csv",
+     [("30Y", 4.20)], {"2Y": 4.05, "10Y": 4.33, "30Y": 4.30}),
 )  # fmt: skip
 
 
@@ -387,8 +443,12 @@ def _upsert(answer: Any, **_: Any) -> str:
     return "idempotent by (tenor, quote_ts), and a row is replaced only by one from a raw key at least as recent."
 
 
-# Sources that are not declared (yet): a policy must let none of them in, nor any declared one but the fourth
-OTHER_SOURCES: Final = ("treasury_yields_eu", "treasury", "treasury_bills", "bond_futures")
+# Sources that are not declared (yet), of every shape a policy could let through by mistake: one that ends like the
+# fourth's id, one that starts like it, near misses and a second version. A policy must let none of them in.
+OTHER_SOURCES: Final = (
+    "treasury_yields_v2", "treasury_yields_eu", "us_treasury_yields", "corporate_yields", "treasury", "treasury_yield",
+    "treasury_bills", "treasuryyields", "bond_futures",
+)  # fmt: skip
 
 
 def _valid_policy(policy: Any) -> dict[str, Any]:
@@ -433,7 +493,8 @@ def _filter_policy(answer: Any, **_: Any) -> str:
     later = [s for s in OTHER_SOURCES if lets_in(s)]
     if later:
         raise NotYet(
-            f"it would let in a source declared later, {later[0]!r}: match the id exactly, not a prefix or "
-            "anything-but the sources of today."
+            f"it would let in a source declared later, {later[0]!r}: this queue would get that source's events, "
+            f"which this process function cannot read. List {ID!r} alone, exactly: no prefix, suffix or "
+            "anything-but the sources of today, no other id."
         )
     return f"the subscription delivers {ID}'s events only, whatever sources are declared later."

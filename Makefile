@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,dev]'
-	$(BIN)/python -m ipykernel install --sys-prefix --name market-data-pipeline --display-name "Python (market-data-pipeline)" >/dev/null
+	@# The handlers' Powertools logs (JSON, INFO) stay out of the learner's cell outputs: warnings and errors only.
+	$(BIN)/python -m ipykernel install --sys-prefix --name market-data-pipeline --display-name "Python (market-data-pipeline)" --env POWERTOOLS_LOG_LEVEL WARNING >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with everything it needs
@@ -90,7 +91,7 @@ lab: $(STAMP) ## JupyterLab at the repository root, on the course's first notebo
 	@echo "Open the URL JupyterLab prints below (http://$(LAB_IP):$(LAB_PORT)/lab/tree/$(FIRST_NOTEBOOK)?token=...;"
 	@echo "another port if $(LAB_PORT) is taken). Kernel: \"Python (market-data-pipeline)\". Ctrl-C twice stops JupyterLab,"
 	@echo "\`make down\` the local stack; docs/troubleshooting.md has the errors a learner meets and what to type."
-	$(BIN)/jupyter lab --no-browser --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.allow_root=True \
+	POWERTOOLS_LOG_LEVEL=WARNING $(BIN)/jupyter lab --no-browser --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.allow_root=True \
 		--ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 
 # In place, in order, on a fresh local stack of their own (a temporary folder; .local is not touched), with the

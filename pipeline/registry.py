@@ -13,6 +13,7 @@ a function loads only what its own source needs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,13 +95,18 @@ class SourceSpec:
 
 
 _SOURCES: dict[str, SourceSpec] = {}
+# A source id names modules, handlers, queues (SQS: 80 characters with the stack's prefix) and raw keys.
+_SOURCE_ID: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 def register(spec: SourceSpec) -> SourceSpec:
     if spec.id in _SOURCES:
         raise RegistryError(f"source {spec.id!r} is declared twice")
-    if not spec.id.isidentifier() or spec.id != spec.id.lower():
-        raise RegistryError(f"source id {spec.id!r}: use lower_snake_case (it names modules and handlers)")
+    if not _SOURCE_ID.fullmatch(spec.id):
+        raise RegistryError(
+            f"source id {spec.id!r}: use lower_snake_case, a-z, 0-9 and _, starting with a letter, at most 40 "
+            "characters (it names modules, handlers, queues and raw keys)"
+        )
     unknown = [name for name in (*spec.natural_key, spec.natural_time) if name and name not in spec.columns]
     if unknown and not spec.keyed_by_object:
         raise RegistryError(f"source {spec.id!r}: natural key or time {unknown} not among its columns")

@@ -1,4 +1,4 @@
-"""The capstone (notebooks/09_capstone.ipynb and its checkers in workbench/capstone.py).
+"""The capstone (notebooks/09_capstone.ipynb and its checkers in workbench/course/chapter09.py).
 
 - The checkers' table: for each exercise, the mistakes learners make are "not yet" with a reason that names the
   mistake, and right answers written other ways are "right"; the untouched stub is "not yet" and never raises.
@@ -6,9 +6,8 @@
 - The notebook runs top to bottom under papermill on the local stack (no account, no key): a fourth source declared
   with the registry, minutes of it through the handlers into its sink, proved with `verify`.
 
-Importing `workbench.capstone` registers its exercises with the course's checker, whose own table
-(`tests/notebooks/test_exercises.py`) covers the chapters 01-08: the exercises are registered for this module's
-tests only, and unregistered after them.
+The capstone's exercises are registered with the course's checker (`workbench.course.chapter09`); their table is
+here, the other chapters' in `tests/notebooks/test_exercises.py`.
 """
 
 from __future__ import annotations
@@ -32,28 +31,29 @@ from pipeline import registry
 from pipeline.contracts import iso
 from pipeline.schemas import UtcDatetime, _Row
 from pipeline.sources.base import PayloadError
-from workbench.course import EXERCISES, KERNEL, RESULTS, SOLUTION_TAG, kernel_config, output_problems, recorded
+from workbench.course import (
+    EXERCISES,
+    KERNEL,
+    SOLUTION_FIRST_LINE,
+    SOLUTION_TAG,
+    kernel_config,
+    output_problems,
+    recorded,
+)
 from workbench.course import verdict as judge
 from workbench.local.servers import LocalStack
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "09_capstone.ipynb"
-NEUTRAL_FIRST_LINE = "# Solution: run this only after you have tried"
+NEUTRAL_FIRST_LINE = SOLUTION_FIRST_LINE
 
 
 @pytest.fixture(scope="module", autouse=True)
 def capstone() -> Iterator[ModuleType]:
-    """workbench.capstone with its exercises registered, for this module's tests only."""
-    import importlib
+    """workbench.course.capstone (its checkers, in chapter09, are registered with the course's)."""
+    from workbench.course import capstone
 
-    before = set(EXERCISES)
-    module = importlib.import_module("workbench.capstone")
-    if not any(name.startswith("09.") for name in EXERCISES):  # imported before, and unregistered since
-        module = importlib.reload(module)
-    yield module
-    for name in set(EXERCISES) - before:
-        EXERCISES.pop(name, None)
-        RESULTS.pop(name, None)
-    module.forget()
+    yield capstone
+    capstone.forget()
 
 
 def verdict(exercise_id: str, answer: Any) -> Any:
@@ -117,6 +117,8 @@ def _variant(**change: Any) -> Callable[..., Any]:
             rows = [r | {"scheduled_at": iso(ingested_at)} for r in rows]
         if change.get("quote_is_minute"):
             rows = [r | {"quote_ts": iso(scheduled_at)} for r in rows]
+        if change.get("quote_20s_before"):  # the feed's usual as_of, hard-coded
+            rows = [r | {"quote_ts": iso(scheduled_at - timedelta(seconds=20))} for r in rows]
         if change.get("no_tail"):
             rows = [{k: v for k, v in r.items() if k not in ("scheduled_at", "ingested_at")} for r in rows]
         if change.get("extra"):
@@ -133,6 +135,10 @@ PARSE_WRONG = {
     "yields in basis points": (_variant(scale=100), "no scaling"),
     "scheduled_at from the clock": (_variant(wall_clock=True), "never a clock"),
     "quote_ts is the scheduled minute": (_variant(quote_is_minute=True), "the payload's as_of"),
+    "quote_ts hard-coded 20 s before the minute": (
+        _variant(quote_20s_before=True),
+        "quote_ts must come from the payload's as_of, not from the scheduled minute",
+    ),
     "no common tail": (_variant(no_tail=True), "common tail"),
     "an undeclared column": (_variant(extra=True), "does not name"),
     "a broken payload gives no rows": (_variant(broken="returns nothing"), "raise PayloadError"),
@@ -215,8 +221,34 @@ class OptionalTenor(_Row):
 
 
 class DecimalYield(_Row):
-    tenor: str
+    tenor: str = Field(max_length=8)
     yield_pct: Decimal = Field(gt=-5, lt=50)
+    quote_ts: UtcDatetime
+
+
+class NullableYield(_Row):
+    tenor: str = Field(min_length=2, max_length=3)
+    yield_pct: float | None = Field(default=None, gt=-5, lt=50)
+    quote_ts: UtcDatetime
+
+
+class AnyTenor(_Row):
+    tenor: str
+    yield_pct: float = Field(gt=-5, lt=50)
+    quote_ts: UtcDatetime
+
+
+class TenorAtLeastOne(_Row):
+    tenor: str = Field(min_length=1)
+    yield_pct: float = Field(gt=-5, lt=50)
+    quote_ts: UtcDatetime
+
+
+class TenorToTheColumn(_Row):
+    """Right, bounded otherwise: a tenor as long as the sink's column holds."""
+
+    tenor: str = Field(min_length=1, max_length=8)
+    yield_pct: float = Field(ge=-5, le=50)
     quote_ts: UtcDatetime
 
 
@@ -228,7 +260,10 @@ class NoQuoteTime(_Row):
 ROW_MODEL_WRONG = {
     "unbounded yield": (Unbounded, "431 %"),
     "no negative yield": (OnlyPositive, "slightly negative"),
-    "a plain datetime": (PlainDatetime, "bare number"),
+    "a plain datetime": (PlainDatetime, "no time zone"),
+    "a nullable yield": (NullableYield, "a success row's yield cannot be missing"),
+    "a tenor of any length": (AnyTenor, "tenor VARCHAR(8)) cannot hold: bound the tenor's length"),
+    "a tenor of at least one character": (TenorAtLeastOne, "tenor VARCHAR(8)) cannot hold"),
     "not a _Row": (NotARow, "derive it from pipeline.schemas._Row"),
     "yield as text": (TextYield, "431 %"),
     "optional tenor": (OptionalTenor, "without a tenor"),
@@ -238,7 +273,9 @@ ROW_MODEL_WRONG = {
 }
 
 
-@pytest.mark.parametrize("answer", [Yield, YieldOtherWay], ids=["Field", "constr-confloat-validator"])
+@pytest.mark.parametrize(
+    "answer", [Yield, YieldOtherWay, TenorToTheColumn], ids=["Field", "constr-confloat-validator", "column-width"]
+)
 def test_row_model_right_in_any_form(answer: Any) -> None:
     result = verdict("09.row_model", answer)
     assert result.ok, result.reason
@@ -270,6 +307,11 @@ NATURAL_KEY_WRONG = {
     ),
     "the fetch's time": ({"natural_key": ("tenor", "quote_ts"), "natural_time": "ingested_at"}, "quote's own time"),
     "a bare tuple": (("tenor", "quote_ts"), "should be a dict"),
+    "the payload's name of the time": (
+        {"natural_key": ("tenor", "as_of"), "natural_time": "quote_ts"},
+        "as_of is not a field of the row model",
+    ),
+    "a field twice": ({"natural_key": ("tenor", "quote_ts", "tenor"), "natural_time": "quote_ts"}, "names tenor twice"),
 }
 
 
@@ -308,11 +350,16 @@ UPSERT_WRONG = {
     "DO NOTHING": (f"INSERT INTO treasury_yields {COLUMNS} {VALUES} ON CONFLICT DO NOTHING", "later raw key"),
     "INSERT OR IGNORE": (f"INSERT OR IGNORE INTO treasury_yields {COLUMNS} {VALUES}", "later raw key"),
     "a wrong parameter": (UPSERT.replace(":yield_pct", ":yield"), "SQLite refuses"),
+    "raw_key not updated": (UPSERT.replace(" raw_key = excluded.raw_key,", ""), "the update must set raw_key too"),
     "not SQL": ({"on": "conflict"}, "INSERT INTO treasury_yields"),
 }
 
 
-@pytest.mark.parametrize("answer", [UPSERT, UPSERT_OTHER_WAY], ids=["named-conflict", "lower-case-any-conflict"])
+@pytest.mark.parametrize(
+    "answer",
+    [UPSERT, UPSERT_OTHER_WAY, UPSERT.replace(">=", ">")],
+    ids=["named-conflict", "lower-case-any-conflict", "strictly-later"],
+)
 def test_upsert_right_in_any_form(answer: str) -> None:
     result = verdict("09.upsert", answer)
     assert result.ok, result.reason
@@ -341,6 +388,8 @@ POLICY_WRONG = {
         "declared later",
     ),
     "every source": ({"source": ["treasury_yields", "yahoo_finance"]}, "yahoo_finance's events too"),
+    "a suffix": ({"source": [{"suffix": "_yields"}]}, "this queue would get that source's events"),
+    "and its next version": ({"source": ["treasury_yields", "treasury_yields_v2"]}, "'treasury_yields_v2'"),
     "not JSON": ("source = treasury_yields", "not JSON"),
     "empty": ({}, "JSON object"),
 }
@@ -445,6 +494,25 @@ def test_no_right_verdict_is_stored_and_the_outputs_are_clean() -> None:
             assert "**right**" not in text and "right (09." not in text
 
 
+def test_no_stored_output_shows_an_answer() -> None:
+    """The cells after an exercise show what it made, never the answer (the filter policy, the upsert's text)."""
+    answers = (json.dumps({"source": ["treasury_yields"]}), "'source': ['treasury_yields']", "ON CONFLICT")
+    for index, cell in enumerate(_cells()):
+        text = json.dumps(cell.get("outputs", []))
+        assert not [a for a in answers if a in text], f"cell {index} shows an answer"
+
+
+def test_the_row_model_exercise_names_the_bounds_the_checker_asks_for(capstone: ModuleType) -> None:
+    """The learner is told the tenor column's width (read from the sink's CREATE_TABLE) before trying."""
+    from workbench.course.chapter09 import TENOR_WIDTH
+
+    assert f"VARCHAR({TENOR_WIDTH})" in capstone.CREATE_TABLE
+    cells = _cells()
+    exercise_cell = next(c for c in _tagged("exercise") if 'check("09.row_model"' in c.source)
+    prose = cells[cells.index(exercise_cell) - 1].source
+    assert f"tenor VARCHAR({TENOR_WIDTH})" in prose and "NOT NULL" in prose
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------------------
@@ -470,7 +538,8 @@ def test_the_capstone_runs_end_to_end_on_the_local_stack(local_stack: LocalStack
     assert values["verified"] is True
     assert values["missing_after_loss"] == [["raw/treasury_yields/2026/11/13/1502.csv", 1]]
     assert values["repaired"] is True
-    assert len(values["problems"]) == 4 and all("'treasury_yields'" in p for p in values["problems"])
+    # three template functions, the subscription, and the source folder its code would move to
+    assert len(values["problems"]) == 5 and all("'treasury_yields'" in p for p in values["problems"])
     assert values["declared_after_cleanup"] is False
     queues = local_stack.settings()
     from pipeline import aws

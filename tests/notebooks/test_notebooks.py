@@ -90,6 +90,10 @@ def check_02(values: dict[str, Any]) -> None:
     assert values["raw_objects_in_window"] == 3
     assert values["rows_in_window"] >= 3 * 3  # distinct (ts, symbol) bars: every stock in every minute, at least
     assert values["dead_letters"] == 0
+    # The learner's key function named the object of the minute after the run (3 minutes from 15:30), the retry
+    # wrote the same key, and the process function loaded it
+    assert values["your_key"] == values["your_retry_key"] == "raw/coinmarketcap/2026/11/05/1533.csv"
+    assert values["your_rows_loaded"] > 0 and values["your_key_quarantined"] == 0
 
 
 def check_03(values: dict[str, Any]) -> None:
@@ -118,6 +122,12 @@ def check_04(values: dict[str, Any]) -> None:
     assert "inconsistent OHLC for BAD" in values["validation_error"]
     assert values["rows_loaded_beside_bad"] == 1
     assert values["bars_before_reprocessing"] == values["bars_after_reprocessing"] == values["bars_loaded"]
+    # The learner's partial-batch response: Snowflake down at the third of five records, so the third and the two
+    # after it are reported and come back, in order, and load once; the same ids Powertools' FIFO processor reports
+    first, *again = values["your_deliveries"]
+    assert len(first) == 5 and again == [first[2:]], values["your_deliveries"]
+    assert values["your_reported"] == [3, 0]
+    assert values["your_response_as_powertools"] is True and values["your_bars_once"] == 1
 
 
 def check_05(values: dict[str, Any]) -> None:
@@ -129,6 +139,18 @@ def check_05(values: dict[str, Any]) -> None:
     assert values["replayed"] == 3 * 3
     assert {"symbol", "price_usd", "raw_key"} <= set(values["parquet_columns"])
     assert values["dead_letters"] == 0
+    # The learner's MERGE (its solution here) on the pipeline's own rows: every row the stock raw objects delivered
+    # is one bar, the redelivered minute adds none, and the table is the pipeline's own
+    yours = values["your_merge"]
+    assert yours["rows loaded"] == values["stock_rows"] == values["bars_carried"] == yours["bars in your table"]
+    assert (
+        yours["distinct (symbol, ts)"]
+        == yours["bars after it"]
+        == yours["distinct after it"]
+        == yours["bars in your table"]
+    )
+    assert yours["rows loaded again (first minute)"] > 0 and yours["bars unlike the pipeline's table"] == 0
+    assert values["bars"] <= values["bars_carried"]  # section 2 selects by minute, the raw objects carry older bars
 
 
 def check_06(values: dict[str, Any]) -> None:
@@ -146,10 +168,18 @@ def check_06(values: dict[str, Any]) -> None:
 
     assert values["one_layer_unzipped"] > UNZIPPED_LIMIT and values["one_layer_without_pyarrow"] > BUDGET
     assert values["measured_runtime"] == "python3.13"
+    # The learner's requirement set (its solution here): the derived one, each with its version range
+    from workbench.deploy.functions import get_function
+    from workbench.deploy.layers import LayerSpec
+
+    assert sorted(values["your_layer"]) == sorted(
+        LayerSpec.for_function(get_function("process-openexchangerates")).requirements
+    )
     if not values["index_reachable"]:
         pytest.skip("notebook 06 recorded that the package index was unreachable, so it built no layer")
     # One real layer, built from PyPI: under Lambda's limit, without the SDK the runtime has, with bytecode
     assert values["layer_built"] is True, values["build_error"]
+    assert values["your_layer_built"] is True  # the layer on disk carries the cache key of the learner's set
     assert values["built_layer"] == "deps-sqlserver"
     assert 10 * 2**20 < values["function_unzipped"] < values["limit"] and values["within_limit"] is True
     assert {"sqlalchemy", "pymssql", "pydantic", "aws-lambda-powertools"} <= set(values["packages"])
@@ -206,6 +236,9 @@ def check_07(values: dict[str, Any]) -> None:
     assert values["mappings"] == [[f"{s}.fifo", f"process-{s}", "ReportBatchItemFailures"] for s in sources]
     # An event reaches its source's queue alone; an update changes what the parameter drives; delete removes it
     assert values["routed"] == {"coinmarketcap": 1, "openexchangerates": 0, "yahoo_finance": 0}
+    # The learner's Yahoo queue (its solution here) went into the template and the emulator created it as written
+    assert values["your_queue"] is True
+    assert values["your_queue_created"] == [True, "yahoo_finance-dlq.fifo", template_max_receive_count()]
     assert values["update_status"] == "UPDATE_COMPLETE"
     assert (values["ingest_memory_before"], values["ingest_memory_after"]) == ([1024], [1536])
     assert values["process_memory_unchanged"] is True
@@ -251,7 +284,9 @@ CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], None]]] = [
 
 
 def test_every_notebook_has_a_case() -> None:
-    assert sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) == [name for name, _, _ in CASES]
+    """Every chapter has a case here; the capstone (09) has its own module, test_capstone.py."""
+    chapters = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if p.name != "09_capstone.ipynb")
+    assert chapters == [name for name, _, _ in CASES]
 
 
 @pytest.mark.parametrize(("name", "parameters", "check"), CASES, ids=[c[0].split("_")[0] for c in CASES])

@@ -198,3 +198,19 @@ def test_a_source_declared_twice_or_with_a_key_outside_its_columns_is_refused_at
     with pytest.raises(registry.RegistryError, match=r"natural key or time \['maturity'\] not among its columns"):
         registry.register(fake_source.spec(natural_key=("maturity",)))
     assert "treasury_yields" not in registry.source_ids()
+
+
+@pytest.mark.parametrize(
+    "source_id",
+    ["Treasury", "treasury-yields", "_treasury", "9yields", "gold_spöt", "t" * 41, "", "treasury yields"],
+)
+def test_an_id_that_cannot_name_a_queue_or_a_module_is_refused(source_id: str) -> None:
+    with pytest.raises(registry.RegistryError, match="use lower_snake_case"):
+        registry.register(fake_source.spec(id=source_id))
+    assert source_id not in registry.source_ids()
+
+
+@pytest.mark.parametrize("source_id", ["treasury_yields", "t2", "x" * 40, "gold_spot_usd"])
+def test_a_lower_snake_case_id_is_accepted(source_id: str) -> None:
+    with registry.registered(fake_source.spec(id=source_id)):
+        assert source_id in registry.source_ids()

@@ -131,3 +131,17 @@ def test_a_run_interrupted_mid_batch_releases_what_it_held_and_the_next_run_deli
     assert len(stats.events) == 1 and stats.failed_deliveries == 0
     report = verify(settings, T0, T0)
     assert report.ok, report.as_dict()
+
+
+def test_a_source_declared_after_the_stack_came_up_gets_one_line_saying_what_to_type(sqs, clean_stack):
+    """GIVEN a fourth source declared while the local stack runs (its queues come with `up`), WHEN a run includes it,
+    THEN one line says to restart the stack, instead of a KeyError."""
+    from tests.registry import fake_source
+    from workbench.local.processes import LocalStackError
+
+    with fake_source.declared(), pytest.raises(LocalStackError) as refused:
+        LocalRuntime(sqs, clean_stack.queues, clean_stack.dead_letter_queues)
+    assert str(refused.value) == (
+        "source 'treasury_yields' has no queue on the running local stack (it was declared after the stack came up): "
+        "run `pipeline local down` then `pipeline local up`"
+    )

@@ -3,7 +3,8 @@
 - `bootstrap`: the setup cell's `check_environment`, the rewind of the simulated state, `try_live`, and the
   values a notebook records for its test (`record`, `recorded`);
 - `exercises`: the framework of the "Your turn" cells (`exercise`, `check`, `verdict`, `NotYet`, `Verdict`);
-- `chapter01` ... `chapter08`: each chapter's checkers (imported here, so every exercise is registered);
+- `chapter01` ... `chapter09`: each chapter's checkers (imported here, so every exercise is registered); `capstone`
+  the fourth source's feed, sink, entry points and wiring (notebook 09);
 - `sizes`: the measured sizes and import times notebook 06 shows, and the command that records them;
 - `runner`: `make notebooks`, which re-executes the notebooks and keeps their answers hidden.
 """
@@ -19,6 +20,7 @@ from workbench.course import (  # noqa: F401 (imported for the checkers they reg
     chapter06,
     chapter07,
     chapter08,
+    chapter09,
 )
 from workbench.course.bootstrap import (
     COURSE_PACKAGES,

@@ -81,6 +81,7 @@ def check_environment(start_stack: bool = True, *, window_start: Any = None, **s
     use_stack(stack, **settings)
     if window_start is not None:
         rewind_simulated_state(stack, window_start)
+    quiet_function_logs()
     plain_rich_output()
     print(Environment(platform.python_version(), packages, stack))
     return stack
@@ -132,6 +133,22 @@ def rewind_simulated_state(stack: LocalStack, window_start: Any) -> tuple[str, .
         s3.delete_object(Bucket=settings.bucket, Key=store.key(YAHOO_STATE))
         removed.append(YAHOO_STATE)
     return tuple(removed)
+
+
+# The functions' loggers (Powertools, one per kind of function) and the level a course kernel keeps them at.
+FUNCTION_LOGGERS = ("ingest", "process", "redrive", "compact")
+COURSE_LOG_LEVEL = "ERROR"
+
+
+def quiet_function_logs(level: str = COURSE_LOG_LEVEL) -> None:
+    """Keep the functions' JSON log lines (one per record, for CloudWatch) out of the notebooks' outputs: a cell
+    shows what happened from the function's results instead; errors still print. Loggers created later read the
+    environment, those already created are set here."""
+    import logging
+
+    os.environ["POWERTOOLS_LOG_LEVEL"] = level
+    for name in FUNCTION_LOGGERS:
+        logging.getLogger(name).setLevel(level)
 
 
 def plain_rich_output(width: int = 150) -> None:

@@ -91,3 +91,81 @@ def _dlq_max1(answer: Any, *, measured: int | None = None, **_: Any) -> str:
             "delivery and the receive that moved it."
         )
     return "maxReceiveCount + 1: the deliveries, then the receive at which SQS moved it instead of delivering it."
+
+
+# 03.filter_policy: a second consumer, for price alerts, wants the events of the two market sources and nothing else.
+WANTED = ("yahoo_finance", "coinmarketcap")
+LATER_SOURCE = "us_treasury"  # a source added later (the capstone's): its events must not reach this queue uninvited
+
+
+def policy_cases() -> dict[str, dict[str, Any]]:
+    """The message attributes of each event the policy is tried on, by source, as `pipeline.events.publish` sets
+    them on the topic (and SNS hands them to a subscription's filter): every registered source, and a later one."""
+    from pipeline.constants import SOURCE_ATTRIBUTE
+    from pipeline.registry import source_ids
+
+    return {s: {SOURCE_ATTRIBUTE: {"Type": "String", "Value": s}} for s in (*source_ids(), LATER_SOURCE)}
+
+
+def _policy(answer: Any) -> dict[str, Any]:
+    """The policy as a dict, from a dict or its JSON text; NotYet for what SNS would refuse, with why."""
+    import json
+
+    if isinstance(answer, str | bytes):
+        try:
+            answer = json.loads(answer)
+        except ValueError as exc:
+            raise NotYet(f"SNS reads a filter policy as JSON, and this text is not JSON ({exc}).") from None
+    if not isinstance(answer, dict):
+        raise NotYet(
+            "a filter policy is a JSON object, {attribute name: [the values it may take]}: a "
+            f"{type(answer).__name__} names no attribute."
+        )
+    policy: dict[str, Any] = json.loads(json.dumps(answer))  # tuples as lists, as SNS reads them
+    for name, values in policy.items():
+        if isinstance(values, str):
+            raise NotYet(
+                f"the value of {name!r} is a string: SNS refuses it, a policy lists the values an attribute may "
+                f'take, {{"{name}": ["{values}"]}}, even when there is one.'
+            )
+        if not isinstance(values, list) or not values:
+            raise NotYet(f"the value of {name!r} must be a list of the values it may take, not {values!r}.")
+    return policy
+
+
+@exercise(
+    "03.filter_policy", "the filter policy of a queue that receives the events of yahoo_finance and coinmarketcap"
+)
+def _filter_policy(answer: Any, **_: Any) -> str:
+    from moto.sns.utils import FilterPolicyMatcher
+
+    from pipeline.constants import SOURCE_ATTRIBUTE
+
+    policy = _policy(answer)
+    if not policy:
+        raise NotYet("an empty policy filters nothing: the queue would receive every source's events, the rates too.")
+    other = [name for name in policy if name != SOURCE_ATTRIBUTE]
+    if other:
+        near = " (names are case-sensitive)" if other[0].lower() == SOURCE_ATTRIBUTE else ""
+        raise NotYet(
+            f"the pipeline sets one message attribute, {SOURCE_ATTRIBUTE!r} (pipeline/events.py): an event has no "
+            f"{other[0]!r}{near}, so the policy matches none of them."
+        )
+    matcher = FilterPolicyMatcher(policy, None)
+    arrives = {s: matcher.matches(attributes, "{}") for s, attributes in policy_cases().items()}
+    missing = [s for s in WANTED if not arrives[s]]
+    if missing:
+        values = ", ".join(repr(v) for v in policy[SOURCE_ATTRIBUTE] if isinstance(v, str) and v not in arrives)
+        hint = f": {values} is not a source id (pipeline.registry.source_ids())" if values else ""
+        raise NotYet(
+            f"the events of {missing[0]} would not arrive{hint or ''}: the list holds every source the queue takes, "
+            "each by its registry id."
+        )
+    if arrives["openexchangerates"]:
+        raise NotYet("the rates' events would arrive too: the price alerts want the two market sources only.")
+    if arrives[LATER_SOURCE]:
+        raise NotYet(
+            f"a source added later ({LATER_SOURCE}, the capstone's) would arrive uninvited: name the sources wanted "
+            "instead of excluding the ones you know."
+        )
+    return "SNS delivers yahoo_finance's and coinmarketcap's events to the queue, never the rates', nor a new source's."

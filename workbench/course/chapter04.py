@@ -142,3 +142,100 @@ def _ids(answer: Any) -> list[str]:
             "(as batchItemFailures lists them)."
         )
     return [str(item.get("itemIdentifier") if isinstance(item, dict) else item).strip() for item in answer]
+
+
+# 04.batch_response: the response a process function returns for a batch, from the ids of the records that failed.
+RESPONSE_CASES = {  # label: (message ids of the batch, in the order SQS delivered them; those whose processing failed)
+    "a batch without a failure": (["m1", "m2", "m3"], set()),
+    "the third of five failing": (BATCH, {"m3"}),
+    "the first failing": (BATCH, {"m1"}),
+    "the last failing": (BATCH, {"m5"}),
+    "the fourth and the second failing": (BATCH, {"m4", "m2"}),
+}
+
+
+def response_cases() -> dict[str, tuple[dict[str, Any], set[str]]]:
+    """(the SQS event, the ids that failed) of each case 04.batch_response is run on: the events built as the
+    event source mapping builds them (`sqs_event`), from messages of the Yahoo FIFO queue."""
+    from workbench.local.events import sqs_event
+
+    arn = "arn:aws:sqs:us-east-1:123456789012:market-data-pipeline-yahoo_finance.fifo"
+    cases = {}
+    for label, (ids, failed) in RESPONSE_CASES.items():
+        messages = [{"MessageId": i, "ReceiptHandle": f"handle-{i}", "Body": "{}",
+                     "Attributes": {"MessageGroupId": "yahoo_finance"}} for i in ids]  # fmt: skip
+        cases[label] = (sqs_event(messages, arn), set(failed))
+    return cases
+
+
+def expected_response(event: dict[str, Any], failed: set[str]) -> list[str]:
+    """The ids a FIFO batch reports failed: the first record that failed and every record after it, in order."""
+    ids = [r["messageId"] for r in event["Records"]]
+    first = next((n for n, i in enumerate(ids) if i in failed), len(ids))
+    return ids[first:]
+
+
+@exercise("04.batch_response", "batch_response(event, failed): the partial-batch response of a FIFO process function")
+def _batch_response(answer: Any, **_: Any) -> str:
+    respond = function_answer(answer, "batch_response(event, failed)")
+    for label, (event, failed) in response_cases().items():
+        expected = expected_response(event, failed)
+        response = respond(event, set(failed))
+        got = _reported(response, label, event)
+        if got != expected:
+            raise NotYet(_response_mistake(label, got, expected, [r["messageId"] for r in event["Records"]]))
+    return (
+        "from the first failed record on, every record comes back, in the batch's order: the rest are deleted, "
+        "and the group's order is kept."
+    )
+
+
+def _reported(response: Any, label: str, event: dict[str, Any]) -> list[str]:
+    """The ids a response reports, as the event source mapping reads it; NotYet for a response it cannot read."""
+    if response is None or response == {}:
+        return []  # Lambda reads no response, or an empty one, as a batch without a failure
+    if not isinstance(response, dict):
+        raise NotYet(
+            f"for {label} it returned a {type(response).__name__}: the function returns a dict, "
+            '{"batchItemFailures": [{"itemIdentifier": id}, ...]}, which the event source mapping reads.'
+        )
+    if "batchItemFailures" not in response:
+        raise NotYet(
+            f"the event source mapping reads only 'batchItemFailures', not {next(iter(response))!r}: under another "
+            "name it sees no failure and deletes the whole batch, failed records included."
+        )
+    handles = {r["receiptHandle"]: r["messageId"] for r in event["Records"]}
+    ids = []
+    for item in response["batchItemFailures"]:
+        if not isinstance(item, dict) or "itemIdentifier" not in item:
+            raise NotYet(
+                f"each failure is a dict {{'itemIdentifier': message id}}, not {item!r}: Lambda takes a response it "
+                "cannot read for a failure of the whole batch, and every record comes back."
+            )
+        if item["itemIdentifier"] in handles:
+            raise NotYet(
+                "the itemIdentifier is the record's messageId, not its receiptHandle: Lambda takes an id it does not "
+                "know for a failure of the whole batch."
+            )
+        ids.append(str(item["itemIdentifier"]))
+    return ids
+
+
+def _response_mistake(label: str, got: list[str], expected: list[str], ids: list[str]) -> str:
+    """Why the ids reported for a case are not the expected ones, naming the mistake."""
+    if not expected:
+        return f"for {label} nothing failed, so nothing is reported: every record reported comes back and runs twice."
+    first = expected[0]
+    if first not in got:
+        return f"for {label} the failed record {first} is not reported: the batch deletes it, and it is lost."
+    if set(got) - set(expected):
+        early = sorted(set(got) - set(expected), key=ids.index)[0]
+        return f"for {label} {early} is reported, though it was processed before the failure: it would run twice."
+    if set(got) == set(expected):
+        return (
+            f"for {label} the ids are out of order: list them in the batch's order, the order SQS delivers them again."
+        )
+    return (
+        f"for {label} the records after {first} are missing: in a FIFO queue they are not processed after a failure, "
+        "so each comes back too (deleted, it would be lost, or run before the one that failed)."
+    )

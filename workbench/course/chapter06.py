@@ -100,3 +100,126 @@ def _spare_mistake(mb: float, rows: list[dict[str, Any]], top: str, spare: int) 
     if mb > 1000:
         return "that is in bytes (or KB): the room to spare is asked in MB."
     return "the spare room is Lambda's 250 MB limit (262,144,000 bytes) minus code and layer, unzipped."
+
+
+# -- 06.layer_requirements: the requirement set of one function's layer, written by the learner -----------------
+
+DEFAULT_FUNCTION = "process-openexchangerates"
+
+
+def _requirement_names(answer: Any) -> set[str]:
+    """Distribution names however they are written: a set, list or tuple of names or requirement strings
+    ("pymssql>=2.3"), or the text of a requirements file; any case, - or _ or ."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    if isinstance(answer, str):
+        answer = [line.split("#")[0] for line in answer.replace(",", "\n").splitlines()]
+    if not isinstance(answer, set | frozenset | list | tuple) or not all(isinstance(n, str) for n in answer):
+        raise NotYet(
+            "a layer's requirement set is a few distribution names, as pip takes them: write a set of names "
+            "such as {'name', 'name'} (or the lines of a requirements file)."
+        )
+    names = set()
+    for item in (n.strip() for n in answer):
+        if not item:
+            continue
+        try:
+            names.add(str(canonicalize_name(Requirement(item).name)))
+        except InvalidRequirement:
+            raise NotYet(
+                f"{item!r} is not a requirement pip can read: write a distribution's name, such as 'pymssql'."
+            ) from None
+    return names
+
+
+def _derived(function_name: str) -> tuple[set[str], set[str], dict[str, str]]:
+    """The layer's requirement names as `workbench.deploy.functions` derives them, the base dependencies' names,
+    and, for every other extra's distribution, the extra it comes from."""
+    from workbench.deploy.functions import canonical_name, get_function, optional_dependencies, requirements
+
+    function = get_function(function_name)
+    wanted = {canonical_name(r) for r in requirements(function.extras)}
+    base = {canonical_name(r) for r in requirements(())}
+    elsewhere: dict[str, str] = {}
+    for extra, listed in optional_dependencies().items():  # a function family's extra first, then the tools'
+        for name in (canonical_name(r) for r in listed):
+            if name not in wanted and not name.startswith("market-data-pipeline"):
+                elsewhere.setdefault(name, extra)
+    return wanted, base, elsewhere
+
+
+@exercise("06.layer_requirements", "the requirement set (distribution names) of one function's layer")
+def _layer_requirements(answer: Any, *, function: str = DEFAULT_FUNCTION, **_: Any) -> str:
+    from workbench.deploy.functions import RUNTIME_PROVIDED, get_function
+
+    given = _requirement_names(answer)
+    wanted, base, elsewhere = _derived(function)
+    extras = ", ".join(get_function(function).extras)
+    for name in sorted(given - wanted):
+        if name in get_function(function).extras:
+            raise NotYet(
+                f"{name!r} is the name of the extra, not a distribution: the set lists what the extra expands to "
+                "in pyproject.toml, with the base dependencies."
+            )
+        if name in elsewhere:
+            raise NotYet(
+                f"{name} comes from the extra {elsewhere[name]!r}, which {function} does not use: it would add its "
+                "megabytes to a layer whose function never imports it."
+            )
+        if name in RUNTIME_PROVIDED:
+            raise NotYet(
+                f"{name} comes with boto3 (pip resolves it): a requirement set names what the function asks for, "
+                "and pip installs what those need."
+            )
+        raise NotYet(
+            f"{name} is not a requirement of {function}: the set is the base dependencies of pyproject.toml plus "
+            f"its extra ({extras}); pip resolves what those depend on."
+        )
+    for name in sorted(wanted - given):
+        if name == "boto3":
+            raise NotYet(
+                "boto3 stays in the set although the layer drops it after pip: it makes pip choose versions of "
+                "what boto3 shares with other packages (urllib3, python-dateutil) that the runtime's SDK accepts."
+            )
+        if name in base:
+            raise NotYet(
+                f"{name} is a base dependency ([project] dependencies of pyproject.toml): every function imports "
+                "it, so every layer holds it."
+            )
+        raise NotYet(f"{name} is what the extra {extras!r} adds: {function} imports it to reach its sink or source.")
+    return (
+        f"{', '.join(sorted(wanted))}: the base dependencies plus the extra {extras!r}, as "
+        "workbench.deploy.functions derives them."
+    )
+
+
+def your_layer(function_name: str, names: Any) -> Any:
+    """The LayerSpec of `function_name`'s layer built from the learner's requirement names: each name with the
+    version range pyproject.toml gives it, so a right set is the very layer `layer build` makes (same cache key)."""
+    from workbench.deploy.functions import canonical_name, get_function, requirements
+    from workbench.deploy.layers import LayerSpec
+
+    function = get_function(function_name)
+    ranges = {canonical_name(r): r for r in requirements(function.extras)}
+    chosen = tuple(sorted(ranges.get(name, name) for name in _requirement_names(names)))
+    return LayerSpec(function.layer_name, function.extras, chosen)
+
+
+def size_frame(sizes: Any) -> Any:
+    """Function sizes (FunctionSize objects or their dicts) as a table narrow enough for a notebook column: the
+    columns `size_table` draws, less the code package (the same for every function) and the share of the budget."""
+    import pandas as pd
+
+    from workbench.deploy.sizes import BUDGET, MB
+
+    rows = [s if isinstance(s, dict) else s.__dict__ for s in sizes]
+    frame = pd.DataFrame(rows).set_index("function")
+    unzipped = frame["code_unzipped"] + frame["layer_unzipped"]
+    return pd.DataFrame({
+        "layer": frame["layer"],
+        "layer MB": (frame["layer_unzipped"] / MB).round(1),
+        "unzipped MB": (unzipped / MB).round(1),
+        "zipped MB": ((frame["code_zipped"] + frame["layer_zipped"]) / MB).round(1),
+        f"MB to the {BUDGET / MB:.0f} budget": ((BUDGET - unzipped) / MB).round(1),
+    })  # fmt: skip

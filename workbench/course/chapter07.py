@@ -104,3 +104,181 @@ def _sqlserver_extra(answer: Any, **_: Any) -> str:
         "count the resources created with CreateSqlServer=true, minus those of a default deploy "
         '(Template.load(parameters={"CreateSqlServer": "true"}) evaluates the Conditions).'
     )
+
+
+# -- 07.fifo_queue: one resource of the template, written by the learner and deployed with the rest -------------
+
+QUEUE_ID, DEAD_LETTER_ID = "YahooFinanceQueue", "YahooFinanceDeadLetterQueue"
+
+
+def _resource(answer: Any) -> dict[str, Any]:
+    """A resource however it is written: a dict, or its YAML (short tags such as !GetAtt allowed)."""
+    import yaml
+
+    from workbench.cloudformation.template import CloudFormationLoader
+
+    if isinstance(answer, str):
+        try:
+            answer = yaml.load(answer, Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as exc:
+            raise NotYet(
+                f"your YAML does not parse ({str(exc).splitlines()[0]}): indent Properties under the resource."
+            ) from None
+    if isinstance(answer, dict) and set(answer) == {QUEUE_ID}:  # the resource under its logical id
+        answer = answer[QUEUE_ID]
+    if not isinstance(answer, dict) or "Type" not in answer:
+        raise NotYet(
+            'a template resource is a mapping with a Type and its Properties: {"Type": "AWS::SQS::Queue", '
+            '"Properties": {...}} (or the same in YAML).'
+        )
+    return answer
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _get_att(value: Any) -> tuple[str, str] | None:
+    """(logical id, attribute) of a GetAtt in any of its forms; None for anything else."""
+    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+        target = value["Fn::GetAtt"]
+        parts = target.split(".", 1) if isinstance(target, str) else list(target)
+        if len(parts) == 2:
+            return str(parts[0]), str(parts[1])
+    return None
+
+
+def _refers(value: Any, parameter: str) -> bool:
+    return isinstance(value, dict) and value == {"Ref": parameter}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _queue_mistake(resource: dict[str, Any]) -> str | None:
+    """The first way `resource` fails as the Yahoo source queue of the template, or None."""
+    from workbench.cloudformation.template import load_template
+
+    template = load_template()
+    if resource.get("Type") != "AWS::SQS::Queue":
+        return f"the resource's Type is AWS::SQS::Queue, not {resource.get('Type')!r}"
+    properties = resource.get("Properties") or {}
+    if not isinstance(properties, dict):
+        return "Properties is a mapping of property names to values"
+    if not _truthy(properties.get("FifoQueue")):
+        return (
+            "the topic is SNS FIFO and keeps each source's events in order: it delivers only to FIFO queues, so set "
+            "FifoQueue: true"
+        )
+    name = properties.get("QueueName")
+    if name != template["Resources"][QUEUE_ID]["Properties"]["QueueName"]:
+        return (
+            "name it as the template names its queues, from the stack's name: QueueName: "
+            '!Sub "${AWS::StackName}-yahoo_finance.fifo" (a FIFO queue\'s name ends in .fifo)'
+        )
+    return _redrive_mistake(properties, template) or _visibility_mistake(properties, template)
+
+
+def _redrive_mistake(properties: dict[str, Any], template: dict[str, Any]) -> str | None:
+    redrive = properties.get("RedrivePolicy")
+    if not isinstance(redrive, dict):
+        return (
+            "without a RedrivePolicy a message that always fails comes back forever and holds up its message "
+            "group: send it to the dead-letter queue after maxReceiveCount receives"
+        )
+    target = redrive.get("deadLetterTargetArn")
+    if isinstance(target, dict) and set(target) == {"Ref"}:
+        return "!Ref of a queue gives its URL, and deadLetterTargetArn wants its ARN: !GetAtt <queue>.Arn"
+    att = _get_att(target)
+    if att is None or att[1] != "Arn":
+        return "deadLetterTargetArn is the dead-letter queue's ARN: !GetAtt YahooFinanceDeadLetterQueue.Arn"
+    resources = template["Resources"]
+    if att[0] not in resources:
+        return f"the template has no resource {att[0]}: the Yahoo dead-letter queue is {DEAD_LETTER_ID}"
+    if not _truthy(resources[att[0]].get("Properties", {}).get("FifoQueue")):
+        return (
+            f"{att[0]} is a standard queue, and a FIFO queue's dead-letter queue must be FIFO too: use {DEAD_LETTER_ID}"
+        )
+    if att[0] != DEAD_LETTER_ID:
+        return f"{att[0]} is another source's dead-letter queue: the Yahoo queue's failures go to {DEAD_LETTER_ID}"
+    receives = redrive.get("maxReceiveCount")
+    if _refers(receives, "MaxReceiveCount"):
+        return None
+    count = _number(receives)
+    if count is None:
+        return "maxReceiveCount is a number of receives, or !Ref MaxReceiveCount (the template's parameter)"
+    if count < 5:
+        return (
+            f"after {count:.0f} receive(s) a message that failed once by bad luck (a throttle, a timeout) is "
+            "dead-lettered: AWS advises at least 5, the template's parameter MaxReceiveCount says 12"
+        )
+    return None
+
+
+def _visibility_mistake(properties: dict[str, Any], template: dict[str, Any]) -> str | None:
+    visibility = properties.get("VisibilityTimeout")
+    if _refers(visibility, "QueueVisibilityTimeoutSeconds"):
+        return None
+    timeout = float(template["Parameters"]["ProcessTimeoutSeconds"]["Default"])
+    seconds = _number(visibility) if visibility is not None else 30.0
+    if seconds is None:
+        return "VisibilityTimeout is a number of seconds, or !Ref QueueVisibilityTimeoutSeconds"
+    if seconds < 6 * timeout:
+        return (
+            f"a visibility timeout of {seconds:.0f} s is shorter than six times the process function's timeout "
+            f"({timeout:.0f} s): a batch still being processed would be delivered again; !Ref "
+            "QueueVisibilityTimeoutSeconds"
+        )
+    return None
+
+
+@exercise("07.fifo_queue", "the Yahoo source queue of the template: FIFO, with its dead-letter queue's redrive policy")
+def _fifo_queue(answer: Any, **_: Any) -> str:
+    mistake = _queue_mistake(_resource(answer))
+    if mistake:
+        raise NotYet(f"as {QUEUE_ID} of the template, your resource would not do: {mistake}.")
+    return "a FIFO queue named from the stack, redriving to its FIFO dead-letter queue, visible long enough."
+
+
+def template_with(resource: Any, path: Any) -> Any:
+    """Write the template with `resource` as YahooFinanceQueue (its Metadata kept) to `path` (JSON, which
+    CloudFormation reads as well as YAML); the path."""
+    import json
+    from pathlib import Path
+
+    from workbench.cloudformation.template import load_template
+
+    body = load_template()
+    yours = _resource(resource)
+    body["Resources"][QUEUE_ID] = {**yours, "Metadata": body["Resources"][QUEUE_ID].get("Metadata", {})}
+    Path(path).write_text(json.dumps(body, indent=1))
+    return Path(path)
+
+
+def transposed(table: Any) -> Any:
+    """A Rich table of a few sources as a DataFrame turned on its side, one column per source and one row per
+    field: what the table says, narrow enough for a notebook column however many fields it has."""
+    import pandas as pd
+    from rich.text import Text
+
+    def plain(cell: Any) -> str:
+        return Text.from_markup(cell).plain if isinstance(cell, str) else str(cell)
+
+    columns = {str(column.header): [plain(cell) for cell in column.cells] for column in table.columns}
+    first = next(iter(columns))
+    frame = pd.DataFrame(columns).set_index(first).T
+    frame.columns.name = None
+    return frame
+
+
+def show(table: Any) -> None:
+    """A Rich table's title, then its `transposed` frame."""
+    from IPython.display import display
+
+    if table.title:
+        print(table.title)
+    display(transposed(table))  # type: ignore[no-untyped-call]

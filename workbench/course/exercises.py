@@ -12,7 +12,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from pipeline.errors import one_line
 
@@ -71,12 +71,27 @@ def is_stub(answer: Any) -> bool:
     return False
 
 
+STUB_NONE: Final = (
+    "your answer is None, or holds a None: a function without a `return` (or a name set to None) gives it; write "
+    "the answer itself, then run the cell again."
+)
+
+
+def _holds(answer: Any, placeholder: Any) -> bool:
+    if answer is placeholder:
+        return True
+    values = answer.values() if isinstance(answer, dict) else answer if isinstance(answer, list | tuple) else ()
+    return any(_holds(v, placeholder) for v in values)
+
+
 def verdict(exercise_id: str, answer: Any, **context: Any) -> Verdict:
     """Judge `answer` to exercise `exercise_id` (with the notebook's `context`, if the exercise needs any)."""
     if exercise_id not in EXERCISES:
         raise KeyError(f"no exercise {exercise_id!r}: the exercises are {', '.join(sorted(EXERCISES))}")
-    if is_stub(answer):
+    if is_stub(answer) and _holds(answer, Ellipsis):
         result = Verdict(exercise_id, False, "replace the `...` with your answer, then run the cell again.")
+    elif is_stub(answer):
+        result = Verdict(exercise_id, False, STUB_NONE)
     else:
         try:
             result = Verdict(exercise_id, True, EXERCISES[exercise_id].judge(answer, **context))

@@ -13,6 +13,9 @@ from workbench.kernel import kernel_config
 
 ANSI_ESCAPE_PATTERN = r"\x1b\[[0-9;]*[A-Za-z]"
 SOLUTION_TAG = "solution"
+# A cell that runs the pipeline with the learner's answer (a "Build it" exercise's piece): like a solution's, its
+# output would show what the answer does before the learner tried, so the committed notebook keeps none.
+RUNS_ANSWER_TAG = "runs-answer"
 # A solution cell is collapsed, and JupyterLab still shows a collapsed cell's first line: this one, which gives
 # nothing of the answer away.
 SOLUTION_FIRST_LINE = "# Solution: run this cell only after you have tried the exercise above."
@@ -79,6 +82,8 @@ def answer_problems(notebook: Any) -> list[str]:
             problems.append(f"cell {index}: an nbval comment in the source (tag the cell `nbval-check-output`)")
         if "record(" in cell.source and not (RECORD_TAG in tags and hidden and _outputs_collapsed(cell)):
             problems.append(f"cell {index}: a record(...) cell in sight (tag it {RECORD_TAG!r}, collapse it)")
+        if RUNS_ANSWER_TAG in tags and cell.get("outputs"):
+            problems.append(f"cell {index}: the output of a cell that runs the learner's answer")
         if SOLUTION_TAG not in tags:
             continue
         if cell.get("outputs"):
@@ -122,10 +127,12 @@ def execute_notebook(path: Path, timeout: int = NOTEBOOK_TIMEOUT_SECONDS, **para
 
 
 def hide_solutions(notebook: Any) -> Any:
-    """The notebook (nbformat node) with its solution cells' outputs removed: a committed notebook shows no answer
-    and no verdict on one; the learner sees them by running the solution once they have tried."""
+    """The notebook (nbformat node) with its solution cells' outputs removed, and those of the cells that run the
+    pipeline with the learner's answer (tagged `runs-answer`): a committed notebook shows no answer and no verdict on
+    one; the learner sees them by running the solution, or their own answer, once they have tried."""
     for cell in notebook.cells:
-        if cell.cell_type == "code" and SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type == "code" and (SOLUTION_TAG in tags or RUNS_ANSWER_TAG in tags):
             cell.outputs, cell.execution_count = [], None
     return notebook
 

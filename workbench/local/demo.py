@@ -28,6 +28,9 @@ DEFAULT_START = datetime(2026, 11, 2, 14, 45, tzinfo=UTC)
 
 ANALYSIS_NOTEBOOK = Path("notebooks") / "08_analysis.ipynb"
 REPORT_DIR = Path("reports")
+# The tag of the notebooks' cell that keeps the tests' values (`workbench.course.bootstrap.RECORD_TAG`; the course
+# imports this package, so the tag is spelled here too and a test holds the two equal).
+REPORT_HIDDEN_TAG = "record"
 
 
 # The simulated Open Exchange Rates service publishes new rates every minute and has no plan limits, so locally the
@@ -121,6 +124,7 @@ def render_notebook(notebook: Path, html: Path, parameters: dict[str, Any]) -> P
     import nbformat
     import papermill
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
     from workbench.kernel import kernel_config
 
@@ -135,7 +139,11 @@ def render_notebook(notebook: Path, html: Path, parameters: dict[str, Any]) -> P
         config=kernel_config(),  # IPC: no "kernel is running over TCP without encryption" warning
     )
     node = nbformat.read(executed, as_version=4)  # type: ignore[no-untyped-call]
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(node)  # type: ignore[no-untyped-call]
+    exporter = HTMLExporter(template_name="lab")  # type: ignore[no-untyped-call]
+    # the tests' record cell stays out of the report, as JupyterLab keeps it out of sight
+    hide = TagRemovePreprocessor(remove_cell_tags={REPORT_HIDDEN_TAG}, enabled=True)  # type: ignore[no-untyped-call]
+    exporter.register_preprocessor(hide, enabled=True)  # type: ignore[no-untyped-call]
+    body, _ = exporter.from_notebook_node(node)
     html.write_text(body, encoding="utf-8")
     return html
 

@@ -41,6 +41,7 @@ from pipeline.registry import source_ids
 from workbench.cloudformation.template import compaction_period, redrive_period
 from workbench.local.events import scheduled_event as scheduled_event  # the events, also from here (notebooks)
 from workbench.local.events import sqs_event as sqs_event
+from workbench.local.processes import LocalStackError
 from workbench.local.run_report import RunReport as RunReport
 from workbench.local.run_report import SourceStats
 
@@ -109,6 +110,12 @@ class LocalRuntime:
 
         self.sqs = sqs
         self.sources: tuple[SourceId, ...] = tuple(source_ids() if sources is None else sources)
+        unwired = [s for s in self.sources if s not in queues or s not in dead_letter_queues]
+        if unwired:  # declared after the stack came up: its queues come with the next `up`
+            raise LocalStackError(
+                f"source {unwired[0]!r} has no queue on the running local stack (it was declared after the stack "
+                "came up): run `pipeline local down` then `pipeline local up`"
+            )
         self.queues = {s: queues[s] for s in self.sources}
         self.dead_letter_queues = {s: dead_letter_queues[s] for s in self.sources}
         self.visibility_timeout = visibility_timeout

@@ -1,309 +1,29 @@
-"""The capstone (notebooks/09_capstone.ipynb): a fourth source, US Treasury par yields, added end to end.
-
-The learner writes the source's parser, its row model, its declaration's natural key, its sink's upsert and its
-queue's subscription filter policy; this module gives what a real source would find already there (the simulated
-feed, a SQLite table for the sink, the wiring of a queue on the local stack, a run of scheduled minutes) and the
-checkers of the five exercises, in the course's exercise framework (`workbench.course.exercise`): a checker never
-raises, it says "right" or "not yet" and why, and every expected value is computed from the package.
-
-Nothing here is imported by `pipeline`: the fourth source is declared at run time with `declare` (the registry's
-`registered`), as `tests/registry/test_fourth_source.py` does, and forgotten with `forget`.
+"""09 · Capstone: the checkers of the five exercises of notebooks/09_capstone.ipynb (the parser, the row model, the
+natural key, the sink's upsert and the queue's filter policy), in the course's exercise framework: a checker never
+raises, it says "right" or "not yet" and why, and every expected value is computed from the package and from
+`workbench.course.capstone` (the feed, the sink and the wiring a real source would find already there).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import random
+import re
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pipeline import registry
 from pipeline.contracts import ContractError, iso, to_utc
 from pipeline.registry import COMMON_TAIL, SourceSpec
-from workbench.course import NotYet, exercise
+from workbench.course import capstone
+from workbench.course.capstone import COLUMNS, CREATE_TABLE, ID, TABLE, TENORS, UNPUBLISHED_EVERY, feed_minutes, spec
+from workbench.course.exercises import NotYet, exercise
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
-
-    from pipeline.settings import Settings
-    from pipeline.sinks.base import StoredRow
-    from workbench.local.runtime import RunReport
-    from workbench.local.servers import LocalStack
-
-ID: Final = "treasury_yields"
-COLUMNS: Final = ("tenor", "yield_pct", "quote_ts")
-TENORS: Final = ("1M", "3M", "6M", "1Y", "2Y", "5Y", "10Y", "20Y", "30Y")
-# Where each tenor's yield sits (percent): a curve that dips from the bills to the 2-year and rises to the 30-year.
-LEVELS: Final = {"1M": 4.52, "3M": 4.47, "6M": 4.38, "1Y": 4.21, "2Y": 4.05, "5Y": 4.02, "10Y": 4.31,
-                 "20Y": 4.62, "30Y": 4.55}  # fmt: skip
-UNPUBLISHED_EVERY: Final = 5  # the 20Y is quoted "N/A" every 5th minute: the feed's own way of saying "no quote"
-PUBLISHED_BEFORE: Final = timedelta(seconds=20)  # the curve of a minute is published 20 s before it
-TABLE: Final = "treasury_yields"  # the sink's table, in the local stack's SQLite file (the SQL Server stand-in)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The simulated feed
-# ---------------------------------------------------------------------------------------------------------
-def treasury_feed(seed: int, scheduled_at: datetime) -> dict[str, Any]:
-    """The par yield curve a Treasury-like service would answer for the scheduled minute, as JSON: the time it was
-    published (`as_of`, ISO 8601, 20 s before the minute) and one quote per tenor, each yield as text in percent,
-    "N/A" where the service has none. Deterministic from the seed and the minute, as every simulated twin is."""
-    minute = to_utc(scheduled_at).replace(second=0, microsecond=0)
-    day_minute = minute.hour * 60 + minute.minute
-    drift = 0.04 * math.sin(2 * math.pi * day_minute / 390)
-    curve = []
-    for tenor, level in LEVELS.items():
-        noise = random.Random(f"{seed}/{iso(minute)}/{tenor}").gauss(0, 0.004)
-        value = f"{level + drift + noise:.3f}"
-        if tenor == "20Y" and day_minute % UNPUBLISHED_EVERY == UNPUBLISHED_EVERY - 1:
-            value = "N/A"
-        curve.append({"tenor": tenor, "yield": value})
-    return {"as_of": iso(minute - PUBLISHED_BEFORE), "record_date": f"{minute:%Y-%m-%d}", "curve": curve}
-
-
-def feed_minutes(first: datetime | str, count: int, seed: int = 42) -> list[tuple[datetime, dict[str, Any]]]:
-    """(scheduled minute, payload) for `count` minutes from `first`."""
-    start = to_utc(first)
-    return [(start + timedelta(minutes=n), treasury_feed(seed, start + timedelta(minutes=n))) for n in range(count)]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Declaring the source for this process (the notebook's kernel)
-# ---------------------------------------------------------------------------------------------------------
-_declared = ExitStack()
-
-
-def spec(**fields: Any) -> SourceSpec:
-    """The fourth source's declaration: the notebook's modules by default (`__main__`, the kernel's namespace),
-    then `fields` (natural_key, natural_time, row_model, sink...)."""
-    defaults: dict[str, Any] = {
-        "id": ID,
-        "module": "__main__",
-        "columns": COLUMNS,
-        "row_model": "__main__:Yield",
-        "natural_key": ("tenor", "quote_ts"),
-        "natural_time": "quote_ts",
-        "sink": "__main__:TreasurySink",
-        "sink_label": "SQLite yields",
-        "ingest_extras": ("openexchangerates",),  # what its fetch needs: nothing beyond the shared base
-        "process_extras": ("sqlserver",),  # SQLAlchemy, as the rates' sink
-        "market": "24/7",
-        "description": "US Treasury par yields (the course's capstone)",
-    }
-    return SourceSpec(**(defaults | fields))
-
-
-def declare(declaration: SourceSpec) -> SourceSpec:
-    """Declare the source in the registry of this process until `forget` (a notebook cell run again replaces its
-    earlier declaration instead of being refused as "declared twice"). The handlers' cached sinks are dropped."""
-    from pipeline import clients
-
-    forget()
-    _declared.enter_context(registry.registered(declaration))
-    clients.sink.cache_clear()
-    return declaration
-
-
-def forget() -> None:
-    """Undeclare what `declare` declared."""
-    _declared.close()
-
-
-@contextmanager
-def _declared_for_a_check() -> Iterator[SourceSpec]:
-    """The source declared for the time of a check: the learner's declaration if there is one, else a default one
-    (its columns are what the raw CSV needs) that is gone again afterwards."""
-    if ID in registry.source_ids():
-        yield registry.get(ID)
-        return
-    with registry.registered(spec(row_model="workbench.capstone:ReferenceYield")) as declared:
-        yield declared
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The sink: a table in the local stack's SQLite file, loaded with the learner's upsert
-# ---------------------------------------------------------------------------------------------------------
-CREATE_TABLE: Final = (
-    f"CREATE TABLE IF NOT EXISTS {TABLE} (tenor VARCHAR(8) NOT NULL, quote_ts DATETIME NOT NULL, "
-    "yield_pct FLOAT NOT NULL, raw_key VARCHAR(256) NOT NULL, loaded_at DATETIME NOT NULL, "
-    "PRIMARY KEY (tenor, quote_ts))"
-)
-
-
-class YieldSink:
-    """The yields' sink: the table `treasury_yields` in the SQLite file that stands in for SQL Server locally.
-
-    A subclass sets `upsert`: one statement with the named parameters :tenor, :quote_ts, :yield_pct, :raw_key and
-    :loaded_at, run once per row of a raw object, all in one transaction. Times are stored as UTC text
-    (`YYYY-MM-DD HH:MM:SS`), so they sort and compare as times. It is the local stand-in's sink: against SQL Server
-    the statement would be a `MERGE ... WITH (HOLDLOCK)`, as the rates' sink sends (pipeline/sinks/sqlserver).
-    """
-
-    source = ID
-    upsert: ClassVar[str] = ""
-
-    def __init__(self, url: str) -> None:
-        import sqlalchemy as sa
-
-        self.engine = sa.create_engine(url)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **_: Any) -> YieldSink:
-        from pipeline.sinks.sqlserver.configuration import SqlServerConfig
-
-        return cls(SqlServerConfig.from_settings(settings).sa_url.render_as_string(hide_password=False))
-
-    @staticmethod
-    def value_checks() -> dict[str, Any]:
-        from pipeline.sinks.base import finite, text, timestamp
-
-        years = timestamp(datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
-        return {"tenor": text(8), "yield_pct": finite, "quote_ts": years}
-
-    def refusals(self, rows: Sequence[Any]) -> dict[int, str]:
-        from pipeline.sinks.base import column_refusals
-
-        return column_refusals(rows, registry.get(self.source).model(), self.value_checks())
-
-    def load(self, rows: Sequence[Any], raw_key: str) -> int:
-        import sqlalchemy as sa
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from pipeline.errors import classify_sqlalchemy, one_line
-        from pipeline.sinks.base import batch_params, sink_error
-
-        declared = registry.get(self.source)
-        params = batch_params(
-            rows, declared.model(), raw_key, TABLE, key=declared.row_key, to_params=yield_params,
-            columns=self.value_checks(),
-        )  # fmt: skip
-        if not params:
-            return 0
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(sa.text(CREATE_TABLE))
-                connection.execute(sa.text(self.upsert), params)
-        except SQLAlchemyError as exc:
-            cause = getattr(exc, "orig", None) or exc
-            raise sink_error(
-                f"{TABLE}: could not load {raw_key}: {one_line(cause)}", classify_sqlalchemy(exc)
-            ) from None
-        return len(params)
-
-    def stored_rows(
-        self, first_raw_key: str, last_raw_key: str, since: datetime | None = None, until: datetime | None = None
-    ) -> list[StoredRow]:
-        """The rows loaded from raw keys in [first_raw_key, last_raw_key], keyed as the declaration's natural key."""
-        import sqlalchemy as sa
-
-        from pipeline.sinks.base import StoredRow
-
-        key = registry.get(self.source).natural_key
-        query = sa.text(f"SELECT tenor, quote_ts, yield_pct, raw_key FROM {TABLE} WHERE raw_key BETWEEN :a AND :b")  # noqa: S608
-        with self.engine.connect() as connection:
-            if not sa.inspect(connection).has_table(TABLE):
-                return []
-            found = connection.execute(query, {"a": first_raw_key, "b": last_raw_key}).mappings().all()
-        stored = []
-        for row in found:
-            values = {"tenor": row["tenor"], "quote_ts": to_utc(str(row["quote_ts"])), "yield_pct": row["yield_pct"]}
-            stored.append(StoredRow(tuple(values[name] for name in key), row["raw_key"]))
-        return stored
-
-    def rows(self) -> list[dict[str, Any]]:
-        """Every row of the table, oldest quote first (for the notebook to show)."""
-        import sqlalchemy as sa
-
-        with self.engine.connect() as connection:
-            if not sa.inspect(connection).has_table(TABLE):
-                return []
-            query = sa.text(f"SELECT * FROM {TABLE} ORDER BY quote_ts, tenor")  # noqa: S608
-            return [dict(r) for r in connection.execute(query).mappings().all()]
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
-def db_time(value: datetime) -> str:
-    return to_utc(value).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def yield_params(row: Any, raw_key: str, loaded_at: datetime) -> dict[str, Any]:
-    return {"tenor": row.tenor, "quote_ts": db_time(row.quote_ts), "yield_pct": float(row.yield_pct),
-            "raw_key": raw_key, "loaded_at": db_time(loaded_at)}  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Wiring its queue on the local stack, and running it
-# ---------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Wiring:
-    queue_url: str
-    dead_letter_queue_url: str
-    subscription_arn: str
-    filter_policy: dict[str, Any]
-
-
-def wire(stack: LocalStack, filter_policy: Mapping[str, Any] | str) -> Wiring:
-    """What the template would create for the source on the local stack: its FIFO queue and dead-letter queue (the
-    attributes of the first source's, maxReceiveCount included) and the topic's subscription to the queue, raw
-    delivery, filtered by `filter_policy`. Run again, it keeps the queues and sets the policy anew."""
-    from pipeline import aws
-
-    policy = json.loads(filter_policy) if isinstance(filter_policy, str) else dict(filter_policy)
-    settings = stack.settings()
-    sqs, sns = aws.client("sqs", settings), aws.client("sns", settings)
-    model_source = registry.source_ids()[0]
-    model_queue = sqs.get_queue_attributes(QueueUrl=stack.queues[model_source], AttributeNames=["All"])["Attributes"]
-    copied: dict[Any, str] = {k: v for k, v in model_queue.items() if k in ("FifoQueue", "ContentBasedDeduplication",
-                                                            "VisibilityTimeout", "MessageRetentionPeriod")}  # fmt: skip
-    dlq_url = sqs.create_queue(QueueName=f"{ID}-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    max_receives = json.loads(model_queue["RedrivePolicy"])["maxReceiveCount"]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
-    url = sqs.create_queue(QueueName=f"{ID}.fifo", Attributes=copied)["QueueUrl"]
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": redrive})
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    subscription = sns.subscribe(
-        TopicArn=settings.topic_arn, Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True,
-        Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps(policy)},
-    )["SubscriptionArn"]  # fmt: skip
-    sns.set_subscription_attributes(
-        SubscriptionArn=subscription, AttributeName="FilterPolicy", AttributeValue=json.dumps(policy)
-    )
-    return Wiring(url, dlq_url, subscription, policy)
-
-
-def unwire(stack: LocalStack, wiring: Wiring) -> None:
-    """Undo `wire`: the subscription and both queues deleted (the raw objects and the table's rows stay)."""
-    from pipeline import aws
-
-    settings = stack.settings()
-    sqs, sns = aws.client("sqs", settings), aws.client("sns", settings)
-    sns.unsubscribe(SubscriptionArn=wiring.subscription_arn)
-    for url in (wiring.queue_url, wiring.dead_letter_queue_url):
-        sqs.delete_queue(QueueUrl=url)
-
-
-def run_minutes(stack: LocalStack, wiring: Wiring, minutes: int, first: datetime | str) -> RunReport:
-    """`minutes` scheduled minutes of the fourth source from `first` through the local runtime: its ingest handler on
-    the schedule, the topic, its queue, its process handler in batches, its sink (`workbench.local.runtime`)."""
-    from pipeline import aws
-    from pipeline.contracts import floor_minute
-    from workbench.local.demo import use_stack
-    from workbench.local.runtime import LocalRuntime
-
-    settings = use_stack(stack)
-    runtime = LocalRuntime(
-        aws.client("sqs", settings), {ID: wiring.queue_url}, {ID: wiring.dead_letter_queue_url}, sources=(ID,),
-        region=settings.region,
-    )  # fmt: skip
-    return runtime.run(minutes, floor_minute(to_utc(first)))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -331,6 +51,17 @@ def _raw_trip(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
 
     with _declared_for_a_check():
         return csv_to_rows(ID, rows_to_csv(ID, rows))
+
+
+@contextmanager
+def _declared_for_a_check() -> Iterator[SourceSpec]:
+    """The source declared for the time of a check: the learner's declaration if there is one, else a default one
+    (its columns are what the raw CSV needs) that is gone again afterwards."""
+    if ID in registry.source_ids():
+        yield registry.get(ID)
+        return
+    with registry.registered(spec(row_model="workbench.course.chapter09:ReferenceYield")) as declared:
+        yield declared
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -402,6 +133,9 @@ def _check_times(rows: list[dict[str, Any]], payload: dict[str, Any], minute: da
         if not _same_time(row["ingested_at"], minute + FETCH_DELAY):
             raise NotYet("ingested_at is the time of the fetch, given to parse as `ingested_at`.")
         if not _same_time(row["quote_ts"], published):
+            if _same_time(row["quote_ts"], usual := minute - capstone.PUBLISHED_BEFORE):
+                raise NotYet(f"quote_ts is {iso(usual)} where this payload's as_of is {payload['as_of']}: quote_ts "
+                             "must come from the payload's as_of, not from the scheduled minute.")  # fmt: skip
             said = "the scheduled minute" if _same_time(row["quote_ts"], minute) else repr(row["quote_ts"])
             raise NotYet(
                 f"quote_ts is {said}: it is the time the service published the curve, the payload's as_of "
@@ -477,12 +211,18 @@ def _check_refuses_a_broken_payload(parse: Callable[..., Any]) -> None:
     )
 
 
+def _published_off_time() -> list[tuple[datetime, dict[str, Any]]]:
+    """Two minutes whose curve was published 7 s and 43 s before the minute, not the feed's usual 20 s."""
+    minutes = zip(feed_minutes(CHECK_FIRST + timedelta(minutes=20), 2), (7, 43), strict=True)
+    return [(at, {**payload, "as_of": iso(at - timedelta(seconds=early))}) for (at, payload), early in minutes]
+
+
 @exercise("09.parse", "parse(payload, *, scheduled_at, ingested_at): the feed's curve as raw rows, one per tenor")
 def _parse(answer: Any, **_: Any) -> str:
     if not callable(answer):
         raise NotYet(f"the answer should be the function parse(payload, *, scheduled_at, ingested_at), not a "
                      f"{type(answer).__name__}.")  # fmt: skip
-    for minute, payload in feed_minutes(CHECK_FIRST, UNPUBLISHED_EVERY):
+    for minute, payload in [*feed_minutes(CHECK_FIRST, UNPUBLISHED_EVERY), *_published_off_time()]:
         rows = _parsed(answer, payload, minute)
         _check_columns(rows)
         _check_values(rows, payload)
@@ -527,6 +267,17 @@ def _row(**changes: str) -> dict[str, str]:
     return {**row, **changes}
 
 
+def _column_width(column: str) -> int:  # a VARCHAR column's width in the sink's table, as CREATE_TABLE has it
+    found = re.search(rf"\b{column}\s+VARCHAR\((\d+)\)", CREATE_TABLE, re.IGNORECASE)
+    if found is None:
+        raise LookupError(f"{TABLE}.{column} is not a VARCHAR in CREATE_TABLE")
+    return int(found.group(1))
+
+
+TENOR_WIDTH: Final = _column_width("tenor")
+LONG_TENOR: Final = ("10Y" * TENOR_WIDTH)[: TENOR_WIDTH + 1]
+NAIVE_TIME: Final = "2026-11-13T14:59:40"
+
 # (row, why it must be refused) and (row, why it must be accepted): rows as the raw CSV gives them
 MUST_REFUSE: Final = (
     (_row(yield_pct="431"), "a yield of 431 % (basis points written as percent): bound yield_pct"),
@@ -534,14 +285,29 @@ MUST_REFUSE: Final = (
     (_row(yield_pct="N/A"), "a yield that is not a number"),
     (_row(yield_pct="nan"), "a NaN yield"),
     (_row(tenor=""), "a row without a tenor (it has no natural key)"),
+    (_row(tenor=LONG_TENOR), f"a tenor of {len(LONG_TENOR)} characters ({LONG_TENOR!r}), which the sink's column "
+     f"(tenor VARCHAR({TENOR_WIDTH})) cannot hold: bound the tenor's length"),
+    (_row(yield_pct=""), "a success row whose yield is blank (the raw CSV's empty string): a success row's yield "
+     "cannot be missing (the sink's yield_pct is NOT NULL, the load would fail)"),
     (_row(quote_ts="1763045980"), "a quote time written as a bare number (seconds? milliseconds?): use UtcDatetime"),
     (_row(quote_ts="yesterday"), "a quote time that is not a time"),
-)
+)  # fmt: skip
 MUST_ACCEPT: Final = (
     (_row(yield_pct="-0.02"), "a slightly negative yield (US bills traded below zero in March 2020)"),
     (_row(yield_pct="15.8"), "a yield of 15.8 % (the 1-year's in 1981)"),
     (_row(quote_ts="2026-11-13T09:59:40-05:00"), "a quote time with an offset (the same instant)"),
 )
+
+
+def _check_zone(model: Any) -> None:
+    """NotYet if the model gives a time written without an offset back without a time zone."""
+    try:
+        typed = model.model_validate(_row(quote_ts=NAIVE_TIME))
+    except ValueError:
+        return  # refused: the model wants the zone written
+    if isinstance(typed.quote_ts, datetime) and typed.quote_ts.tzinfo is None:
+        raise NotYet(f"quote_ts {NAIVE_TIME!r} comes out as a datetime with no time zone (UTC? New York?): type it "
+                     "UtcDatetime, which gives every time its zone, UTC.")  # fmt: skip
 
 
 @exercise("09.row_model", "the pydantic row model Yield: what the sink must never store is refused")
@@ -565,6 +331,7 @@ def _row_model(answer: Any, **_: Any) -> str:
         why = _validates(answer, row)
         if why is not None:
             raise NotYet(f"it refuses {what}: {why}.")
+    _check_zone(answer)
     for row, what in MUST_REFUSE:
         if _validates(answer, row) is None:
             raise NotYet(f"it accepts {what}.")
@@ -585,6 +352,22 @@ def _key_fields(value: Any) -> tuple[str, ...] | None:
     return None
 
 
+def _check_key_fields(key: tuple[str, ...]) -> None:
+    twice = sorted({field for field in key if key.count(field) > 1})
+    if twice:
+        raise NotYet(f"natural_key names {', '.join(twice)} twice: each field of the key once.")
+    fetch_fields = sorted(set(key) & set(COMMON_TAIL))
+    if fetch_fields:
+        raise NotYet(
+            f"{', '.join(fetch_fields)} is not a field of the row model ({', '.join(COLUMNS)}): scheduled_at and the "
+            "tail are the fetch's, not the quote's, and a quote fetched again in another minute would be stored twice."
+        )
+    unknown = [field for field in key if field not in COLUMNS]
+    if unknown:
+        raise NotYet(f"{unknown[0]} is not a field of the row model: a key is made of the model's fields, "
+                     f"{', '.join(COLUMNS)}.")  # fmt: skip
+
+
 @exercise("09.natural_key", "the declaration's natural key and natural time: what identifies a yield in its sink")
 def _natural_key(answer: Any, **_: Any) -> str:
     if not isinstance(answer, dict) or not {"natural_key", "natural_time"} <= set(answer):
@@ -593,12 +376,7 @@ def _natural_key(answer: Any, **_: Any) -> str:
     if key is None:
         raise NotYet('natural_key is a tuple of field names of the row model, e.g. ("field", "field").')
     fields = set(key)
-    outside = sorted(fields - set(COLUMNS))
-    if outside:
-        raise NotYet(
-            f"{', '.join(outside)} is not a field of the row model ({', '.join(COLUMNS)}): scheduled_at and the "
-            "tail are the fetch's, not the quote's, and a quote fetched again in another minute would be stored twice."
-        )
+    _check_key_fields(key)
     if "yield_pct" in fields:
         raise NotYet("yield_pct is a value, not what identifies it: a corrected quote would sit beside the wrong one.")
     if fields == {"tenor"}:
@@ -623,6 +401,13 @@ _UPSERT_CASES: Final = (
      "raw/treasury_yields/2026/11/13/1501.csv", [("10Y", 4.33)], {"2Y": 4.05, "10Y": 4.33}),
     ("a replay of an older raw key must not undo a later correction: compare raw_key",
      "raw/treasury_yields/2026/11/13/1459.csv", [("10Y", 1.0)], {"2Y": 4.05, "10Y": 4.33}),
+    ("a new tenor from 1500 should be inserted", "raw/treasury_yields/2026/11/13/1500.csv", [("30Y", 4.10)],
+     {"2Y": 4.05, "10Y": 4.33, "30Y": 4.10}),
+    ("its correction from 1502 should update it", "raw/treasury_yields/2026/11/13/1502.csv", [("30Y", 4.30)],
+     {"2Y": 4.05, "10Y": 4.33, "30Y": 4.30}),
+    ("a replay of 1501 after 1502 must not win: the update must set raw_key too, or the row keeps the raw_key of its "
+     "first load (1500) and a later replay of an older file wins", "raw/treasury_yields/2026/11/13/1501.csv",
+     [("30Y", 4.20)], {"2Y": 4.05, "10Y": 4.33, "30Y": 4.30}),
 )  # fmt: skip
 
 
@@ -658,8 +443,12 @@ def _upsert(answer: Any, **_: Any) -> str:
     return "idempotent by (tenor, quote_ts), and a row is replaced only by one from a raw key at least as recent."
 
 
-# Sources that are not declared (yet): a policy must let none of them in, nor any declared one but the fourth
-OTHER_SOURCES: Final = ("treasury_yields_eu", "treasury", "treasury_bills", "bond_futures")
+# Sources that are not declared (yet), of every shape a policy could let through by mistake: one that ends like the
+# fourth's id, one that starts like it, near misses and a second version. A policy must let none of them in.
+OTHER_SOURCES: Final = (
+    "treasury_yields_v2", "treasury_yields_eu", "us_treasury_yields", "corporate_yields", "treasury", "treasury_yield",
+    "treasury_bills", "treasuryyields", "bond_futures",
+)  # fmt: skip
 
 
 def _valid_policy(policy: Any) -> dict[str, Any]:
@@ -704,7 +493,8 @@ def _filter_policy(answer: Any, **_: Any) -> str:
     later = [s for s in OTHER_SOURCES if lets_in(s)]
     if later:
         raise NotYet(
-            f"it would let in a source declared later, {later[0]!r}: match the id exactly, not a prefix or "
-            "anything-but the sources of today."
+            f"it would let in a source declared later, {later[0]!r}: this queue would get that source's events, "
+            f"which this process function cannot read. List {ID!r} alone, exactly: no prefix, suffix or "
+            "anything-but the sources of today, no other id."
         )
     return f"the subscription delivers {ID}'s events only, whatever sources are declared later."

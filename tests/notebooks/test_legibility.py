@@ -38,9 +38,6 @@ TABLE_CHARACTERS = 100  # a Rich table (a <pre> that does not wrap) wider than t
 # (notebook, rule) pairs broken in a chapter another branch is fixing: reported there, not edited here. Strict: an
 # entry whose chapter has been fixed fails as XPASS until it is removed.
 PENDING: dict[tuple[str, str], str] = {
-    ("05", "tables"): "05's run table (124 characters) and reconciliation (115): fixed on branch ch0507",
-    ("06", "tables"): "06's two package-size tables (104 and 112 characters): fixed on branch ch0507",
-    ("07", "tables"): "07's status tables (150 characters) and market table (123): fixed on branch ch0507",
     ("09", "tables"): "09's reconciliation table (109 characters)",
     ("09", "links"): "09 links the folder ../pipeline/sources/, which JupyterLab cannot open: link a file in it",
 }

@@ -185,8 +185,13 @@ FIGURES: list[tuple[str, str, str, Callable[[], float]]] = [
     ("08_analysis.ipynb", "the session's last minute", r"\(14:45 to (\d\d:\d\d) UTC\)", lambda: last_session_minute()),
     ("README.md", "the session's minutes", r"`make demo MINUTES=(\d+)` runs the rest", lambda: session_minutes()),
     ("08_analysis.ipynb", "a cent's step at $0.12", r"printed to the cent moves in steps of (\d+) %", lambda: round(100 * 0.01 / 0.12)),
-    ("08_analysis.ipynb", "returns in the window", r"(\w+) one-minute returns give a correlation", lambda: notebook_parameter("08_analysis.ipynb", "minutes")),
-    ("08_analysis.ipynb", "their standard error", r"a standard error of about ([\d.]+)", lambda: round(notebook_parameter("08_analysis.ipynb", "minutes") ** -0.5, 2)),
+    ("08_analysis.ipynb", "minutes in the window", r"(\w+) minutes give \d+ one-minute returns", lambda: notebook_parameter("08_analysis.ipynb", "minutes")),
+    ("08_analysis.ipynb", "returns in the window", r"\w+ minutes give (\d+) one-minute returns", lambda: notebook_parameter("08_analysis.ipynb", "minutes") - 1),
+    ("08_analysis.ipynb", "their standard error", r"a standard error of about ([\d.]+)", lambda: round((notebook_parameter("08_analysis.ipynb", "minutes") - 1) ** -0.5, 2)),
+    ("08_analysis.ipynb", "the square root under it", r"about 0\.\d+ \(1/sqrt\((\d+)\)\)", lambda: notebook_parameter("08_analysis.ipynb", "minutes") - 1),
+    ("08_analysis.ipynb", "the volatility window", r"only `vol_window` = (\d+) returns", lambda: notebook_parameter("08_analysis.ipynb", "vol_window")),
+    ("08_analysis.ipynb", "the volatility window", r"about 1/sqrt\(2 x (\d+)\)", lambda: notebook_parameter("08_analysis.ipynb", "vol_window")),
+    ("08_analysis.ipynb", "the volatility window", r"so a (\d+)-minute window shows the level", lambda: notebook_parameter("08_analysis.ipynb", "vol_window")),
 ]
 # fmt: on
 

@@ -32,7 +32,8 @@ def _broken_price(answer: Any, *, original: Any = None, at: Any = "2026-11-04T14
     if first["status"] == "success":
         raise NotYet(
             f"the parser still reads the first coin's price ({first['price_usd']!r}): write it in a form the page "
-            "never uses (the European `$72.720,05`, say), and remove `__NEXT_DATA__` so the table is read."
+            "never uses (swap its point and its comma, as a European page would), and remove `__NEXT_DATA__` so the "
+            "table is read."
         )
     name = first["symbol"] or "the first coin"
     _judge_prediction(predicted, name, kept, len(rows))

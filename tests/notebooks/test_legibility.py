@@ -37,8 +37,7 @@ TABLE_CHARACTERS = 100  # a Rich table (a <pre> that does not wrap) wider than t
 
 # (notebook, rule) pairs broken in a chapter another branch is fixing: reported there, not edited here. Strict: an
 # entry whose chapter has been fixed fails as XPASS until it is removed.
-PENDING: dict[tuple[str, str], str] = {
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def pending(name: str, rule: str) -> list[Any]:

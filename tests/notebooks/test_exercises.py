@@ -792,6 +792,7 @@ BUILD_RIGHT: dict[str, list[tuple[str, Answer]]] = {
 BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
     "02.key_function": [
         ("the wall clock", lambda c: lambda source, at: _key_fstring(source, datetime.now(UTC)), "wall clock"),
+        ("the ISO week's year", lambda c: lambda source, at: f"raw/{source}/{at:%G/%m/%d/%H%M}.csv", "ISO week's year"),
         ("the wall clock, naive", lambda c: lambda source, at: _key_fstring(source, datetime.now()), "wall clock"),
         ("90 s late", lambda c: lambda source, at: _key_fstring(source, at + pd.Timedelta(seconds=90)), "later minute"),
         ("New York time", lambda c: lambda source, at: _key_fstring(source, at - pd.Timedelta(hours=5)), "off UTC"),
@@ -831,7 +832,27 @@ BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ("a list of sources", lambda c: MARKETS, "JSON object"),
     ],
     "04.batch_response": [
-        ("only the failed records", lambda c: _only_failed, "records after m3 are missing"),
+        ("only the failed records", lambda c: _only_failed, "records after the failed record 3"),
+        (
+            "a generator of failures",
+            lambda c: (
+                lambda event, failed: {"batchItemFailures": (i for i in _first_on(event, failed)["batchItemFailures"])}
+            ),
+            "cannot be sent back as JSON",
+        ),
+        (
+            "ids sorted, every id from the first failed one",
+            lambda c: (
+                lambda event, failed: {
+                    "batchItemFailures": [
+                        {"itemIdentifier": i}
+                        for i in sorted(r["messageId"] for r in event["Records"])
+                        if failed and i >= min(failed)
+                    ]
+                }
+            ),
+            "record",
+        ),
         (
             "the whole batch",
             lambda c: lambda event, failed: _first_on(event, {event["Records"][0]["messageId"]}),
@@ -1091,6 +1112,23 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
 BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
     "05.bars_merge": [
         ("a plain INSERT", lambda c: "INSERT INTO BARS_1M SELECT * FROM BARS_STAGE", "added its bars again"),
+        (
+            "an older replay deletes the bar",
+            lambda c: BARS_MERGE.replace(
+                "WHEN NOT MATCHED", "WHEN MATCHED AND s.RAW_KEY < t.RAW_KEY THEN DELETE\nWHEN NOT MATCHED"
+            ),
+            "a MERGE never deletes a bar",
+        ),
+        (
+            "HIGH and LOW swapped in the insert",
+            lambda c: BARS_MERGE.replace("s.OPEN, s.HIGH, s.LOW, s.CLOSE", "s.OPEN, s.LOW, s.HIGH, s.CLOSE"),
+            "has HIGH",
+        ),
+        (
+            "a volume of 0 inserted",
+            lambda c: BARS_MERGE.replace("s.CLOSE, s.VOLUME, s.RAW_KEY", "s.CLOSE, 0, s.RAW_KEY"),
+            "has VOLUME 0 where its raw file says",
+        ),
         ("on the symbol alone", lambda c: BARS_MERGE.replace(" AND t.TS = s.TS", ""), "not SYMBOL alone"),
         ("on the minute alone", lambda c: BARS_MERGE.replace("t.SYMBOL = s.SYMBOL AND ", ""), "not TS alone"),
         ("no insert", lambda c: BARS_MERGE.split("WHEN NOT MATCHED")[0], "never inserted"),

@@ -56,6 +56,8 @@ def _key_mistake(answer: str, expected: str, minute: Any, source: str = "yahoo_f
     wrong = next(n for n, w, g in zip(KEY_PARTS, want, got, strict=True) if w != g)
     if wrong == "source":
         return "the source folder is the registry's id of the source (pipeline.registry.source_ids())."
+    if wrong == "year" and got[2] == str(minute.isocalendar().year):
+        return "the year is the ISO week's year (%G), not the calendar year (%Y): on 1 January they differ."
     return f"the {wrong} is not right: compare with raw/<source>/YYYY/MM/DD/HHMM.csv, zero-padded, in UTC."
 
 
@@ -142,7 +144,7 @@ def _keeps_mistake(wrong: list[tuple[int, int]]) -> str:
 # The scheduled minutes 02.key_function is run on, as `scheduled_minute` reads them from EventBridge's events: the
 # notebook's own, the year's last (a late clock is another year), single digits everywhere (zero padding), an
 # afternoon (a 12-hour clock), each for every source.
-KEY_MINUTES = ("2026-11-05T15:30:00Z", "2026-12-31T23:59:00Z", "2026-01-02T03:04:00Z", "2026-07-15T13:05:00Z")
+KEY_MINUTES = ("2026-11-05T15:30:00Z", "2026-12-31T23:59:00Z", "2027-01-01T03:04:00Z", "2026-07-15T13:05:00Z")
 
 
 def key_cases() -> list[tuple[str, Any, str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from workbench.course.exercises import NotYet, exercise, function_answer
 
@@ -162,10 +162,22 @@ def response_cases() -> dict[str, tuple[dict[str, Any], set[str]]]:
     arn = "arn:aws:sqs:us-east-1:123456789012:market-data-pipeline-yahoo_finance.fifo"
     cases = {}
     for label, (ids, failed) in RESPONSE_CASES.items():
-        messages = [{"MessageId": i, "ReceiptHandle": f"handle-{i}", "Body": "{}",
-                     "Attributes": {"MessageGroupId": "yahoo_finance"}} for i in ids]  # fmt: skip
-        cases[label] = (sqs_event(messages, arn), set(failed))
+        messages = [
+            {"MessageId": _MESSAGE_IDS[i], "ReceiptHandle": f"handle-{_MESSAGE_IDS[i]}", "Body": "{}",
+             "Attributes": {"MessageGroupId": "yahoo_finance", "SequenceNumber": str(18_900_000_000_000_000_000 + n),
+                            "SentTimestamp": str(1_762_786_800_000 + 1000 * n)}}
+            for n, i in enumerate(ids)
+        ]  # fmt: skip
+        cases[label] = (sqs_event(messages, arn), {_MESSAGE_IDS[i] for i in failed})
     return cases
+
+
+# SQS message ids are UUIDs, in no order of their own: sorted, these are not the batch's order (m2, m4, m5, m1, m3)
+_MESSAGE_IDS: Final = {
+    "m1": "d7c1a3e0-4b7f-4a55-9f43-1c2a8e6b9d01", "m2": "0a3f9c12-77e4-4d0b-8a61-5f0e2b7c4d02",
+    "m3": "f21b6d84-2c9a-4e1f-b3d7-9a4c0e5f1a03", "m4": "5e90b1c7-a8d2-4f36-9e05-3b7d6c2a8e04",
+    "m5": "9b44e2f6-1d3c-4a8b-8f72-6e1a9c0d5b05",
+}  # fmt: skip
 
 
 def expected_response(event: dict[str, Any], failed: set[str]) -> list[str]:
@@ -181,6 +193,7 @@ def _batch_response(answer: Any, **_: Any) -> str:
     for label, (event, failed) in response_cases().items():
         expected = expected_response(event, failed)
         response = respond(event, set(failed))
+        _as_lambda_returns_it(response, label)
         got = _reported(response, label, event)
         if got != expected:
             raise NotYet(_response_mistake(label, got, expected, [r["messageId"] for r in event["Records"]]))
@@ -188,6 +201,19 @@ def _batch_response(answer: Any, **_: Any) -> str:
         "from the first failed record on, every record comes back, in the batch's order: the rest are deleted, "
         "and the group's order is kept."
     )
+
+
+def _as_lambda_returns_it(response: Any, label: str) -> None:
+    """Lambda sends the response back as JSON: what JSON cannot hold never reaches the event source mapping."""
+    import json
+
+    try:
+        json.dumps(response)
+    except (TypeError, ValueError) as exc:
+        raise NotYet(
+            f"for {label} the response cannot be sent back as JSON ({exc}): use a list, not a generator or a set, "
+            "and text ids."
+        ) from None
 
 
 def _reported(response: Any, label: str, event: dict[str, Any]) -> list[str]:
@@ -222,20 +248,27 @@ def _reported(response: Any, label: str, event: dict[str, Any]) -> list[str]:
 
 
 def _response_mistake(label: str, got: list[str], expected: list[str], ids: list[str]) -> str:
-    """Why the ids reported for a case are not the expected ones, naming the mistake."""
+    """Why the ids reported for a case are not the expected ones, naming the mistake (records by their place)."""
+
+    def name(message_id: str) -> str:
+        return f"record {ids.index(message_id) + 1} ({message_id[:8]}...)"
+
     if not expected:
         return f"for {label} nothing failed, so nothing is reported: every record reported comes back and runs twice."
     first = expected[0]
     if first not in got:
-        return f"for {label} the failed record {first} is not reported: the batch deletes it, and it is lost."
+        return f"for {label} the failed {name(first)} is not reported: the batch deletes it, and it is lost."
     if set(got) - set(expected):
         early = sorted(set(got) - set(expected), key=ids.index)[0]
-        return f"for {label} {early} is reported, though it was processed before the failure: it would run twice."
+        return f"for {label} {name(early)} is reported, though it was processed before the failure: it would run twice."
+    if len(got) != len(set(got)):
+        return f"for {label} a record is reported twice: report each failed record once, in the batch's order."
     if set(got) == set(expected):
         return (
             f"for {label} the ids are out of order: list them in the batch's order, the order SQS delivers them again."
         )
     return (
-        f"for {label} the records after {first} are missing: in a FIFO queue they are not processed after a failure, "
+        f"for {label} the records after the failed {name(first)} are missing: in a FIFO queue they are not "
+        "processed after a failure, "
         "so each comes back too (deleted, it would be lost, or run before the one that failed)."
     )

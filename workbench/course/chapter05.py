@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from workbench.course.exercises import NotYet, exercise
 
@@ -221,6 +221,43 @@ def _bars_mistake(sql: str) -> str | None:
             return f"your statement fails on the test table ({first_line})"
         if (mistake := _bars_step_mistake(step, *_bars(db))) is not None:
             return mistake
+        if (mistake := _bars_differ(step, _bars(db)[1], _expected_bars(loads[: step + 1]))) is not None:
+            return mistake
+    return None
+
+
+# The table the loads must leave, bar by bar: what a right MERGE does, computed here (never shown in the notebook).
+_LOADS: Final = ("the first raw file", "the same file again", "the next file", "the next file after a fix",
+                 "a replay of the first file")  # fmt: skip
+
+
+def _expected_bars(loads: tuple[str, ...]) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Every bar of the loads so far, each from the newest raw key that holds it (a tie: the later load)."""
+    files = _bar_files()
+    kept: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for name in loads:
+        for row in files[name]:
+            key = (str(row[0]), f"{row[1]:%H:%M}")
+            if key not in kept or row[7] >= kept[key][-1]:
+                kept[key] = tuple(round(v, 6) if isinstance(v, float) else v for v in (*row[2:7], row[7]))
+    return kept
+
+
+def _bars_differ(
+    step: int, bars: dict[tuple[str, str], tuple[Any, ...]], expected: dict[tuple[str, str], tuple[Any, ...]]
+) -> str | None:
+    """The first difference between the table and what the raw files say, named by bar and column."""
+    for key in sorted(expected.keys() - bars.keys()):
+        return f"after {_LOADS[step]}, the bar {key[0]} {key[1]} is gone from the table: a MERGE never deletes a bar"
+    for key in sorted(bars.keys() - expected.keys()):
+        return f"after {_LOADS[step]}, the table holds a bar {key[0]} {key[1]} that no raw file has"
+    for key in sorted(expected):
+        for column, got, want in zip((*_BAR_VALUES, "RAW_KEY"), bars[key], expected[key], strict=True):
+            if got != want:
+                return (
+                    f"after {_LOADS[step]}, the bar {key[0]} {key[1]} has {column} {got!r} where its raw file says "
+                    f"{want!r}: each column takes the stage's column of the same name"
+                )
     return None
 
 

@@ -780,7 +780,6 @@ BUILD_RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ("a dict", lambda c: {"source": MARKETS}),
         ("its JSON text", lambda c: '{"source": ["coinmarketcap", "yahoo_finance"]}'),
         ("a tuple of values", lambda c: {"source": tuple(MARKETS)}),
-        ("a prefix and a value", lambda c: {"source": [{"prefix": "yahoo_"}, "coinmarketcap"]}),
     ],
     "04.batch_response": [
         ("from the first failure on", lambda c: _first_on),
@@ -824,6 +823,9 @@ BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ("a string, not a list", lambda c: {"source": "yahoo_finance"}, "SNS refuses it"),
         ("every source", lambda c: {"source": [*MARKETS, "openexchangerates"]}, "rates' events would arrive"),
         ("excluding the rates", lambda c: {"source": [{"anything-but": ["openexchangerates"]}]}, "added later"),
+        ("two prefixes", lambda c: {"source": [{"prefix": "y"}, {"prefix": "c"}]}, "(yahoo_options) would arrive"),
+        ("one id and a prefix", lambda c: {"source": ["coinmarketcap", {"prefix": "yahoo"}]}, "added later"),
+        ("a prefix with its underscore", lambda c: {"source": [{"prefix": "yahoo_"}, "coinmarketcap"]}, "added later"),
         ("no policy", lambda c: {}, "filters nothing"),
         ("the attribute capitalised", lambda c: {"Source": MARKETS}, "case-sensitive"),
         ("the source's name", lambda c: {"source": ["yahoo", "coinmarketcap"]}, "'yahoo' is not a source id"),
@@ -1167,6 +1169,9 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
         ("a number", lambda c: 6, "distribution names"),
     ],
     "07.fifo_queue": [
+        ("an unknown property", lambda c: _queue(FooBar=1), "has no property 'FooBar'"),
+        ("the AWS managed key", lambda c: _queue(KmsMasterKeyId="alias/aws/sqs"), "SNS cannot deliver"),
+        ("a visibility of more than 12 hours", lambda c: _queue(VisibilityTimeout=100_000), "at most 43,200"),
         ("a standard queue", lambda c: _queue(FifoQueue=None), "FifoQueue: true"),
         ("no redrive policy", lambda c: _queue(RedrivePolicy=None), "comes back forever"),
         (

@@ -96,6 +96,9 @@ def _dlq_max1(answer: Any, *, measured: int | None = None, **_: Any) -> str:
 # 03.filter_policy: a second consumer, for price alerts, wants the events of the two market sources and nothing else.
 WANTED = ("yahoo_finance", "coinmarketcap")
 LATER_SOURCE = "us_treasury"  # a source added later (the capstone's): its events must not reach this queue uninvited
+# More ids a later source could have, of the shapes a prefix, a suffix or a pattern would let through
+LATER_SOURCES = (LATER_SOURCE, "yahoo_options", "yahoo_finance_eu", "coinmarketcap_v2", "coinbase_trades",
+                 "crypto_news", "treasury_yields", "cme_futures")  # fmt: skip
 
 
 def policy_cases() -> dict[str, dict[str, Any]]:
@@ -104,7 +107,7 @@ def policy_cases() -> dict[str, dict[str, Any]]:
     from pipeline.constants import SOURCE_ATTRIBUTE
     from pipeline.registry import source_ids
 
-    return {s: {SOURCE_ATTRIBUTE: {"Type": "String", "Value": s}} for s in (*source_ids(), LATER_SOURCE)}
+    return {s: {SOURCE_ATTRIBUTE: {"Type": "String", "Value": s}} for s in (*source_ids(), *LATER_SOURCES)}
 
 
 def _policy(answer: Any) -> dict[str, Any]:
@@ -163,9 +166,10 @@ def _filter_policy(answer: Any, **_: Any) -> str:
         )
     if arrives["openexchangerates"]:
         raise NotYet("the rates' events would arrive too: the price alerts want the two market sources only.")
-    if arrives[LATER_SOURCE]:
+    uninvited = [s for s in LATER_SOURCES if arrives[s]]
+    if uninvited:
         raise NotYet(
-            f"a source added later ({LATER_SOURCE}, the capstone's) would arrive uninvited: name the sources wanted "
-            "instead of excluding the ones you know."
+            f"a source added later ({uninvited[0]}) would arrive uninvited: name each source wanted by its id, "
+            "instead of excluding the ones you know or matching a prefix or a suffix."
         )
     return "SNS delivers yahoo_finance's and coinmarketcap's events to the queue, never the rates', nor a new source's."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Final
 
 from workbench.course.exercises import NotYet, exercise, whole_number
 
@@ -169,6 +169,8 @@ def _queue_mistake(resource: dict[str, Any]) -> str | None:
     properties = resource.get("Properties") or {}
     if not isinstance(properties, dict):
         return "Properties is a mapping of property names to values"
+    if (mistake := _property_mistake(properties)) is not None:
+        return mistake
     if not _truthy(properties.get("FifoQueue")):
         return (
             "the topic is SNS FIFO and keeps each source's events in order: it delivers only to FIFO queues, so set "
@@ -181,6 +183,30 @@ def _queue_mistake(resource: dict[str, Any]) -> str | None:
             '!Sub "${AWS::StackName}-yahoo_finance.fifo" (a FIFO queue\'s name ends in .fifo)'
         )
     return _redrive_mistake(properties, template) or _visibility_mistake(properties, template)
+
+
+# The properties CloudFormation's AWS::SQS::Queue takes; any other name fails the stack's create
+SQS_QUEUE_PROPERTIES: Final = frozenset({
+    "ContentBasedDeduplication", "DeduplicationScope", "DelaySeconds", "FifoQueue", "FifoThroughputLimit",
+    "KmsDataKeyReusePeriodSeconds", "KmsMasterKeyId", "MaximumMessageSize", "MessageRetentionPeriod", "QueueName",
+    "ReceiveMessageWaitTimeSeconds", "RedriveAllowPolicy", "RedrivePolicy", "SqsManagedSseEnabled", "Tags",
+    "VisibilityTimeout",
+})  # fmt: skip
+
+
+def _property_mistake(properties: dict[str, Any]) -> str | None:
+    unknown = sorted(set(properties) - SQS_QUEUE_PROPERTIES)
+    if unknown:
+        return f"AWS::SQS::Queue has no property {unknown[0]!r}: CloudFormation refuses the template"
+    if str(properties.get("KmsMasterKeyId", "")).strip().lower() == "alias/aws/sqs":
+        return (
+            "with the AWS managed key (alias/aws/sqs) SNS cannot deliver to the queue, its key policy being closed "
+            "to SNS: leave KmsMasterKeyId out (the queue is encrypted with SQS-managed keys)"
+        )
+    visibility = properties.get("VisibilityTimeout")
+    if isinstance(visibility, int | str) and str(visibility).isdigit() and int(visibility) > 43_200:
+        return "a VisibilityTimeout is at most 43,200 seconds (12 hours): SQS refuses a longer one"
+    return None
 
 
 def _redrive_mistake(properties: dict[str, Any], template: dict[str, Any]) -> str | None:

@@ -103,3 +103,23 @@ def _drain(sqs, url: str) -> None:
             return
         for m in messages:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+@pytest.fixture(autouse=True)
+def _function_log_levels_restored() -> Iterator[None]:
+    """A test that sets up a notebook's kernel in this process (`check_environment` quiets the functions' loggers
+    and sets POWERTOOLS_LOG_LEVEL) leaves the levels as it found them for the tests after it."""
+    import logging
+    import os
+
+    from workbench.course.bootstrap import FUNCTION_LOGGERS
+
+    environ = os.environ.get("POWERTOOLS_LOG_LEVEL")
+    levels = {name: logging.getLogger(name).level for name in FUNCTION_LOGGERS}
+    yield
+    if environ is None:
+        os.environ.pop("POWERTOOLS_LOG_LEVEL", None)
+    else:
+        os.environ["POWERTOOLS_LOG_LEVEL"] = environ
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)

@@ -12,6 +12,7 @@ import pytest
 from pipeline.settings import Settings
 from workbench.cloudformation.topology import LOCAL_CREDENTIALS
 from workbench.local import servers as local_stack_module
+from workbench.local.queues import empty_queues
 from workbench.local.servers import LocalStack
 
 
@@ -60,11 +61,7 @@ def empty_stack(local_stack: LocalStack) -> None:
     )
     sqs = session.client("sqs", endpoint_url=local_stack.aws_endpoint_url)
     s3 = session.client("s3", endpoint_url=local_stack.aws_endpoint_url)
-    for url in [*local_stack.queues.values(), *local_stack.dead_letter_queues.values()]:
-        try:
-            sqs.purge_queue(QueueUrl=url)
-        except sqs.exceptions.PurgeQueueInProgress:  # one purge a minute: drain what is left by hand
-            _drain(sqs, url)
+    empty_queues(sqs, [*local_stack.queues.values(), *local_stack.dead_letter_queues.values()])
     paginator = s3.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=local_stack.bucket):
         objects = [
@@ -93,16 +90,6 @@ def _empty_sinks(stack: LocalStack) -> None:
                 connection.execute(sqlalchemy.text(f"DELETE FROM {settings.sqlserver.table}"))
     finally:
         engine.dispose()
-
-
-def _drain(sqs, url: str) -> None:
-    """Delete every message of a queue, including those still invisible (their visibility is reset first)."""
-    for _ in range(100):
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
-        if not messages:
-            return
-        for m in messages:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
 @pytest.fixture(autouse=True)

@@ -32,7 +32,6 @@ and the quota and look-back decisions start fresh however often it is run.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from workbench.faults import (
     inject,
     scoped,
 )
+from workbench.local.queues import empty_queues
 
 # Tuesday 17 November 2026: a full NYSE session, 14:30-21:00 UTC.
 DEFAULT_DAY = datetime(2026, 11, 17, tzinfo=UTC)
@@ -150,10 +150,7 @@ def _start_empty(stack: Any, s3: Any, sqs: Any, bucket: str, sources: tuple[Sour
     earlier run would be counted (or block a FIFO group)."""
     for source in sources:
         s3.delete_object(Bucket=bucket, Key=f"{STATE_PREFIX}/{source}.json")
-    for source in sources:
-        for url in (stack.queues[source], stack.dead_letter_queues[source]):
-            with contextlib.suppress(sqs.exceptions.PurgeQueueInProgress):
-                sqs.purge_queue(QueueUrl=url)
+    empty_queues(sqs, [url for source in sources for url in (stack.queues[source], stack.dead_letter_queues[source])])
 
 
 @dataclass

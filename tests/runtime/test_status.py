@@ -19,8 +19,9 @@ import pytest
 
 from pipeline.constants import Env
 from pipeline.settings import Settings
-from tests.conftest import _drain, empty_stack
+from tests.conftest import empty_stack
 from workbench.cloudformation.topology import LOCAL_CREDENTIALS
+from workbench.local.queues import empty_queue
 from workbench.status import stale_reason
 
 pytestmark = pytest.mark.stack
@@ -121,10 +122,7 @@ def test_a_dead_letter_makes_status_exit_1_and_names_its_source(ran):
         result = pipeline(ran, "status", "--json")
         table = pipeline(ran, "status")
     finally:  # the message goes, whether or not a purge of this queue ran in the last minute (one a minute)
-        try:
-            sqs.purge_queue(QueueUrl=url)
-        except sqs.exceptions.PurgeQueueInProgress:
-            _drain(sqs, url)
+        empty_queue(sqs, url)
 
     assert result.returncode == 1
     status = json.loads(result.stdout)

@@ -8,6 +8,7 @@ left, the purge is tried again until the minute is over.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,6 +19,8 @@ PURGE_INTERVAL_SECONDS = 60
 """SQS accepts one PurgeQueue per queue in this many seconds."""
 
 _RETRY_SECONDS = 2
+
+_log = logging.getLogger(__name__)
 
 _COUNTS = (
     "ApproximateNumberOfMessages",
@@ -41,8 +44,13 @@ def empty_queue(sqs: Any, url: str, *, sleep: Callable[[float], None] = time.sle
         return
     except refused:
         _delete_visible(sqs, url)
-    if not _left(sqs, url):
+    left = _left(sqs, url)
+    if not left:
         return
+    _log.warning(
+        "%d message(s) of %s are in flight or delayed and a purge ran in the last minute: waiting up to %d s to purge",
+        left, url.rsplit("/", 1)[-1], PURGE_INTERVAL_SECONDS,
+    )  # fmt: skip
     for attempt in Retrying(
         retry=retry_if_exception(lambda error: isinstance(error, refused)),
         wait=wait_fixed(_RETRY_SECONDS),

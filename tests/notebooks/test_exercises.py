@@ -780,6 +780,15 @@ BUILD_RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ("a dict", lambda c: {"source": MARKETS}),
         ("its JSON text", lambda c: '{"source": ["coinmarketcap", "yahoo_finance"]}'),
         ("a tuple of values", lambda c: {"source": tuple(MARKETS)}),
+        (
+            "equals-ignore-case, in another case",
+            lambda c: {"source": [{"equals-ignore-case": "Yahoo_Finance"}, {"equals-ignore-case": "COINMARKETCAP"}]},
+        ),
+        ("$or of the two", lambda c: {"$or": [{"source": ["yahoo_finance"]}, {"source": ["coinmarketcap"]}]}),
+        (
+            "$or as JSON text, a value and equals-ignore-case",
+            lambda c: '{"$or": [{"source": [{"equals-ignore-case": "coinmarketcap"}]}, {"source": ["yahoo_finance"]}]}',
+        ),
     ],
     "04.batch_response": [
         ("from the first failure on", lambda c: _first_on),
@@ -832,6 +841,38 @@ BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ("one value with a comma", lambda c: {"source": ["yahoo_finance,coinmarketcap"]}, "not a source id"),
         ("Python's repr, not JSON", lambda c: "{'source': ['yahoo_finance', 'coinmarketcap']}", "not JSON"),
         ("a list of sources", lambda c: MARKETS, "JSON object"),
+        (
+            "$or with the rates in place of a market",
+            lambda c: {"$or": [{"source": ["yahoo_finance"]}, {"source": ["openexchangerates"]}]},
+            "events of coinmarketcap would not arrive",
+        ),
+        (
+            "$or with a prefix",
+            lambda c: {"$or": [{"source": [{"prefix": "yahoo"}]}, {"source": ["coinmarketcap"]}]},
+            "added later",
+        ),
+        ("$or of one object", lambda c: {"$or": [{"source": MARKETS}]}, "two objects or more"),
+        (
+            "$or on an attribute events lack",
+            lambda c: {"$or": [{"source": MARKETS}, {"kind": ["crypto"]}]},
+            "an event has no 'kind'",
+        ),
+        (
+            "equals-ignore-case of the source's name",
+            lambda c: {"source": [{"equals-ignore-case": "Yahoo"}, "coinmarketcap"]},
+            "'yahoo' is not a source id",
+        ),
+        (
+            "equals-ignore-case and a suffix",
+            lambda c: {"source": [{"equals-ignore-case": "coinmarketcap"}, {"suffix": "finance"}]},
+            "added later",
+        ),
+        ("a match type SNS lacks", lambda c: {"source": [{"wildcard": "yahoo*"}, "coinmarketcap"]}, "no match type"),
+        (
+            "anything-but a prefix",
+            lambda c: {"source": [{"anything-but": {"prefix": "openexchange"}}]},
+            "added later",
+        ),
     ],
     "04.batch_response": [
         ("only the failed records", lambda c: _only_failed, "records after the failed record 3"),
@@ -910,9 +951,11 @@ def test_the_built_pieces_are_run_on_the_pipelines_own_inputs() -> None:
         assert all(r["eventSource"] == "aws:sqs" and r["eventSourceARN"].endswith(".fifo") for r in event["Records"])
 
 
-def test_the_policy_checker_agrees_with_sns_on_a_subscribed_queue() -> None:
+@pytest.mark.parametrize(("form", "answer"), BUILD_RIGHT["03.filter_policy"])
+def test_the_policy_checker_agrees_with_sns_on_a_subscribed_queue(form: str, answer: Answer) -> None:
     """What the checker says arrives is what SNS (moto, as the local stack runs it) delivers to a FIFO queue
-    subscribed with the policy, for events published by the pipeline's own `publish`."""
+    subscribed with the policy as the chapter's cell gives it (`for_the_local_stack`), for events published by the
+    pipeline's own `publish`."""
     import json
 
     import boto3
@@ -920,13 +963,14 @@ def test_the_policy_checker_agrees_with_sns_on_a_subscribed_queue() -> None:
 
     from pipeline.contracts import Event
     from pipeline.events import publish
+    from workbench.course.chapter03 import for_the_local_stack
 
     with mock_aws():
         sns, sqs = boto3.client("sns", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
         topic = sns.create_topic(Name="t.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
         queue = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        attributes = {"FilterPolicy": json.dumps({"source": MARKETS}), "RawMessageDelivery": "true"}
+        attributes = {"FilterPolicy": for_the_local_stack(answer({})), "RawMessageDelivery": "true"}
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes)
         for source in ("yahoo_finance", "coinmarketcap", "openexchangerates"):
             key = f"raw/{source}/2026/11/06/1604.csv"
@@ -934,8 +978,8 @@ def test_the_policy_checker_agrees_with_sns_on_a_subscribed_queue() -> None:
                 sns, topic, Event(bucket="b", key=key, source=source, scheduled_at="2026-11-06T16:04:00Z", rows=1), "e"
             )
         bodies = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-    assert sorted(json.loads(m["Body"])["source"] for m in bodies) == sorted(MARKETS)
-    assert verdict("03.filter_policy", {"source": MARKETS}).ok
+    assert sorted(json.loads(m["Body"])["source"] for m in bodies) == sorted(MARKETS), form
+    assert verdict("03.filter_policy", answer({})).ok
 
 
 def test_the_keeps_checker_logs_nothing_about_its_stand_in_key(caplog: pytest.LogCaptureFixture) -> None:

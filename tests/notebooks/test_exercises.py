@@ -1102,6 +1102,14 @@ Properties:
 """
 
 
+def _qualified_set(before: str, after: str = "") -> str:
+    """BARS_MERGE with each column its UPDATE SET assigns written `before`COLUMN`after` (t.OPEN = s.OPEN)."""
+    head, rest = BARS_MERGE.split("UPDATE SET ")
+    sets, tail = rest.split("\nWHEN NOT MATCHED")
+    sets = re.sub(r"(^|, |\n)([A-Z_]+) =", lambda m: f"{m[1]}{before}{m[2]}{after} =", sets)
+    return f"{head}UPDATE SET {sets}\nWHEN NOT MATCHED{tail}"
+
+
 def _queue(**properties: Any) -> dict[str, Any]:
     """QUEUE with properties replaced (None: removed)."""
     changed = {**QUEUE["Properties"], **properties}
@@ -1116,6 +1124,14 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
     "05.bars_merge": [
         ("the solution", lambda c: BARS_MERGE),
         ("lower case, a subquery, the clauses swapped, <= the other way round", lambda c: BARS_MERGE_OTHER_WAY),
+        ("SET columns qualified by the target's alias", lambda c: _qualified_set("t.")),
+        ("SET columns qualified by the table's name, quoted", lambda c: _qualified_set('BARS_1M."', '"')),
+        (
+            "a CASE in the SET list",
+            lambda c: _qualified_set("t.").replace(
+                "= s.CLOSE,", "= CASE WHEN t.CLOSE = 0 THEN s.CLOSE ELSE s.CLOSE END,"
+            ),
+        ),
     ],
     "06.layer_requirements": [
         ("a set of names", lambda c: LAYER),
@@ -1188,6 +1204,17 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
             "one statement",
         ),
         ("not SQL text", lambda c: {"on": ("SYMBOL", "TS")}, "text of the SQL"),
+        (
+            "UPDATE SET *, which Snowflake lacks",
+            lambda c: BARS_MERGE.split("SET ")[0] + "SET *\nWHEN NOT MATCHED" + BARS_MERGE.split("WHEN NOT MATCHED")[1],
+            "no UPDATE SET *",
+        ),
+        (
+            "INSERT *, which Snowflake lacks",
+            lambda c: BARS_MERGE.split("WHEN NOT MATCHED")[0] + "WHEN NOT MATCHED THEN INSERT *",
+            "no INSERT *",
+        ),
+        ("SET columns qualified by the stage", lambda c: _qualified_set("s."), "s is not the target"),
     ],
     "06.layer_requirements": [
         ("boto3 left out", lambda c: LAYER - {"boto3"}, "versions of what boto3 shares"),

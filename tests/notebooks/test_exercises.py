@@ -1110,6 +1110,19 @@ def _qualified_set(before: str, after: str = "") -> str:
     return f"{head}UPDATE SET {sets}\nWHEN NOT MATCHED{tail}"
 
 
+DLQ_ARN = "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-yahoo_finance-dlq.fifo"
+QUEUE_JOIN_YAML = """
+Type: AWS::SQS::Queue
+Properties:
+  QueueName: !Join ["-", [!Ref "AWS::StackName", "yahoo_finance.fifo"]]
+  FifoQueue: true
+  VisibilityTimeout: !Ref QueueVisibilityTimeoutSeconds
+  RedrivePolicy:
+    deadLetterTargetArn: !Sub "${YahooFinanceDeadLetterQueue.Arn}"
+    maxReceiveCount: !Ref MaxReceiveCount
+"""
+
+
 def _queue(**properties: Any) -> dict[str, Any]:
     """QUEUE with properties replaced (None: removed)."""
     changed = {**QUEUE["Properties"], **properties}
@@ -1156,6 +1169,14 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
             lambda c: {
                 "YahooFinanceQueue": _redrive(deadLetterTargetArn={"Fn::GetAtt": "YahooFinanceDeadLetterQueue.Arn"})
             },
+        ),
+        ("YAML, the name and the ARN by !Join and !Sub", lambda c: QUEUE_JOIN_YAML),
+        (
+            "Fn::Sub with a variable map, the ARN built from the pseudo parameters",
+            lambda c: _queue(
+                QueueName={"Fn::Sub": ["${AWS::StackName}-${Source}.fifo", {"Source": "yahoo_finance"}]},
+                RedrivePolicy={**QUEUE["Properties"]["RedrivePolicy"], "deadLetterTargetArn": {"Fn::Sub": DLQ_ARN}},
+            ),
         ),
     ],
 }
@@ -1251,6 +1272,33 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
         ("one receive", lambda c: _redrive(maxReceiveCount=1), "AWS advises at least 5"),
         ("the default visibility", lambda c: _queue(VisibilityTimeout=None), "shorter than six times"),
         ("a name without .fifo", lambda c: _queue(QueueName="yahoo_finance"), "ends in .fifo"),
+        (
+            "the name written out for one stack",
+            lambda c: _queue(QueueName="market-data-pipeline-yahoo_finance.fifo"),
+            "from the stack's name",
+        ),
+        (
+            "a !Join without the stack's name",
+            lambda c: _queue(QueueName={"Fn::Join": ["-", ["market-data", "yahoo_finance.fifo"]]}),
+            "from the stack's name",
+        ),
+        (
+            "the ARN written out for one account",
+            lambda c: _redrive(
+                deadLetterTargetArn="arn:aws:sqs:us-east-1:123456789012:market-data-pipeline-yahoo_finance-dlq.fifo"
+            ),
+            "written out for one stack, region and account",
+        ),
+        (
+            "another source's dead-letter queue by !Sub",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::Sub": "${CoinMarketCapDeadLetterQueue.Arn}"}),
+            "another source's",
+        ),
+        (
+            "the dead-letter queue's URL by !Sub",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::Sub": "${YahooFinanceDeadLetterQueue}"}),
+            "the dead-letter queue's ARN",
+        ),
         ("a topic", lambda c: {"Type": "AWS::SNS::Topic", "Properties": {}}, "AWS::SQS::Queue"),
         ("only the properties", lambda c: QUEUE["Properties"], "a Type and its Properties"),
     ],
@@ -1289,6 +1337,17 @@ def test_a_right_layer_set_is_the_layer_the_pipeline_derives() -> None:
     assert your_layer(DEFAULT_FUNCTION, LAYER - {"boto3"}).cache_key(bytecode=False) != derived.cache_key(
         bytecode=False
     )
+
+
+def test_numbers_where_the_template_has_parameters_are_right_with_a_note() -> None:
+    """A queue with the parameters' values written out deploys the same queue today: right, with a note that names
+    each number and the parameter it stands for; a queue that refers to the parameters gets no note."""
+    noted = verdict("07.fifo_queue", QUEUE_YAML)
+    assert noted.ok and "VisibilityTimeout 360 (!Ref QueueVisibilityTimeoutSeconds)" in noted.reason, noted.reason
+    assert "maxReceiveCount 12 (!Ref MaxReceiveCount)" in noted.reason and "\n" not in noted.reason
+    for answer in (QUEUE, QUEUE_JOIN_YAML):
+        result = verdict("07.fifo_queue", answer)
+        assert result.ok and "One thing to change" not in result.reason, result.reason
 
 
 def test_the_learners_queue_goes_into_the_template(tmp_path: Path) -> None:

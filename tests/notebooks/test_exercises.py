@@ -334,6 +334,10 @@ RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ("other column order", lambda c: np.log(c["prices"]).diff().iloc[1:][list(reversed(c["prices"].columns))]),
         ("a numpy array", lambda c: np.log(c["prices"] / c["prices"].shift(1)).iloc[1:].to_numpy()),
         ("apply", lambda c: (c["prices"].apply(np.log) - c["prices"].shift(1).apply(np.log)).iloc[1:]),
+        (
+            "the index shifted (freq=), the minutes past the panel dropped",
+            lambda c: np.log(c["prices"] / c["prices"].shift(freq="1min")).reindex(c["prices"].index).iloc[1:],
+        ),
     ],
     "08.resample": [
         ("the solution", lambda c: _candles(c["bars"])),
@@ -510,6 +514,16 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ("the first minute as 0", lambda c: np.log(c["prices"]).diff().fillna(0), "first minute has no return"),
         ("an instrument dropped", lambda c: np.log(c["prices"]).diff().iloc[1:, 1:], "missing or extra"),
         ("a list", lambda c: np.log(c["prices"]).diff().iloc[1:].to_numpy().tolist(), "pandas gives a table"),
+        (
+            "the index shifted, freq=",
+            lambda c: np.log(c["prices"] / c["prices"].shift(freq="1min")).iloc[1:],
+            "a row at 14:53, a minute the panel does not have: shift(freq=...) moves the index",
+        ),
+        (
+            "the index shifted back, freq=",
+            lambda c: np.log(c["prices"].shift(freq="-1min") / c["prices"]),
+            "a row at 14:44, a minute the panel does not have",
+        ),
     ],
     "08.resample": [
         (

@@ -46,6 +46,7 @@ def _log_returns(answer: Any, *, prices: Any, **_: Any) -> str:
         odd = sorted(set(map(str, returns.columns)) ^ set(map(str, prices.columns)))
         raise NotYet(f"one column per instrument of the panel, as in panel.prices: {odd[0]} is missing or extra.")
     returns = returns[list(prices.columns)]
+    _minutes_mistake(returns, prices)
     if len(returns) == len(prices):
         if not returns.iloc[0].isna().all():
             raise NotYet("the first minute has no return, there is no price before it: drop it (or leave it NaN).")
@@ -60,6 +61,22 @@ def _log_returns(answer: Any, *, prices: Any, **_: Any) -> str:
     if not _same_values(returns, expected):
         raise NotYet(_returns_mistake(returns, expected, prices))
     return "ln(p_t / p_(t-1)) per minute; they add up: the sum is the log return of the whole window."
+
+
+def _minutes_mistake(returns: Any, prices: Any) -> None:
+    """NotYet for rows at minutes the panel does not have: what a shift of the index (freq=) leaves."""
+    import pandas as pd
+
+    if not isinstance(returns.index, pd.DatetimeIndex) or not isinstance(prices.index, pd.DatetimeIndex):
+        return
+    index = returns.index if returns.index.tz is not None else returns.index.tz_localize(prices.index.tz)
+    extra = index.difference(prices.index)
+    if len(extra):
+        raise NotYet(
+            f"your frame has a row at {extra[0]:%H:%M}, a minute the panel does not have: shift(freq=...) moves the "
+            "index, not the values, so the division lines the two up on every minute either has, one beyond the "
+            "panel's; shift(1) moves the values one row down and keeps the panel's minutes."
+        )
 
 
 def _returns_mistake(returns: Any, expected: Any, prices: Any) -> str:

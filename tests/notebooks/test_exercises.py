@@ -367,6 +367,8 @@ RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ("rounded", lambda c: {"stock": round(_annual("stock"), 1), "crypto": round(_annual("crypto"), 1)}),
         ("a pair", lambda c: (_annual("stock"), _annual("crypto"))),
         ("other names", lambda c: {"Stocks": np.float64(_annual("stock")), "coins": _annual("crypto")}),
+        ("a Series by kind", lambda c: pd.Series({"stock": _annual("stock"), "crypto": _annual("crypto")})),
+        ("a numpy array", lambda c: np.array([_annual("stock"), _annual("crypto")])),
     ],
 }
 
@@ -578,6 +580,30 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ),
         ("one number", lambda c: _annual("stock"), "give both"),
         ("text", lambda c: {"stock": "4.0 %", "crypto": "14.5 %"}, "as a number of %"),
+        (
+            "a stock every day",
+            lambda c: {"stock": _annual("stock", 390 * 365), "crypto": _annual("crypto")},
+            "every day of the year",
+        ),
+        (
+            "a stock every weekday",
+            lambda c: {"stock": round(_annual("stock", 390 * 260), 1), "crypto": _annual("crypto")},
+            "every weekday",
+        ),
+        (
+            "a coin on weekdays",
+            lambda c: {"stock": _annual("stock"), "crypto": _annual("crypto", 1440 * 260)},
+            "trades on weekends too",
+        ),
+        ("a day's volatility", lambda c: {"stock": _annual("stock", 390), "crypto": _annual("crypto")}, "a day's"),
+        ("2 % for 2 bp", lambda c: {"stock": 100 * _annual("stock"), "crypto": _annual("crypto")}, "2 bp is 0.02 %"),
+        (
+            "the variance",
+            lambda c: {"stock": 100 * (2e-4) ** 2 * 98_280, "crypto": _annual("crypto")},
+            "the year's variance",
+        ),
+        ("whole percents", lambda c: {"stock": 6, "crypto": 15}, "rounded to a whole %"),
+        ("tickers as names", lambda c: {"AAPL": _annual("stock"), "BTC": _annual("crypto")}, "no key of your dict"),
     ],
 }
 

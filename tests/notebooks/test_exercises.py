@@ -1286,6 +1286,12 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
         ("what boto3 brings", lambda c: LAYER | {"botocore"}, "comes with boto3"),
         ("a dependency of a dependency", lambda c: LAYER | {"greenlet"}, "pip resolves what those depend on"),
         ("the extra's name", lambda c: {"sqlserver"}, "name of the extra"),
+        (
+            "the source's extra too",
+            lambda c: LAYER | {"requests", "numpy", "tzdata"},
+            "the extra 'openexchangerates', the one that fetches the source",
+        ),
+        ("the project itself", lambda c: LAYER | {"market-data-pipeline[sqlserver]"}, "the project itself"),
         ("a number", lambda c: 6, "distribution names"),
     ],
     "07.fifo_queue": [

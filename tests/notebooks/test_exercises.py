@@ -334,6 +334,10 @@ RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ("other column order", lambda c: np.log(c["prices"]).diff().iloc[1:][list(reversed(c["prices"].columns))]),
         ("a numpy array", lambda c: np.log(c["prices"] / c["prices"].shift(1)).iloc[1:].to_numpy()),
         ("apply", lambda c: (c["prices"].apply(np.log) - c["prices"].shift(1).apply(np.log)).iloc[1:]),
+        (
+            "the index shifted (freq=), the minutes past the panel dropped",
+            lambda c: np.log(c["prices"] / c["prices"].shift(freq="1min")).reindex(c["prices"].index).iloc[1:],
+        ),
     ],
     "08.resample": [
         ("the solution", lambda c: _candles(c["bars"])),
@@ -363,6 +367,8 @@ RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ("rounded", lambda c: {"stock": round(_annual("stock"), 1), "crypto": round(_annual("crypto"), 1)}),
         ("a pair", lambda c: (_annual("stock"), _annual("crypto"))),
         ("other names", lambda c: {"Stocks": np.float64(_annual("stock")), "coins": _annual("crypto")}),
+        ("a Series by kind", lambda c: pd.Series({"stock": _annual("stock"), "crypto": _annual("crypto")})),
+        ("a numpy array", lambda c: np.array([_annual("stock"), _annual("crypto")])),
     ],
 }
 
@@ -510,6 +516,16 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ("the first minute as 0", lambda c: np.log(c["prices"]).diff().fillna(0), "first minute has no return"),
         ("an instrument dropped", lambda c: np.log(c["prices"]).diff().iloc[1:, 1:], "missing or extra"),
         ("a list", lambda c: np.log(c["prices"]).diff().iloc[1:].to_numpy().tolist(), "pandas gives a table"),
+        (
+            "the index shifted, freq=",
+            lambda c: np.log(c["prices"] / c["prices"].shift(freq="1min")).iloc[1:],
+            "a row at 14:53, a minute the panel does not have: shift(freq=...) moves the index",
+        ),
+        (
+            "the index shifted back, freq=",
+            lambda c: np.log(c["prices"].shift(freq="-1min") / c["prices"]),
+            "a row at 14:44, a minute the panel does not have",
+        ),
     ],
     "08.resample": [
         (
@@ -564,6 +580,30 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ),
         ("one number", lambda c: _annual("stock"), "give both"),
         ("text", lambda c: {"stock": "4.0 %", "crypto": "14.5 %"}, "as a number of %"),
+        (
+            "a stock every day",
+            lambda c: {"stock": _annual("stock", 390 * 365), "crypto": _annual("crypto")},
+            "every day of the year",
+        ),
+        (
+            "a stock every weekday",
+            lambda c: {"stock": round(_annual("stock", 390 * 260), 1), "crypto": _annual("crypto")},
+            "every weekday",
+        ),
+        (
+            "a coin on weekdays",
+            lambda c: {"stock": _annual("stock"), "crypto": _annual("crypto", 1440 * 260)},
+            "trades on weekends too",
+        ),
+        ("a day's volatility", lambda c: {"stock": _annual("stock", 390), "crypto": _annual("crypto")}, "a day's"),
+        ("2 % for 2 bp", lambda c: {"stock": 100 * _annual("stock"), "crypto": _annual("crypto")}, "2 bp is 0.02 %"),
+        (
+            "the variance",
+            lambda c: {"stock": 100 * (2e-4) ** 2 * 98_280, "crypto": _annual("crypto")},
+            "the year's variance",
+        ),
+        ("whole percents", lambda c: {"stock": 6, "crypto": 15}, "rounded to a whole %"),
+        ("tickers as names", lambda c: {"AAPL": _annual("stock"), "BTC": _annual("crypto")}, "no key of your dict"),
     ],
 }
 
@@ -780,6 +820,15 @@ BUILD_RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ("a dict", lambda c: {"source": MARKETS}),
         ("its JSON text", lambda c: '{"source": ["coinmarketcap", "yahoo_finance"]}'),
         ("a tuple of values", lambda c: {"source": tuple(MARKETS)}),
+        (
+            "equals-ignore-case, in another case",
+            lambda c: {"source": [{"equals-ignore-case": "Yahoo_Finance"}, {"equals-ignore-case": "COINMARKETCAP"}]},
+        ),
+        ("$or of the two", lambda c: {"$or": [{"source": ["yahoo_finance"]}, {"source": ["coinmarketcap"]}]}),
+        (
+            "$or as JSON text, a value and equals-ignore-case",
+            lambda c: '{"$or": [{"source": [{"equals-ignore-case": "coinmarketcap"}]}, {"source": ["yahoo_finance"]}]}',
+        ),
     ],
     "04.batch_response": [
         ("from the first failure on", lambda c: _first_on),
@@ -832,6 +881,38 @@ BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ("one value with a comma", lambda c: {"source": ["yahoo_finance,coinmarketcap"]}, "not a source id"),
         ("Python's repr, not JSON", lambda c: "{'source': ['yahoo_finance', 'coinmarketcap']}", "not JSON"),
         ("a list of sources", lambda c: MARKETS, "JSON object"),
+        (
+            "$or with the rates in place of a market",
+            lambda c: {"$or": [{"source": ["yahoo_finance"]}, {"source": ["openexchangerates"]}]},
+            "events of coinmarketcap would not arrive",
+        ),
+        (
+            "$or with a prefix",
+            lambda c: {"$or": [{"source": [{"prefix": "yahoo"}]}, {"source": ["coinmarketcap"]}]},
+            "added later",
+        ),
+        ("$or of one object", lambda c: {"$or": [{"source": MARKETS}]}, "two objects or more"),
+        (
+            "$or on an attribute events lack",
+            lambda c: {"$or": [{"source": MARKETS}, {"kind": ["crypto"]}]},
+            "an event has no 'kind'",
+        ),
+        (
+            "equals-ignore-case of the source's name",
+            lambda c: {"source": [{"equals-ignore-case": "Yahoo"}, "coinmarketcap"]},
+            "'yahoo' is not a source id",
+        ),
+        (
+            "equals-ignore-case and a suffix",
+            lambda c: {"source": [{"equals-ignore-case": "coinmarketcap"}, {"suffix": "finance"}]},
+            "added later",
+        ),
+        ("a match type SNS lacks", lambda c: {"source": [{"wildcard": "yahoo*"}, "coinmarketcap"]}, "no match type"),
+        (
+            "anything-but a prefix",
+            lambda c: {"source": [{"anything-but": {"prefix": "openexchange"}}]},
+            "added later",
+        ),
     ],
     "04.batch_response": [
         ("only the failed records", lambda c: _only_failed, "records after the failed record 3"),
@@ -910,9 +991,11 @@ def test_the_built_pieces_are_run_on_the_pipelines_own_inputs() -> None:
         assert all(r["eventSource"] == "aws:sqs" and r["eventSourceARN"].endswith(".fifo") for r in event["Records"])
 
 
-def test_the_policy_checker_agrees_with_sns_on_a_subscribed_queue() -> None:
+@pytest.mark.parametrize(("form", "answer"), BUILD_RIGHT["03.filter_policy"])
+def test_the_policy_checker_agrees_with_sns_on_a_subscribed_queue(form: str, answer: Answer) -> None:
     """What the checker says arrives is what SNS (moto, as the local stack runs it) delivers to a FIFO queue
-    subscribed with the policy, for events published by the pipeline's own `publish`."""
+    subscribed with the policy as the chapter's cell gives it (`for_the_local_stack`), for events published by the
+    pipeline's own `publish`."""
     import json
 
     import boto3
@@ -920,13 +1003,14 @@ def test_the_policy_checker_agrees_with_sns_on_a_subscribed_queue() -> None:
 
     from pipeline.contracts import Event
     from pipeline.events import publish
+    from workbench.course.chapter03 import for_the_local_stack
 
     with mock_aws():
         sns, sqs = boto3.client("sns", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
         topic = sns.create_topic(Name="t.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
         queue = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        attributes = {"FilterPolicy": json.dumps({"source": MARKETS}), "RawMessageDelivery": "true"}
+        attributes = {"FilterPolicy": for_the_local_stack(answer({})), "RawMessageDelivery": "true"}
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes)
         for source in ("yahoo_finance", "coinmarketcap", "openexchangerates"):
             key = f"raw/{source}/2026/11/06/1604.csv"
@@ -934,8 +1018,8 @@ def test_the_policy_checker_agrees_with_sns_on_a_subscribed_queue() -> None:
                 sns, topic, Event(bucket="b", key=key, source=source, scheduled_at="2026-11-06T16:04:00Z", rows=1), "e"
             )
         bodies = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-    assert sorted(json.loads(m["Body"])["source"] for m in bodies) == sorted(MARKETS)
-    assert verdict("03.filter_policy", {"source": MARKETS}).ok
+    assert sorted(json.loads(m["Body"])["source"] for m in bodies) == sorted(MARKETS), form
+    assert verdict("03.filter_policy", answer({})).ok
 
 
 def test_the_keeps_checker_logs_nothing_about_its_stand_in_key(caplog: pytest.LogCaptureFixture) -> None:
@@ -1058,6 +1142,27 @@ Properties:
 """
 
 
+def _qualified_set(before: str, after: str = "") -> str:
+    """BARS_MERGE with each column its UPDATE SET assigns written `before`COLUMN`after` (t.OPEN = s.OPEN)."""
+    head, rest = BARS_MERGE.split("UPDATE SET ")
+    sets, tail = rest.split("\nWHEN NOT MATCHED")
+    sets = re.sub(r"(^|, |\n)([A-Z_]+) =", lambda m: f"{m[1]}{before}{m[2]}{after} =", sets)
+    return f"{head}UPDATE SET {sets}\nWHEN NOT MATCHED{tail}"
+
+
+DLQ_ARN = "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-yahoo_finance-dlq.fifo"
+QUEUE_JOIN_YAML = """
+Type: AWS::SQS::Queue
+Properties:
+  QueueName: !Join ["-", [!Ref "AWS::StackName", "yahoo_finance.fifo"]]
+  FifoQueue: true
+  VisibilityTimeout: !Ref QueueVisibilityTimeoutSeconds
+  RedrivePolicy:
+    deadLetterTargetArn: !Sub "${YahooFinanceDeadLetterQueue.Arn}"
+    maxReceiveCount: !Ref MaxReceiveCount
+"""
+
+
 def _queue(**properties: Any) -> dict[str, Any]:
     """QUEUE with properties replaced (None: removed)."""
     changed = {**QUEUE["Properties"], **properties}
@@ -1072,6 +1177,14 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
     "05.bars_merge": [
         ("the solution", lambda c: BARS_MERGE),
         ("lower case, a subquery, the clauses swapped, <= the other way round", lambda c: BARS_MERGE_OTHER_WAY),
+        ("SET columns qualified by the target's alias", lambda c: _qualified_set("t.")),
+        ("SET columns qualified by the table's name, quoted", lambda c: _qualified_set('BARS_1M."', '"')),
+        (
+            "a CASE in the SET list",
+            lambda c: _qualified_set("t.").replace(
+                "= s.CLOSE,", "= CASE WHEN t.CLOSE = 0 THEN s.CLOSE ELSE s.CLOSE END,"
+            ),
+        ),
     ],
     "06.layer_requirements": [
         ("a set of names", lambda c: LAYER),
@@ -1096,6 +1209,14 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
             lambda c: {
                 "YahooFinanceQueue": _redrive(deadLetterTargetArn={"Fn::GetAtt": "YahooFinanceDeadLetterQueue.Arn"})
             },
+        ),
+        ("YAML, the name and the ARN by !Join and !Sub", lambda c: QUEUE_JOIN_YAML),
+        (
+            "Fn::Sub with a variable map, the ARN built from the pseudo parameters",
+            lambda c: _queue(
+                QueueName={"Fn::Sub": ["${AWS::StackName}-${Source}.fifo", {"Source": "yahoo_finance"}]},
+                RedrivePolicy={**QUEUE["Properties"]["RedrivePolicy"], "deadLetterTargetArn": {"Fn::Sub": DLQ_ARN}},
+            ),
         ),
     ],
 }
@@ -1144,6 +1265,17 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
             "one statement",
         ),
         ("not SQL text", lambda c: {"on": ("SYMBOL", "TS")}, "text of the SQL"),
+        (
+            "UPDATE SET *, which Snowflake lacks",
+            lambda c: BARS_MERGE.split("SET ")[0] + "SET *\nWHEN NOT MATCHED" + BARS_MERGE.split("WHEN NOT MATCHED")[1],
+            "no UPDATE SET *",
+        ),
+        (
+            "INSERT *, which Snowflake lacks",
+            lambda c: BARS_MERGE.split("WHEN NOT MATCHED")[0] + "WHEN NOT MATCHED THEN INSERT *",
+            "no INSERT *",
+        ),
+        ("SET columns qualified by the stage", lambda c: _qualified_set("s."), "s is not the target"),
     ],
     "06.layer_requirements": [
         ("boto3 left out", lambda c: LAYER - {"boto3"}, "versions of what boto3 shares"),
@@ -1154,6 +1286,12 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
         ("what boto3 brings", lambda c: LAYER | {"botocore"}, "comes with boto3"),
         ("a dependency of a dependency", lambda c: LAYER | {"greenlet"}, "pip resolves what those depend on"),
         ("the extra's name", lambda c: {"sqlserver"}, "name of the extra"),
+        (
+            "the source's extra too",
+            lambda c: LAYER | {"requests", "numpy", "tzdata"},
+            "the extra 'openexchangerates', the one that fetches the source",
+        ),
+        ("the project itself", lambda c: LAYER | {"market-data-pipeline[sqlserver]"}, "the project itself"),
         ("a number", lambda c: 6, "distribution names"),
     ],
     "07.fifo_queue": [
@@ -1180,6 +1318,33 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
         ("one receive", lambda c: _redrive(maxReceiveCount=1), "AWS advises at least 5"),
         ("the default visibility", lambda c: _queue(VisibilityTimeout=None), "shorter than six times"),
         ("a name without .fifo", lambda c: _queue(QueueName="yahoo_finance"), "ends in .fifo"),
+        (
+            "the name written out for one stack",
+            lambda c: _queue(QueueName="market-data-pipeline-yahoo_finance.fifo"),
+            "from the stack's name",
+        ),
+        (
+            "a !Join without the stack's name",
+            lambda c: _queue(QueueName={"Fn::Join": ["-", ["market-data", "yahoo_finance.fifo"]]}),
+            "from the stack's name",
+        ),
+        (
+            "the ARN written out for one account",
+            lambda c: _redrive(
+                deadLetterTargetArn="arn:aws:sqs:us-east-1:123456789012:market-data-pipeline-yahoo_finance-dlq.fifo"
+            ),
+            "written out for one stack, region and account",
+        ),
+        (
+            "another source's dead-letter queue by !Sub",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::Sub": "${CoinMarketCapDeadLetterQueue.Arn}"}),
+            "another source's",
+        ),
+        (
+            "the dead-letter queue's URL by !Sub",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::Sub": "${YahooFinanceDeadLetterQueue}"}),
+            "the dead-letter queue's ARN",
+        ),
         ("a topic", lambda c: {"Type": "AWS::SNS::Topic", "Properties": {}}, "AWS::SQS::Queue"),
         ("only the properties", lambda c: QUEUE["Properties"], "a Type and its Properties"),
     ],
@@ -1218,6 +1383,17 @@ def test_a_right_layer_set_is_the_layer_the_pipeline_derives() -> None:
     assert your_layer(DEFAULT_FUNCTION, LAYER - {"boto3"}).cache_key(bytecode=False) != derived.cache_key(
         bytecode=False
     )
+
+
+def test_numbers_where_the_template_has_parameters_are_right_with_a_note() -> None:
+    """A queue with the parameters' values written out deploys the same queue today: right, with a note that names
+    each number and the parameter it stands for; a queue that refers to the parameters gets no note."""
+    noted = verdict("07.fifo_queue", QUEUE_YAML)
+    assert noted.ok and "VisibilityTimeout 360 (!Ref QueueVisibilityTimeoutSeconds)" in noted.reason, noted.reason
+    assert "maxReceiveCount 12 (!Ref MaxReceiveCount)" in noted.reason and "\n" not in noted.reason
+    for answer in (QUEUE, QUEUE_JOIN_YAML):
+        result = verdict("07.fifo_queue", answer)
+        assert result.ok and "One thing to change" not in result.reason, result.reason
 
 
 def test_the_learners_queue_goes_into_the_template(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ WANTED = ("yahoo_finance", "coinmarketcap")
 LATER_SOURCE = "us_treasury"  # a source added later (the capstone's): its events must not reach this queue uninvited
 # More ids a later source could have, of the shapes a prefix, a suffix or a pattern would let through
 LATER_SOURCES = (LATER_SOURCE, "yahoo_options", "yahoo_finance_eu", "coinmarketcap_v2", "coinbase_trades",
-                 "crypto_news", "treasury_yields", "cme_futures")  # fmt: skip
+                 "crypto_news", "treasury_yields", "cme_futures", "google_finance", "defi_marketcap")  # fmt: skip
 
 
 def policy_cases() -> dict[str, dict[str, Any]]:
@@ -125,45 +125,129 @@ def _policy(answer: Any) -> dict[str, Any]:
             f"{type(answer).__name__} names no attribute."
         )
     policy: dict[str, Any] = json.loads(json.dumps(answer))  # tuples as lists, as SNS reads them
-    for name, values in policy.items():
-        if isinstance(values, str):
-            raise NotYet(
-                f"the value of {name!r} is a string: SNS refuses it, a policy lists the values an attribute may "
-                f'take, {{"{name}": ["{values}"]}}, even when there is one.'
-            )
-        if not isinstance(values, list) or not values:
-            raise NotYet(f"the value of {name!r} must be a list of the values it may take, not {values!r}.")
+    if "$or" in policy and not _is_or("$or", policy["$or"]):
+        raise NotYet(
+            'SNS reads "$or" as its operator only over a list of two objects or more, each {attribute: [values]} '
+            "(no match type among their names); otherwise it is an attribute name, which no event has."
+        )
+    for branch in _branches(policy):
+        for name, values in branch:
+            if isinstance(values, str):
+                raise NotYet(
+                    f"the value of {name!r} is a string: SNS refuses it, a policy lists the values an attribute may "
+                    f'take, {{"{name}": ["{values}"]}}, even when there is one.'
+                )
+            if not isinstance(values, list) or not values:
+                raise NotYet(f"the value of {name!r} must be a list of the values it may take, not {values!r}.")
+            for rule in values:
+                _known_rule(rule)
     return policy
+
+
+# The match types of SNS's filter policies (a rule {type: value}); a name of "$or"'s branches may not be one of them
+MATCH_TYPES = ("anything-but", "cidr", "equals-ignore-case", "exists", "numeric", "prefix", "suffix")
+
+
+def _is_or(key: str, value: Any) -> bool:
+    """Whether SNS reads `key: value` as the "$or" operator: a list of two or more objects, none of whose names is
+    a match type (otherwise "$or" is an attribute name like any other)."""
+    return (
+        key == "$or"
+        and isinstance(value, list)
+        and len(value) >= 2
+        and all(isinstance(v, dict) and v and not set(v) & set(MATCH_TYPES) for v in value)
+    )
+
+
+def _branches(policy: dict[str, Any]) -> list[list[tuple[str, Any]]]:
+    """The policy as the alternatives "$or" makes of it, each a list of (attribute, its rules) that must all match
+    (one alternative for a policy without "$or")."""
+    branches: list[list[tuple[str, Any]]] = [[]]
+    for key, value in policy.items():
+        if _is_or(key, value):
+            branches = [[*b, *alt] for b in branches for option in value for alt in _branches(option)]
+        else:
+            branches = [[*b, (key, value)] for b in branches]
+    return branches
+
+
+def _known_rule(rule: Any) -> None:
+    """NotYet for a rule SNS refuses: an object that is not one known match type, or a list or object as a value."""
+    if rule is None or isinstance(rule, str | int | float):  # a value (numbers and booleans too)
+        return
+    if not isinstance(rule, dict) or len(rule) != 1:
+        raise NotYet(
+            f"SNS refuses the rule {rule!r}: each item of the list is a value, or one match type such as "
+            '{"prefix": "..."}.'
+        )
+    [(kind, value)] = rule.items()
+    if kind not in MATCH_TYPES:
+        raise NotYet(
+            f"SNS has no match type {kind!r} and refuses the policy: its match types are {', '.join(MATCH_TYPES)}."
+        )
+    if kind in ("equals-ignore-case", "prefix", "suffix") and not isinstance(value, str):
+        raise NotYet(f"SNS refuses {rule!r}: the value of {kind} is a string.")
+
+
+def _rule_matches(rule: Any, value: str) -> bool:
+    """Whether one rule of a policy matches a String attribute's value, as SNS matches it."""
+    if not isinstance(rule, dict):
+        return isinstance(rule, str) and rule == value  # a number, a boolean or null never matches a String
+    [(kind, operand)] = rule.items()
+    if kind == "equals-ignore-case":
+        return str(operand).casefold() == value.casefold()
+    if kind == "prefix":
+        return value.startswith(str(operand))
+    if kind == "suffix":
+        return value.endswith(str(operand))
+    if kind == "exists":
+        return operand is True
+    if kind == "anything-but":
+        if isinstance(operand, dict):  # anything-but a prefix (or a suffix, or a value in any case)
+            return not any(_rule_matches({k: v}, value) for k, v in operand.items())
+        return not any(_rule_matches(v, value) for v in (operand if isinstance(operand, list) else [operand]))
+    return False  # numeric, cidr: a source id is neither a number nor an IP address
+
+
+def matches(policy: dict[str, Any], attributes: dict[str, Any]) -> bool:
+    """Whether SNS delivers a message with `attributes` (String ones, as `pipeline.events.publish` sets them) to a
+    subscription with `policy`: every attribute a branch names is present and one of its rules matches its value.
+    Written here after SNS's documentation, because moto's matcher compares equals-ignore-case with the policy's
+    value as written (a value in upper case never matches)."""
+    return any(
+        all(
+            (name in attributes and any(_rule_matches(rule, attributes[name]["Value"]) for rule in rules))
+            or (name not in attributes and {"exists": False} in rules)
+            for name, rules in branch
+        )
+        for branch in _branches(policy)
+    )
+
+
+def for_the_local_stack(policy: Any) -> str:
+    """The policy's JSON text as the local stack (moto) must be given it to deliver what SNS delivers: moto lowers
+    the attribute's value, not the policy's, before it compares them for equals-ignore-case."""
+    import json
+
+    def lowered(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v.lower() if k == "equals-ignore-case" and isinstance(v, str) else lowered(v)
+                    for k, v in value.items()}  # fmt: skip
+        return [lowered(v) for v in value] if isinstance(value, list) else value
+
+    return json.dumps(lowered(json.loads(policy if isinstance(policy, str | bytes) else json.dumps(policy))))
 
 
 @exercise(
     "03.filter_policy", "the filter policy of a queue that receives the events of yahoo_finance and coinmarketcap"
 )
 def _filter_policy(answer: Any, **_: Any) -> str:
-    from moto.sns.utils import FilterPolicyMatcher
-
-    from pipeline.constants import SOURCE_ATTRIBUTE
-
     policy = _policy(answer)
     if not policy:
         raise NotYet("an empty policy filters nothing: the queue would receive every source's events, the rates too.")
-    other = [name for name in policy if name != SOURCE_ATTRIBUTE]
-    if other:
-        near = " (names are case-sensitive)" if other[0].lower() == SOURCE_ATTRIBUTE else ""
-        raise NotYet(
-            f"the pipeline sets one message attribute, {SOURCE_ATTRIBUTE!r} (pipeline/events.py): an event has no "
-            f"{other[0]!r}{near}, so the policy matches none of them."
-        )
-    matcher = FilterPolicyMatcher(policy, None)
-    arrives = {s: matcher.matches(attributes, "{}") for s, attributes in policy_cases().items()}
-    missing = [s for s in WANTED if not arrives[s]]
-    if missing:
-        values = ", ".join(repr(v) for v in policy[SOURCE_ATTRIBUTE] if isinstance(v, str) and v not in arrives)
-        hint = f": {values} is not a source id (pipeline.registry.source_ids())" if values else ""
-        raise NotYet(
-            f"the events of {missing[0]} would not arrive{hint or ''}: the list holds every source the queue takes, "
-            "each by its registry id."
-        )
+    _attribute_mistake(policy)
+    arrives = {s: matches(policy, attributes) for s, attributes in policy_cases().items()}
+    _missing_mistake(policy, arrives)
     if arrives["openexchangerates"]:
         raise NotYet("the rates' events would arrive too: the price alerts want the two market sources only.")
     uninvited = [s for s in LATER_SOURCES if arrives[s]]
@@ -173,3 +257,36 @@ def _filter_policy(answer: Any, **_: Any) -> str:
             "instead of excluding the ones you know or matching a prefix or a suffix."
         )
     return "SNS delivers yahoo_finance's and coinmarketcap's events to the queue, never the rates', nor a new source's."
+
+
+def _attribute_mistake(policy: dict[str, Any]) -> None:
+    """NotYet if the policy names an attribute the pipeline's events do not carry."""
+    from pipeline.constants import SOURCE_ATTRIBUTE
+
+    other = [name for branch in _branches(policy) for name, _ in branch if name != SOURCE_ATTRIBUTE]
+    if other:
+        near = " (names are case-sensitive)" if other[0].lower() == SOURCE_ATTRIBUTE else ""
+        raise NotYet(
+            f"the pipeline sets one message attribute, {SOURCE_ATTRIBUTE!r} (pipeline/events.py): an event has no "
+            f"{other[0]!r}{near}, so the policy matches none of them."
+        )
+
+
+def _missing_mistake(policy: dict[str, Any], arrives: dict[str, bool]) -> None:
+    """NotYet if a wanted source's events would not arrive, naming the values that are no source id."""
+    missing = [s for s in WANTED if not arrives[s]]
+    if missing:
+        named = [_named(rule) for branch in _branches(policy) for _, rules in branch for rule in rules]
+        values = ", ".join(repr(v) for v in named if v is not None and v not in arrives)
+        hint = f": {values} is not a source id (pipeline.registry.source_ids())" if values else ""
+        raise NotYet(
+            f"the events of {missing[0]} would not arrive{hint}: the list holds every source the queue takes, "
+            "each by its registry id."
+        )
+
+
+def _named(rule: Any) -> str | None:
+    """The source id a rule names, if it names one: a value, or equals-ignore-case's (in lower case, as ids are)."""
+    if isinstance(rule, dict) and set(rule) == {"equals-ignore-case"}:
+        return str(rule["equals-ignore-case"]).lower()
+    return rule if isinstance(rule, str) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Final
 
 from workbench.course.exercises import NotYet, exercise
@@ -198,12 +199,86 @@ def _bars(db: Any) -> tuple[int, dict[tuple[str, str], tuple[Any, ...]]]:
     return len(rows), {(str(r[0]), str(r[1])): tuple(r[2:]) for r in rounded}
 
 
+def _merge_tokens(sql: str) -> list[Any]:
+    from sqlglot.dialects.snowflake import Snowflake
+    from sqlglot.errors import TokenError
+
+    try:
+        return list(Snowflake().tokenize(sql))
+    except TokenError:  # text the tokenizer cannot read: DuckDB then says what is wrong with it
+        return []
+
+
+def _star_action(sql: str) -> str | None:
+    """UPDATE SET * or INSERT *, which DuckDB runs and Snowflake's MERGE does not have; the action, or None."""
+    from sqlglot import TokenType
+
+    tokens = _merge_tokens(sql)
+    for first, second in itertools.pairwise(tokens):
+        if second.token_type == TokenType.STAR and first.token_type in (TokenType.SET, TokenType.INSERT):
+            return "UPDATE SET *" if first.token_type == TokenType.SET else "INSERT *"
+    return None
+
+
+def _set_qualifiers(sql: str) -> tuple[set[str], list[tuple[str, int, int]]]:
+    """The MERGE's target (its table name and alias, lower case), and each qualifier of a column an UPDATE SET
+    assigns (t in t.OPEN = ...) with the span of the qualifier and its dot in `sql`."""
+    from sqlglot import TokenType
+
+    tokens = _merge_tokens(sql)
+    kinds = [t.token_type for t in tokens]
+    if TokenType.INTO not in kinds or TokenType.USING not in kinds:
+        return set(), []
+    into, using = kinds.index(TokenType.INTO), kinds.index(TokenType.USING)
+    target = {t.text.lower() for t in tokens[into + 1 : using] if t.token_type not in (TokenType.ALIAS, TokenType.DOT)}
+    found: list[tuple[str, int, int]] = []
+    in_set, depth = False, 0
+    for i, token in enumerate(tokens):
+        kind = token.token_type
+        if kind in (TokenType.L_PAREN, TokenType.CASE):
+            depth += 1
+        elif kind in (TokenType.R_PAREN, TokenType.END):
+            depth -= 1
+        elif kind == TokenType.SET:
+            in_set = True
+        elif kind == TokenType.WHEN and depth == 0:
+            in_set = False
+        starts = in_set and depth == 0 and kinds[i - 1] in (TokenType.SET, TokenType.COMMA)
+        if starts and kinds[i + 1 : i + 2] == [TokenType.DOT] and kinds[i + 3 : i + 4] == [TokenType.EQ]:
+            found.append((token.text, token.start, tokens[i + 1].end + 1))
+    return target, found
+
+
+def unqualified_set_targets(sql: str) -> str:
+    """The MERGE with each column its UPDATE SET assigns written without the target's name or alias (t.OPEN =
+    becomes OPEN =): Snowflake takes both, DuckDB only the bare name. Only the assigned columns of the SET lists
+    change; the values assigned, the ON and the INSERT stay as written."""
+    target, found = _set_qualifiers(sql)
+    for _, start, end in reversed([q for q in found if q[0].lower() in target]):
+        sql = sql[:start] + sql[end:]
+    return sql
+
+
 def _bars_mistake(sql: str) -> str | None:
     """Run a bars MERGE (BARS_STAGE into BARS_1M) through the loads that matter; the first mistake, or None."""
     import duckdb
 
     if len([part for part in sql.split(";") if part.strip()]) > 1:
         return "one statement, so a raw file lands all or nothing: a MERGE, not statements run one after the other"
+    star = _star_action(sql)
+    if star is not None:
+        return (
+            f"Snowflake's MERGE has no {star} (DuckDB has it, Snowflake refuses the statement): name each "
+            "column, OPEN = s.OPEN and so on, and list the inserted columns and their values"
+        )
+    target, found = _set_qualifiers(sql)
+    other = [name for name, _, _ in found if name.lower() not in target]
+    if other:
+        return (
+            f"UPDATE SET assigns the target's columns, and {other[0]} is not the target: write OPEN = s.OPEN (or "
+            "t.OPEN, t the target's alias)"
+        )
+    sql = unqualified_set_targets(sql)
     files = _bar_files()
     db = duckdb.connect()
     for name in (BARS_TABLE, BARS_STAGE):
@@ -361,7 +436,8 @@ def _your_sink(settings: Any, statement: str) -> Any:
     class YourMergeSink(SnowflakeSink):
         def execute(self, cursor: Any, sql: str, params: Any = None) -> Any:
             if sql.startswith("MERGE"):
-                sql = re.sub(rf"\b{BARS_STAGE}\b", f"({source_sql()})", statement.strip().rstrip(";"), flags=re.I)
+                yours = unqualified_set_targets(statement.strip().rstrip(";"))  # fakesnow runs it on DuckDB
+                sql = re.sub(rf"\b{BARS_STAGE}\b", f"({source_sql()})", yours, flags=re.I)
                 sql = re.sub(rf"\b{BARS_TABLE}\b", self.table, sql, flags=re.I)
             return super().execute(cursor, sql, params)
 

@@ -133,20 +133,40 @@ def _requirement_names(answer: Any) -> set[str]:
     return names
 
 
-def _derived(function_name: str) -> tuple[set[str], set[str], dict[str, str]]:
+def _derived(function_name: str) -> tuple[set[str], set[str], dict[str, list[str]]]:
     """The layer's requirement names as `workbench.deploy.functions` derives them, the base dependencies' names,
-    and, for every other extra's distribution, the extra it comes from."""
+    and, for every other extra's distribution, the extras it comes from (a function family's first, the tools'
+    after)."""
     from workbench.deploy.functions import canonical_name, get_function, optional_dependencies, requirements
 
     function = get_function(function_name)
     wanted = {canonical_name(r) for r in requirements(function.extras)}
     base = {canonical_name(r) for r in requirements(())}
-    elsewhere: dict[str, str] = {}
-    for extra, listed in optional_dependencies().items():  # a function family's extra first, then the tools'
+    elsewhere: dict[str, list[str]] = {}
+    for extra, listed in optional_dependencies().items():
         for name in (canonical_name(r) for r in listed):
             if name not in wanted and not name.startswith("market-data-pipeline"):
-                elsewhere.setdefault(name, extra)
+                elsewhere.setdefault(name, []).append(extra)
     return wanted, base, elsewhere
+
+
+def _other_extra(name: str, extras: list[str], function_name: str) -> str:
+    """Why `name`, from `extras`, is not in the function's layer: the extra of the function's source (the ingest's,
+    the likeliest to be taken for it) first, else the extras that list it."""
+    from workbench.deploy.functions import all_functions
+
+    source = function_name.split("-", 1)[-1]
+    if source in extras:
+        users = ", ".join(f.name for f in all_functions() if source in f.extras)
+        return (
+            f"{name} comes from the extra {source!r}, the one that fetches the source ({users}): {function_name} "
+            "reads the raw file and writes its sink, so its layer holds its own extra, not the source's."
+        )
+    named = " and ".join(repr(e) for e in extras)
+    return (
+        f"{name} comes from the extra{'s' if len(extras) > 1 else ''} {named}, which {function_name} does not use: "
+        "it would add its megabytes to a layer whose function never imports it."
+    )
 
 
 @exercise("06.layer_requirements", "the requirement set (distribution names) of one function's layer")
@@ -162,11 +182,13 @@ def _layer_requirements(answer: Any, *, function: str = DEFAULT_FUNCTION, **_: A
                 f"{name!r} is the name of the extra, not a distribution: the set lists what the extra expands to "
                 "in pyproject.toml, with the base dependencies."
             )
-        if name in elsewhere:
+        if name == "market-data-pipeline":
             raise NotYet(
-                f"{name} comes from the extra {elsewhere[name]!r}, which {function} does not use: it would add its "
-                "megabytes to a layer whose function never imports it."
+                "market-data-pipeline is the project itself, whose code is the function's package: the layer holds "
+                "what that code imports, the base dependencies and the extra's, by their own names."
             )
+        if name in elsewhere:
+            raise NotYet(_other_extra(name, elsewhere[name], function))
         if name in RUNTIME_PROVIDED:
             raise NotYet(
                 f"{name} comes with boto3 (pip resolves it): a requirement set names what the function asks for, "

@@ -159,6 +159,54 @@ def _number(value: Any) -> float | None:
         return None
 
 
+# Two deploys of the template, so that a name or an ARN written out for one of them is told from one that follows
+# the stack (!Sub, !Join, !GetAtt): (stack name, region, account)
+_STACKS: Final = (("market-data-pipeline", "us-east-1", "123456789012"), ("course-b", "eu-west-1", "210987654321"))
+
+
+@functools.cache
+def _deployed(stack: tuple[str, str, str]) -> Any:
+    """The template as deployed as `stack`: every SQS queue's Ref (its URL) and Arn known, so that what refers
+    to them (Ref, GetAtt, Sub, Join) resolves to the text CloudFormation would give."""
+    from workbench.cloudformation.template import Template, TemplateError
+
+    name, region, account = stack
+    template = Template.load(stack_name=name, region=region, account_id=account)
+    for logical_id, resource in template.body["Resources"].items():
+        if resource.get("Type") != "AWS::SQS::Queue":
+            continue
+        try:
+            queue = str(template.resolve(resource["Properties"]["QueueName"]))
+        except (KeyError, TemplateError):
+            continue
+        template.physical[logical_id] = f"https://sqs.{region}.amazonaws.com/{account}/{queue}"
+        template.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{region}:{account}:{queue}"
+        template.attributes[(logical_id, "QueueName")] = queue
+    return template
+
+
+def _resolved(value: Any, stack: tuple[str, str, str]) -> Any:
+    """`value` as CloudFormation would resolve it when deploying as `stack`; None if it cannot be resolved."""
+    from workbench.cloudformation.template import TemplateError
+
+    try:
+        return _deployed(stack).resolve(value)
+    except (TemplateError, TypeError, ValueError, IndexError, KeyError):
+        return None
+
+
+def _same_everywhere(value: Any, expected: Any) -> bool:
+    """Whether `value` resolves as `expected` does in every deploy of _STACKS (!Sub, !Join or Fn:: forms alike)."""
+    return all(_resolved(value, stack) == _resolved(expected, stack) is not None for stack in _STACKS)
+
+
+def _queue_of(target: Any, stack: tuple[str, str, str]) -> str | None:
+    """The logical id of the queue whose ARN `target` resolves to when deploying as `stack`, or None."""
+    arn = _resolved(target, stack)
+    attributes = _deployed(stack).attributes
+    return next((logical_id for (logical_id, a), v in attributes.items() if a == "Arn" and v == arn), None)
+
+
 def _queue_mistake(resource: dict[str, Any]) -> str | None:
     """The first way `resource` fails as the Yahoo source queue of the template, or None."""
     from workbench.cloudformation.template import load_template
@@ -176,8 +224,7 @@ def _queue_mistake(resource: dict[str, Any]) -> str | None:
             "the topic is SNS FIFO and keeps each source's events in order: it delivers only to FIFO queues, so set "
             "FifoQueue: true"
         )
-    name = properties.get("QueueName")
-    if name != template["Resources"][QUEUE_ID]["Properties"]["QueueName"]:
+    if not _same_everywhere(properties.get("QueueName"), template["Resources"][QUEUE_ID]["Properties"]["QueueName"]):
         return (
             "name it as the template names its queues, from the stack's name: QueueName: "
             '!Sub "${AWS::StackName}-yahoo_finance.fifo" (a FIFO queue\'s name ends in .fifo)'
@@ -220,11 +267,18 @@ def _redrive_mistake(properties: dict[str, Any], template: dict[str, Any]) -> st
     if isinstance(target, dict) and set(target) == {"Ref"}:
         return "!Ref of a queue gives its URL, and deadLetterTargetArn wants its ARN: !GetAtt <queue>.Arn"
     att = _get_att(target)
-    if att is None or att[1] != "Arn":
-        return "deadLetterTargetArn is the dead-letter queue's ARN: !GetAtt YahooFinanceDeadLetterQueue.Arn"
     resources = template["Resources"]
-    if att[0] not in resources:
+    if att is not None and att[0] not in resources:
         return f"the template has no resource {att[0]}: the Yahoo dead-letter queue is {DEAD_LETTER_ID}"
+    queues = [_queue_of(target, stack) for stack in _STACKS]
+    if queues[0] is not None and queues[0] != queues[1]:
+        return (
+            "that ARN is written out for one stack, region and account: !GetAtt YahooFinanceDeadLetterQueue.Arn "
+            "follows the stack it is deployed in"
+        )
+    if queues[0] is None:
+        return "deadLetterTargetArn is the dead-letter queue's ARN: !GetAtt YahooFinanceDeadLetterQueue.Arn"
+    att = (queues[0], "Arn")
     if not _truthy(resources[att[0]].get("Properties", {}).get("FifoQueue")):
         return (
             f"{att[0]} is a standard queue, and a FIFO queue's dead-letter queue must be FIFO too: use {DEAD_LETTER_ID}"
@@ -264,10 +318,36 @@ def _visibility_mistake(properties: dict[str, Any], template: dict[str, Any]) ->
 
 @exercise("07.fifo_queue", "the Yahoo source queue of the template: FIFO, with its dead-letter queue's redrive policy")
 def _fifo_queue(answer: Any, **_: Any) -> str:
-    mistake = _queue_mistake(_resource(answer))
+    resource = _resource(answer)
+    mistake = _queue_mistake(resource)
     if mistake:
         raise NotYet(f"as {QUEUE_ID} of the template, your resource would not do: {mistake}.")
-    return "a FIFO queue named from the stack, redriving to its FIFO dead-letter queue, visible long enough."
+    return "a FIFO queue named from the stack, redriving to its FIFO dead-letter queue, visible long enough." + (
+        _written_out(resource["Properties"])
+    )
+
+
+# The template's parameters a queue's properties follow: (where in Properties, the parameter)
+_FOLLOWS: Final = ((("VisibilityTimeout",), "QueueVisibilityTimeoutSeconds"),
+                   (("RedrivePolicy", "maxReceiveCount"), "MaxReceiveCount"))  # fmt: skip
+
+
+def _written_out(properties: dict[str, Any]) -> str:
+    """A note on the numbers written out where the template refers to its parameters, or nothing."""
+    written = []
+    for path, parameter in _FOLLOWS:
+        value: Any = properties
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and not _refers(value, parameter):
+            written.append(f"{path[-1]} {value} (!Ref {parameter})")
+    if not written:
+        return ""
+    return (
+        f" One thing to change: the template refers to its parameters where you wrote numbers, {', '.join(written)}; "
+        "a deploy that changes a parameter (a longer ProcessTimeoutSeconds, and so a longer visibility) would leave "
+        "this queue behind."
+    )
 
 
 def template_with(resource: Any, path: Any) -> Any:

@@ -46,6 +46,7 @@ def _log_returns(answer: Any, *, prices: Any, **_: Any) -> str:
         odd = sorted(set(map(str, returns.columns)) ^ set(map(str, prices.columns)))
         raise NotYet(f"one column per instrument of the panel, as in panel.prices: {odd[0]} is missing or extra.")
     returns = returns[list(prices.columns)]
+    _minutes_mistake(returns, prices)
     if len(returns) == len(prices):
         if not returns.iloc[0].isna().all():
             raise NotYet("the first minute has no return, there is no price before it: drop it (or leave it NaN).")
@@ -60,6 +61,22 @@ def _log_returns(answer: Any, *, prices: Any, **_: Any) -> str:
     if not _same_values(returns, expected):
         raise NotYet(_returns_mistake(returns, expected, prices))
     return "ln(p_t / p_(t-1)) per minute; they add up: the sum is the log return of the whole window."
+
+
+def _minutes_mistake(returns: Any, prices: Any) -> None:
+    """NotYet for rows at minutes the panel does not have: what a shift of the index (freq=) leaves."""
+    import pandas as pd
+
+    if not isinstance(returns.index, pd.DatetimeIndex) or not isinstance(prices.index, pd.DatetimeIndex):
+        return
+    index = returns.index if returns.index.tz is not None else returns.index.tz_localize(prices.index.tz)
+    extra = index.difference(prices.index)
+    if len(extra):
+        raise NotYet(
+            f"your frame has a row at {extra[0]:%H:%M}, a minute the panel does not have: shift(freq=...) moves the "
+            "index, not the values, so the division lines the two up on every minute either has, one beyond the "
+            "panel's; shift(1) moves the values one row down and keeps the panel's minutes."
+        )
 
 
 def _returns_mistake(returns: Any, expected: Any, prices: Any) -> str:
@@ -169,6 +186,13 @@ KINDS = {"stock": ("stock", "stocks", "equity", "equities"), "crypto": ("crypto"
 
 
 def _annual_answer(answer: Any) -> dict[str, float]:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(answer, pd.Series):
+        answer = answer.to_dict()
+    if isinstance(answer, np.ndarray) and answer.ndim == 1:
+        answer = answer.tolist()
     if isinstance(answer, list | tuple) and len(answer) == 2:
         answer = dict(zip(KINDS, answer, strict=True))
     if not isinstance(answer, dict):
@@ -179,7 +203,13 @@ def _annual_answer(answer: Any) -> dict[str, float]:
     named = {str(k).strip().lower(): v for k, v in answer.items()}
     out = {}
     for kind, names in KINDS.items():
-        value = next((named[n] for n in names if n in named), None)
+        key = next((n for n in names if n in named), None)
+        if key is None:
+            raise NotYet(
+                f"no key of your dict names the {kind} ({', '.join(map(repr, answer))}): name the two "
+                '"stock" and "crypto", each with its annualised volatility in %.'
+            )
+        value = named[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise NotYet(f"give the {kind}'s annualised volatility as a number of %, not {value!r}.")
         out[kind] = float(value)
@@ -199,12 +229,27 @@ def _annualise(answer: Any, **_: Any) -> str:
     return f"stock {stock:.1f} %, crypto {crypto:.1f} %: the same minute, {crypto / stock:.2f}x the year."
 
 
+# Clocks a learner may take for a kind's year: (minutes, what that clock is), each named when the answer uses it.
+CLOCKS = {
+    "stock": ((390 * 365, "390 minutes on every day of the year: a stock trades on 252 days, no weekends or holidays"),
+              (390 * 260, "390 minutes on every weekday: a stock trades on 252 days, exchange holidays out"),
+              (1440 * 252, "1,440 minutes a day: a stock trades 390 (09:30 to 16:00 in New York)"),
+              (390, "the minutes of one day: that is a day's volatility, annualise over the year's minutes")),
+    "crypto": ((1440 * 260, "only the weekdays: a coin trades on weekends too, every minute of 365 days"),
+               (1440 * 252, "the stocks' 252 trading days: a coin trades every minute of 365 days"),
+               (1440, "the minutes of one day: that is a day's volatility, annualise over the year's minutes")),
+}  # fmt: skip
+
+
 def _annual_mistake(kind: str, value: float, minutes: dict[str, int]) -> str:
     right = 100 * 2e-4 * math.sqrt(minutes[kind])
     other = "crypto" if kind == "stock" else "stock"
+    if value == round(value) and abs(value - right) < 0.5 + 1e-9:
+        return f"for {kind}, {value:g} is {right:.2f} rounded to a whole %: keep a decimal ({right:.1f})."
     near = {
         "that is a fraction, not a percentage: multiply it by 100 to express it in %": right / 100,
-        "that is in basis points, not a percentage: divide it by 100 to express it in %": right * 100,
+        "that is 100 times the % (2 bp is 0.02 % of the price, 2e-4, not 2 %; or the result was left in basis "
+        "points): divide it by 100": right * 100,
         "annualised with trading days: a one-minute deviation scales with the square root of the minutes in a "
         "year, not the days": 100 * 2e-4 * math.sqrt(252 if kind == "stock" else 365),
         "scaled by the minutes, not their square root: a deviation grows with the square root of time": 100
@@ -212,10 +257,15 @@ def _annual_mistake(kind: str, value: float, minutes: dict[str, int]) -> str:
         * minutes[kind],
         f"that uses the {other}'s trading minutes: a stock trades 390 minutes a day on 252 days, a coin every minute "
         "of 365 days": 100 * 2e-4 * math.sqrt(minutes[other]),
+        "that is the year's variance, (2 bp)² times the minutes: the volatility is its square root": 100
+        * (2e-4) ** 2
+        * minutes[kind],
+        **{f"that takes {why}": 100 * 2e-4 * math.sqrt(clock) for clock, why in CLOCKS[kind]},
     }
-    for why, wrong in near.items():
-        if math.isclose(value, wrong, rel_tol=0.02):
-            return f"for {kind}, {why}."
+    # the nearest of the known mistakes, within what rounding to a decimal or two leaves
+    why, wrong = min(near.items(), key=lambda item: abs(value - item[1]) / item[1])
+    if math.isclose(value, wrong, rel_tol=0.02):
+        return f"for {kind}, {why}."
     return (
         f"for {kind}, multiply 2 bp by the square root of its trading minutes a year ({minutes[kind]:,}), then "
         "express it in %."

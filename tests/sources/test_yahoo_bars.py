@@ -213,3 +213,15 @@ def test_a_frame_with_a_minute_twice_gives_one_row_for_it(change, second):
         assert rows[1]["error"].startswith("bar 14:01Z: MSFT has 2 different bars for this minute (open 411, ")
         assert rows[1]["volume"] is None and rows[1]["open"] is None
     assert {rows[0]["status"], rows[2]["status"]} == {"success"}
+
+
+def test_parse_without_at_takes_the_minute_after_the_charts_last_bar(chart, tmp_path):
+    """`pipeline parse yahoo_finance FILE` with no `--at`: the scheduled minute is the one the chart is of (the
+    minute after its last bar, as the ingest of that minute would have asked for it), not today's."""
+    path = tmp_path / "chart_AAPL_closed.json"
+    path.write_text(json.dumps(_saved_after_the_close(chart("AAPL", T0, [226.1, 226.2, 226.3]))))
+
+    rows = _cli_rows(path)
+
+    assert {r["scheduled_at"] for r in rows} == {"2024-10-02T14:03:00Z"}
+    assert [r["status"] for r in rows] == ["success"] * 3

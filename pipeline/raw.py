@@ -54,15 +54,33 @@ def spreadsheet_cell(text: str) -> str:
     return text
 
 
-def rows_to_csv(source: SourceId, rows: Iterable[Mapping[str, Any]], *, for_people: bool = False) -> bytes:
-    """UTF-8 CSV with a header: the contract columns first, in order, then any extra columns the rows carry.
+def rows_to_csv(
+    source: SourceId,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    for_people: bool = False,
+    carried: Sequence[str] = (),
+) -> bytes:
+    """UTF-8 CSV with a header: the contract columns first, in order, then the `carried` columns.
+
+    A row holding a field the source does not declare (`registry.get(source).raw_columns`) is a contributor's
+    mistake (a misspelt column, a field added to a parser and not to the registry): `RegistryError` naming it,
+    never a silent extra column beside an empty declared one. `carried` names the undeclared columns a stored raw
+    object already had, which a rewrite of that object keeps (`pipeline backfill` merges rows into an object an
+    older release may have written): raw data is never rewritten with less than it had.
 
     `for_people` neutralises the cells a spreadsheet would execute (`spreadsheet_cell`); the raw layer never does.
     """
     rows = list(rows)
-    columns = list(registry.get(source).raw_columns)
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
+    declared = list(registry.get(source).raw_columns)
+    columns = [*declared, *(c for c in dict.fromkeys(carried) if c not in declared)]
+    known = set(columns)
+    undeclared = list(dict.fromkeys(k for row in rows for k in row if k not in known))
+    if undeclared:
+        raise registry.RegistryError(
+            f"{source} rows hold field(s) its raw columns do not declare: {', '.join(map(repr, undeclared))} "
+            f"(declare them in the registry's columns for {source}, or fix the name)"
+        )
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     # The writer quotes a cell holding "\n" but not one holding a lone "\r", which a reader takes for a line end:
@@ -147,11 +165,20 @@ class RawObject:
     kept_existing: bool = False
 
 
-def write_raw(s3: S3Client, bucket: str, key: str, source: SourceId, rows: Sequence[Mapping[str, Any]]) -> RawObject:
+def write_raw(
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    source: SourceId,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    carried: Sequence[str] = (),
+) -> RawObject:
     """Put the raw CSV at `key`, unless an object already there holds more success rows (then keep it).
 
     A retry or replay of the same scheduled minute writes the same key; a worse answer (an upstream hiccup that
-    returned fewer rows) must never replace a better one.
+    returned fewer rows) must never replace a better one. `carried`: undeclared columns of a stored object that a
+    rewrite keeps (`rows_to_csv`).
     """
     good = sum(1 for r in rows if r.get("status") == STATUS_SUCCESS)
     try:
@@ -169,7 +196,7 @@ def write_raw(s3: S3Client, bucket: str, key: str, source: SourceId, rows: Seque
     response = s3.put_object(
         Bucket=bucket,
         Key=key,
-        Body=rows_to_csv(source, rows),
+        Body=rows_to_csv(source, rows, carried=carried),
         ContentType="text/csv; charset=utf-8",
         Metadata={META_ROWS: str(len(rows)), META_SUCCESS_ROWS: str(good)},
     )

@@ -32,10 +32,38 @@ def s3():
         yield client
 
 
-def test_csv_has_the_contract_columns_in_order_then_extras():
-    body = rows_to_csv("openexchangerates", [{**rate("EUR"), "note": "x"}]).decode()
+def test_csv_has_the_contract_columns_in_order_then_the_carried_ones():
+    body = rows_to_csv("openexchangerates", [{**rate("EUR"), "note": "x"}], carried=["note"]).decode()
     header = body.splitlines()[0].split(",")
     assert header == [*registry.get("openexchangerates").raw_columns, "note"]
+    assert body.splitlines()[1].endswith(",x")
+
+
+@pytest.mark.parametrize("field", ["note", "rat", "Rate"])
+def test_a_row_field_the_source_does_not_declare_is_a_registry_error_naming_it(field):
+    """A misspelt or undeclared field is a contributor's mistake: never a silent extra column (beside an empty
+    declared one); not a ValueError either, which a parser's last step would turn into error rows."""
+    row = {**rate("EUR"), field: 0.9}
+    with pytest.raises(registry.RegistryError) as caught:
+        rows_to_csv("openexchangerates", [rate("GBP"), row])
+    assert not isinstance(caught.value, ValueError)
+    message = str(caught.value)
+    assert f"{field!r}" in message and "openexchangerates" in message and "\n" not in message
+
+
+def test_a_stored_objects_undeclared_column_is_kept_when_the_object_is_rewritten(s3):
+    """An object an older release wrote with a column since dropped: a rewrite (backfill) carries it, with its
+    cells, and a row new to the object has that cell empty; raw data is never rewritten with less than it had."""
+    old = rows_to_csv("openexchangerates", [{**rate("EUR"), "note": "x"}], carried=["note"])
+    s3.put_object(Bucket="raw-test-bucket", Key=KEY, Body=old)
+    stored = read_raw(s3, "raw-test-bucket", KEY, "openexchangerates")
+
+    write_raw(s3, "raw-test-bucket", KEY, "openexchangerates", [*stored, rate("GBP")], carried=["note"])
+
+    again = read_raw(s3, "raw-test-bucket", KEY, "openexchangerates")
+    assert [(r["currency"], r["note"]) for r in again] == [("EUR", "x"), ("GBP", "")]
+    with pytest.raises(registry.RegistryError, match="'note'"):
+        write_raw(s3, "raw-test-bucket", KEY, "openexchangerates", [*stored, rate("GBP")])
 
 
 def test_a_csv_missing_a_contract_column_is_refused_by_name():

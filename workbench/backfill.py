@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from pipeline import calendar
+from pipeline import calendar, registry
 from pipeline.constants import SourceId
 from pipeline.contracts import STATUS_SUCCESS, Event, floor_minute, iso, raw_key, to_utc
 from pipeline.errors import PipelineError
@@ -277,7 +277,10 @@ def _write(
     if not added:
         report.unchanged.append(piece.key)
         return
-    raw = write_raw(s3, settings.bucket, piece.key, source, merged)
+    # columns the stored object holds beyond the declared ones (an older release wrote them): the rewrite keeps them
+    declared = set(registry.get(source).raw_columns)
+    carried = [c for c in dict.fromkeys(k for r in existing for k in r) if isinstance(c, str) and c not in declared]
+    raw = write_raw(s3, settings.bucket, piece.key, source, merged, carried=carried)
     minute = parse_raw_key(piece.key)[1]
     event = Event(bucket=raw.bucket, key=raw.key, source=source, scheduled_at=iso(minute), rows=raw.success_rows)
     publish(sns, settings.topic_arn, event, raw.etag)

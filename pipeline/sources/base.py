@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pipeline.constants import SourceId
 from pipeline.contracts import iso, to_utc
@@ -25,12 +25,43 @@ MAX_CLOCK_SKEW = timedelta(minutes=3)
 MAX_JSON_DEPTH = 64
 
 
-def read_json(text: str | bytes) -> Any:
+# What stands for the value of a key one JSON object names twice with different values: `{REPEATED_KEY: [the
+# values, in order]}` (plain JSON, so it survives a state document). json.loads would keep the last one silently.
+REPEATED_KEY: Final = "\x00repeated key"
+
+
+def _object_marking_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict: a key repeated with the same value is that value; a key repeated with different
+    values is marked ambiguous (`REPEATED_KEY`), never read as the last of them."""
+    values: dict[str, list[Any]] = {}
+    for key, value in pairs:
+        seen = values.setdefault(key, [])
+        if all(_json_text(value) != _json_text(other) for other in seen):
+            seen.append(value)
+    return {key: held[0] if len(held) == 1 else {REPEATED_KEY: held} for key, held in values.items()}
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)  # 1 and 1.0, or true and 1, are told apart
+
+
+def repeated_values(value: Any) -> list[Any] | None:
+    """The values of a key its object named twice with different values (`read_json(..., mark_repeats=True)`),
+    None for any other value."""
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get(REPEATED_KEY), list):
+        return value[REPEATED_KEY]  # type: ignore[no-any-return]
+    return None
+
+
+def read_json(text: str | bytes, *, mark_repeats: bool = False) -> Any:
     """`json.loads` for a payload: a body nested deeper than `MAX_JSON_DEPTH` ("[" * 100000) is a
-    `json.JSONDecodeError` like any other body that is not JSON, never a RecursionError."""
+    `json.JSONDecodeError` like any other body that is not JSON, never a RecursionError.
+
+    `mark_repeats`: a key an object names twice with different values is read as `{REPEATED_KEY: [values]}`
+    (`repeated_values` tells it), for the parser to refuse or to make that instrument's error row."""
     doc = text if isinstance(text, str) else text.decode("utf-8", "replace")
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_object_marking_repeats if mark_repeats else None)
     except RecursionError:
         raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", doc, 0) from None
     level: list[tuple[Any, int]] = [(value, 1)]

@@ -199,3 +199,39 @@ def test_backfill_pieces_follow_the_session_hours():
     ]  # fmt: skip
     assert pieces[0].start == datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
     assert timedelta(0) < pieces[-1].end - pieces[-1].start <= timedelta(hours=1)
+
+
+def test_a_merge_into_a_stored_object_keeps_the_columns_it_has_beyond_the_declared_ones():
+    """No stack needed (moto in process): a raw object an older release wrote with a column the registry no longer
+    declares is merged into; the rewrite keeps that column and its cells instead of failing or dropping it."""
+    from moto import mock_aws
+
+    from pipeline.raw import read_raw, rows_to_csv
+    from pipeline.settings import Settings
+    from workbench.backfill import BackfillReport, Piece, _write
+
+    key = "raw/openexchangerates/2026/11/02/2359.csv"
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+
+    def rate(currency: str) -> dict:
+        return {"base": "USD", "currency": currency, "rate": 0.9, "rate_ts": "2026-11-02T23:00:00Z",
+                "status": "success", "error": "", "scheduled_at": "2026-11-02T23:59:00Z",
+                "ingested_at": "2026-11-02T23:59:02Z"}  # fmt: skip
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        sns = boto3.client("sns", region_name="us-east-1")
+        s3.create_bucket(Bucket="raw-bucket")
+        topic = sns.create_topic(Name="t.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+        stored = rows_to_csv("openexchangerates", [{**rate("EUR"), "note": "kept"}], carried=["note"])
+        s3.put_object(Bucket="raw-bucket", Key=key, Body=stored)
+        report = BackfillReport("openexchangerates", day, day + timedelta(days=1))
+
+        _write(
+            "openexchangerates", Piece(key, day, day + timedelta(days=1)), [rate("GBP")], report,
+            settings=Settings(bucket="raw-bucket", topic_arn=topic), s3=s3, sns=sns, after_publish=None,
+        )  # fmt: skip
+
+        rows = read_raw(s3, "raw-bucket", key, "openexchangerates")
+    assert report.written == [key] and report.rows_added == 1
+    assert [(r["currency"], r["note"]) for r in rows] == [("EUR", "kept"), ("GBP", "")]

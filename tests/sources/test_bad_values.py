@@ -89,6 +89,88 @@ def test_a_rate_under_a_code_that_is_no_currency_is_an_error_row(tmp_path, code)
     assert sum(r["status"] == "success" for r in rows) == 4
 
 
+def _oxr_text(tmp_path: Path, old: str, new: str) -> Path:
+    """The small latest.json with one piece of its text replaced (JSON a dict cannot hold: a key named twice)."""
+    text = (FIXTURES / "openexchangerates" / "latest_small.json").read_text()
+    assert old in text
+    path = tmp_path / "latest.json"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ('"GBP": 0.73184, "GBP": 0.74', "rate of GBP is given 2 times with different values (0.73184, 0.74)"),
+        ('"GBP": 0.74, "GBP": 0.73184', "rate of GBP is given 2 times with different values (0.74, 0.73184)"),
+        ('"GBP": null, "GBP": 0.73184', "rate of GBP is given 2 times with different values (None, 0.73184)"),
+        ('"GBP": 1, "GBP": 1.0', "rate of GBP is given 2 times with different values (1, 1.0)"),
+        ('"GBP": 0.7, "GBP": 0.7, "GBP": 0.8', "rate of GBP is given 2 times with different values (0.7, 0.8)"),
+        ('"GBP": 1, "GBP": 2, "GBP": 3, "GBP": 4', "rate of GBP is given 4 times with different values (1, 2, 3, …)"),
+    ],
+)
+def test_a_currency_named_twice_with_different_rates_is_an_error_row_and_the_others_stay(tmp_path, written, reason):
+    """json.loads would keep the last rate silently: an ambiguous rate is no rate, and costs only its currency."""
+    path = _oxr_text(tmp_path, '"GBP": 0.73184', written)
+
+    rows = by(cli_parse("openexchangerates", path, OXR_AT), "currency")
+
+    assert (rows["GBP"]["status"], rows["GBP"]["rate"]) == ("error", "")
+    assert rows["GBP"]["error"] == reason + ": which one is meant cannot be told"
+    assert {c: (r["status"], r["rate"]) for c, r in rows.items() if c != "GBP"} == {
+        "EUR": ("success", "0.857649"), "JPY": ("success", "145.244005"), "USD": ("success", "1.0"),
+    }  # fmt: skip
+
+
+def test_a_currency_named_twice_with_the_same_rate_is_that_rate(tmp_path):
+    path = _oxr_text(tmp_path, '"GBP": 0.73184', '"GBP": 0.73184, "GBP": 0.73184')
+    rows = by(cli_parse("openexchangerates", path, OXR_AT), "currency")
+    assert {c: r["status"] for c, r in rows.items()} == dict.fromkeys(["EUR", "GBP", "JPY", "USD"], "success")
+    assert rows["GBP"]["rate"] == "0.73184"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('"timestamp": 1750885200', '"timestamp": 1750885200, "timestamp": 1750881600', "'timestamp' 2 times"),
+        ('"base": "USD"', '"base": "USD", "base": "EUR"', "'base' 2 times"),
+        ('"base": "USD"', '"base": "EUR", "base": "USD"', "'base' 2 times"),
+        ('"base": "USD",', '"base": "USD", "rates": {"EUR": 0.9},', "'rates' 2 times"),
+    ],
+)
+def test_a_body_naming_its_timestamp_base_or_rates_twice_is_refused_naming_the_field(tmp_path, old, new, field):
+    """Every row carries the body's time and base: with two of them, no row can say which it is of."""
+    with pytest.raises(PayloadError) as caught:
+        cli_parse("openexchangerates", _oxr_text(tmp_path, old, new), OXR_AT)
+    message = str(caught.value)
+    assert f"body names {field} with different values" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"timestamp": 1750885200', '"timestamp": 1750885200, "timestamp": 1750885200'),
+        ('"license": "https://openexchangerates.org/license"', '"license": "a", "license": "b"'),
+    ],
+)
+def test_a_field_named_twice_with_one_value_or_one_no_row_is_made_of_is_read(tmp_path, old, new):
+    rows = cli_parse("openexchangerates", _oxr_text(tmp_path, old, new), OXR_AT)
+    assert {r["status"] for r in rows} == {"success"} and len(rows) == 4
+
+
+def test_a_body_naming_its_timestamp_twice_is_one_line_and_exit_1_through_the_command(tmp_path):
+    path = _oxr_text(tmp_path, '"timestamp": 1750885200', '"timestamp": 1750885200, "timestamp": 1750881600')
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "parse", "openexchangerates", str(path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: openexchangerates body names 'timestamp' 2 times with different values "
+        "(1750885200, 1750881600): which one is meant cannot be told"
+    ]
+
+
 @pytest.mark.parametrize("rate", [0.73184, 7.3184e-1, 73184e-5, 1, 1.0, 1e-9, 1e9])
 def test_rates_written_other_ways_are_success_rows(tmp_path, rate):
     rows = by(cli_parse("openexchangerates", _oxr(tmp_path, GBP=rate), OXR_AT), "currency")

@@ -162,6 +162,25 @@ def test_usage_json_reconciles_the_count_once_a_day(clock):
     assert len(usage_calls) == 1 and state.get(oxr.QUOTA_STATE)["usage"]["requests"] == 200
 
 
+@responses.activate
+def test_a_live_answer_naming_a_currency_twice_caches_and_serves_it_as_ambiguous_never_as_the_last_rate(clock):
+    """The cached body goes through the state document (JSON) and is served again on a retry of the minute: the
+    ambiguous rate stays ambiguous there too, and the other currencies are rates."""
+    text = f'{{"timestamp": {int(MARCH.timestamp())}, "base": "USD", "rates": {{"EUR": 0.9, "GBP": 0.8, "EUR": 0.95}}}}'
+    responses.get(oxr.USAGE_URL, json=_usage(0))
+    responses.get(oxr.LATEST_URL, body=text, content_type="application/json")
+    settings, state = Settings(mode="live", oxr_app_id="x"), MemoryState()
+    clock.now = MARCH + timedelta(minutes=1)
+
+    for _ in range(2):  # the call, then the retry of the same minute served from the state document
+        body = oxr.SOURCE.fetch(settings, MARCH + timedelta(minutes=1), state)
+        rows = oxr.SOURCE.parse(body, scheduled_at=MARCH + timedelta(minutes=1), ingested_at=clock.now)
+        assert [(r["currency"], r["status"], r["rate"]) for r in rows] == [("EUR", "error", None),
+                                                                           ("GBP", "success", 0.8)]  # fmt: skip
+        assert rows[0]["error"].startswith("rate of EUR is given 2 times with different values (0.9, 0.95)")
+    assert _latest_calls() == 1
+
+
 # ---------------------------------------------------------------------------------------------------- the guard
 
 

@@ -132,3 +132,96 @@ def test_the_recorded_chart_parses_into_closed_rounded_bars(shared):
     assert len(good) >= 380
     assert good[0]["ts"] == "2024-10-02T13:30:00Z" and good[0]["close"] == 225.7
     assert all(len(str(r["close"]).partition(".")[2]) <= 2 for r in good)
+
+
+# -- a minute named twice: one bar when the copies agree, one error row naming them when they do not ---------------
+
+
+def _chart_with_a_minute_twice(chart: Any, *, same: bool) -> dict[str, Any]:
+    """Four bars from 14:00 whose third is stamped 14:01 like the second (the same values, or its own)."""
+    body = _saved_after_the_close(copy.deepcopy(chart("AAPL", T0, [226.1, 226.2, 226.3, 226.4])))
+    result = body["chart"]["result"][0]
+    result["timestamp"][2] = result["timestamp"][1]
+    if same:
+        for values in _quote(body).values():
+            values[2] = values[1]
+    return body
+
+
+def test_a_minute_a_chart_names_twice_with_different_bars_is_one_error_row_naming_both(chart, tmp_path):
+    """yfinance keeps the first of two bars under one timestamp (`df.index.duplicated(keep='first')`) and says
+    nothing: neither copy is stored; the minute is an error row naming the symbol, the minute and both bars."""
+    path = tmp_path / "chart_AAPL_twice.json"
+    path.write_text(json.dumps(_chart_with_a_minute_twice(chart, same=False)))
+
+    rows = _cli_rows(path)
+
+    assert [(r["ts"][11:16], r["status"]) for r in rows] == [("14:00", "success"), ("14:01", "error"),
+                                                              ("14:03", "success")]  # fmt: skip
+    twice = rows[1]
+    assert [twice[k] for k in ("open", "high", "low", "close", "volume")] == [""] * 5
+    assert twice["error"] == (
+        "bar 14:01Z: AAPL has 2 different bars for this minute "
+        "(open 226.1, high 226.25, low 226.05, close 226.2, volume 1210; "
+        "open 226.2, high 226.35, low 226.15, close 226.3, volume 1220): which one is meant cannot be told"
+    )
+
+
+def test_a_minute_a_chart_names_twice_with_the_same_bar_is_one_bar(chart, tmp_path):
+    path = tmp_path / "chart_AAPL_twice.json"
+    path.write_text(json.dumps(_chart_with_a_minute_twice(chart, same=True)))
+
+    rows = _cli_rows(path)
+
+    assert [(r["ts"][11:16], r["status"], r["close"]) for r in rows] == [
+        ("14:00", "success", "226.1"), ("14:01", "success", "226.2"), ("14:03", "success", "226.4"),
+    ]  # fmt: skip
+
+
+def _frame_payload(closes: list[float], volumes: list[float], minutes: list[int]) -> yahoo.YahooPayload:
+    import pandas as pd
+
+    stamps = pd.DatetimeIndex([T0 + timedelta(minutes=m) for m in minutes])
+    bars = pd.DataFrame({"symbol": "MSFT", "ts": stamps, "open": closes, "high": [c + 0.5 for c in closes],
+                         "low": [c - 0.5 for c in closes], "close": closes, "volume": volumes})  # fmt: skip
+    return yahoo.YahooPayload(T0, T0 + timedelta(minutes=3), ("MSFT",), bars)
+
+
+@pytest.mark.parametrize(
+    ("change", "second"),
+    [
+        ({}, ("success", 411.0, "")),
+        ({"close": 411.5}, ("error", None, "close 411.5, volume 200)")),
+        ({"volume": 201.0}, ("error", None, "close 411, volume 201)")),
+        ({"close": float("nan")}, ("error", None, "close missing, volume 200)")),
+    ],
+)
+def test_a_frame_with_a_minute_twice_gives_one_row_for_it(change, second):
+    """Whatever hands the parser its frame: one row per (symbol, minute), never two rows under one natural key;
+    copies that differ in a value (or where one lacks it) are one error row naming both."""
+    payload = _frame_payload([410.0, 411.0, 411.0, 412.0], [100.0, 200.0, 200.0, 300.0], [0, 1, 1, 2])
+    for column, value in change.items():
+        payload.bars.loc[2, column] = value
+    fetched = T0 + timedelta(minutes=3, seconds=10)
+
+    rows = yahoo.parse_payload(payload, scheduled_at=T0 + timedelta(minutes=3), ingested_at=fetched)
+
+    assert [r["ts"][11:16] for r in rows] == ["14:00", "14:01", "14:02"]
+    status, close, error = second
+    assert (rows[1]["status"], rows[1]["close"]) == (status, close) and error in rows[1]["error"]
+    if status == "error":
+        assert rows[1]["error"].startswith("bar 14:01Z: MSFT has 2 different bars for this minute (open 411, ")
+        assert rows[1]["volume"] is None and rows[1]["open"] is None
+    assert {rows[0]["status"], rows[2]["status"]} == {"success"}
+
+
+def test_parse_without_at_takes_the_minute_after_the_charts_last_bar(chart, tmp_path):
+    """`pipeline parse yahoo_finance FILE` with no `--at`: the scheduled minute is the one the chart is of (the
+    minute after its last bar, as the ingest of that minute would have asked for it), not today's."""
+    path = tmp_path / "chart_AAPL_closed.json"
+    path.write_text(json.dumps(_saved_after_the_close(chart("AAPL", T0, [226.1, 226.2, 226.3]))))
+
+    rows = _cli_rows(path)
+
+    assert {r["scheduled_at"] for r in rows} == {"2024-10-02T14:03:00Z"}
+    assert [r["status"] for r in rows] == ["success"] * 3

@@ -5,8 +5,10 @@ as a dict: `{"disclaimer", "license", "timestamp" (epoch s of the rates), "base"
 An error body `{"error": true, "status", "message", "description"}` raises `UpstreamError` naming `message` and
 the HTTP status (never the app id, which comes from `PIPELINE_OXR_APP_ID` or its secret ARN).
 Raw rows: one per currency: base, currency, rate, rate_ts (the upstream `timestamp`). A rate that cannot be read
-(null, a string, true, 0 or below, 1e400, an object) is an error row for its currency naming the rate, never a
-value; a body whose `timestamp` lies after the fetch (beyond `MAX_CLOCK_SKEW`) is refused whole (`parse_body`).
+(null, a string, true, 0 or below, 1e400, an object, or two different rates under one code, which json.loads would
+silently read as the last) is an error row for its currency naming the rate, never a value; a body whose
+`timestamp` lies after the fetch (beyond `MAX_CLOCK_SKEW`), or that names `timestamp`, `base` or `rates` twice
+with different values, is refused whole (`parse_body`).
 
 Error bodies are classified: 401 (`missing_app_id`, `invalid_app_id`) and 403 (`not_allowed`,
 `access_restricted`: the plan does not allow it, or its quota is spent) raise `UpstreamRefused` (terminal, never

@@ -71,7 +71,7 @@ def _get(url: str, app_id: str) -> dict[str, Any]:
     except requests.RequestException as exc:  # only its type: nothing of the request goes into the message
         raise UpstreamError(f"openexchangerates unreachable: {type(exc).__name__}") from None
     try:
-        body = read_json(response.text)
+        body = read_json(response.text, mark_repeats=True)
     except ValueError:
         raise UpstreamError(
             f"openexchangerates answered HTTP {response.status_code} with a body that is not JSON"

@@ -69,7 +69,7 @@ class OpenExchangeRates:
 
     def load_payload(self, path: Path) -> dict[str, Any]:
         try:
-            body = read_json(Path(path).read_text(encoding="utf-8"))
+            body = read_json(Path(path).read_text(encoding="utf-8"), mark_repeats=True)
         except (OSError, UnicodeDecodeError) as exc:
             raise PayloadError(f"{path}: cannot read the saved body ({type(exc).__name__})") from exc
         except json.JSONDecodeError as exc:

@@ -18,7 +18,7 @@ from pipeline.sources.base import (
     read_json,
 )
 from pipeline.sources.numbers import shown
-from pipeline.sources.yahoo_finance.payload import PRICE_COLUMNS, VOLUME_BOUND
+from pipeline.sources.yahoo_finance.payload import PRICE_COLUMNS, VOLUME_BOUND, conflicting_bars
 
 _CHART_URL = re.compile(r"/v8/finance/chart/([^/?#]+)")
 
@@ -40,7 +40,10 @@ class NullVolumes:
     number (its `astype(int64)` makes 1e30 into -9223372036854775808). Each such value is made null in the answer
     and remembered as (symbol, bar, field, value): that bar becomes an error row naming the field and the value,
     and the other bars stay. Timestamps that are not whole numbers make the symbol's whole answer unreadable
-    (`unreadable`): one error row for the symbol naming the field.
+    (`unreadable`): one error row for the symbol naming the field. A bar start the answer names twice with
+    different values (yfinance keeps the first, `df.index.duplicated(keep='first')`, and says nothing) is no bar:
+    its values are nulled and the bar is an error row naming the copies (`conflicts`); the same values twice are
+    one bar.
 
     `wrap(session)` lets every chart answer that passes through the session be read here (the session is the
     one yfinance is handed: the live one, the metered one, a replay); `restore(symbol, frame)` puts the nulls
@@ -51,6 +54,7 @@ class NullVolumes:
         self.stamps: dict[str, set[int]] = {}
         self.bad: dict[str, dict[int, dict[str, str]]] = {}  # symbol -> bar start (epoch s) -> {field: why}
         self.unreadable: dict[str, str] = {}  # symbol -> why its answer cannot be read
+        self.conflicts: dict[str, dict[int, str]] = {}  # symbol -> bar start named twice with different bars -> why
         self._lock = threading.Lock()
 
     def wrap(self, session: Any) -> Any:
@@ -88,10 +92,13 @@ class NullVolumes:
             result["timestamp"], result["indicators"]["quote"] = [], [{}]
             _replace_body(response, document)
             return
+        conflicts = _conflicting_bars(symbol, stamps, quote)  # before cleaning: the values as Yahoo sent them
         nulls, bad_values = _clean(stamps, quote, result["indicators"])
         if bad_values:
             _replace_body(response, document)
         with self._lock:
+            if conflicts:
+                self.conflicts.setdefault(symbol, {}).update(conflicts)
             if nulls:
                 self.stamps.setdefault(symbol, set()).update(nulls)
             for stamp, fields in bad_values.items():
@@ -101,17 +108,42 @@ class NullVolumes:
         with self._lock:
             stamps = sorted(self.stamps.get(symbol.upper(), ()))
             bad = dict(self.bad.get(symbol.upper(), {}))
+            conflicts = dict(self.conflicts.get(symbol.upper(), {}))
         if stamps:
             missing = bars["ts"].isin(pd.to_datetime(stamps, unit="s", utc=True))
             bars.loc[missing.to_numpy(), "volume"] = np.nan
+        for stamp, why in conflicts.items():  # yfinance kept the first of the bars: every value nulled, one reason
+            bad[stamp] = {"bar": why, **dict.fromkeys((*PRICE_COLUMNS, "volume"), "")}
         if bad:  # yfinance filled a nulled volume with 0: each nulled value is missing again, and named
             at = {pd.Timestamp(stamp, unit="s", tz=UTC): fields for stamp, fields in bad.items()}
             found = [at.get(ts) for ts in bars["ts"]]
             for row, fields in enumerate(found):
                 for name in fields or ():
-                    bars.iloc[row, bars.columns.get_loc(name)] = np.nan
-            bars["unreadable"] = ["; ".join(fields.values()) if fields else None for fields in found]
+                    if name in bars.columns:
+                        bars.iloc[row, bars.columns.get_loc(name)] = np.nan
+            bars["unreadable"] = ["; ".join(v for v in fields.values() if v) if fields else None for fields in found]
         return bars
+
+
+def _conflicting_bars(symbol: str, stamps: list[Any], quote: dict[str, Any]) -> dict[int, str]:
+    """{bar start: why} for each bar start the answer names twice with different values (yfinance would keep the
+    first silently, `df.index.duplicated(keep='first')`); a start named twice with the same values is one bar."""
+    at: dict[int, list[int]] = {}
+    for index, stamp in enumerate(stamps):
+        at.setdefault(int(stamp), []).append(index)
+    columns: list[list[Any]] = []
+    for name in (*PRICE_COLUMNS, "volume"):
+        values = quote.get(name)
+        columns.append(values if isinstance(values, list) else [])
+    out: dict[int, str] = {}
+    for stamp, indexes in at.items():
+        if len(indexes) < 2:
+            continue
+        copies = [tuple(values[i] if i < len(values) else None for values in columns) for i in indexes]
+        distinct = list({json.dumps(copy): copy for copy in copies}.values())
+        if len(distinct) > 1:
+            out[stamp] = conflicting_bars(symbol, distinct)
+    return out
 
 
 def _whole(value: Any) -> bool:

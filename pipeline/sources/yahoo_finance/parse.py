@@ -25,6 +25,7 @@ from pipeline.sources.yahoo_finance.payload import (
     PRICE_COLUMNS,
     VOLUME_BOUND,
     YahooPayload,
+    conflicting_bars,
 )
 
 
@@ -79,9 +80,11 @@ def parse_payload(payload: YahooPayload, *, scheduled_at: datetime, ingested_at:
     only, the other bars stay). The fetch is `payload.fetched_at`, else the later of the scheduled minute and the
     ingest (`fetch_time`). A bar whose prices are all missing is a minute without trades, no bar at all: it is
     left out, never written as zeros or as the previous minute's. Prices are rounded to the chart's `priceHint`.
+    A minute a symbol has twice is one bar when both copies agree, and one error row naming both when they do not
+    (`_one_bar_per_minute`), never two rows under one natural key nor one copy picked by position.
     """
     tail = {"scheduled_at": iso(scheduled_at), "ingested_at": iso(ingested_at)}
-    kept = _kept_bars(payload)
+    kept = _one_bar_per_minute(*_kept_bars(payload))
     # when the bars were fetched: the payload's own clock, else the later of the scheduled minute and the ingest
     fetched = to_utc(payload.fetched_at) if payload.fetched_at is not None else fetch_time(scheduled_at, ingested_at)
     closed_by = payload.fetched_at - CLOSED_GRACE if payload.fetched_at is not None else None
@@ -129,6 +132,36 @@ def _kept_bars(payload: YahooPayload) -> tuple[list[Any], pd.DatetimeIndex, list
     volumes = pd.to_numeric(bars["volume"], errors="coerce").astype(float).to_numpy()[keep].tolist()
     reasons = [n for n, kept in zip(unread, keep, strict=True) if kept]
     return symbols, ts[keep], values, volumes, reasons
+
+
+def _one_bar_per_minute(
+    symbols: list[Any], starts: pd.DatetimeIndex, values: list[Any], volumes: list[Any], notes: list[str | None]
+) -> tuple[list[Any], pd.DatetimeIndex, list[Any], list[Any], list[str | None]]:
+    """The bars of `_kept_bars` with one entry per (symbol, minute), in the order first seen: copies that agree in
+    every value are one bar; copies that differ are one bar without values whose note names them all."""
+    groups: dict[tuple[Any, pd.Timestamp], list[int]] = {}
+    for index, key in enumerate(zip(symbols, starts, strict=True)):
+        groups.setdefault(key, []).append(index)
+    if len(groups) == len(symbols):
+        return symbols, starts, values, volumes, notes
+    first = [indexes[0] for indexes in groups.values()]
+    out_values, out_volumes, out_notes = [], [], []
+    for (symbol, _), indexes in groups.items():
+        copies = list(dict.fromkeys(_bar_values(values[i], volumes[i], notes[i]) for i in indexes))
+        if len(copies) == 1:
+            out_values.append(values[indexes[0]])
+            out_volumes.append(volumes[indexes[0]])
+            out_notes.append(notes[indexes[0]])
+            continue
+        out_values.append([math.nan] * len(PRICE_COLUMNS))
+        out_volumes.append(math.nan)
+        out_notes.append(conflicting_bars(str(symbol), [copy[:-1] for copy in copies]))
+    return [symbols[i] for i in first], starts[first], out_values, out_volumes, out_notes
+
+
+def _bar_values(ohlc: list[float], volume: float, note: str | None) -> tuple[Any, ...]:
+    """A bar's values, comparable (a missing value equals a missing value, never a number)."""
+    return (*(None if x != x else x for x in (*ohlc, volume)), note)
 
 
 def _symbols_without_bars(payload: YahooPayload, with_bars: set[str], tail: dict[str, str]) -> list[RawRow]:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from pipeline.contracts import floor_minute
 from pipeline.errors import one_line
+from pipeline.sources.numbers import shown
 
 INTERVAL = "1m"
 
@@ -64,3 +65,27 @@ def empty_bars() -> pd.DataFrame:
 
 def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {one_line(exc)}"
+
+
+def conflicting_bars(symbol: str, copies: list[tuple[Any, ...]]) -> str:
+    """Why a minute for which one symbol has different bars (open, high, low, close, volume) is no bar: neither
+    is stored, and none is picked by position."""
+    listed = "; ".join(
+        ", ".join(f"{name} {_value(v)}" for name, v in zip(_FIELDS, copy, strict=False)) for copy in copies[:3]
+    )
+    more = "; …" if len(copies) > 3 else ""
+    return (
+        f"{symbol} has {len(copies)} different bars for this minute ({listed}{more}): which one is meant cannot be told"
+    )
+
+
+_FIELDS = (*PRICE_COLUMNS, "volume")
+
+
+def _value(value: Any) -> str:
+    """One value of a bar for a message: 226.1, 1200 (not 1200.0), missing, or what it is ('abc')."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "missing"
+    if isinstance(value, float) and value.is_integer() and abs(value) < VOLUME_BOUND:
+        return str(int(value))
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else shown(value, 40)

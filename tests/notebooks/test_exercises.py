@@ -302,7 +302,18 @@ RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ("one name for a one-field key", lambda c: {**KEYS, "coinmarketcap": "symbol"}),
         ("pairs", lambda c: list(KEYS.items())),
     ],
-    "05.coin_merge": [("the solution", lambda c: COIN_MERGE), ("another hand", lambda c: MERGE_OTHER_WAY)],
+    "05.coin_merge": [
+        ("the solution", lambda c: COIN_MERGE),
+        ("another hand", lambda c: MERGE_OTHER_WAY),
+        (
+            "SET columns qualified by the target's alias",
+            lambda c: COIN_MERGE.replace(
+                "SET PRICE_USD = s.PRICE_USD, RAW_KEY", "SET t.PRICE_USD = s.PRICE_USD, t.RAW_KEY"
+            ),
+        ),
+        ("a comment holding a ;, a trailing ;", lambda c: f"-- load one raw file; idempotent\n{COIN_MERGE};"),
+        ("a string literal holding a ;", lambda c: COIN_MERGE.replace("s.RAW_KEY >=", "s.RAW_KEY || ';' >=")),
+    ],
     "06.runtime_provided": [
         ("a set", lambda c: {"boto3", "botocore", "s3transfer"}),
         ("a list", lambda c: ["s3transfer", "botocore", "boto3"]),
@@ -469,6 +480,46 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ),
         ("not SQL", lambda c: "MERGE COINS WITH COINS_STAGE", "fails on the test table"),
         ("not text", lambda c: {"on": ("SYMBOL", "SCHEDULED_AT")}, "text of the SQL"),
+        (
+            "on the minute alone",
+            lambda c: COIN_MERGE.replace("t.SYMBOL = s.SYMBOL AND ", ""),
+            "the row ETH 14:45 has PRICE_USD 72720.05, BTC's price of that minute: one coin overwrote another's row, "
+            "match on SYMBOL and SCHEDULED_AT",
+        ),
+        (
+            "UPDATE SET *, which Snowflake lacks",
+            lambda c: COIN_MERGE.split("SET ")[0] + "SET *\nWHEN NOT MATCHED" + COIN_MERGE.split("WHEN NOT MATCHED")[1],
+            "no UPDATE SET *",
+        ),
+        (
+            "INSERT *, which Snowflake lacks",
+            lambda c: COIN_MERGE.split("WHEN NOT MATCHED")[0] + "WHEN NOT MATCHED THEN INSERT *",
+            "no INSERT *",
+        ),
+        (
+            "an older replay deletes the row",
+            lambda c: COIN_MERGE.replace(
+                "WHEN NOT MATCHED", "WHEN MATCHED AND s.RAW_KEY < t.RAW_KEY THEN DELETE\nWHEN NOT MATCHED"
+            ),
+            "the row BTC 14:45 is gone from the table: a MERGE never deletes a row",
+        ),
+        (
+            "RAW_KEY left out of the insert",
+            lambda c: COIN_MERGE.replace("PRICE_USD, RAW_KEY)", "PRICE_USD)").replace(
+                "s.PRICE_USD, s.RAW_KEY)", "s.PRICE_USD)"
+            ),
+            "inserted without its RAW_KEY (NULL)",
+        ),
+        (
+            "RAW_KEY inserted as NULL",
+            lambda c: COIN_MERGE.replace("s.PRICE_USD, s.RAW_KEY)", "s.PRICE_USD, NULL)"),
+            "inserted without its RAW_KEY (NULL)",
+        ),
+        (
+            "a quoted lower-case column",
+            lambda c: COIN_MERGE.replace("t.SYMBOL = s.SYMBOL", 't."symbol" = s.SYMBOL'),
+            "a quoted identifier is case-sensitive in Snowflake",
+        ),
     ],
     "06.runtime_provided": [
         ("the SDK without its core", lambda c: {"boto3"}, "botocore comes with"),
@@ -1185,6 +1236,7 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
                 "= s.CLOSE,", "= CASE WHEN t.CLOSE = 0 THEN s.CLOSE ELSE s.CLOSE END,"
             ),
         ),
+        ("a comment holding a ;, a trailing ;", lambda c: f"-- load one raw file; idempotent\n{BARS_MERGE};"),
     ],
     "06.layer_requirements": [
         ("a set of names", lambda c: LAYER),
@@ -1276,6 +1328,16 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
             "no INSERT *",
         ),
         ("SET columns qualified by the stage", lambda c: _qualified_set("s."), "s is not the target"),
+        (
+            "the guard in ON",
+            lambda c: BARS_MERGE.replace("t.TS = s.TS", "t.TS = s.TS AND s.RAW_KEY >= t.RAW_KEY"),
+            "the table holds two rows for the bar A 14:44",
+        ),
+        (
+            "a quoted lower-case column",
+            lambda c: BARS_MERGE.replace("t.SYMBOL = s.SYMBOL", 't."symbol" = s.SYMBOL'),
+            "a quoted identifier is case-sensitive in Snowflake",
+        ),
     ],
     "06.layer_requirements": [
         ("boto3 left out", lambda c: LAYER - {"boto3"}, "versions of what boto3 shares"),

@@ -577,6 +577,11 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
             lambda c: np.log(c["prices"].shift(freq="-1min") / c["prices"]),
             "a row at 14:44, a minute the panel does not have",
         ),
+        (
+            "the minutes dropped",
+            lambda c: np.log(c["prices"]).diff().iloc[1:].reset_index(drop=True),
+            "the minutes are lost",
+        ),
     ],
     "08.resample": [
         (
@@ -655,6 +660,13 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ),
         ("whole percents", lambda c: {"stock": 6, "crypto": 15}, "rounded to a whole %"),
         ("tickers as names", lambda c: {"AAPL": _annual("stock"), "BTC": _annual("crypto")}, "no key of your dict"),
+        ("NaN", lambda c: {"stock": float("nan"), "crypto": float("nan")}, "a volatility is a finite, positive number"),
+        (
+            "numpy's nan (the root of a negative)",
+            lambda c: {"stock": _annual("stock"), "crypto": np.float64("nan")},
+            "crypto's volatility is nan",
+        ),
+        ("infinite", lambda c: {"stock": float("inf"), "crypto": float("inf")}, "a volatility is a finite, positive"),
     ],
 }
 

@@ -1264,6 +1264,14 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
             ],
         ),
         ("the lines of a requirements file", lambda c: "\n".join(sorted(LAYER)) + "\n"),
+        (
+            "pyproject's lines, version ranges with commas",
+            lambda c: (
+                "aws-lambda-powertools>=3.0,<4\nboto3>=1.34\npydantic>=2.7\npydantic-settings>=2.3\n"
+                "pymssql>=2.3  # the driver\nsqlalchemy>=2.0\n"
+            ),
+        ),
+        ("a narrower range than pyproject's", lambda c: (LAYER - {"boto3"}) | {"boto3>=1.35"}),
     ],
     "07.fifo_queue": [
         ("a dict with Ref and GetAtt", lambda c: QUEUE),
@@ -1367,6 +1375,17 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
         ),
         ("the project itself", lambda c: LAYER | {"market-data-pipeline[sqlserver]"}, "the project itself"),
         ("a number", lambda c: 6, "distribution names"),
+        (
+            "a range outside pyproject's",
+            lambda c: (LAYER - {"pymssql"}) | {"pymssql<2"},
+            "pymssql<2 leaves no version pyproject.toml allows (pymssql>=2.3)",
+        ),
+        (
+            "an extra pyproject does not ask for",
+            lambda c: (LAYER - {"sqlalchemy"}) | {"sqlalchemy[asyncio]"},
+            "asks for the extra 'asyncio' of sqlalchemy",
+        ),
+        ("names on one line", lambda c: ", ".join(sorted(LAYER)), "one a line"),
     ],
     "07.fifo_queue": [
         ("an unknown property", lambda c: _queue(FooBar=1), "has no property 'FooBar'"),
@@ -1454,6 +1473,8 @@ def test_a_right_layer_set_is_the_layer_the_pipeline_derives() -> None:
     derived = LayerSpec.for_function(get_function(DEFAULT_FUNCTION))
     for _, answer in BUILD_RIGHT_05_07["06.layer_requirements"]:
         assert your_layer(DEFAULT_FUNCTION, answer({})).cache_key(bytecode=False) == derived.cache_key(bytecode=False)
+    noted = verdict("06.layer_requirements", (LAYER - {"boto3"}) | {"boto3>=1.35"})
+    assert "pyproject's version ranges, not yours: boto3>=1.35 (boto3>=1.34 in pyproject.toml)" in noted.reason
     assert your_layer(DEFAULT_FUNCTION, LAYER - {"boto3"}).cache_key(bytecode=False) != derived.cache_key(
         bytecode=False
     )

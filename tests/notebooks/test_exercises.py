@@ -1225,6 +1225,20 @@ Properties:
     maxReceiveCount: !Ref MaxReceiveCount
 """
 
+QUEUE_JSON_REDRIVE_YAML = (
+    """
+Type: AWS::SQS::Queue
+Properties:
+  QueueName: !Sub "${AWS::StackName}-yahoo_finance.fifo"
+  FifoQueue: true
+  VisibilityTimeout: !Ref QueueVisibilityTimeoutSeconds
+"""
+    + (  # the policy on one line, as a learner copies it
+        """  RedrivePolicy: !Sub '{"deadLetterTargetArn": "${YahooFinanceDeadLetterQueue.Arn}", """
+        """"maxReceiveCount": ${MaxReceiveCount}}'\n"""
+    )
+)
+
 
 def _queue(**properties: Any) -> dict[str, Any]:
     """QUEUE with properties replaced (None: removed)."""
@@ -1290,6 +1304,8 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
                 RedrivePolicy={**QUEUE["Properties"]["RedrivePolicy"], "deadLetterTargetArn": {"Fn::Sub": DLQ_ARN}},
             ),
         ),
+        ("YAML, RedrivePolicy as JSON text by !Sub", lambda c: QUEUE_JSON_REDRIVE_YAML),
+        ("tags as a list of Key and Value", lambda c: _queue(Tags=[{"Key": "team", "Value": "data"}])),
     ],
 }
 BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
@@ -1438,6 +1454,44 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
             lambda c: _redrive(deadLetterTargetArn={"Fn::Sub": "${YahooFinanceDeadLetterQueue}"}),
             "the dead-letter queue's ARN",
         ),
+        (
+            "the ARN written out for the notebook's stack",
+            lambda c: _redrive(
+                deadLetterTargetArn="arn:aws:sqs:us-east-1:123456789012:course-pipeline-yahoo_finance-dlq.fifo"
+            ),
+            "written out for one stack",
+        ),
+        (
+            "the stack's name written out in a !Sub",
+            lambda c: _redrive(
+                deadLetterTargetArn={
+                    "Fn::Sub": "arn:aws:sqs:${AWS::Region}:${AWS::AccountId}:course-pipeline-yahoo_finance-dlq.fifo"
+                }
+            ),
+            "written out for one stack",
+        ),
+        (
+            "the redrive policy's key capitalised",
+            lambda c: _queue(
+                RedrivePolicy={
+                    "DeadLetterTargetArn": {"Fn::GetAtt": ["YahooFinanceDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+                }
+            ),
+            "the key is deadLetterTargetArn, not DeadLetterTargetArn",
+        ),
+        (
+            "the queue as its own dead-letter queue",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::GetAtt": ["YahooFinanceQueue", "Arn"]}),
+            "YahooFinanceQueue is the queue itself",
+        ),
+        (
+            "the subscriptions' dead-letter queue",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::GetAtt": ["EventDeliveryDeadLetterQueue", "Arn"]}),
+            "EventDeliveryDeadLetterQueue is not this source's dead-letter queue",
+        ),
+        ("tags as a mapping", lambda c: _queue(Tags={"team": "data"}), "Tags is a list of Key and Value pairs"),
+        ("more receives than SQS allows", lambda c: _redrive(maxReceiveCount=5000), "at most 1,000"),
         ("a topic", lambda c: {"Type": "AWS::SNS::Topic", "Properties": {}}, "AWS::SQS::Queue"),
         ("only the properties", lambda c: QUEUE["Properties"], "a Type and its Properties"),
     ],

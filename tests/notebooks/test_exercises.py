@@ -302,7 +302,18 @@ RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ("one name for a one-field key", lambda c: {**KEYS, "coinmarketcap": "symbol"}),
         ("pairs", lambda c: list(KEYS.items())),
     ],
-    "05.coin_merge": [("the solution", lambda c: COIN_MERGE), ("another hand", lambda c: MERGE_OTHER_WAY)],
+    "05.coin_merge": [
+        ("the solution", lambda c: COIN_MERGE),
+        ("another hand", lambda c: MERGE_OTHER_WAY),
+        (
+            "SET columns qualified by the target's alias",
+            lambda c: COIN_MERGE.replace(
+                "SET PRICE_USD = s.PRICE_USD, RAW_KEY", "SET t.PRICE_USD = s.PRICE_USD, t.RAW_KEY"
+            ),
+        ),
+        ("a comment holding a ;, a trailing ;", lambda c: f"-- load one raw file; idempotent\n{COIN_MERGE};"),
+        ("a string literal holding a ;", lambda c: COIN_MERGE.replace("s.RAW_KEY >=", "s.RAW_KEY || ';' >=")),
+    ],
     "06.runtime_provided": [
         ("a set", lambda c: {"boto3", "botocore", "s3transfer"}),
         ("a list", lambda c: ["s3transfer", "botocore", "boto3"]),
@@ -469,6 +480,46 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ),
         ("not SQL", lambda c: "MERGE COINS WITH COINS_STAGE", "fails on the test table"),
         ("not text", lambda c: {"on": ("SYMBOL", "SCHEDULED_AT")}, "text of the SQL"),
+        (
+            "on the minute alone",
+            lambda c: COIN_MERGE.replace("t.SYMBOL = s.SYMBOL AND ", ""),
+            "the row ETH 14:45 has PRICE_USD 72720.05, BTC's price of that minute: one coin overwrote another's row, "
+            "match on SYMBOL and SCHEDULED_AT",
+        ),
+        (
+            "UPDATE SET *, which Snowflake lacks",
+            lambda c: COIN_MERGE.split("SET ")[0] + "SET *\nWHEN NOT MATCHED" + COIN_MERGE.split("WHEN NOT MATCHED")[1],
+            "no UPDATE SET *",
+        ),
+        (
+            "INSERT *, which Snowflake lacks",
+            lambda c: COIN_MERGE.split("WHEN NOT MATCHED")[0] + "WHEN NOT MATCHED THEN INSERT *",
+            "no INSERT *",
+        ),
+        (
+            "an older replay deletes the row",
+            lambda c: COIN_MERGE.replace(
+                "WHEN NOT MATCHED", "WHEN MATCHED AND s.RAW_KEY < t.RAW_KEY THEN DELETE\nWHEN NOT MATCHED"
+            ),
+            "the row BTC 14:45 is gone from the table: a MERGE never deletes a row",
+        ),
+        (
+            "RAW_KEY left out of the insert",
+            lambda c: COIN_MERGE.replace("PRICE_USD, RAW_KEY)", "PRICE_USD)").replace(
+                "s.PRICE_USD, s.RAW_KEY)", "s.PRICE_USD)"
+            ),
+            "inserted without its RAW_KEY (NULL)",
+        ),
+        (
+            "RAW_KEY inserted as NULL",
+            lambda c: COIN_MERGE.replace("s.PRICE_USD, s.RAW_KEY)", "s.PRICE_USD, NULL)"),
+            "inserted without its RAW_KEY (NULL)",
+        ),
+        (
+            "a quoted lower-case column",
+            lambda c: COIN_MERGE.replace("t.SYMBOL = s.SYMBOL", 't."symbol" = s.SYMBOL'),
+            "a quoted identifier is case-sensitive in Snowflake",
+        ),
     ],
     "06.runtime_provided": [
         ("the SDK without its core", lambda c: {"boto3"}, "botocore comes with"),
@@ -525,6 +576,11 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
             "the index shifted back, freq=",
             lambda c: np.log(c["prices"].shift(freq="-1min") / c["prices"]),
             "a row at 14:44, a minute the panel does not have",
+        ),
+        (
+            "the minutes dropped",
+            lambda c: np.log(c["prices"]).diff().iloc[1:].reset_index(drop=True),
+            "the minutes are lost",
         ),
     ],
     "08.resample": [
@@ -604,6 +660,13 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ),
         ("whole percents", lambda c: {"stock": 6, "crypto": 15}, "rounded to a whole %"),
         ("tickers as names", lambda c: {"AAPL": _annual("stock"), "BTC": _annual("crypto")}, "no key of your dict"),
+        ("NaN", lambda c: {"stock": float("nan"), "crypto": float("nan")}, "a volatility is a finite, positive number"),
+        (
+            "numpy's nan (the root of a negative)",
+            lambda c: {"stock": _annual("stock"), "crypto": np.float64("nan")},
+            "crypto's volatility is nan",
+        ),
+        ("infinite", lambda c: {"stock": float("inf"), "crypto": float("inf")}, "a volatility is a finite, positive"),
     ],
 }
 
@@ -871,6 +934,14 @@ BUILD_WRONG: dict[str, list[tuple[str, Answer, str]]] = {
         ("one source", lambda c: {"source": ["yahoo_finance"]}, "events of coinmarketcap would not arrive"),
         ("a string, not a list", lambda c: {"source": "yahoo_finance"}, "SNS refuses it"),
         ("every source", lambda c: {"source": [*MARKETS, "openexchangerates"]}, "rates' events would arrive"),
+        (
+            "a source the queue does not want, by its id",
+            lambda c: {"source": [*MARKETS, "us_treasury"]},
+            "names us_treasury, a source the queue does not want",
+        ),
+        ("a Python set", lambda c: {"source": set(MARKETS)}, "lists its values in a JSON list"),
+        ("a None in the list", lambda c: {"source": [*MARKETS, None]}, "holds a None, JSON's null"),
+        ("an empty list", lambda c: {"source": []}, "SNS refuses an empty list"),
         ("excluding the rates", lambda c: {"source": [{"anything-but": ["openexchangerates"]}]}, "added later"),
         ("two prefixes", lambda c: {"source": [{"prefix": "y"}, {"prefix": "c"}]}, "(yahoo_options) would arrive"),
         ("one id and a prefix", lambda c: {"source": ["coinmarketcap", {"prefix": "yahoo"}]}, "added later"),
@@ -1162,6 +1233,20 @@ Properties:
     maxReceiveCount: !Ref MaxReceiveCount
 """
 
+QUEUE_JSON_REDRIVE_YAML = (
+    """
+Type: AWS::SQS::Queue
+Properties:
+  QueueName: !Sub "${AWS::StackName}-yahoo_finance.fifo"
+  FifoQueue: true
+  VisibilityTimeout: !Ref QueueVisibilityTimeoutSeconds
+"""
+    + (  # the policy on one line, as a learner copies it
+        """  RedrivePolicy: !Sub '{"deadLetterTargetArn": "${YahooFinanceDeadLetterQueue.Arn}", """
+        """"maxReceiveCount": ${MaxReceiveCount}}'\n"""
+    )
+)
+
 
 def _queue(**properties: Any) -> dict[str, Any]:
     """QUEUE with properties replaced (None: removed)."""
@@ -1185,6 +1270,7 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
                 "= s.CLOSE,", "= CASE WHEN t.CLOSE = 0 THEN s.CLOSE ELSE s.CLOSE END,"
             ),
         ),
+        ("a comment holding a ;, a trailing ;", lambda c: f"-- load one raw file; idempotent\n{BARS_MERGE};"),
     ],
     "06.layer_requirements": [
         ("a set of names", lambda c: LAYER),
@@ -1200,6 +1286,14 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
             ],
         ),
         ("the lines of a requirements file", lambda c: "\n".join(sorted(LAYER)) + "\n"),
+        (
+            "pyproject's lines, version ranges with commas",
+            lambda c: (
+                "aws-lambda-powertools>=3.0,<4\nboto3>=1.34\npydantic>=2.7\npydantic-settings>=2.3\n"
+                "pymssql>=2.3  # the driver\nsqlalchemy>=2.0\n"
+            ),
+        ),
+        ("a narrower range than pyproject's", lambda c: (LAYER - {"boto3"}) | {"boto3>=1.35"}),
     ],
     "07.fifo_queue": [
         ("a dict with Ref and GetAtt", lambda c: QUEUE),
@@ -1218,6 +1312,8 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
                 RedrivePolicy={**QUEUE["Properties"]["RedrivePolicy"], "deadLetterTargetArn": {"Fn::Sub": DLQ_ARN}},
             ),
         ),
+        ("YAML, RedrivePolicy as JSON text by !Sub", lambda c: QUEUE_JSON_REDRIVE_YAML),
+        ("tags as a list of Key and Value", lambda c: _queue(Tags=[{"Key": "team", "Value": "data"}])),
     ],
 }
 BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
@@ -1276,6 +1372,16 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
             "no INSERT *",
         ),
         ("SET columns qualified by the stage", lambda c: _qualified_set("s."), "s is not the target"),
+        (
+            "the guard in ON",
+            lambda c: BARS_MERGE.replace("t.TS = s.TS", "t.TS = s.TS AND s.RAW_KEY >= t.RAW_KEY"),
+            "the table holds two rows for the bar A 14:44",
+        ),
+        (
+            "a quoted lower-case column",
+            lambda c: BARS_MERGE.replace("t.SYMBOL = s.SYMBOL", 't."symbol" = s.SYMBOL'),
+            "a quoted identifier is case-sensitive in Snowflake",
+        ),
     ],
     "06.layer_requirements": [
         ("boto3 left out", lambda c: LAYER - {"boto3"}, "versions of what boto3 shares"),
@@ -1293,6 +1399,17 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
         ),
         ("the project itself", lambda c: LAYER | {"market-data-pipeline[sqlserver]"}, "the project itself"),
         ("a number", lambda c: 6, "distribution names"),
+        (
+            "a range outside pyproject's",
+            lambda c: (LAYER - {"pymssql"}) | {"pymssql<2"},
+            "pymssql<2 leaves no version pyproject.toml allows (pymssql>=2.3)",
+        ),
+        (
+            "an extra pyproject does not ask for",
+            lambda c: (LAYER - {"sqlalchemy"}) | {"sqlalchemy[asyncio]"},
+            "asks for the extra 'asyncio' of sqlalchemy",
+        ),
+        ("names on one line", lambda c: ", ".join(sorted(LAYER)), "one a line"),
     ],
     "07.fifo_queue": [
         ("an unknown property", lambda c: _queue(FooBar=1), "has no property 'FooBar'"),
@@ -1345,6 +1462,44 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
             lambda c: _redrive(deadLetterTargetArn={"Fn::Sub": "${YahooFinanceDeadLetterQueue}"}),
             "the dead-letter queue's ARN",
         ),
+        (
+            "the ARN written out for the notebook's stack",
+            lambda c: _redrive(
+                deadLetterTargetArn="arn:aws:sqs:us-east-1:123456789012:course-pipeline-yahoo_finance-dlq.fifo"
+            ),
+            "written out for one stack",
+        ),
+        (
+            "the stack's name written out in a !Sub",
+            lambda c: _redrive(
+                deadLetterTargetArn={
+                    "Fn::Sub": "arn:aws:sqs:${AWS::Region}:${AWS::AccountId}:course-pipeline-yahoo_finance-dlq.fifo"
+                }
+            ),
+            "written out for one stack",
+        ),
+        (
+            "the redrive policy's key capitalised",
+            lambda c: _queue(
+                RedrivePolicy={
+                    "DeadLetterTargetArn": {"Fn::GetAtt": ["YahooFinanceDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+                }
+            ),
+            "the key is deadLetterTargetArn, not DeadLetterTargetArn",
+        ),
+        (
+            "the queue as its own dead-letter queue",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::GetAtt": ["YahooFinanceQueue", "Arn"]}),
+            "YahooFinanceQueue is the queue itself",
+        ),
+        (
+            "the subscriptions' dead-letter queue",
+            lambda c: _redrive(deadLetterTargetArn={"Fn::GetAtt": ["EventDeliveryDeadLetterQueue", "Arn"]}),
+            "EventDeliveryDeadLetterQueue is not this source's dead-letter queue",
+        ),
+        ("tags as a mapping", lambda c: _queue(Tags={"team": "data"}), "Tags is a list of Key and Value pairs"),
+        ("more receives than SQS allows", lambda c: _redrive(maxReceiveCount=5000), "at most 1,000"),
         ("a topic", lambda c: {"Type": "AWS::SNS::Topic", "Properties": {}}, "AWS::SQS::Queue"),
         ("only the properties", lambda c: QUEUE["Properties"], "a Type and its Properties"),
     ],
@@ -1380,6 +1535,8 @@ def test_a_right_layer_set_is_the_layer_the_pipeline_derives() -> None:
     derived = LayerSpec.for_function(get_function(DEFAULT_FUNCTION))
     for _, answer in BUILD_RIGHT_05_07["06.layer_requirements"]:
         assert your_layer(DEFAULT_FUNCTION, answer({})).cache_key(bytecode=False) == derived.cache_key(bytecode=False)
+    noted = verdict("06.layer_requirements", (LAYER - {"boto3"}) | {"boto3>=1.35"})
+    assert "pyproject's version ranges, not yours: boto3>=1.35 (boto3>=1.34 in pyproject.toml)" in noted.reason
     assert your_layer(DEFAULT_FUNCTION, LAYER - {"boto3"}).cache_key(bytecode=False) != derived.cache_key(
         bytecode=False
     )

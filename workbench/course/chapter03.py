@@ -124,7 +124,10 @@ def _policy(answer: Any) -> dict[str, Any]:
             "a filter policy is a JSON object, {attribute name: [the values it may take]}: a "
             f"{type(answer).__name__} names no attribute."
         )
-    policy: dict[str, Any] = json.loads(json.dumps(answer))  # tuples as lists, as SNS reads them
+    try:
+        policy: dict[str, Any] = json.loads(json.dumps(answer))  # tuples as lists, as SNS reads them
+    except (TypeError, ValueError) as exc:
+        raise NotYet(_not_json(exc)) from None
     if "$or" in policy and not _is_or("$or", policy["$or"]):
         raise NotYet(
             'SNS reads "$or" as its operator only over a list of two objects or more, each {attribute: [values]} '
@@ -137,11 +140,26 @@ def _policy(answer: Any) -> dict[str, Any]:
                     f"the value of {name!r} is a string: SNS refuses it, a policy lists the values an attribute may "
                     f'take, {{"{name}": ["{values}"]}}, even when there is one.'
                 )
-            if not isinstance(values, list) or not values:
+            if values == []:
+                raise NotYet(
+                    f"the list of {name!r} is empty, and SNS refuses an empty list (it would match no event): list "
+                    "the source ids the queue takes."
+                )
+            if not isinstance(values, list):
                 raise NotYet(f"the value of {name!r} must be a list of the values it may take, not {values!r}.")
             for rule in values:
                 _known_rule(rule)
     return policy
+
+
+def _not_json(exc: Exception) -> str:
+    """Why an answer that json.dumps refuses is no filter policy: a set, most often."""
+    if "set" in str(exc):
+        return (
+            'a filter policy lists its values in a JSON list, ["yahoo_finance", ...]: a Python set is no JSON '
+            "(json.dumps refuses it), write a list or a tuple."
+        )
+    return f"SNS reads a filter policy as JSON, and your answer holds a value JSON cannot write ({exc})."
 
 
 # The match types of SNS's filter policies (a rule {type: value}); a name of "$or"'s branches may not be one of them
@@ -173,7 +191,12 @@ def _branches(policy: dict[str, Any]) -> list[list[tuple[str, Any]]]:
 
 def _known_rule(rule: Any) -> None:
     """NotYet for a rule SNS refuses: an object that is not one known match type, or a list or object as a value."""
-    if rule is None or isinstance(rule, str | int | float):  # a value (numbers and booleans too)
+    if rule is None:
+        raise NotYet(
+            "the list holds a None, JSON's null, and no event's source is null: list the source ids alone (a name "
+            "set to None, or a function without a return, gives a None)."
+        )
+    if isinstance(rule, str | int | float):  # a value (numbers and booleans too)
         return
     if not isinstance(rule, dict) or len(rule) != 1:
         raise NotYet(
@@ -239,7 +262,9 @@ def for_the_local_stack(policy: Any) -> str:
 
 
 @exercise(
-    "03.filter_policy", "the filter policy of a queue that receives the events of yahoo_finance and coinmarketcap"
+    "03.filter_policy",
+    "the filter policy of a queue that receives the events of yahoo_finance and coinmarketcap",
+    none_is_a_value=True,
 )
 def _filter_policy(answer: Any, **_: Any) -> str:
     policy = _policy(answer)
@@ -251,6 +276,12 @@ def _filter_policy(answer: Any, **_: Any) -> str:
     if arrives["openexchangerates"]:
         raise NotYet("the rates' events would arrive too: the price alerts want the two market sources only.")
     uninvited = [s for s in LATER_SOURCES if arrives[s]]
+    named = [s for s in uninvited if s in {_named(r) for b in _branches(policy) for _, rules in b for r in rules}]
+    if named:
+        raise NotYet(
+            f"the list names {named[0]}, a source the queue does not want: the price alerts take yahoo_finance's "
+            "and coinmarketcap's events only, so list those two."
+        )
     if uninvited:
         raise NotYet(
             f"a source added later ({uninvited[0]}) would arrive uninvited: name each source wanted by its id, "

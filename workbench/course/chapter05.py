@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Final
 
 from workbench.course.exercises import NotYet, exercise
+from workbench.course.merge_text import duplicate_rows, merge_text_mistake, unqualified_set_targets
 
 PROVENANCE = ("raw_key", "ingested_at", "scheduled_at", "status", "error")
 
@@ -78,11 +78,12 @@ def _natural_keys(answer: Any, **_: Any) -> str:
 
 
 _COIN_TABLE = "CREATE TABLE {name} (SYMBOL VARCHAR, SCHEDULED_AT TIMESTAMP, PRICE_USD DOUBLE, RAW_KEY VARCHAR)"
+_COIN_COLUMNS: Final = ("SYMBOL", "SCHEDULED_AT", "PRICE_USD", "RAW_KEY")
 
 
-def _merge_loads() -> list[tuple[str, list[tuple[Any, ...]], Any]]:
-    """The loads the MERGE is run through, in order: (what the load is, the stage's rows, what must then hold);
-    raw keys as the pipeline names them (`raw_key`), one minute's snapshot re-published by later objects."""
+def _coin_loads() -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The loads the MERGE is run through, in order: (what the load is, the stage's rows); raw keys as the pipeline
+    names them (`raw_key`), one minute's snapshot re-published by later objects."""
     from datetime import UTC, datetime, timedelta
 
     from pipeline.contracts import raw_key
@@ -92,56 +93,121 @@ def _merge_loads() -> list[tuple[str, list[tuple[Any, ...]], Any]]:
     t45, t46 = "2026-11-02 14:45:00", "2026-11-02 14:46:00"
     first = [("BTC", t45, 72720.05, k45), ("ETH", t45, 3900.10, k45)]
     return [
-        ("two new coins", first, lambda rows, prices, keys: len(rows) == 2),
-        ("the same file again", first, lambda rows, prices, keys: len(rows) == 2),
-        ("the next minute", [("BTC", t46, 72750.0, k46), ("ETH", t46, 3901.0, k46)], lambda r, p, k: len(r) == 4),
-        ("the same file fixed", [("BTC", t45, 72721.0, k45)], lambda r, p, k: p[("BTC", t45)] == 72721.0),
-        ("a later file's correction", [("BTC", t45, 72800.0, k47)], lambda r, p, k: p[("BTC", t45)] == 72800.0),
-        ("a replay of an older file", [("BTC", t45, 1.0, k46)], lambda r, p, k: p[("BTC", t45)] == 72800.0),
+        ("two new coins", first),
+        ("the same file again", first),
+        ("the next minute", [("BTC", t46, 72750.0, k46), ("ETH", t46, 3901.0, k46)]),
+        ("the same file fixed", [("BTC", t45, 72721.0, k45)]),
+        ("a later file's correction", [("BTC", t45, 72800.0, k47)]),
+        ("a replay of an older file", [("BTC", t45, 1.0, k46)]),
     ]
 
 
-MERGE_MISTAKES = {
-    "two new coins": "new coins are never inserted: add WHEN NOT MATCHED THEN INSERT",
-    "the same file again": "loading the same file twice adds its rows again: a plain INSERT does, so does a MERGE "
-    "whose ON misses a key field; match on (SYMBOL, SCHEDULED_AT)",
-    "the next minute": "two minutes of one coin must be two rows: match on SYMBOL and SCHEDULED_AT, not SYMBOL alone",
-    "the same file fixed": "a raw object processed again (after a fix) must update its rows: a guard with > "
-    "refuses its own raw key, compare with >=",
-    "a later file's correction": "a row from a later raw object must update the price: WHEN MATCHED ... THEN UPDATE",
-    "a replay of an older file": "a replay of an older raw object undid a later correction: update only WHEN "
-    "MATCHED AND s.RAW_KEY >= t.RAW_KEY",
-}
+def _expected_coins(loads: list[tuple[str, list[tuple[Any, ...]]]]) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Every coin's row of the loads so far, by (symbol, "HH:MM"): (price, raw key) of the newest raw key that holds
+    it (a tie: the later load)."""
+    kept: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for _, stage in loads:
+        for symbol, at, price, key in stage:
+            if (symbol, at[11:16]) not in kept or key >= kept[(symbol, at[11:16])][1]:
+                kept[(symbol, at[11:16])] = (price, key)
+    return kept
+
+
+def _coin_mistake(step: int, rows: list[tuple[Any, ...]], before: set[tuple[str, str]]) -> str | None:
+    """The table after load `step` of `_coin_loads` (`before`: its rows' keys after the load before), compared with
+    what the raw files say; the first mistake."""
+    loads = _coin_loads()
+    what, stage = loads[step]
+    expected = _expected_coins(loads[: step + 1])
+    got = {(str(r[0]), str(r[1])): (r[2], r[3]) for r in rows}
+    if not rows:
+        return "new coins are never inserted: add WHEN NOT MATCHED THEN INSERT"
+    if len(rows) > len(got):
+        if step == 1:
+            return (
+                "loading the same file twice adds its rows again: a plain INSERT does, so does a MERGE whose ON "
+                "misses a key field; match on (SYMBOL, SCHEDULED_AT)"
+            )
+        return duplicate_rows(what, rows, "row", "(SYMBOL, SCHEDULED_AT)")
+    if any(key is None for _, key in got.values()):
+        return (
+            "a new row is inserted without its RAW_KEY (NULL), so the guard s.RAW_KEY >= t.RAW_KEY is never true and "
+            "no later raw object can update the row: insert RAW_KEY with the other columns"
+        )
+    for symbol, minute in sorted(expected.keys() - got.keys()):
+        if (symbol, minute) not in before and any(s == symbol for s, _ in got):
+            return "two minutes of one coin must be two rows: match on SYMBOL and SCHEDULED_AT, not SYMBOL alone"
+        return f"after {what}, the row {symbol} {minute} is gone from the table: a MERGE never deletes a row"
+    for symbol, minute in sorted(got.keys() - expected.keys()):
+        return f"after {what}, the table holds a row {symbol} {minute} that no raw file has"
+    for key in sorted(expected):
+        if got[key] == expected[key]:
+            continue
+        (price, raw), (want, want_raw) = got[key], expected[key]
+        others = {s for (s, m), (p, _) in expected.items() if m == key[1] and s != key[0] and p == price}
+        if others:
+            return (
+                f"after {what}, the row {key[0]} {key[1]} has PRICE_USD {price!r}, {min(others)}'s price of that "
+                "minute: one coin overwrote another's row, match on SYMBOL and SCHEDULED_AT, not SCHEDULED_AT alone"
+            )
+        if price == want:
+            return (
+                f"after {what}, the row {key[0]} {key[1]} kept the older RAW_KEY, so a replay of an older file would "
+                "undo its price: set RAW_KEY with the price"
+            )
+        return _coin_step_mistake(what, stage, key, price, want, raw, want_raw)
+    return None
+
+
+def _coin_step_mistake(
+    what: str, stage: Any, key: tuple[str, str], price: Any, want: Any, raw: Any, want_raw: Any
+) -> str:
+    if what == "the same file fixed":
+        return (
+            "a raw object processed again (after a fix) must update its rows: a guard with > refuses its own raw key, "
+            "compare with >="
+        )
+    if what == "a later file's correction":
+        return "a row from a later raw object must update the price: WHEN MATCHED ... THEN UPDATE"
+    if what == "a replay of an older file" and raw == stage[0][3]:
+        return (
+            "a replay of an older raw object undid a later correction: update only WHEN MATCHED AND "
+            "s.RAW_KEY >= t.RAW_KEY"
+        )
+    if what == "a replay of an older file":
+        return (
+            "the correction kept the older RAW_KEY, so a replay of an older file undid it: set RAW_KEY with the price"
+        )
+    return (
+        f"after {what}, the row {key[0]} {key[1]} has PRICE_USD {price!r} where its raw file says {want!r}: each "
+        "column takes the stage's column of the same name"
+    )
 
 
 def _merge_mistake(sql: str) -> str | None:
     """Run a coin MERGE (COINS_STAGE into COINS) through the loads that matter; the first mistake, or None."""
     import duckdb
 
-    if len([part for part in sql.split(";") if part.strip()]) > 1:
-        return "one statement, so a load is all or nothing: a MERGE, not statements run one after the other"
+    mistake, sql = merge_text_mistake(
+        sql, "a load is", "PRICE_USD = s.PRICE_USD", ("COINS", "COINS_STAGE", *_COIN_COLUMNS)
+    )
+    if mistake is not None:
+        return mistake
     db = duckdb.connect()
     db.execute(_COIN_TABLE.format(name="COINS"))
     db.execute(_COIN_TABLE.format(name="COINS_STAGE"))
-    for what, stage, holds in _merge_loads():
+    before: set[tuple[str, str]] = set()
+    for step, (_, stage) in enumerate(_coin_loads()):
         db.execute("DELETE FROM COINS_STAGE")
         db.executemany("INSERT INTO COINS_STAGE VALUES (?, ?, ?, ?)", stage)
         try:
             db.execute(sql)
         except duckdb.Error as exc:
             return f"your statement fails on the test table ({str(exc).splitlines()[0]})"
-        rows = db.execute(
-            "SELECT SYMBOL, STRFTIME(SCHEDULED_AT, '%Y-%m-%d %H:%M:%S'), PRICE_USD, RAW_KEY FROM COINS"
-        ).fetchall()
-        prices = {(r[0], r[1]): r[2] for r in rows}
-        keys = {(r[0], r[1]): r[3] for r in rows}
-        if not holds(rows, prices, keys):
-            if what == "a replay of an older file" and keys.get(("BTC", "2026-11-02 14:45:00")) != stage[0][3]:
-                return (
-                    "the correction kept the older RAW_KEY, so a replay of an older file undid it: set RAW_KEY "
-                    "with the price"
-                )
-            return MERGE_MISTAKES[what]
+        rows = db.execute("SELECT SYMBOL, STRFTIME(SCHEDULED_AT, '%H:%M'), PRICE_USD, RAW_KEY FROM COINS").fetchall()
+        if (mistake := _coin_mistake(step, rows, before)) is not None:
+            return mistake
+        before = {(str(r[0]), str(r[1])) for r in rows}
     return None
 
 
@@ -167,6 +233,7 @@ _BARS_COLUMNS = (
     "LOADED_AT TIMESTAMPTZ NOT NULL"
 )
 _BAR_VALUES = ("OPEN", "HIGH", "LOW", "CLOSE", "VOLUME")
+_BAR_COLUMNS: Final = ("SYMBOL", "TS", *_BAR_VALUES, "RAW_KEY", "LOADED_AT")
 
 
 def _bar_files() -> dict[str, list[tuple[Any, ...]]]:
@@ -199,86 +266,13 @@ def _bars(db: Any) -> tuple[int, dict[tuple[str, str], tuple[Any, ...]]]:
     return len(rows), {(str(r[0]), str(r[1])): tuple(r[2:]) for r in rounded}
 
 
-def _merge_tokens(sql: str) -> list[Any]:
-    from sqlglot.dialects.snowflake import Snowflake
-    from sqlglot.errors import TokenError
-
-    try:
-        return list(Snowflake().tokenize(sql))
-    except TokenError:  # text the tokenizer cannot read: DuckDB then says what is wrong with it
-        return []
-
-
-def _star_action(sql: str) -> str | None:
-    """UPDATE SET * or INSERT *, which DuckDB runs and Snowflake's MERGE does not have; the action, or None."""
-    from sqlglot import TokenType
-
-    tokens = _merge_tokens(sql)
-    for first, second in itertools.pairwise(tokens):
-        if second.token_type == TokenType.STAR and first.token_type in (TokenType.SET, TokenType.INSERT):
-            return "UPDATE SET *" if first.token_type == TokenType.SET else "INSERT *"
-    return None
-
-
-def _set_qualifiers(sql: str) -> tuple[set[str], list[tuple[str, int, int]]]:
-    """The MERGE's target (its table name and alias, lower case), and each qualifier of a column an UPDATE SET
-    assigns (t in t.OPEN = ...) with the span of the qualifier and its dot in `sql`."""
-    from sqlglot import TokenType
-
-    tokens = _merge_tokens(sql)
-    kinds = [t.token_type for t in tokens]
-    if TokenType.INTO not in kinds or TokenType.USING not in kinds:
-        return set(), []
-    into, using = kinds.index(TokenType.INTO), kinds.index(TokenType.USING)
-    target = {t.text.lower() for t in tokens[into + 1 : using] if t.token_type not in (TokenType.ALIAS, TokenType.DOT)}
-    found: list[tuple[str, int, int]] = []
-    in_set, depth = False, 0
-    for i, token in enumerate(tokens):
-        kind = token.token_type
-        if kind in (TokenType.L_PAREN, TokenType.CASE):
-            depth += 1
-        elif kind in (TokenType.R_PAREN, TokenType.END):
-            depth -= 1
-        elif kind == TokenType.SET:
-            in_set = True
-        elif kind == TokenType.WHEN and depth == 0:
-            in_set = False
-        starts = in_set and depth == 0 and kinds[i - 1] in (TokenType.SET, TokenType.COMMA)
-        if starts and kinds[i + 1 : i + 2] == [TokenType.DOT] and kinds[i + 3 : i + 4] == [TokenType.EQ]:
-            found.append((token.text, token.start, tokens[i + 1].end + 1))
-    return target, found
-
-
-def unqualified_set_targets(sql: str) -> str:
-    """The MERGE with each column its UPDATE SET assigns written without the target's name or alias (t.OPEN =
-    becomes OPEN =): Snowflake takes both, DuckDB only the bare name. Only the assigned columns of the SET lists
-    change; the values assigned, the ON and the INSERT stay as written."""
-    target, found = _set_qualifiers(sql)
-    for _, start, end in reversed([q for q in found if q[0].lower() in target]):
-        sql = sql[:start] + sql[end:]
-    return sql
-
-
 def _bars_mistake(sql: str) -> str | None:
     """Run a bars MERGE (BARS_STAGE into BARS_1M) through the loads that matter; the first mistake, or None."""
     import duckdb
 
-    if len([part for part in sql.split(";") if part.strip()]) > 1:
-        return "one statement, so a raw file lands all or nothing: a MERGE, not statements run one after the other"
-    star = _star_action(sql)
-    if star is not None:
-        return (
-            f"Snowflake's MERGE has no {star} (DuckDB has it, Snowflake refuses the statement): name each "
-            "column, OPEN = s.OPEN and so on, and list the inserted columns and their values"
-        )
-    target, found = _set_qualifiers(sql)
-    other = [name for name, _, _ in found if name.lower() not in target]
-    if other:
-        return (
-            f"UPDATE SET assigns the target's columns, and {other[0]} is not the target: write OPEN = s.OPEN (or "
-            "t.OPEN, t the target's alias)"
-        )
-    sql = unqualified_set_targets(sql)
+    mistake, sql = merge_text_mistake(sql, "a raw file lands", "OPEN = s.OPEN", (BARS_TABLE, BARS_STAGE, *_BAR_COLUMNS))
+    if mistake is not None:
+        return mistake
     files = _bar_files()
     db = duckdb.connect()
     for name in (BARS_TABLE, BARS_STAGE):
@@ -294,9 +288,13 @@ def _bars_mistake(sql: str) -> str | None:
             if "NOT NULL" in first_line.upper():
                 return "a new bar is inserted without one of its columns (every column of the table is NOT NULL)"
             return f"your statement fails on the test table ({first_line})"
-        if (mistake := _bars_step_mistake(step, *_bars(db))) is not None:
+        count, bars = _bars(db)
+        if step >= 3 and count > len(bars):
+            keys = f"SELECT SYMBOL, STRFTIME(TS AT TIME ZONE 'UTC', '%H:%M') FROM {BARS_TABLE}"  # noqa: S608
+            return duplicate_rows(_LOADS[step], db.execute(keys).fetchall(), "bar", "(SYMBOL, TS)")
+        if (mistake := _bars_step_mistake(step, count, bars)) is not None:
             return mistake
-        if (mistake := _bars_differ(step, _bars(db)[1], _expected_bars(loads[: step + 1]))) is not None:
+        if (mistake := _bars_differ(step, bars, _expected_bars(loads[: step + 1]))) is not None:
             return mistake
     return None
 

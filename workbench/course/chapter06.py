@@ -107,30 +107,87 @@ def _spare_mistake(mb: float, rows: list[dict[str, Any]], top: str, spare: int) 
 DEFAULT_FUNCTION = "process-openexchangerates"
 
 
-def _requirement_names(answer: Any) -> set[str]:
-    """Distribution names however they are written: a set, list or tuple of names or requirement strings
-    ("pymssql>=2.3"), or the text of a requirements file; any case, - or _ or ."""
+def _requirements(answer: Any) -> dict[str, Any]:
+    """The answer's requirements by distribution name, however they are written: a set, list or tuple of names or
+    requirement strings ("pymssql>=2.3"), or the text of a requirements file (one a line, # comments); any case,
+    - or _ or ."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
     if isinstance(answer, str):
-        answer = [line.split("#")[0] for line in answer.replace(",", "\n").splitlines()]
+        answer = [line.split("#")[0] for line in answer.splitlines()]
     if not isinstance(answer, set | frozenset | list | tuple) or not all(isinstance(n, str) for n in answer):
         raise NotYet(
             "a layer's requirement set is a few distribution names, as pip takes them: write a set of names "
             "such as {'name', 'name'} (or the lines of a requirements file)."
         )
-    names = set()
+    found: dict[str, Any] = {}
     for item in (n.strip() for n in answer):
         if not item:
             continue
         try:
-            names.add(str(canonicalize_name(Requirement(item).name)))
+            requirement = Requirement(item)
         except InvalidRequirement:
+            if "," in item and all(_readable(part) for part in item.split(",")):
+                raise NotYet(
+                    f"{item!r} holds several requirements: pip reads one a line (a requirements file) or one per item "
+                    "of a set, such as {'boto3', 'pydantic'}."
+                ) from None
             raise NotYet(
                 f"{item!r} is not a requirement pip can read: write a distribution's name, such as 'pymssql'."
             ) from None
-    return names
+        found[str(canonicalize_name(requirement.name))] = requirement
+    return found
+
+
+def _readable(text: str) -> bool:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        Requirement(text.strip())
+    except InvalidRequirement:
+        return False
+    return bool(text.strip())
+
+
+def _requirement_names(answer: Any) -> set[str]:
+    """The answer's distribution names (`_requirements`)."""
+    return set(_requirements(answer))
+
+
+def _compatible(yours: Any, theirs: Any) -> bool:
+    """Whether some version meets both specifier sets: tried on every version either names, and just above it."""
+    from packaging.version import Version
+
+    tried = {Version("0"), Version("99999")}
+    for spec in (*yours, *theirs):
+        version = Version(spec.version.removesuffix(".*"))
+        tried |= {version, Version(f"{version}.post1"), Version(f"{version.base_version}.0.1")}
+    return any(yours.contains(v, prereleases=True) and theirs.contains(v, prereleases=True) for v in tried)
+
+
+def _range_mistake(given: dict[str, Any], ranges: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """A requirement whose version range or extras pyproject.toml's contradicts (the mistake), and the ones that
+    differ from pyproject's without contradicting it (named in the right verdict: the layer takes pyproject's)."""
+    differ: list[str] = []
+    for name, requirement in sorted(given.items()):
+        theirs = ranges.get(name)
+        if theirs is None:
+            continue
+        if requirement.extras - theirs.extras:
+            extra = sorted(requirement.extras - theirs.extras)[0]
+            return (
+                f"{requirement} asks for the extra {extra!r} of {theirs.name}, which pyproject.toml does not: pip "
+                f"would add what that extra brings, a layer built from pyproject's {theirs} does not; write {name}"
+            ), differ
+        if not _compatible(requirement.specifier, theirs.specifier):
+            return (
+                f"{requirement} leaves no version pyproject.toml allows ({theirs}): the layer is built from "
+                f"pyproject's range, so write the name alone, {name}"
+            ), differ
+        if requirement.specifier and requirement.specifier != theirs.specifier:
+            differ.append(f"{requirement} ({theirs} in pyproject.toml)")
+    return None, differ
 
 
 def _derived(function_name: str) -> tuple[set[str], set[str], dict[str, list[str]]]:
@@ -171,9 +228,12 @@ def _other_extra(name: str, extras: list[str], function_name: str) -> str:
 
 @exercise("06.layer_requirements", "the requirement set (distribution names) of one function's layer")
 def _layer_requirements(answer: Any, *, function: str = DEFAULT_FUNCTION, **_: Any) -> str:
-    from workbench.deploy.functions import RUNTIME_PROVIDED, get_function
+    from packaging.requirements import Requirement
 
-    given = _requirement_names(answer)
+    from workbench.deploy.functions import RUNTIME_PROVIDED, canonical_name, get_function, requirements
+
+    written = _requirements(answer)
+    given = set(written)
     wanted, base, elsewhere = _derived(function)
     extras = ", ".join(get_function(function).extras)
     for name in sorted(given - wanted):
@@ -210,9 +270,14 @@ def _layer_requirements(answer: Any, *, function: str = DEFAULT_FUNCTION, **_: A
                 "it, so every layer holds it."
             )
         raise NotYet(f"{name} is what the extra {extras!r} adds: {function} imports it to reach its sink or source.")
+    ranges = {canonical_name(r): Requirement(r) for r in requirements(get_function(function).extras)}
+    mistake, differ = _range_mistake(written, ranges)
+    if mistake is not None:
+        raise NotYet(f"{mistake}.")
+    note = f" The layer takes pyproject's version ranges, not yours: {'; '.join(differ)}." if differ else ""
     return (
         f"{', '.join(sorted(wanted))}: the base dependencies plus the extra {extras!r}, as "
-        "workbench.deploy.functions derives them."
+        f"workbench.deploy.functions derives them.{note}"
     )
 
 

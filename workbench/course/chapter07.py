@@ -250,42 +250,137 @@ def _property_mistake(properties: dict[str, Any]) -> str | None:
             "with the AWS managed key (alias/aws/sqs) SNS cannot deliver to the queue, its key policy being closed "
             "to SNS: leave KmsMasterKeyId out (the queue is encrypted with SQS-managed keys)"
         )
+    tags = properties.get("Tags")
+    if tags is not None and (
+        not isinstance(tags, list) or not all(isinstance(t, dict) and set(t) == {"Key", "Value"} for t in tags)
+    ):
+        return (
+            "Tags is a list of Key and Value pairs in CloudFormation (- Key: team, Value: data), not a mapping of "
+            "names to values: CloudFormation refuses the template"
+        )
     visibility = properties.get("VisibilityTimeout")
     if isinstance(visibility, int | str) and str(visibility).isdigit() and int(visibility) > 43_200:
         return "a VisibilityTimeout is at most 43,200 seconds (12 hours): SQS refuses a longer one"
     return None
 
 
+def _policies(redrive: Any) -> list[Any] | None:
+    """The redrive policy as each deploy of _STACKS reads it: the mapping itself, or its JSON text (a string, or
+    !Sub/!Join giving one: CloudFormation takes a Json property either way) parsed; None if it is neither."""
+    import json
+
+    if isinstance(redrive, dict) and not any(str(key).startswith("Fn::") for key in redrive):
+        return [redrive for _ in _STACKS]
+    policies = []
+    for stack in _STACKS:
+        text = _resolved(redrive, stack)
+        try:
+            policy = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            policy = None
+        if not isinstance(policy, dict):
+            return None
+        policies.append(policy)
+    return policies
+
+
+_REDRIVE_KEYS: Final = ("deadLetterTargetArn", "maxReceiveCount")
+
+
 def _redrive_mistake(properties: dict[str, Any], template: dict[str, Any]) -> str | None:
     redrive = properties.get("RedrivePolicy")
-    if not isinstance(redrive, dict):
+    if redrive is None:
         return (
             "without a RedrivePolicy a message that always fails comes back forever and holds up its message "
             "group: send it to the dead-letter queue after maxReceiveCount receives"
         )
-    target = redrive.get("deadLetterTargetArn")
+    policies = _policies(redrive)
+    if policies is None:
+        return (
+            "RedrivePolicy is a mapping of deadLetterTargetArn and maxReceiveCount (or its JSON text, such as "
+            "!Sub '{\"deadLetterTargetArn\": ...}')"
+        )
+    for key in policies[0]:
+        same = next((k for k in _REDRIVE_KEYS if k.lower() == str(key).lower()), None)
+        if same is not None and key != same:
+            return f"SQS reads the redrive policy's keys as written, and the key is {same}, not {key}"
+        if same is None:
+            return f"a redrive policy holds {' and '.join(_REDRIVE_KEYS)}, and SQS refuses a key {key!r}"
+    return _target_mistake([p.get("deadLetterTargetArn") for p in policies], template) or _receives_mistake(
+        policies[0].get("maxReceiveCount")
+    )
+
+
+def _foreign_stack(target: Any, stack: tuple[str, str, str]) -> bool:
+    """Whether `target` resolves (deploying as `stack`) to the ARN of one of the template's queues as another stack
+    names it: a stack's name written out (market-data-pipeline-yahoo_finance-dlq.fifo) instead of followed."""
+    arn = _resolved(target, stack)
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        return False
+    name, deployed = arn.rsplit(":", 1)[-1], _deployed(stack)
+    for (_, attribute), queue in deployed.attributes.items():
+        suffix = str(queue).removeprefix(stack[0]) if attribute == "QueueName" else ""
+        if suffix and name.endswith(suffix) and name != queue:
+            return True
+    return False
+
+
+def _target_mistake(targets: list[Any], template: dict[str, Any]) -> str | None:
+    """What is wrong with deadLetterTargetArn, as each deploy of _STACKS reads it (`targets`), or None."""
+    target = targets[0]
     if isinstance(target, dict) and set(target) == {"Ref"}:
         return "!Ref of a queue gives its URL, and deadLetterTargetArn wants its ARN: !GetAtt <queue>.Arn"
     att = _get_att(target)
     resources = template["Resources"]
     if att is not None and att[0] not in resources:
         return f"the template has no resource {att[0]}: the Yahoo dead-letter queue is {DEAD_LETTER_ID}"
-    queues = [_queue_of(target, stack) for stack in _STACKS]
-    if queues[0] is not None and queues[0] != queues[1]:
+    queues = [_queue_of(t, stack) for t, stack in zip(targets, _STACKS, strict=True)]
+    written = any(_foreign_stack(t, stack) for t, stack in zip(targets, _STACKS, strict=True))
+    if written or (queues[0] is not None and queues[0] != queues[1]):
         return (
             "that ARN is written out for one stack, region and account: !GetAtt YahooFinanceDeadLetterQueue.Arn "
             "follows the stack it is deployed in"
         )
     if queues[0] is None:
         return "deadLetterTargetArn is the dead-letter queue's ARN: !GetAtt YahooFinanceDeadLetterQueue.Arn"
-    att = (queues[0], "Arn")
-    if not _truthy(resources[att[0]].get("Properties", {}).get("FifoQueue")):
+    queue = queues[0]
+    if queue == QUEUE_ID:
         return (
-            f"{att[0]} is a standard queue, and a FIFO queue's dead-letter queue must be FIFO too: use {DEAD_LETTER_ID}"
+            f"{QUEUE_ID} is the queue itself: a message that fails would be moved back to the queue it failed in, "
+            f"and never set aside; its failures go to {DEAD_LETTER_ID}"
         )
-    if att[0] != DEAD_LETTER_ID:
-        return f"{att[0]} is another source's dead-letter queue: the Yahoo queue's failures go to {DEAD_LETTER_ID}"
-    receives = redrive.get("maxReceiveCount")
+    if not _truthy(resources[queue].get("Properties", {}).get("FifoQueue")):
+        return (
+            f"{queue} is a standard queue, and a FIFO queue's dead-letter queue must be FIFO too: use {DEAD_LETTER_ID}"
+        )
+    if queue != DEAD_LETTER_ID:
+        return _other_dead_letter(queue, resources)
+    return None
+
+
+def _other_dead_letter(queue: str, resources: dict[str, Any]) -> str:
+    """Why `queue`, a FIFO queue of the template, is not the Yahoo queue's dead-letter queue: whose it is."""
+    users = sorted(
+        logical_id
+        for logical_id, resource in resources.items()
+        if isinstance((resource.get("Properties") or {}).get("RedrivePolicy"), dict)
+        and _get_att(resource["Properties"]["RedrivePolicy"].get("deadLetterTargetArn")) == (queue, "Arn")
+    )
+    kinds = {resources[u]["Type"] for u in users}
+    if kinds == {"AWS::SQS::Queue"}:
+        return (
+            f"{queue} is another source's dead-letter queue (that of {users[0]}): the Yahoo queue's failures go to "
+            f"{DEAD_LETTER_ID}"
+        )
+    if kinds == {"AWS::SNS::Subscription"}:
+        return (
+            f"{queue} is not this source's dead-letter queue: it holds the events SNS could not deliver to the "
+            f"queues (the subscriptions' RedrivePolicy); the Yahoo queue's failures go to {DEAD_LETTER_ID}"
+        )
+    return f"{queue} is not this source's dead-letter queue: the Yahoo queue's failures go to {DEAD_LETTER_ID}"
+
+
+def _receives_mistake(receives: Any) -> str | None:
     if _refers(receives, "MaxReceiveCount"):
         return None
     count = _number(receives)
@@ -296,6 +391,8 @@ def _redrive_mistake(properties: dict[str, Any], template: dict[str, Any]) -> st
             f"after {count:.0f} receive(s) a message that failed once by bad luck (a throttle, a timeout) is "
             "dead-lettered: AWS advises at least 5, the template's parameter MaxReceiveCount says 12"
         )
+    if count > 1000:
+        return f"maxReceiveCount is at most 1,000 and SQS refuses {count:.0f}: the template's MaxReceiveCount says 12"
     return None
 
 

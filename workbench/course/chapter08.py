@@ -46,6 +46,11 @@ def _log_returns(answer: Any, *, prices: Any, **_: Any) -> str:
         odd = sorted(set(map(str, returns.columns)) ^ set(map(str, prices.columns)))
         raise NotYet(f"one column per instrument of the panel, as in panel.prices: {odd[0]} is missing or extra.")
     returns = returns[list(prices.columns)]
+    if not isinstance(returns.index, type(prices.index)):
+        raise NotYet(
+            "your rows are numbered, so the minutes are lost: each return belongs to the minute it ends, keep the "
+            "panel's index (no reset_index(drop=True)) so that a return can be lined up with its time."
+        )
     _minutes_mistake(returns, prices)
     if len(returns) == len(prices):
         if not returns.iloc[0].isna().all():
@@ -212,6 +217,11 @@ def _annual_answer(answer: Any) -> dict[str, float]:
         value = named[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise NotYet(f"give the {kind}'s annualised volatility as a number of %, not {value!r}.")
+        if not math.isfinite(value) or value <= 0:
+            raise NotYet(
+                f"the {kind}'s volatility is {float(value)!r}, and a volatility is a finite, positive number of %: "
+                "nan comes of the square root of a negative number, inf of a division by zero or an overflow."
+            )
         out[kind] = float(value)
     return out
 

@@ -45,6 +45,7 @@ class Exercise:
     id: str
     task: str
     judge: Callable[..., str]  # returns why a right answer is right; raises NotYet with why a wrong one is not
+    none_is_a_value: bool = False  # a None inside the answer is a value the checker judges (JSON's null), no stub
 
 
 EXERCISES: dict[str, Exercise] = {}
@@ -52,9 +53,11 @@ EXERCISES: dict[str, Exercise] = {}
 RESULTS: dict[str, bool] = {}
 
 
-def exercise(exercise_id: str, task: str) -> Callable[[Callable[..., str]], Callable[..., str]]:
+def exercise(
+    exercise_id: str, task: str, *, none_is_a_value: bool = False
+) -> Callable[[Callable[..., str]], Callable[..., str]]:
     def register(judge: Callable[..., str]) -> Callable[..., str]:
-        EXERCISES[exercise_id] = Exercise(exercise_id, task, judge)
+        EXERCISES[exercise_id] = Exercise(exercise_id, task, judge, none_is_a_value)
         return judge
 
     return register
@@ -90,7 +93,7 @@ def verdict(exercise_id: str, answer: Any, **context: Any) -> Verdict:
         raise KeyError(f"no exercise {exercise_id!r}: the exercises are {', '.join(sorted(EXERCISES))}")
     if is_stub(answer) and _holds(answer, Ellipsis):
         result = Verdict(exercise_id, False, "replace the `...` with your answer, then run the cell again.")
-    elif is_stub(answer):
+    elif answer is None or (is_stub(answer) and not EXERCISES[exercise_id].none_is_a_value):
         result = Verdict(exercise_id, False, STUB_NONE)
     else:
         try:

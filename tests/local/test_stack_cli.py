@@ -315,6 +315,38 @@ def test_down_then_up_keeps_the_bucket_the_queues_and_the_dead_letters(tmp_path:
         local_stack_module.down(Settings(local_dir=tmp_path), keep=False)
 
 
+def test_down_discard_starts_the_next_up_empty_sinks_included_so_a_rerun_of_the_window_verifies(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a stack whose sinks hold two minutes of rows (Snowflake bars, SQL Server rates)
+    window = ("--from", "2026-11-02T14:45Z", "--to", "2026-11-02T14:46Z")
+    assert _local(tmp_path, "up").returncode == 0
+    try:
+        ran = _pipeline(tmp_path, "run", "--minutes", "2", "--start", "2026-11-02T14:45Z")
+        assert ran.returncode == 0, ran.stderr[-2000:]
+        verified = json.loads(_pipeline(tmp_path, "verify", *window, "--json").stdout)
+        assert [s["sink_rows"] > 0 for s in verified["sources"]] == [True, True, True]
+
+        # WHEN the stack is discarded and started again
+        down = _local(tmp_path, "down", "--discard")
+        assert down.returncode == 0, down.stderr
+        assert "discarded the bucket, the queues and the sinks' rows" in down.stdout
+        assert _local(tmp_path, "up").returncode == 0
+
+        # THEN no sink holds a row of the window whose raw object is gone ("extra" to verify) ...
+        empty = json.loads(_pipeline(tmp_path, "verify", *window, "--json").stdout)
+        assert [(s["source"], s["extra"]) for s in empty["sources"]] == [
+            ("yahoo_finance", 0), ("coinmarketcap", 0), ("openexchangerates", 0),
+        ]  # fmt: skip
+        # ... AND the same window run again verifies clean, as `make demo` after a discard does
+        again = _pipeline(tmp_path, "run", "--minutes", "2", "--start", "2026-11-02T14:45Z")
+        assert again.returncode == 0, again.stderr[-2000:]
+        result = _pipeline(tmp_path, "verify", *window)
+        assert result.returncode == 0, result.stdout[-3000:]
+    finally:
+        local_stack_module.down(Settings(local_dir=tmp_path), keep=False)
+
+
 def test_down_refuses_while_a_message_is_in_flight_and_loses_nothing(tmp_path: Path) -> None:
     import boto3
 
@@ -338,8 +370,8 @@ def test_down_refuses_while_a_message_is_in_flight_and_loses_nothing(tmp_path: P
         [line] = down.stderr.strip().splitlines()
         assert line.startswith("error: 1 message(s) of queue coinmarketcap (visible again within ") and line.endswith(
             "in flight, received by a run or a script: nothing was stopped; run `python -m pipeline local down` "
-            "again once they are visible, or `python -m pipeline local down --discard` to drop the bucket and the "
-            "queues"
+            "again once they are visible, or `python -m pipeline local down --discard` to drop the bucket, the "
+            "queues and the sinks' rows"
         )
         assert _local(tmp_path, "status").returncode == 0
         # AND both messages are still there: the held one comes back once released

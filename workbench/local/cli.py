@@ -83,7 +83,10 @@ def up(
 @app.command()
 def down(
     discard: Annotated[
-        bool, typer.Option("--discard", help="Drop what moto holds (bucket, queues) instead of keeping it for `up`.")
+        bool,
+        typer.Option(
+            "--discard", help="Drop what the stack holds (bucket, queues, the sinks' rows), not keep it for `up`."
+        ),
     ] = False,
 ) -> None:
     """Stop the servers `local up` started (only those), keeping what moto holds for the next `local up`."""
@@ -98,7 +101,7 @@ def down(
     if stack.kept is not None:
         console.print(f"kept {stack.kept} for the next `local up` (the sinks keep their rows in {stack.local_dir})")
     elif discard:
-        console.print("discarded the bucket and the queues; the sinks keep their rows until `make clean`")
+        console.print("discarded the bucket, the queues and the sinks' rows")
 
 
 def _running() -> local_stack.LocalStack:

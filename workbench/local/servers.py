@@ -345,15 +345,16 @@ def down(settings: Settings | None = None, *, keep: bool = True) -> LocalStack |
     """Stop the processes `up` started (only those) and remove the state; the stack that was stopped, if any.
 
     With `keep` (the default), what moto holds in memory (the bucket's objects, the queues' messages) is first
-    copied to `<local_dir>/moto-snapshot/` for the next `up` to put back (`stack.kept` says how much); without it,
-    that and any earlier copy are dropped. A moto that no longer answers has nothing left to copy.
+    copied to `<local_dir>/moto-snapshot/` for the next `up` to put back (`stack.kept` says how much), and the sinks
+    keep their files; without it, that, any earlier copy and the sinks' rows are dropped, so the next `up` starts
+    empty. A moto that no longer answers has nothing left to copy.
     """
     local_dir = _local_dir(settings or Settings())
     with _locked(local_dir):
         stack = _read_state(local_dir)
         if stack is None:
             if not keep:
-                shutil.rmtree(local_dir / snapshot.SNAPSHOT_DIR, ignore_errors=True)
+                _discard(local_dir)
             return None
         if keep and _moto_alive(stack):
             try:
@@ -365,11 +366,20 @@ def down(settings: Settings | None = None, *, keep: bool = True) -> LocalStack |
                     f"cannot keep what moto holds before stopping it ({exc}): the stack is still running; "
                     "fix the cause, or stop it and lose that state with `python -m pipeline local down --discard`"
                 ) from exc
-        elif not keep:
-            shutil.rmtree(local_dir / snapshot.SNAPSHOT_DIR, ignore_errors=True)
         _stop_recorded(stack)
+        if not keep:
+            _discard(local_dir)
         _state_path(local_dir).unlink(missing_ok=True)
         return stack
+
+
+def _discard(local_dir: Path) -> None:
+    """What a stopped stack held, gone: moto's kept copy and the sinks' files (the Snowflake stand-in's DuckDB
+    files, the SQL Server stand-in's SQLite file). Sink rows whose raw objects are gone would be "extra" to verify
+    for every later run of their minutes, so discarding the bucket discards them too."""
+    shutil.rmtree(local_dir / snapshot.SNAPSHOT_DIR, ignore_errors=True)
+    shutil.rmtree(local_dir / SNOWFLAKE_DIR, ignore_errors=True)
+    (local_dir / SQLSERVER_FILE).unlink(missing_ok=True)
 
 
 def status(settings: Settings | None = None) -> LocalStack | None:

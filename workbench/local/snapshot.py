@@ -112,8 +112,8 @@ def _refuse_in_flight(sqs: Any, queues: dict[str, str]) -> None:
         )
         raise InFlight(
             f"{what} in flight, received by a run or a script: nothing was stopped; run `python -m pipeline local "
-            "down` again once they are visible, or `python -m pipeline local down --discard` to drop the bucket and "
-            "the queues"
+            "down` again once they are visible, or `python -m pipeline local down --discard` to drop the bucket, "
+            "the queues and the sinks' rows"
         )
 
 

@@ -187,6 +187,7 @@ using (select symbol, scheduled_at, price_usd, raw_key from coins_stage) n
 on n.scheduled_at = c.scheduled_at and n.symbol = c.symbol
 when matched and c.raw_key <= n.raw_key then update set raw_key = n.raw_key, price_usd = n.price_usd
 when not matched then insert values (n.symbol, n.scheduled_at, n.price_usd, n.raw_key);"""
+IFF_GUARD = "IFF(s.RAW_KEY >= t.RAW_KEY, TRUE, FALSE)"
 KEYS = {
     "yahoo_finance": ("symbol", "ts"),
     "coinmarketcap": ("symbol",),
@@ -313,6 +314,13 @@ RIGHT: dict[str, list[tuple[str, Answer]]] = {
         ),
         ("a comment holding a ;, a trailing ;", lambda c: f"-- load one raw file; idempotent\n{COIN_MERGE};"),
         ("a string literal holding a ;", lambda c: COIN_MERGE.replace("s.RAW_KEY >=", "s.RAW_KEY || ';' >=")),
+        ("Snowflake's IFF as the guard", lambda c: COIN_MERGE.replace("s.RAW_KEY >= t.RAW_KEY", IFF_GUARD)),
+        (
+            "Snowflake's DATEADD in the insert",
+            lambda c: COIN_MERGE.replace(
+                "(s.SYMBOL, s.SCHEDULED_AT,", "(s.SYMBOL, DATEADD(minute, 0, s.SCHEDULED_AT),"
+            ),
+        ),
     ],
     "06.runtime_provided": [
         ("a set", lambda c: {"boto3", "botocore", "s3transfer"}),
@@ -464,6 +472,37 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
     ],
     "05.coin_merge": [
         ("no guard", lambda c: COIN_MERGE.replace(" AND s.RAW_KEY >= t.RAW_KEY", ""), "older raw object undid"),
+        (
+            "no WHEN MATCHED clause",
+            lambda c: (
+                COIN_MERGE.split("WHEN MATCHED")[0] + "WHEN NOT MATCHED" + COIN_MERGE.split("WHEN NOT MATCHED")[1]
+            ),
+            "the matched row was not updated: add WHEN MATCHED AND s.RAW_KEY >= t.RAW_KEY THEN UPDATE",
+        ),
+        (
+            "only RAW_KEY updated",
+            lambda c: COIN_MERGE.replace("SET PRICE_USD = s.PRICE_USD, RAW_KEY", "SET RAW_KEY"),
+            "PRICE_USD is not updated",
+        ),
+        (
+            "the guard inverted",
+            lambda c: COIN_MERGE.replace("s.RAW_KEY >= t.RAW_KEY", "s.RAW_KEY < t.RAW_KEY"),
+            "the guard is the wrong way round",
+        ),
+        ("an empty answer", lambda c: "", "holds no statement"),
+        ("a SELECT", lambda c: "SELECT 1", "is a SELECT, not a MERGE"),
+        (
+            "a constant RAW_KEY inserted",
+            lambda c: COIN_MERGE.replace("s.PRICE_USD, s.RAW_KEY)", "s.PRICE_USD, 'x')"),
+            "has RAW_KEY 'x', which names no raw file",
+        ),
+        (
+            "unchanged prices skipped",
+            lambda c: COIN_MERGE.replace(
+                "s.RAW_KEY >= t.RAW_KEY", "s.RAW_KEY >= t.RAW_KEY AND s.PRICE_USD <> t.PRICE_USD"
+            ),
+            "a condition that skips unchanged prices (such as s.PRICE_USD <> t.PRICE_USD) never advances RAW_KEY",
+        ),
         ("an INSERT", lambda c: "INSERT INTO COINS SELECT * FROM COINS_STAGE", "adds its rows again"),
         (
             "on the symbol alone",
@@ -1271,6 +1310,12 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
             ),
         ),
         ("a comment holding a ;, a trailing ;", lambda c: f"-- load one raw file; idempotent\n{BARS_MERGE};"),
+        (
+            "CURRENT_TIMESTAMP() as LOADED_AT",
+            lambda c: BARS_MERGE.replace("s.RAW_KEY, s.LOADED_AT)", "s.RAW_KEY, CURRENT_TIMESTAMP())"),
+        ),
+        ("SYSDATE() as LOADED_AT", lambda c: BARS_MERGE.replace("s.RAW_KEY, s.LOADED_AT)", "s.RAW_KEY, SYSDATE())")),
+        ("Snowflake's IFF as the guard", lambda c: BARS_MERGE.replace("s.RAW_KEY >= t.RAW_KEY", IFF_GUARD)),
     ],
     "06.layer_requirements": [
         ("a set of names", lambda c: LAYER),
@@ -1319,6 +1364,37 @@ BUILD_RIGHT_05_07: dict[str, list[tuple[str, Answer]]] = {
 BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
     "05.bars_merge": [
         ("a plain INSERT", lambda c: "INSERT INTO BARS_1M SELECT * FROM BARS_STAGE", "added its bars again"),
+        (
+            "a tuple assignment, which Snowflake lacks",
+            lambda c: (
+                BARS_MERGE.split("UPDATE SET")[0]
+                + "UPDATE SET (OPEN, HIGH, LOW, CLOSE, VOLUME, RAW_KEY, LOADED_AT) = (s.OPEN, s.HIGH, s.LOW, s.CLOSE, "
+                + "s.VOLUME, s.RAW_KEY, s.LOADED_AT)\nWHEN NOT MATCHED"
+                + BARS_MERGE.split("WHEN NOT MATCHED")[1]
+            ),
+            "no UPDATE SET (A, B) = (s.A, s.B) (a tuple assignment",
+        ),
+        (
+            "WHEN NOT MATCHED BY TARGET, which Snowflake lacks",
+            lambda c: BARS_MERGE.replace("WHEN NOT MATCHED", "WHEN NOT MATCHED BY TARGET"),
+            "no WHEN NOT MATCHED BY TARGET",
+        ),
+        (
+            "bars whose CLOSE and VOLUME are unchanged skipped",
+            lambda c: BARS_MERGE.replace(
+                "s.RAW_KEY >= t.RAW_KEY", "s.RAW_KEY >= t.RAW_KEY AND (s.CLOSE <> t.CLOSE OR s.VOLUME <> t.VOLUME)"
+            ),
+            "a later raw file that changed only OPEN was not applied",
+        ),
+        (
+            "unchanged bars skipped",
+            lambda c: BARS_MERGE.replace(
+                "s.RAW_KEY >= t.RAW_KEY",
+                "s.RAW_KEY >= t.RAW_KEY AND (s.OPEN <> t.OPEN OR s.HIGH <> t.HIGH OR s.LOW <> t.LOW "
+                "OR s.CLOSE <> t.CLOSE OR s.VOLUME <> t.VOLUME)",
+            ),
+            "a later raw file with the same values did not advance RAW_KEY",
+        ),
         (
             "an older replay deletes the bar",
             lambda c: BARS_MERGE.replace(

@@ -80,6 +80,11 @@ def _prices() -> pd.DataFrame:
     return analysis.price_panel(window, stocks=2, coins=2, currencies=("EUR",)).prices
 
 
+def _period_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame indexed by minute periods (to_period drops the time zone, so the index is made naive first)."""
+    return frame.set_axis(frame.index.tz_convert(None).to_period("min"))
+
+
 def _candles(bars: pd.DataFrame, symbol: str = "AAA", **how: Any) -> pd.DataFrame:
     one = bars[bars["symbol"] == symbol].set_index("ts").sort_index()
     rules = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
@@ -357,6 +362,9 @@ RIGHT: dict[str, list[tuple[str, Answer]]] = {
             "the index shifted (freq=), the minutes past the panel dropped",
             lambda c: np.log(c["prices"] / c["prices"].shift(freq="1min")).reindex(c["prices"].index).iloc[1:],
         ),
+        ("float32", lambda c: np.log(c["prices"] / c["prices"].shift(1)).iloc[1:].astype("float32")),
+        ("newest first", lambda c: np.log(c["prices"] / c["prices"].shift(1)).iloc[1:].iloc[::-1]),
+        ("a PeriodIndex of minutes", lambda c: _period_index(np.log(c["prices"] / c["prices"].shift(1)).iloc[1:])),
     ],
     "08.resample": [
         ("the solution", lambda c: _candles(c["bars"])),

@@ -1508,6 +1508,24 @@ BUILD_WRONG_05_07: dict[str, list[tuple[str, Answer, str]]] = {
         ("an unknown property", lambda c: _queue(FooBar=1), "has no property 'FooBar'"),
         ("the AWS managed key", lambda c: _queue(KmsMasterKeyId="alias/aws/sqs"), "SNS cannot deliver"),
         ("a visibility of more than 12 hours", lambda c: _queue(VisibilityTimeout=100_000), "at most 43,200"),
+        (
+            "YAML indented with a tab",
+            lambda c: QUEUE_YAML.replace("  FifoQueue", "\tFifoQueue"),
+            "found character '\\t' that cannot start any token at line 5, column 1; YAML indents with spaces",
+        ),
+        (
+            "YAML with a quote left open",
+            lambda c: QUEUE_YAML.rstrip() + '\n  Tags: "team\n',
+            "found unexpected end of stream at line 12, column 1; the quote opened at line 11 is never closed",
+        ),
+        (
+            "YAML with Properties' keys not indented",
+            lambda c: QUEUE_YAML.replace("Properties:\n  QueueName", "Properties:\nQueueName"),
+            "at line 5, column 3; a key is not indented under the mapping it belongs to",
+        ),
+        ("a fractional maxReceiveCount", lambda c: _redrive(maxReceiveCount=5.5), "SQS refuses 5.5"),
+        ("a fractional visibility timeout", lambda c: _queue(VisibilityTimeout=360.5), "SQS refuses 360.5"),
+        ("a retention under a minute", lambda c: _queue(MessageRetentionPeriod=30), "between 60 seconds and 1,209,600"),
         ("a standard queue", lambda c: _queue(FifoQueue=None), "FifoQueue: true"),
         ("no redrive policy", lambda c: _queue(RedrivePolicy=None), "comes back forever"),
         (

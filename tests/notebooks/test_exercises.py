@@ -670,6 +670,11 @@ WRONG: dict[str, list[tuple[str, Answer, str]]] = {
     "08.annualise": [
         ("trading days", lambda c: {"stock": _annual("stock", 252), "crypto": _annual("crypto")}, "trading days"),
         (
+            "a one-value Series",
+            lambda c: {"stock": pd.Series([6.27]), "crypto": _annual("crypto")},
+            "as a number of %, not a Series of [6.27]",
+        ),
+        (
             "no square root",
             lambda c: {"stock": _annual("stock"), "crypto": 100 * 2e-4 * 525_600},
             "square root of time",
@@ -935,6 +940,7 @@ BUILD_RIGHT: dict[str, list[tuple[str, Answer]]] = {
             lambda c: {"source": [{"equals-ignore-case": "Yahoo_Finance"}, {"equals-ignore-case": "COINMARKETCAP"}]},
         ),
         ("$or of the two", lambda c: {"$or": [{"source": ["yahoo_finance"]}, {"source": ["coinmarketcap"]}]}),
+        ("an attribute the events lack, exists false", lambda c: {"source": MARKETS, "other": [{"exists": False}]}),
         (
             "$or as JSON text, a value and equals-ignore-case",
             lambda c: '{"$or": [{"source": [{"equals-ignore-case": "coinmarketcap"}]}, {"source": ["yahoo_finance"]}]}',

@@ -205,6 +205,15 @@ def _candle_mistake(candles: Any, expected: Any, one: Any, symbol: str) -> str:
 KINDS = {"stock": ("stock", "stocks", "equity", "equities"), "crypto": ("crypto", "coin", "coins", "cryptocurrency")}
 
 
+def _one_line(value: Any) -> str:
+    """A value as the sentence can hold it: a Series or an array as its type and values, on one line."""
+    import numpy as np
+
+    if hasattr(value, "shape") and not isinstance(value, np.generic):
+        return f"a {type(value).__name__} of {np.asarray(value).tolist()!r}"
+    return " ".join(repr(value).split())
+
+
 def _annual_answer(answer: Any) -> dict[str, float]:
     import numpy as np
     import pandas as pd
@@ -231,7 +240,7 @@ def _annual_answer(answer: Any) -> dict[str, float]:
             )
         value = named[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise NotYet(f"give the {kind}'s annualised volatility as a number of %, not {value!r}.")
+            raise NotYet(f"give the {kind}'s annualised volatility as a number of %, not {_one_line(value)}.")
         if not math.isfinite(value) or value <= 0:
             raise NotYet(
                 f"the {kind}'s volatility is {float(value)!r}, and a volatility is a finite, positive number of %: "

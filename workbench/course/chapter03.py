@@ -294,7 +294,12 @@ def _attribute_mistake(policy: dict[str, Any]) -> None:
     """NotYet if the policy names an attribute the pipeline's events do not carry."""
     from pipeline.constants import SOURCE_ATTRIBUTE
 
-    other = [name for branch in _branches(policy) for name, _ in branch if name != SOURCE_ATTRIBUTE]
+    other = [  # an attribute an event lacks satisfies {"exists": false}: SNS delivers the event
+        name
+        for branch in _branches(policy)
+        for name, rules in branch
+        if name != SOURCE_ATTRIBUTE and not (isinstance(rules, list) and {"exists": False} in rules)
+    ]
     if other:
         near = " (names are case-sensitive)" if other[0].lower() == SOURCE_ATTRIBUTE else ""
         raise NotYet(

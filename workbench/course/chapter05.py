@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from workbench.course.coin_merge import merge_mistake
 from workbench.course.exercises import NotYet, exercise
 from workbench.course.merge_text import duplicate_rows, merge_text_mistake, unqualified_set_targets
 
@@ -77,140 +78,6 @@ def _natural_keys(answer: Any, **_: Any) -> str:
     return "; ".join(f"{s}: ({', '.join(k)})" for s, k in expected.items()) + "."
 
 
-_COIN_TABLE = "CREATE TABLE {name} (SYMBOL VARCHAR, SCHEDULED_AT TIMESTAMP, PRICE_USD DOUBLE, RAW_KEY VARCHAR)"
-_COIN_COLUMNS: Final = ("SYMBOL", "SCHEDULED_AT", "PRICE_USD", "RAW_KEY")
-
-
-def _coin_loads() -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """The loads the MERGE is run through, in order: (what the load is, the stage's rows); raw keys as the pipeline
-    names them (`raw_key`), one minute's snapshot re-published by later objects."""
-    from datetime import UTC, datetime, timedelta
-
-    from pipeline.contracts import raw_key
-
-    at = datetime(2026, 11, 2, 14, 45, tzinfo=UTC)
-    k45, k46, k47 = (raw_key("coinmarketcap", at + timedelta(minutes=m)) for m in range(3))
-    t45, t46 = "2026-11-02 14:45:00", "2026-11-02 14:46:00"
-    first = [("BTC", t45, 72720.05, k45), ("ETH", t45, 3900.10, k45)]
-    return [
-        ("two new coins", first),
-        ("the same file again", first),
-        ("the next minute", [("BTC", t46, 72750.0, k46), ("ETH", t46, 3901.0, k46)]),
-        ("the same file fixed", [("BTC", t45, 72721.0, k45)]),
-        ("a later file's correction", [("BTC", t45, 72800.0, k47)]),
-        ("a replay of an older file", [("BTC", t45, 1.0, k46)]),
-    ]
-
-
-def _expected_coins(loads: list[tuple[str, list[tuple[Any, ...]]]]) -> dict[tuple[str, str], tuple[Any, ...]]:
-    """Every coin's row of the loads so far, by (symbol, "HH:MM"): (price, raw key) of the newest raw key that holds
-    it (a tie: the later load)."""
-    kept: dict[tuple[str, str], tuple[Any, ...]] = {}
-    for _, stage in loads:
-        for symbol, at, price, key in stage:
-            if (symbol, at[11:16]) not in kept or key >= kept[(symbol, at[11:16])][1]:
-                kept[(symbol, at[11:16])] = (price, key)
-    return kept
-
-
-def _coin_mistake(step: int, rows: list[tuple[Any, ...]], before: set[tuple[str, str]]) -> str | None:
-    """The table after load `step` of `_coin_loads` (`before`: its rows' keys after the load before), compared with
-    what the raw files say; the first mistake."""
-    loads = _coin_loads()
-    what, stage = loads[step]
-    expected = _expected_coins(loads[: step + 1])
-    got = {(str(r[0]), str(r[1])): (r[2], r[3]) for r in rows}
-    if not rows:
-        return "new coins are never inserted: add WHEN NOT MATCHED THEN INSERT"
-    if len(rows) > len(got):
-        if step == 1:
-            return (
-                "loading the same file twice adds its rows again: a plain INSERT does, so does a MERGE whose ON "
-                "misses a key field; match on (SYMBOL, SCHEDULED_AT)"
-            )
-        return duplicate_rows(what, rows, "row", "(SYMBOL, SCHEDULED_AT)")
-    if any(key is None for _, key in got.values()):
-        return (
-            "a new row is inserted without its RAW_KEY (NULL), so the guard s.RAW_KEY >= t.RAW_KEY is never true and "
-            "no later raw object can update the row: insert RAW_KEY with the other columns"
-        )
-    for symbol, minute in sorted(expected.keys() - got.keys()):
-        if (symbol, minute) not in before and any(s == symbol for s, _ in got):
-            return "two minutes of one coin must be two rows: match on SYMBOL and SCHEDULED_AT, not SYMBOL alone"
-        return f"after {what}, the row {symbol} {minute} is gone from the table: a MERGE never deletes a row"
-    for symbol, minute in sorted(got.keys() - expected.keys()):
-        return f"after {what}, the table holds a row {symbol} {minute} that no raw file has"
-    for key in sorted(expected):
-        if got[key] == expected[key]:
-            continue
-        (price, raw), (want, want_raw) = got[key], expected[key]
-        others = {s for (s, m), (p, _) in expected.items() if m == key[1] and s != key[0] and p == price}
-        if others:
-            return (
-                f"after {what}, the row {key[0]} {key[1]} has PRICE_USD {price!r}, {min(others)}'s price of that "
-                "minute: one coin overwrote another's row, match on SYMBOL and SCHEDULED_AT, not SCHEDULED_AT alone"
-            )
-        if price == want:
-            return (
-                f"after {what}, the row {key[0]} {key[1]} kept the older RAW_KEY, so a replay of an older file would "
-                "undo its price: set RAW_KEY with the price"
-            )
-        return _coin_step_mistake(what, stage, key, price, want, raw, want_raw)
-    return None
-
-
-def _coin_step_mistake(
-    what: str, stage: Any, key: tuple[str, str], price: Any, want: Any, raw: Any, want_raw: Any
-) -> str:
-    if what == "the same file fixed":
-        return (
-            "a raw object processed again (after a fix) must update its rows: a guard with > refuses its own raw key, "
-            "compare with >="
-        )
-    if what == "a later file's correction":
-        return "a row from a later raw object must update the price: WHEN MATCHED ... THEN UPDATE"
-    if what == "a replay of an older file" and raw == stage[0][3]:
-        return (
-            "a replay of an older raw object undid a later correction: update only WHEN MATCHED AND "
-            "s.RAW_KEY >= t.RAW_KEY"
-        )
-    if what == "a replay of an older file":
-        return (
-            "the correction kept the older RAW_KEY, so a replay of an older file undid it: set RAW_KEY with the price"
-        )
-    return (
-        f"after {what}, the row {key[0]} {key[1]} has PRICE_USD {price!r} where its raw file says {want!r}: each "
-        "column takes the stage's column of the same name"
-    )
-
-
-def _merge_mistake(sql: str) -> str | None:
-    """Run a coin MERGE (COINS_STAGE into COINS) through the loads that matter; the first mistake, or None."""
-    import duckdb
-
-    mistake, sql = merge_text_mistake(
-        sql, "a load is", "PRICE_USD = s.PRICE_USD", ("COINS", "COINS_STAGE", *_COIN_COLUMNS)
-    )
-    if mistake is not None:
-        return mistake
-    db = duckdb.connect()
-    db.execute(_COIN_TABLE.format(name="COINS"))
-    db.execute(_COIN_TABLE.format(name="COINS_STAGE"))
-    before: set[tuple[str, str]] = set()
-    for step, (_, stage) in enumerate(_coin_loads()):
-        db.execute("DELETE FROM COINS_STAGE")
-        db.executemany("INSERT INTO COINS_STAGE VALUES (?, ?, ?, ?)", stage)
-        try:
-            db.execute(sql)
-        except duckdb.Error as exc:
-            return f"your statement fails on the test table ({str(exc).splitlines()[0]})"
-        rows = db.execute("SELECT SYMBOL, STRFTIME(SCHEDULED_AT, '%H:%M'), PRICE_USD, RAW_KEY FROM COINS").fetchall()
-        if (mistake := _coin_mistake(step, rows, before)) is not None:
-            return mistake
-        before = {(str(r[0]), str(r[1])) for r in rows}
-    return None
-
-
 @exercise("05.coin_merge", "a MERGE of COINS_STAGE into COINS on (SYMBOL, SCHEDULED_AT), replay-safe by RAW_KEY")
 def _coin_merge(answer: Any, **_: Any) -> str:
     if not isinstance(answer, str):
@@ -218,7 +85,7 @@ def _coin_merge(answer: Any, **_: Any) -> str:
             "the checker runs your statement on a test table: write it as the text of the SQL, "
             '"MERGE INTO COINS AS t USING COINS_STAGE AS s ON ...".'
         )
-    mistake = _merge_mistake(answer)
+    mistake = merge_mistake(answer)
     if mistake:
         raise NotYet(f"run on a test table, your statement breaks a rule: {mistake}.")
     return "idempotent, atomic (one statement) and replay-safe: it inserts new coins, updates from newer raw keys only."
@@ -244,7 +111,7 @@ def _bar_files() -> dict[str, list[tuple[Any, ...]]]:
     from pipeline.contracts import raw_key
 
     at = datetime(2026, 11, 10, 14, 45, tzinfo=UTC)
-    k45, k46 = raw_key("yahoo_finance", at), raw_key("yahoo_finance", at + timedelta(minutes=1))
+    k45, k46, k47, k48 = (raw_key("yahoo_finance", at + timedelta(minutes=m)) for m in range(4))
     m43, m44, m45 = (at - timedelta(minutes=m) for m in (2, 1, 0))
 
     def bar(symbol: str, ts: datetime, close: float, volume: int, key: str) -> tuple[Any, ...]:
@@ -254,6 +121,9 @@ def _bar_files() -> dict[str, list[tuple[Any, ...]]]:
         "first": [bar("A", m43, 37.95, 5107, k45), bar("A", m44, 37.93, 1200, k45), bar("B", m44, 101.5, 800, k45)],
         "next": [bar("A", m44, 37.96, 1947, k46), bar("A", m45, 37.96, 3000, k46), bar("B", m45, 101.7, 900, k46)],
         "next fixed": [bar("A", m44, 37.97, 1950, k46)],
+        "later, OPEN only": [(*bar("A", m44, 37.97, 1950, k47)[:2], 37.90, *bar("A", m44, 37.97, 1950, k47)[3:])],
+        "later, unchanged": [(*bar("A", m44, 37.97, 1950, k48)[:2], 37.90, *bar("A", m44, 37.97, 1950, k48)[3:])],
+        "later fixed": [bar("A", m44, 30.0, 1950, k47)],
     }
 
 
@@ -277,7 +147,7 @@ def _bars_mistake(sql: str) -> str | None:
     db = duckdb.connect()
     for name in (BARS_TABLE, BARS_STAGE):
         db.execute(f"CREATE TABLE {name} ({_BARS_COLUMNS})")
-    loads = ("first", "first", "next", "next fixed", "first")
+    loads = ("first", "first", "next", "next fixed", "first", "later, OPEN only", "later, unchanged", "later fixed")
     for step, name in enumerate(loads):
         db.execute(f"DELETE FROM {BARS_STAGE}")  # noqa: S608
         db.executemany(f"INSERT INTO {BARS_STAGE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", files[name])  # noqa: S608
@@ -301,7 +171,8 @@ def _bars_mistake(sql: str) -> str | None:
 
 # The table the loads must leave, bar by bar: what a right MERGE does, computed here (never shown in the notebook).
 _LOADS: Final = ("the first raw file", "the same file again", "the next file", "the next file after a fix",
-                 "a replay of the first file")  # fmt: skip
+                 "a replay of the first file", "a later file changing only OPEN", "a later file changing nothing",
+                 "a replay of the file before it, fixed")  # fmt: skip
 
 
 def _expected_bars(loads: tuple[str, ...]) -> dict[tuple[str, str], tuple[Any, ...]]:
@@ -344,6 +215,17 @@ def _bars_step_mistake(step: int, count: int, bars: dict[tuple[str, str], tuple[
         if mistake or step == 1:
             return mistake
         return _next_file_mistake(count, a44)
+    if step == 5 and a44 is not None and a44[0] != 37.90:
+        return (
+            "a later raw file that changed only OPEN was not applied: a condition that skips bars whose CLOSE or "
+            "VOLUME did not change misses the other columns; update whenever s.RAW_KEY >= t.RAW_KEY"
+        )
+    if step == 6 and a44 is not None and not a44[5].endswith("1448.csv"):
+        return (
+            "a later raw file with the same values did not advance RAW_KEY: a condition that skips unchanged bars "
+            "keeps the older RAW_KEY, so a fixed replay of that older file would then overwrite the bar; update "
+            "whenever s.RAW_KEY >= t.RAW_KEY"
+        )
     if a44 is not None and a44[3] != 37.97:
         if step == 3:
             return (

@@ -155,15 +155,71 @@ def _requirement_names(answer: Any) -> set[str]:
     return set(_requirements(answer))
 
 
+def _near(version: Any) -> set[Any]:
+    """A version and two just above it (a later patch and, for a final release, its next post-release): the versions
+    a range's bound lets in or keeps out."""
+    from packaging.version import Version
+
+    release = ".".join(map(str, version.release))
+    near = {version, Version(f"{release}.0.1")}
+    if version.pre is None and version.dev is None:
+        near.add(Version(f"{release}.post{(version.post or 0) + 1}"))
+    return near
+
+
 def _compatible(yours: Any, theirs: Any) -> bool:
     """Whether some version meets both specifier sets: tried on every version either names, and just above it."""
     from packaging.version import Version
 
     tried = {Version("0"), Version("99999")}
     for spec in (*yours, *theirs):
-        version = Version(spec.version.removesuffix(".*"))
-        tried |= {version, Version(f"{version}.post1"), Version(f"{version.base_version}.0.1")}
+        tried |= _near(Version(spec.version.removesuffix(".*")))
     return any(yours.contains(v, prereleases=True) and theirs.contains(v, prereleases=True) for v in tried)
+
+
+# The environment pip installs the layer for: Lambda's Amazon Linux, CPython 3.13, x86_64 (`workbench.deploy.layers`).
+LAMBDA_ENVIRONMENT = {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "extra": "",
+                      "platform_machine": "x86_64", "python_version": "3.13", "python_full_version": "3.13.0",
+                      "implementation_name": "cpython", "platform_python_implementation": "CPython"}  # fmt: skip
+
+
+def _marker_mistake(written: dict[str, Any]) -> str | None:
+    """A requirement whose environment marker is false on Lambda: pip skips it there, so the layer lacks it."""
+    for name, requirement in sorted(written.items()):
+        if requirement.marker is not None and not requirement.marker.evaluate(LAMBDA_ENVIRONMENT):
+            return (
+                f"{requirement} holds the marker {requirement.marker}, which is false where the layer runs (Lambda: "
+                f"Linux, Python 3.13, x86_64): pip would skip it and the layer would lack {name}; write {name} "
+                "without a marker"
+            )
+    return None
+
+
+def _brought_by(name: str, wanted: set[str]) -> str | None:
+    """The requirement of the set that brings `name` into the layer (pip installs it as a dependency of a dependency,
+    as the installed distributions declare for Lambda's environment), or None; the nearest, all that are as near."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    def needs(distribution: str) -> set[str]:
+        try:
+            listed = requires(distribution) or []
+        except PackageNotFoundError:
+            return set()
+        found = (Requirement(r) for r in listed)
+        return {
+            str(canonicalize_name(r.name)) for r in found if r.marker is None or r.marker.evaluate(LAMBDA_ENVIRONMENT)
+        }
+
+    reached = {top: needs(top) for top in sorted(wanted)}
+    for _ in range(4):  # a dependency of a requirement first, then of a dependency, and so on
+        bringers = [top for top, names in reached.items() if name in names]
+        if bringers:
+            return bringers[0] if len(bringers) == 1 else f"{', '.join(bringers[:-1])} and {bringers[-1]}"
+        reached = {top: names | {d for n in names for d in needs(n)} for top, names in reached.items()}
+    return None
 
 
 def _range_mistake(given: dict[str, Any], ranges: dict[str, Any]) -> tuple[str | None, list[str]]:
@@ -233,6 +289,8 @@ def _layer_requirements(answer: Any, *, function: str = DEFAULT_FUNCTION, **_: A
     from workbench.deploy.functions import RUNTIME_PROVIDED, canonical_name, get_function, requirements
 
     written = _requirements(answer)
+    if (marker := _marker_mistake(written)) is not None:
+        raise NotYet(f"{marker}.")
     given = set(written)
     wanted, base, elsewhere = _derived(function)
     extras = ", ".join(get_function(function).extras)
@@ -246,6 +304,12 @@ def _layer_requirements(answer: Any, *, function: str = DEFAULT_FUNCTION, **_: A
             raise NotYet(
                 "market-data-pipeline is the project itself, whose code is the function's package: the layer holds "
                 "what that code imports, the base dependencies and the extra's, by their own names."
+            )
+        if name not in RUNTIME_PROVIDED and (top := _brought_by(name, wanted)) is not None:
+            raise NotYet(
+                f"{name} is already in the layer through {top} (pip installs it as a dependency): the set "
+                f"names what pyproject.toml lists for {function}, the base dependencies and its extra ({extras}); "
+                "pip resolves what those depend on."
             )
         if name in elsewhere:
             raise NotYet(_other_extra(name, elsewhere[name], function))

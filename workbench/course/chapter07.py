@@ -6,6 +6,7 @@ import functools
 from typing import Any, Final
 
 from workbench.course.exercises import NotYet, exercise, whole_number
+from workbench.course.queue_reading import number, receives_mistake, retention_mistake, yaml_mistake
 
 
 def resources_created(parameters: dict[str, str] | None = None) -> dict[str, int]:
@@ -121,9 +122,7 @@ def _resource(answer: Any) -> dict[str, Any]:
         try:
             answer = yaml.load(answer, Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
-            raise NotYet(
-                f"your YAML does not parse ({str(exc).splitlines()[0]}): indent Properties under the resource."
-            ) from None
+            raise NotYet(yaml_mistake(exc)) from None
     if isinstance(answer, dict) and set(answer) == {QUEUE_ID}:  # the resource under its logical id
         answer = answer[QUEUE_ID]
     if not isinstance(answer, dict) or "Type" not in answer:
@@ -150,13 +149,6 @@ def _get_att(value: Any) -> tuple[str, str] | None:
 
 def _refers(value: Any, parameter: str) -> bool:
     return isinstance(value, dict) and value == {"Ref": parameter}
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
-        return None
 
 
 # Two deploys of the template, so that a name or an ARN written out for one of them is told from one that follows
@@ -261,7 +253,7 @@ def _property_mistake(properties: dict[str, Any]) -> str | None:
     visibility = properties.get("VisibilityTimeout")
     if isinstance(visibility, int | str) and str(visibility).isdigit() and int(visibility) > 43_200:
         return "a VisibilityTimeout is at most 43,200 seconds (12 hours): SQS refuses a longer one"
-    return None
+    return retention_mistake(properties.get("MessageRetentionPeriod"))
 
 
 def _policies(redrive: Any) -> list[Any] | None:
@@ -306,7 +298,7 @@ def _redrive_mistake(properties: dict[str, Any], template: dict[str, Any]) -> st
             return f"SQS reads the redrive policy's keys as written, and the key is {same}, not {key}"
         if same is None:
             return f"a redrive policy holds {' and '.join(_REDRIVE_KEYS)}, and SQS refuses a key {key!r}"
-    return _target_mistake([p.get("deadLetterTargetArn") for p in policies], template) or _receives_mistake(
+    return _target_mistake([p.get("deadLetterTargetArn") for p in policies], template) or receives_mistake(
         policies[0].get("maxReceiveCount")
     )
 
@@ -380,30 +372,16 @@ def _other_dead_letter(queue: str, resources: dict[str, Any]) -> str:
     return f"{queue} is not this source's dead-letter queue: the Yahoo queue's failures go to {DEAD_LETTER_ID}"
 
 
-def _receives_mistake(receives: Any) -> str | None:
-    if _refers(receives, "MaxReceiveCount"):
-        return None
-    count = _number(receives)
-    if count is None:
-        return "maxReceiveCount is a number of receives, or !Ref MaxReceiveCount (the template's parameter)"
-    if count < 5:
-        return (
-            f"after {count:.0f} receive(s) a message that failed once by bad luck (a throttle, a timeout) is "
-            "dead-lettered: AWS advises at least 5, the template's parameter MaxReceiveCount says 12"
-        )
-    if count > 1000:
-        return f"maxReceiveCount is at most 1,000 and SQS refuses {count:.0f}: the template's MaxReceiveCount says 12"
-    return None
-
-
 def _visibility_mistake(properties: dict[str, Any], template: dict[str, Any]) -> str | None:
     visibility = properties.get("VisibilityTimeout")
     if _refers(visibility, "QueueVisibilityTimeoutSeconds"):
         return None
     timeout = float(template["Parameters"]["ProcessTimeoutSeconds"]["Default"])
-    seconds = _number(visibility) if visibility is not None else 30.0
+    seconds = number(visibility) if visibility is not None else 30.0
     if seconds is None:
         return "VisibilityTimeout is a number of seconds, or !Ref QueueVisibilityTimeoutSeconds"
+    if not seconds.is_integer():
+        return f"VisibilityTimeout is a whole number of seconds, and SQS refuses {seconds:g}"
     if seconds < 6 * timeout:
         return (
             f"a visibility timeout of {seconds:.0f} s is shorter than six times the process function's timeout "

@@ -32,7 +32,9 @@ def _same_values(a: Any, b: Any) -> bool:
 
     if a.shape != b.shape:
         return False
-    return bool(np.isclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=1e-12, equal_nan=True).all())
+    single = np.asarray(a).dtype == np.float32  # float32 holds 7 digits
+    rtol, atol = (1e-6, 1e-9) if single else (1e-9, 1e-12)
+    return bool(np.isclose(a.to_numpy(float), b.to_numpy(float), rtol=rtol, atol=atol, equal_nan=True).all())
 
 
 # ----- 08.log_returns ------------------------------------------------------------------------------------------
@@ -45,7 +47,7 @@ def _log_returns(answer: Any, *, prices: Any, **_: Any) -> str:
     if set(returns.columns) != set(prices.columns):
         odd = sorted(set(map(str, returns.columns)) ^ set(map(str, prices.columns)))
         raise NotYet(f"one column per instrument of the panel, as in panel.prices: {odd[0]} is missing or extra.")
-    returns = returns[list(prices.columns)]
+    returns = _in_time_order(returns[list(prices.columns)], prices)
     if not isinstance(returns.index, type(prices.index)):
         raise NotYet(
             "your rows are numbered, so the minutes are lost: each return belongs to the minute it ends, keep the "
@@ -66,6 +68,19 @@ def _log_returns(answer: Any, *, prices: Any, **_: Any) -> str:
     if not _same_values(returns, expected):
         raise NotYet(_returns_mistake(returns, expected, prices))
     return "ln(p_t / p_(t-1)) per minute; they add up: the sum is the log return of the whole window."
+
+
+def _in_time_order(returns: Any, prices: Any) -> Any:
+    """The answer's rows by minute, oldest first (a frame sorted newest first holds the same returns), a PeriodIndex
+    of minutes read as their start times in the panel's time zone."""
+    import pandas as pd
+
+    if isinstance(returns.index, pd.PeriodIndex) and isinstance(prices.index, pd.DatetimeIndex):
+        index = returns.index.to_timestamp()
+        returns = returns.set_axis(index.tz_localize(prices.index.tz) if index.tz is None else index)
+    if isinstance(returns.index, pd.DatetimeIndex) and not returns.index.is_monotonic_increasing:
+        returns = returns.sort_index()
+    return returns
 
 
 def _minutes_mistake(returns: Any, prices: Any) -> None:
@@ -190,6 +205,15 @@ def _candle_mistake(candles: Any, expected: Any, one: Any, symbol: str) -> str:
 KINDS = {"stock": ("stock", "stocks", "equity", "equities"), "crypto": ("crypto", "coin", "coins", "cryptocurrency")}
 
 
+def _one_line(value: Any) -> str:
+    """A value as the sentence can hold it: a Series or an array as its type and values, on one line."""
+    import numpy as np
+
+    if hasattr(value, "shape") and not isinstance(value, np.generic):
+        return f"a {type(value).__name__} of {np.asarray(value).tolist()!r}"
+    return " ".join(repr(value).split())
+
+
 def _annual_answer(answer: Any) -> dict[str, float]:
     import numpy as np
     import pandas as pd
@@ -216,7 +240,7 @@ def _annual_answer(answer: Any) -> dict[str, float]:
             )
         value = named[key]
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise NotYet(f"give the {kind}'s annualised volatility as a number of %, not {value!r}.")
+            raise NotYet(f"give the {kind}'s annualised volatility as a number of %, not {_one_line(value)}.")
         if not math.isfinite(value) or value <= 0:
             raise NotYet(
                 f"the {kind}'s volatility is {float(value)!r}, and a volatility is a finite, positive number of %: "

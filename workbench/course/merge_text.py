@@ -1,5 +1,7 @@
 """The text of a learner's MERGE, read before it runs on DuckDB (the checkers of chapter 05): how many statements it
-holds, what Snowflake's MERGE lacks, quoted names in the wrong case, and the SET columns DuckDB wants bare."""
+holds, whether it is a MERGE, what Snowflake's MERGE lacks, quoted names in the wrong case, and the SET columns DuckDB
+wants bare; then the statement as DuckDB runs it, Snowflake's functions translated the way fakesnow (the local
+Snowflake) translates them."""
 
 from __future__ import annotations
 
@@ -42,6 +44,63 @@ def _star_action(sql: str) -> str | None:
         if second.token_type == TokenType.STAR and first.token_type in (TokenType.SET, TokenType.INSERT):
             return "UPDATE SET *" if first.token_type == TokenType.SET else "INSERT *"
     return None
+
+
+def _lacked_clause(sql: str, assignment: str) -> str | None:
+    """What DuckDB (or another database) has in a MERGE and Snowflake's does not: WHEN NOT MATCHED BY TARGET / BY
+    SOURCE, and a tuple assignment UPDATE SET (A, B) = (...); the mistake, or None."""
+    from sqlglot import TokenType
+
+    tokens = _merge_tokens(sql)
+    texts = [t.text.upper() for t in tokens]
+    for i, token in enumerate(tokens):
+        if texts[i : i + 4] == ["WHEN", "NOT", "MATCHED", "BY"] and i + 4 < len(texts):
+            return (
+                f"Snowflake's MERGE has no WHEN NOT MATCHED BY {texts[i + 4]} (SQL Server and DuckDB have it, "
+                "Snowflake refuses the statement): a not-matched row is always a row of the source, write WHEN NOT "
+                "MATCHED"
+            )
+        if (
+            token.token_type == TokenType.SET
+            and tokens[i + 1 : i + 2]
+            and tokens[i + 1].token_type == TokenType.L_PAREN
+        ):
+            return (
+                "Snowflake's MERGE has no UPDATE SET (A, B) = (s.A, s.B) (a tuple assignment, which Snowflake and "
+                f"the local Snowflake refuse): assign each column on its own, {assignment} and so on"
+            )
+    return None
+
+
+def _not_a_merge(sql: str, target: str, stage: str) -> str | None:
+    """An answer that holds no statement, or one that neither merges nor inserts (a SELECT, say); the mistake."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    example = f"MERGE INTO {target} AS t USING {stage} AS s ON ... with its WHEN MATCHED and WHEN NOT MATCHED clauses"
+    if not _merge_tokens(sql) and not sql.strip():
+        return f"your answer holds no statement: write the MERGE, {example}"
+    try:
+        parsed = sqlglot.parse_one(sql, read="snowflake")
+    except ParseError:
+        return None  # DuckDB then says what is wrong with it
+    if not isinstance(parsed, exp.Merge | exp.Insert):
+        return f"your statement is a {parsed.key.upper()}, not a MERGE: write {example}"
+    return None
+
+
+def _as_duckdb(sql: str) -> str:
+    """The statement as DuckDB runs it: Snowflake's functions (CURRENT_TIMESTAMP(), SYSDATE(), DATEADD, IFF...)
+    translated by sqlglot, as fakesnow does; text sqlglot cannot read is left for DuckDB to refuse."""
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    try:
+        translated = sqlglot.transpile(sql, read="snowflake", write="duckdb")
+    except SqlglotError:
+        return sql
+    return translated[0] if len(translated) == 1 else sql
 
 
 def _quoted_lower_case(sql: str, names: tuple[str, ...]) -> str | None:
@@ -109,6 +168,12 @@ def merge_text_mistake(sql: str, lands: str, assignment: str, names: tuple[str, 
             f"Snowflake's MERGE has no {star} (DuckDB has it, Snowflake refuses the statement): name each "
             f"column, {assignment} and so on, and list the inserted columns and their values"
         ), sql
+    lacked = _lacked_clause(sql, assignment)
+    if lacked is not None:
+        return lacked, sql
+    not_merge = _not_a_merge(sql, names[0], names[1])
+    if not_merge is not None:
+        return not_merge, sql
     quoted = _quoted_lower_case(sql, names)
     if quoted is not None:
         return (
@@ -122,7 +187,7 @@ def merge_text_mistake(sql: str, lands: str, assignment: str, names: tuple[str, 
             f"UPDATE SET assigns the target's columns, and {other[0]} is not the target: write {assignment} (or "
             f"t.{assignment}, t the target's alias)"
         ), sql
-    return None, unqualified_set_targets(sql)
+    return None, _as_duckdb(unqualified_set_targets(sql))
 
 
 def duplicate_rows(what: str, rows: list[tuple[Any, ...]], row: str, key: str) -> str:

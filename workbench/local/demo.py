@@ -161,6 +161,8 @@ def demo(minutes: int, start: datetime | None, *, console: Console, render_repor
 
     first = floor_minute(start or DEFAULT_START)
     last = first + timedelta(minutes=minutes - 1)
+    for line in reset_later_state(settings, first):
+        console.print(line, highlight=False)
     console.rule(f"[bold]2. {minutes} scheduled minutes, {iso(first)} to {iso(last)}")
     console.print(_market_hours(first, minutes), highlight=False)
     report = run_minutes(stack, minutes, first)
@@ -190,6 +192,39 @@ def demo(minutes: int, start: datetime | None, *, console: Console, render_repor
     console.rule("[bold green]done" if ok else "[bold red]something needs a look")
     console.print("The local stack is still running (`python -m pipeline local status`; stop it with `make down`).")
     return ok
+
+
+def reset_later_state(settings: Settings, first: datetime) -> list[str]:
+    """The simulated sources' state documents written for a time after `first`, deleted; a line for each.
+
+    A source's state never moves backwards (`pipeline.sources.budget.later`): after a run of a later day (the soak's,
+    or `pipeline run --start` later on), the demo's fixed window would find every forex minute "already called" and
+    load no rate. The simulated services have no plan to protect, so the demo starts their state afresh; with
+    PIPELINE_MODE=live the documents count a real plan's calls and are left as they are.
+    """
+    from pipeline.constants import STATE_PREFIX
+    from pipeline.sources.budget import later
+    from pipeline.state import S3State
+
+    if settings.mode != "simulated":
+        return []
+    s3 = aws.client("s3", settings)
+    state = S3State(s3, settings.bucket)
+    lines = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket, Prefix=f"{STATE_PREFIX}/"):
+        for entry in page.get("Contents", []):
+            name = entry["Key"].removeprefix(f"{STATE_PREFIX}/").removesuffix(".json")
+            try:
+                doc = state.get(name)
+                written_later = isinstance(doc, dict) and later(doc, first, first)
+            except ValueError:  # not JSON, or a time that is not one: the source's own guard reports it
+                continue
+            if written_later:
+                s3.delete_object(Bucket=settings.bucket, Key=entry["Key"])
+                lines.append(
+                    f"{entry['Key']} was written after {iso(first)} (by a later run): reset, as this window comes first"
+                )
+    return lines
 
 
 def _market_hours(first: datetime, minutes: int) -> str:

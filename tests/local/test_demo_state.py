@@ -42,8 +42,8 @@ def test_a_later_days_forex_state_is_reset_and_the_window_loads_rates(clean_stac
 
     # THEN the document is gone, with one line saying why, and the window's minutes load rates
     assert lines == [
-        "state/openexchangerates.json was written after 2026-11-02T14:45:00Z (by a later run): reset, as this "
-        "window comes first"
+        "state/openexchangerates.json was written after 2026-11-02T14:45:00Z (by a later run): reset, its counts "
+        "with it, as this window comes first"
     ]
     report = run_minutes(clean_stack, 2, DEFAULT_START, sources=["openexchangerates"], progress=False)
     assert report.sources["openexchangerates"].rows_processed > 0

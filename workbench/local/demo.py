@@ -222,7 +222,8 @@ def reset_later_state(settings: Settings, first: datetime) -> list[str]:
             if written_later:
                 s3.delete_object(Bucket=settings.bucket, Key=entry["Key"])
                 lines.append(
-                    f"{entry['Key']} was written after {iso(first)} (by a later run): reset, as this window comes first"
+                    f"{entry['Key']} was written after {iso(first)} (by a later run): reset, its counts with it, as "
+                    "this window comes first"
                 )
     return lines
 
